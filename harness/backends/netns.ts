@@ -1,0 +1,180 @@
+// The embedded default backend: every node of the topology (host01, host02, gateway, internet)
+// is one process in its own network, mount, UTS and PID namespaces, with a private /run, so
+// `ip netns add ns1` in Host 01 and in Host 02 are different namespaces. Nothing is linked to
+// the machine's own network namespace: no packet can leave.
+//
+// Lifetime: each node is `setpriv --pdeathsig KILL unshare --kill-child …`. If labproof dies,
+// even by SIGKILL, the kernel kills the node, whose PID namespace takes every process started
+// inside with it; the namespaces and their interfaces go when their last process does.
+import { copyFile, readFile } from 'node:fs/promises'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { BaseHost } from '../base-host.ts'
+import { hostLookup, newLabId, type Backend, type Lab } from '../lab.ts'
+import { runProcess } from '../local-process.ts'
+import { GATEWAY, INTERNET, stripPrefix, type Topology } from '../topology.ts'
+import type { Host } from '../host.ts'
+
+/** Every node's command line carries this marker, which `labproof clean` looks for. */
+export const NETNS_MARKER = 'labproof-netns'
+
+const NODE_INIT = [
+  'mount -t tmpfs -o mode=0755 labproof /run',
+  'mount -t sysfs sysfs /sys',
+  'hostname "$1"',
+  'ip link set lo up',
+  'echo ready',
+  // PID 1 of the node: reaps whatever commands leave behind, until the node is killed.
+  'exec sh -c "while :; do sleep 3600 & wait; done"',
+].join(' && ')
+
+class NetnsHost extends BaseHost {
+  constructor(name: string, private readonly node: NodeProcess) {
+    super(name)
+  }
+
+  protected runShell(script: string, opts: { timeoutMs: number; input?: string }) {
+    return runProcess('nsenter', ['-t', String(this.node.innerPid), '-n', '-m', '-u', '-p', '--wd=/', '--', 'sh', '-c', script], opts)
+  }
+
+  async copyFrom(remotePath: string, localPath: string): Promise<void> {
+    // The node shares the machine's file system except /run, /sys and /proc: read the file
+    // through the node's own view of the tree.
+    await copyFile(`/proc/${this.node.innerPid}/root${remotePath}`, localPath)
+  }
+}
+
+interface NodeProcess {
+  child: ChildProcess
+  innerPid: number
+}
+
+async function startNode(labId: string, hostname: string): Promise<NodeProcess> {
+  const child = spawn(
+    'setpriv',
+    ['--pdeathsig', 'KILL', '--', 'unshare', '--kill-child=SIGKILL', '--net', '--mount', '--uts', '--pid', '--fork',
+      '--mount-proc', '--propagation', 'private', 'sh', '-c', NODE_INIT, `${NETNS_MARKER}:${labId}:${hostname}`, hostname],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  )
+  const output: string[] = []
+  await new Promise<void>((resolve, reject) => {
+    const fail = (why: string) => reject(new Error(
+      `could not start a network-namespace host (${hostname}): ${why}\n${output.join('')}` +
+      '\nThe netns backend needs Linux, root (CAP_SYS_ADMIN) and util-linux (unshare, nsenter, setpriv).',
+    ))
+    child.on('error', (e) => fail(e.message))
+    child.on('exit', (code, signal) => fail(`exited ${code ?? signal} before it was ready`))
+    child.stderr!.on('data', (d) => output.push(String(d)))
+    child.stdout!.on('data', (d) => {
+      output.push(String(d))
+      if (output.join('').includes('ready')) resolve()
+    })
+  })
+  child.removeAllListeners('exit')
+  child.stdout!.resume()
+  return { child, innerPid: await childPid(child.pid!) }
+}
+
+/** The PID (as seen from here) of the node's first process, inside its namespaces. */
+async function childPid(pid: number): Promise<number> {
+  const children = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8')).trim().split(/\s+/)
+  const first = Number(children[0])
+  if (!first) throw new Error(`the namespace host process ${pid} has no child`)
+  return first
+}
+
+function killNode(node: NodeProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (node.child.exitCode !== null || node.child.signalCode !== null) return resolve()
+    node.child.once('exit', () => resolve())
+    node.child.kill('SIGKILL')
+  })
+}
+
+/** The wiring, run inside the nodes: the gateway owns the underlay segment as a bridge. */
+function gatewayScript(t: Topology, pids: Map<string, number>): string {
+  const lines = [
+    'ip link add underlay type bridge',
+    `ip addr add ${t.underlay.gateway}/${t.underlay.prefixLength} dev underlay`,
+    'ip link set underlay up',
+  ]
+  for (const h of t.hosts) {
+    lines.push(
+      `ip link add port-${h.name} type veth peer name ${t.underlay.interface} netns ${pids.get(h.name)}`,
+      `ip link set port-${h.name} master underlay up`,
+    )
+  }
+  lines.push(
+    `ip link add wan type veth peer name eth0 netns ${pids.get(INTERNET)}`,
+    `ip addr add ${t.internet.gatewayTransit} dev wan`,
+    'ip link set wan up',
+    ...t.internet.addresses.map((a) => `ip route add ${a}/32 via ${stripPrefix(t.internet.internetTransit)}`),
+    'sysctl -qw net.ipv4.ip_forward=1',
+  )
+  return lines.join(' && ')
+}
+
+function hostScript(t: Topology, underlayAddress: string): string {
+  const dev = t.underlay.interface
+  return [
+    `ip addr add ${underlayAddress} dev ${dev}`,
+    `ip link set ${dev} up`,
+    `ip route add default via ${t.underlay.gateway}`,
+  ].join(' && ')
+}
+
+function internetScript(t: Topology): string {
+  return [
+    `ip addr add ${t.internet.internetTransit} dev eth0`,
+    'ip link set eth0 up',
+    ...t.internet.addresses.map((a) => `ip addr add ${a}/32 dev lo`),
+    `ip route add default via ${stripPrefix(t.internet.gatewayTransit)}`,
+  ].join(' && ')
+}
+
+export const netnsBackend: Backend = {
+  name: 'netns',
+  async provision(topology: Topology): Promise<Lab> {
+    if (process.getuid?.() !== 0) {
+      throw new Error('the netns backend needs root: run labproof as root (sudo), or choose --backend docker')
+    }
+    const started = performance.now()
+    const id = newLabId()
+    const nodeNames = [...topology.hosts.map((h) => h.name), GATEWAY, INTERNET]
+    const hostnames = new Map(topology.hosts.map((h) => [h.name, h.hostname]))
+    const startedNodes = await Promise.allSettled(nodeNames.map((n) => startNode(id, hostnames.get(n) ?? n)))
+    const nodes = new Map<string, NodeProcess>()
+    startedNodes.forEach((r, i) => r.status === 'fulfilled' && nodes.set(nodeNames[i]!, r.value))
+    const destroy = async () => {
+      await Promise.all([...nodes.values()].map(killNode))
+    }
+    const failed = startedNodes.find((r) => r.status === 'rejected')
+    if (failed) {
+      await destroy()
+      throw (failed as PromiseRejectedResult).reason
+    }
+    const hosts = new Map<string, Host>(nodeNames.map((n) => [n, new NetnsHost(n, nodes.get(n)!)]))
+    const pids = new Map(nodeNames.map((n) => [n, nodes.get(n)!.innerPid]))
+    try {
+      // Only the network namespace is entered for the wiring, so `netns PID` names the other
+      // nodes by the PIDs seen from here.
+      const wiring = await runProcess('nsenter', ['-t', String(pids.get(GATEWAY)), '-n', '--', 'sh', '-c', gatewayScript(topology, pids)], { timeoutMs: 10_000 })
+      if (wiring.exitCode !== 0) throw new Error(`could not wire the underlay in the gateway: ${wiring.stderr}`)
+      await Promise.all([
+        ...topology.hosts.map((h) => hosts.get(h.name)!.succeed(hostScript(topology, h.underlayAddress))),
+        hosts.get(INTERNET)!.succeed(internetScript(topology)),
+      ])
+    } catch (e) {
+      await destroy()
+      throw e
+    }
+    return {
+      backend: 'netns',
+      id,
+      topology,
+      hosts,
+      facts: { backend: 'netns', provisionMs: String(Math.round(performance.now() - started)) },
+      host: hostLookup(hosts, 'netns'),
+      destroy,
+    }
+  },
+}

@@ -1,0 +1,54 @@
+// Probe a host's kernel features by trying them, in a scratch network namespace so the host is
+// left exactly as it was, and list the tools it has. One shell round trip per host.
+import { KERNEL_FEATURES, TOOLS, type Capabilities, type Host, type KernelFeature, type Tool } from './host.ts'
+
+const FEATURE_TRIALS: Record<KernelFeature, string> = {
+  veth: 'ip link add lp-veth0 type veth peer name lp-veth1',
+  bridge: 'ip link add lp-br type bridge',
+  vxlan: 'ip link add lp-vxlan type vxlan id 42 dstport 4789',
+  macvlan: 'ip link add lp-eth0 type veth peer name lp-eth1 2>/dev/null; ip link add link lp-eth0 name lp-macvlan type macvlan',
+  ipvlan: 'ip link add lp-eth2 type veth peer name lp-eth3 2>/dev/null; ip link add link lp-eth2 name lp-ipvlan type ipvlan',
+  ipip: 'ip link add lp-ipip type ipip local 192.0.2.1 remote 192.0.2.2',
+  gre: 'ip link add lp-gre type gre local 192.0.2.1 remote 192.0.2.2',
+  sit: 'ip link add lp-sit type sit local 192.0.2.1 remote 192.0.2.2',
+  dummy: 'ip link add lp-dummy type dummy',
+  vlan: 'ip link add lp-eth4 type veth peer name lp-eth5 2>/dev/null; ip link add link lp-eth4 name lp-vlan type vlan id 5',
+  tun: 'ip tuntap add lp-tun mode tun',
+  nf_nat: 'iptables -t nat -A POSTROUTING -s 192.0.2.0/24 -j MASQUERADE',
+}
+
+export function probeScript(): string {
+  const tools = TOOLS.map((t) => `command -v ${t} >/dev/null 2>&1 && echo tool:${t}=1 || echo tool:${t}=0`)
+  const trials = KERNEL_FEATURES.map(
+    (f) => `if out=$( { ${FEATURE_TRIALS[f]}; } 2>&1); then echo feature:${f}=ok; else echo "feature:${f}=$(printf %s "$out" | tr '\\n' ' ' | cut -c1-160)"; fi`,
+  )
+  return [
+    'echo "release=$(uname -r)"',
+    'if [ -r /etc/os-release ]; then . /etc/os-release; fi; echo "distro=${PRETTY_NAME:-unknown}"',
+    ...tools,
+    // The trials run in a scratch network namespace: nothing they create outlives the probe.
+    `unshare --net sh -c '${trials.join('\n').replace(/'/g, `'\\''`)}' || echo "probe-failed=unshare --net did not run"`,
+  ].join('\n')
+}
+
+export function parseProbe(host: string, output: string): Capabilities {
+  const values = new Map<string, string>()
+  for (const line of output.split('\n')) {
+    const eq = line.indexOf('=')
+    if (eq > 0) values.set(line.slice(0, eq), line.slice(eq + 1).trim())
+  }
+  const probeFailed = values.get('probe-failed')
+  const features = {} as Record<KernelFeature, true | string>
+  for (const f of KERNEL_FEATURES) {
+    const v = values.get(`feature:${f}`)
+    features[f] = v === 'ok' ? true : v || (probeFailed ? `not probed: ${probeFailed}` : 'not probed')
+  }
+  const tools = {} as Record<Tool, boolean>
+  for (const t of TOOLS) tools[t] = values.get(`tool:${t}`) === '1'
+  return { host, kernelRelease: values.get('release') ?? 'unknown', distro: values.get('distro') ?? 'unknown', features, tools }
+}
+
+export async function probeCapabilities(host: Host): Promise<Capabilities> {
+  const r = await host.exec(probeScript(), { timeoutMs: 20_000 })
+  return parseProbe(host.name, r.stdout)
+}

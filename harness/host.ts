@@ -1,0 +1,87 @@
+// The one interface every backend implements. Modelled on the NixOS test driver: few verbs,
+// each obvious. Backends implement `run` (and `copyFrom`); the verbs are shared in BaseHost.
+
+export interface ExecOptions {
+  /** Run inside this network namespace of the host (`ip netns exec NAME sh -c …`). */
+  netns?: string
+  /** Kill the command (and its children) after this long; the result says it timed out. */
+  timeoutMs?: number
+  /** Written to the command's standard input. */
+  input?: string
+}
+
+export interface ExecResult {
+  host: string
+  netns?: string
+  command: string
+  exitCode: number
+  stdout: string
+  stderr: string
+  ms: number
+  /** Set when the command was killed for running past its timeout. */
+  timedOut?: boolean
+}
+
+/** Kernel features labproof knows how to probe, by trying them. */
+export const KERNEL_FEATURES = [
+  'veth', 'bridge', 'vxlan', 'macvlan', 'ipvlan', 'ipip', 'gre', 'sit', 'dummy', 'vlan', 'tun', 'nf_nat',
+] as const
+export type KernelFeature = (typeof KERNEL_FEATURES)[number]
+
+/** The kernel config option a user would enable for each feature, for skip reasons. */
+export const KERNEL_CONFIG: Record<KernelFeature, string> = {
+  veth: 'CONFIG_VETH', bridge: 'CONFIG_BRIDGE', vxlan: 'CONFIG_VXLAN', macvlan: 'CONFIG_MACVLAN',
+  ipvlan: 'CONFIG_IPVLAN', ipip: 'CONFIG_NET_IPIP', gre: 'CONFIG_NET_IPGRE', sit: 'CONFIG_IPV6_SIT',
+  dummy: 'CONFIG_DUMMY', vlan: 'CONFIG_VLAN_8021Q', tun: 'CONFIG_TUN', nf_nat: 'CONFIG_NF_NAT',
+}
+
+export const TOOLS = [
+  'ip', 'ping', 'route', 'ifconfig', 'bridge', 'brctl', 'iptables', 'iptables-save', 'iptables-restore',
+  'tcpdump', 'sysctl', 'unshare', 'arp', 'modprobe', 'lsmod',
+] as const
+export type Tool = (typeof TOOLS)[number]
+
+export interface Capabilities {
+  host: string
+  kernelRelease: string
+  distro: string
+  /** true when the feature works; otherwise the error the kernel gave when it was tried. */
+  features: Record<KernelFeature, true | string>
+  tools: Record<Tool, boolean>
+}
+
+export interface Host {
+  /** Scenario name of the host: "host01". */
+  readonly name: string
+  exec(cmd: string, opts?: ExecOptions): Promise<ExecResult>
+  succeed(cmd: string, opts?: ExecOptions): Promise<string>
+  fail(cmd: string, opts?: ExecOptions): Promise<string>
+  waitUntilSucceeds(cmd: string, opts?: ExecOptions & { timeoutMs?: number; intervalMs?: number }): Promise<string>
+  copyFrom(remotePath: string, localPath: string): Promise<void>
+  capabilities(): Promise<Capabilities>
+}
+
+/** Thrown by succeed / fail / waitUntilSucceeds: the message is the whole transcript. */
+export class CommandError extends Error {
+  constructor(readonly result: ExecResult, expectation: string) {
+    super(`${expectation}\n${formatResult(result)}`)
+    this.name = 'CommandError'
+  }
+}
+
+export function formatResult(r: ExecResult): string {
+  const where = r.netns ? `${r.host}/${r.netns}` : r.host
+  const lines = [`$ [${where}] ${r.command}`, `exit ${r.exitCode}${r.timedOut ? ' (killed: timed out)' : ''} after ${r.ms} ms`]
+  if (r.stdout.trim()) lines.push('stdout:', indent(r.stdout))
+  if (r.stderr.trim()) lines.push('stderr:', indent(r.stderr))
+  return lines.join('\n')
+}
+
+function indent(text: string): string {
+  return text.replace(/\s+$/, '').split('\n').map((l) => `  ${l}`).join('\n')
+}
+
+/** Quote a string for POSIX sh. */
+export function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`
+}

@@ -1,0 +1,39 @@
+// A lab is one provisioned topology: its hosts by name (host01, host02, gateway, internet),
+// and the one call that removes everything the backend created for it.
+import type { Host } from './host.ts'
+import type { Topology } from './topology.ts'
+
+export interface Lab {
+  readonly backend: string
+  /** Unique per lab; every resource the backend creates carries it. */
+  readonly id: string
+  readonly topology: Topology
+  readonly hosts: ReadonlyMap<string, Host>
+  /** Backend facts shown in the report (image, kernel, provisioning time). */
+  readonly facts: Record<string, string>
+  host(name: string): Host
+  destroy(): Promise<void>
+}
+
+export interface ProvisionOptions {
+  /** Distro or image for backends that have one. */
+  distro?: string
+  kernel?: string
+}
+
+export interface Backend {
+  readonly name: string
+  provision(topology: Topology, opts?: ProvisionOptions): Promise<Lab>
+}
+
+export function newLabId(): string {
+  return `lp${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`
+}
+
+export function hostLookup(hosts: ReadonlyMap<string, Host>, backend: string) {
+  return (name: string): Host => {
+    const h = hosts.get(name)
+    if (!h) throw new Error(`no host "${name}" in this ${backend} lab; hosts are: ${[...hosts.keys()].join(', ')}`)
+    return h
+  }
+}
