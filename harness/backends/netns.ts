@@ -119,6 +119,9 @@ function hostScript(t: Topology, underlayAddress: string): string {
     `ip addr add ${underlayAddress} dev ${dev}`,
     `ip link set ${dev} up`,
     `ip route add default via ${t.underlay.gateway}`,
+    // A new network namespace inherits IPv4 settings from the machine's own; a fresh host
+    // does not forward until the lab turns it on.
+    'sysctl -qw net.ipv4.ip_forward=0',
   ].join(' && ')
 }
 

@@ -1,0 +1,277 @@
+// A host reached over SSH (ssh2): a VM, a Vagrant box, or a student's machine when grading.
+// One connection per host; every command is its own channel on it. The host key is checked
+// against a SHA256 fingerprint the caller pins (as `ssh-keygen -lf` and OpenSSH print it), and
+// is refused otherwise with the fingerprint to pin. No key, password or passphrase is ever
+// put in a message.
+import { createHash } from 'node:crypto'
+import type { Duplex } from 'node:stream'
+import { constants } from 'node:os'
+import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2'
+import { BaseHost } from '../base-host.ts'
+import { shellQuote, type ExecResult } from '../host.ts'
+
+export interface SshConnectOptions {
+  host: string
+  port?: number
+  username: string
+  /** The identity's private key (OpenSSH or PEM text), never its path. */
+  privateKey: string | Buffer
+  passphrase?: string
+  /** The server's host key fingerprint, "SHA256:…" as OpenSSH prints it; several are allowed. */
+  hostKeySha256?: string | readonly string[]
+  /** Speak SSH over this stream instead of opening a TCP connection to host:port. */
+  sock?: Duplex
+  /** How long the TCP connect plus SSH handshake may take. */
+  readyTimeoutMs?: number
+  keepaliveIntervalMs?: number
+  /** Channels open at once for commands; sshd's default MaxSessions is 10 (one is kept for
+   *  killing timed-out commands, one for SFTP). */
+  maxChannels?: number
+  /** Put before every remote command, e.g. `nsenter --net=/proc/1/ns/net --`. */
+  commandPrefix?: string
+}
+
+type RunResult = Omit<ExecResult, 'host' | 'command' | 'netns'>
+
+/** `SHA256:<base64 without padding>` of a raw host key, exactly as OpenSSH prints it. */
+export function sshFingerprint(hostKey: Buffer): string {
+  return `SHA256:${createHash('sha256').update(hostKey).digest('base64').replace(/=+$/, '')}`
+}
+
+function normalizeFingerprint(fp: string): string {
+  const trimmed = fp.trim().replace(/=+$/, '')
+  return trimmed.startsWith('SHA256:') ? trimmed : `SHA256:${trimmed}`
+}
+
+export class SshConnection {
+  private sftpSession?: Promise<SFTPWrapper>
+  private openChannels = 0
+  private readonly waiting: Array<() => void> = []
+  private closedBecause?: string
+
+  constructor(
+    private readonly client: Client,
+    /** "user@host:port", for messages. */
+    readonly target: string,
+    private readonly opts: SshConnectOptions,
+  ) {
+    client.on('close', () => {
+      this.closedBecause ??= 'the connection closed'
+    })
+    client.on('error', (e) => {
+      this.closedBecause = `the connection failed: ${e.message}`
+    })
+  }
+
+  get closed(): boolean {
+    return this.closedBecause !== undefined
+  }
+
+  /** Run one sh script; never throws. The script runs in its own session (setsid), so a
+   *  timeout kills it and every process it started, through a second channel. */
+  async run(script: string, opts: { timeoutMs: number; input?: string }): Promise<RunResult> {
+    const started = performance.now()
+    const ms = () => Math.round(performance.now() - started)
+    if (this.closedBecause) return { exitCode: 255, stdout: '', stderr: `ssh to ${this.target}: ${this.closedBecause}`, ms: ms() }
+    const prefix = this.opts.commandPrefix ? `${this.opts.commandPrefix} ` : ''
+    // The first line the wrapper prints is its PID, which is its process group: the kill target.
+    const remote = `exec setsid -w sh -c 'echo $$; exec "$@"' labproof ${prefix}sh -c ${shellQuote(script)}`
+    await this.acquireChannel()
+    try {
+      let channel: ClientChannel
+      try {
+        channel = await new Promise<ClientChannel>((resolve, reject) =>
+          this.client.exec(remote, (err, ch) => (err ? reject(err) : resolve(ch))))
+      } catch (e) {
+        return { exitCode: 255, stdout: '', stderr: `ssh to ${this.target}: could not open a channel: ${(e as Error).message}`, ms: ms() }
+      }
+      return await this.collect(channel, opts, ms)
+    } finally {
+      this.releaseChannel()
+    }
+  }
+
+  private collect(channel: ClientChannel, opts: { timeoutMs: number; input?: string }, ms: () => number): Promise<RunResult> {
+    return new Promise((resolve) => {
+      const out: Buffer[] = []
+      const err: Buffer[] = []
+      let header = Buffer.alloc(0)
+      let pgid: number | undefined
+      let exitCode: number | undefined
+      let timedOut = false
+      channel.on('data', (d: Buffer) => {
+        if (pgid !== undefined) return void out.push(d)
+        header = Buffer.concat([header, d])
+        const nl = header.indexOf(10)
+        if (nl < 0) return
+        const first = header.subarray(0, nl).toString()
+        if (/^\d+$/.test(first)) {
+          pgid = Number(first)
+          out.push(header.subarray(nl + 1))
+        } else {
+          pgid = 0 // no wrapper line (setsid missing?): everything is output
+          out.push(header)
+        }
+      })
+      channel.stderr.on('data', (d: Buffer) => err.push(d))
+      channel.on('exit', (code: number | null, signal?: string) => {
+        exitCode = typeof code === 'number' ? code : 128 + (constants.signals[signal as keyof typeof constants.signals] ?? 0)
+      })
+      const timer = setTimeout(() => {
+        timedOut = true
+        if (pgid) this.killGroup(pgid)
+        // Give the kill a moment to close the channel; then stop waiting regardless.
+        setTimeout(() => channel.close(), 5_000).unref()
+        if (!pgid) channel.close()
+      }, opts.timeoutMs)
+      channel.on('close', () => {
+        clearTimeout(timer)
+        if (pgid === undefined && header.length) out.push(header)
+        const stderr = Buffer.concat(err).toString()
+        const lost = exitCode === undefined && !timedOut
+        resolve({
+          exitCode: timedOut ? 124 : (exitCode ?? 255),
+          stdout: Buffer.concat(out).toString(),
+          stderr: lost ? `${stderr}ssh to ${this.target}: the channel closed without an exit status (${this.closedBecause ?? 'connection lost?'})\n` : stderr,
+          ms: ms(),
+          ...(timedOut ? { timedOut } : {}),
+        })
+      })
+      if (opts.input !== undefined) channel.end(opts.input)
+      else channel.end()
+    })
+  }
+
+  /** Kill a timed-out command's process group; uses a channel outside the command limit. */
+  private killGroup(pgid: number): void {
+    this.client.exec(`kill -KILL -- -${pgid} 2>/dev/null`, (e, ch) => {
+      if (e) return
+      ch.on('data', () => {}).on('close', () => {})
+      ch.stderr.on('data', () => {})
+      ch.end()
+    })
+  }
+
+  private acquireChannel(): Promise<void> {
+    if (this.openChannels < (this.opts.maxChannels ?? 8)) {
+      this.openChannels++
+      return Promise.resolve()
+    }
+    return new Promise((resolve) => this.waiting.push(() => {
+      this.openChannels++
+      resolve()
+    }))
+  }
+
+  private releaseChannel(): void {
+    this.openChannels--
+    this.waiting.shift()?.()
+  }
+
+  /** Copy a remote file here over SFTP, byte for byte. */
+  async copyFrom(remotePath: string, localPath: string): Promise<void> {
+    if (this.closedBecause) throw new Error(`cannot copy ${this.target}:${remotePath}: ${this.closedBecause}`)
+    this.sftpSession ??= new Promise<SFTPWrapper>((resolve, reject) =>
+      this.client.sftp((e, sftp) => (e ? reject(e) : resolve(sftp))))
+    let sftp: SFTPWrapper
+    try {
+      sftp = await this.sftpSession
+    } catch (e) {
+      this.sftpSession = undefined
+      throw new Error(`could not open SFTP on ${this.target} (is its sftp-server subsystem enabled?): ${(e as Error).message}`)
+    }
+    await new Promise<void>((resolve, reject) => sftp.fastGet(remotePath, localPath, (e) => (e
+      ? reject(new Error(`could not copy ${this.target}:${remotePath} to ${localPath} over SFTP: ${e.message}`))
+      : resolve())))
+  }
+
+  close(): void {
+    this.closedBecause ??= 'closed by labproof'
+    this.client.end()
+  }
+}
+
+/** Open one SSH connection; rejects with a message that says what to do. */
+export function connectSsh(opts: SshConnectOptions): Promise<SshConnection> {
+  const port = opts.port ?? 22
+  const target = `${opts.username}@${opts.host}:${port}`
+  const pinned = ([] as string[]).concat(opts.hostKeySha256 ?? []).map(normalizeFingerprint)
+  let seenFingerprint: string | undefined
+  const client = new Client()
+  return new Promise((resolve, reject) => {
+    const fail = (why: string) => {
+      client.end()
+      reject(new Error(`ssh ${target}: ${why}`))
+    }
+    client.once('ready', () => {
+      client.removeAllListeners('error')
+      client.on('error', () => {}) // reported through SshConnection from now on
+      resolve(new SshConnection(client, target, opts))
+    })
+    client.once('error', (e: Error & { level?: string; code?: string }) => {
+      if (seenFingerprint && !pinned.includes(seenFingerprint)) {
+        const pin = `pin it with the host key fingerprint ${seenFingerprint} (ssh-keygen -lf <host key>.pub on the host shows it)`
+        return fail(pinned.length
+          ? `host key verification failed: the host presented ${seenFingerprint}, expected ${pinned.join(' or ')}. ` +
+            `If the host was reinstalled and ${seenFingerprint} is right, ${pin}`
+          : `the host key ${seenFingerprint} is unknown, refusing to connect; if this is the right host, ${pin}`)
+      }
+      if (e.level === 'client-authentication') {
+        return fail(`authentication refused for user "${opts.username}" with the given identity ` +
+          `(the server accepted none of: publickey); check that the identity's public key is in ~${opts.username}/.ssh/authorized_keys there`)
+      }
+      if (e.level === 'client-timeout') {
+        return fail(`no SSH handshake within ${opts.readyTimeoutMs ?? 20_000} ms; is an SSH server listening on ${opts.host}:${port}?`)
+      }
+      if (e.code && ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET'].includes(e.code)) {
+        return fail(`cannot reach ${opts.host}:${port} (${e.code}: ${e.message}); check the address, the port and that sshd runs there`)
+      }
+      fail(e.message)
+    })
+    try {
+      client.connect({
+        host: opts.host,
+        port,
+        username: opts.username,
+        privateKey: opts.privateKey,
+        passphrase: opts.passphrase,
+        sock: opts.sock as never,
+        readyTimeout: opts.readyTimeoutMs ?? 20_000,
+        keepaliveInterval: opts.keepaliveIntervalMs ?? 10_000,
+        keepaliveCountMax: 3,
+        // Only the identity given: no agent, no password, no keyboard-interactive prompts.
+        authHandler: ['publickey'],
+        hostVerifier: (key: Buffer) => {
+          seenFingerprint = sshFingerprint(key)
+          return pinned.includes(seenFingerprint)
+        },
+      })
+    } catch (e) {
+      // ssh2 throws synchronously for an unreadable key; its message names no key material.
+      fail(`cannot use the given identity: ${(e as Error).message}`)
+    }
+  })
+}
+
+/** A Host over one SSH connection. */
+export class SshHost extends BaseHost {
+  constructor(name: string, readonly connection: SshConnection) {
+    super(name)
+  }
+
+  protected runShell(script: string, opts: { timeoutMs: number; input?: string }) {
+    return this.connection.run(script, opts)
+  }
+
+  copyFrom(remotePath: string, localPath: string): Promise<void> {
+    return this.connection.copyFrom(remotePath, localPath)
+  }
+
+  close(): void {
+    this.connection.close()
+  }
+}
+
+export async function connectSshHost(name: string, opts: SshConnectOptions): Promise<SshHost> {
+  return new SshHost(name, await connectSsh(opts))
+}

@@ -1,0 +1,64 @@
+// link / addr: exists, admin state, type, master, addresses and peer, MAC or none; read from
+// `ip -j -d addr show`.
+import type { LinkCheck } from '../scenario/schema.ts'
+import type { StepContext } from '../scenario/step-context.ts'
+import { CheckFailure, Mismatches } from './check-failure.ts'
+import { shellQuote } from '../host.ts'
+
+export interface IpLink {
+  ifname: string
+  flags: string[]
+  operstate?: string
+  link_type: string
+  address?: string
+  master?: string
+  linkinfo?: { info_kind?: string; info_data?: { type?: string } }
+  addr_info?: { family: string; local: string; prefixlen: number; address?: string }[]
+}
+
+/** The kind a user means: a tun and a tap are both `tun` to the kernel, told apart by info_data. */
+export function linkType(l: IpLink): string {
+  const kind = l.linkinfo?.info_kind
+  if (kind === 'tun') return l.linkinfo?.info_data?.type ?? 'tun'
+  if (kind) return kind
+  return l.link_type === 'loopback' ? 'loopback' : l.link_type
+}
+
+export function describeLink(l: IpLink): string {
+  const addrs = (l.addr_info ?? []).filter((a) => a.family === 'inet')
+    .map((a) => `${a.local}/${a.prefixlen}${a.address ? ` peer ${a.address}` : ''}`)
+  return [
+    `${l.ifname}: ${linkType(l)}`,
+    l.flags.includes('UP') ? 'up' : 'down',
+    l.master && `master ${l.master}`,
+    l.address ? `mac ${l.address}` : 'no mac',
+    addrs.length ? `inet ${addrs.join(', ')}` : 'no IPv4 address',
+  ].filter(Boolean).join(', ')
+}
+
+export async function runLinkCheck(c: LinkCheck, ctx: StepContext): Promise<string> {
+  const r = await ctx.run(c.on, `ip -j -d addr show dev ${shellQuote(c.name)}`)
+  const exists = r.exitCode === 0
+  if (!c.exists) {
+    if (exists) throw new CheckFailure(`no link ${c.name} on ${c.on}`, 'it exists', r.stdout.trim())
+    return `${c.on} has no link ${c.name}`
+  }
+  if (!exists) throw new CheckFailure(`a link ${c.name} on ${c.on}`, (r.stderr || r.stdout).trim() || 'none')
+  const link = (JSON.parse(r.stdout) as IpLink[])[0]!
+  const m = new Mismatches()
+  const up = link.flags.includes('UP')
+  if (c.state && (c.state === 'up') !== up) m.add(`state ${c.state}`, up ? 'up' : 'down')
+  if (c.type) {
+    const t = linkType(link)
+    if (t !== c.type) m.add(`type ${c.type}`, `type ${t}`)
+  }
+  if (c.master !== undefined && link.master !== c.master) m.add(`master ${c.master}`, link.master ? `master ${link.master}` : 'no master')
+  const inet = (link.addr_info ?? []).filter((a) => a.family === 'inet')
+  for (const want of c.addresses ?? []) {
+    if (!inet.some((a) => `${a.local}/${a.prefixlen}` === want)) m.add(`address ${want}`, inet.length ? inet.map((a) => `${a.local}/${a.prefixlen}`).join(', ') : 'no IPv4 address')
+  }
+  if (c.peer && !inet.some((a) => a.address === c.peer)) m.add(`peer ${c.peer}`, inet.map((a) => a.address ?? 'no peer').join(', ') || 'no address')
+  if (c.mac !== undefined && Boolean(link.address) !== c.mac) m.add(c.mac ? 'a MAC address' : 'no MAC address', link.address ? `mac ${link.address}` : 'no MAC address')
+  m.throwIfAny(`${c.name} on ${c.on}`, describeLink(link))
+  return describeLink(link)
+}

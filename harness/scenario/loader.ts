@@ -1,0 +1,143 @@
+// Load scenario YAML files. A malformed file fails with its path, line, column and the field
+// named, so an author can go straight to the mistake.
+import { readdir, readFile } from 'node:fs/promises'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { isMap, LineCounter, parseDocument, type Document } from 'yaml'
+import type { z } from 'zod'
+import { DEFAULT_HOST_NAMES, GATEWAY, INTERNET } from '../topology.ts'
+import { checkStep, runStep, sectionStep, scenario as scenarioSchema, type Scenario } from './schema.ts'
+
+export const SCENARIO_DIR = fileURLToPath(new URL('../../scenarios/', import.meta.url))
+
+export interface LoadedScenario extends Scenario {
+  /** Where it was loaded from, for messages. */
+  file: string
+}
+
+export class ScenarioError extends Error {
+  constructor(readonly file: string, readonly line: number, readonly column: number, readonly field: string, problem: string) {
+    super(`${file}:${line}:${column}: ${field ? `${field}: ` : ''}${problem}`)
+    this.name = 'ScenarioError'
+  }
+}
+
+export function parseScenario(text: string, file: string): LoadedScenario {
+  const lines = new LineCounter()
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!
+    const pos = lines.linePos(e.pos[0])
+    throw new ScenarioError(file, pos.line, pos.col, '', `not valid YAML: ${e.message.split('\n')[0]}`)
+  }
+  const data: unknown = doc.toJS()
+  const parsed = scenarioSchema.safeParse(data)
+  if (!parsed.success) throw issueToError(file, doc, lines, data, parsed.error.issues[0]!)
+  const s = parsed.data
+  checkTargets(s, file, doc, lines)
+  return { ...s, file }
+}
+
+function issueToError(file: string, doc: Document, lines: LineCounter, data: unknown, issue: z.core.$ZodIssue): ScenarioError {
+  // A step is either a command (`run:`) or a check (`check:`): explain against the one meant.
+  if (issue.code === 'invalid_union' && issue.path[0] === 'steps' && issue.path.length === 2) {
+    const stepData = (data as { steps: unknown[] }).steps[issue.path[1] as number]
+    if (stepData && typeof stepData === 'object' && ('run' in stepData || 'check' in stepData || 'section' in stepData)) {
+      const branch = 'run' in stepData ? runStep : 'check' in stepData ? checkStep : sectionStep
+      const inner = branch.safeParse(stepData)
+      if (!inner.success) {
+        const sub = inner.error.issues[0]!
+        return issueToError(file, doc, lines, data, { ...sub, path: [...issue.path, ...sub.path] })
+      }
+    }
+    return locate(file, doc, lines, issue.path, 'a step needs `run:` (a command of the document), `check:` (an assertion) or `section:` (a heading of the document)')
+  }
+  let problem = issue.message
+  if (issue.code === 'unrecognized_keys') {
+    const where = issue.path.at(-1) === 'check' ? ` (check kinds: ping, route, link, bridge, sysctl, iptables, nat)` : ''
+    problem = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}${where}`
+    return locate(file, doc, lines, [...issue.path, issue.keys[0]!], problem, true)
+  }
+  if (issue.code === 'invalid_type' && issue.message.includes('received undefined')) problem = `missing required field (${issue.expected})`
+  return locate(file, doc, lines, issue.path, problem)
+}
+
+function locate(file: string, doc: Document, lines: LineCounter, fieldPath: PropertyKey[], problem: string, isKey = false): ScenarioError {
+  // Walk up the path until a node with a position is found (a missing field has none).
+  for (let n = fieldPath.length; n >= 0; n--) {
+    const sub = fieldPath.slice(0, n) as (string | number)[]
+    const node = isKey && n === fieldPath.length ? keyNode(doc, sub) : doc.getIn(sub, true)
+    const range = (node as { range?: [number, number] } | undefined)?.range
+    if (range) {
+      const pos = lines.linePos(range[0])
+      return new ScenarioError(file, pos.line, pos.col, formatPath(fieldPath), problem)
+    }
+  }
+  return new ScenarioError(file, 1, 1, formatPath(fieldPath), problem)
+}
+
+function keyNode(doc: Document, keyPath: (string | number)[]): unknown {
+  const parent = doc.getIn(keyPath.slice(0, -1), true)
+  if (!isMap(parent)) return undefined
+  const pair = parent.items.find((p) => (p.key as { value?: unknown })?.value === keyPath.at(-1))
+  return pair?.key
+}
+
+function formatPath(p: PropertyKey[]): string {
+  return p.map((k, i) => (typeof k === 'number' ? `[${k}]` : `${i ? '.' : ''}${String(k)}`)).join('')
+}
+
+/** Every `on:`/`from:` must name a host of the scenario's topology. */
+function checkTargets(s: Scenario, file: string, doc: Document, lines: LineCounter): void {
+  const known = new Set<string>([...DEFAULT_HOST_NAMES, ...Object.keys(s.hosts ?? {}), GATEWAY, INTERNET])
+  for (const [i, c] of (s.capture ?? []).entries()) {
+    if (!known.has(c.on.split(/[/:]/)[0]!)) throw locate(file, doc, lines, ['capture', i, 'on'], `unknown host "${c.on.split(/[/:]/)[0]}"; this scenario's hosts are ${[...known].join(', ')}`)
+  }
+  s.steps.forEach((step, i) => {
+    const targets: [string[], string][] = []
+    if ('section' in step) return
+    if ('run' in step) targets.push([['steps', String(i), 'on'], step.on])
+    else {
+      const [kind, body] = Object.entries(step.check)[0]! as [string, Record<string, unknown>]
+      for (const key of ['on', 'from'] as const) {
+        if (typeof body[key] === 'string') targets.push([['steps', String(i), 'check', kind, key], body[key] as string])
+      }
+    }
+    for (const c of step.capture ?? []) targets.push([['steps', String(i), 'capture'], c.on.split(':')[0]!])
+    for (const [p, t] of targets) {
+      const hostName = t.split('/')[0]!
+      if (!known.has(hostName)) {
+        const fieldPath = p.map((k) => (/^\d+$/.test(k) ? Number(k) : k))
+        throw locate(file, doc, lines, fieldPath, `unknown host "${hostName}"; this scenario's hosts are ${[...known].join(', ')}`)
+      }
+    }
+  })
+}
+
+export async function loadScenarioFile(file: string): Promise<LoadedScenario> {
+  return parseScenario(await readFile(file, 'utf8'), path.relative(process.cwd(), file) || file)
+}
+
+/** All scenarios in `dir`, in file-name order; ids must be unique. */
+export async function loadScenarios(dir = SCENARIO_DIR): Promise<LoadedScenario[]> {
+  const files = (await readdir(dir)).filter((f) => /\.ya?ml$/.test(f)).sort()
+  const loaded = await Promise.all(files.map((f) => loadScenarioFile(path.join(dir, f))))
+  const seen = new Map<string, string>()
+  for (const s of loaded) {
+    const other = seen.get(s.id)
+    if (other) throw new Error(`scenario id "${s.id}" is used by both ${other} and ${s.file}`)
+    seen.set(s.id, s.file)
+  }
+  return loaded
+}
+
+/** Pick scenarios by id; an unknown id is an error that lists the known ones. */
+export function selectScenarios(all: LoadedScenario[], ids: string[]): LoadedScenario[] {
+  if (ids.length === 0) return all
+  const byId = new Map(all.map((s) => [s.id, s]))
+  const unknown = ids.filter((id) => !byId.has(id))
+  if (unknown.length > 0) {
+    throw new Error(`no scenario with id ${unknown.map((u) => `"${u}"`).join(', ')}; known scenarios: ${[...byId.keys()].join(', ')}`)
+  }
+  return ids.map((id) => byId.get(id)!)
+}

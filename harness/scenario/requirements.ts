@@ -1,0 +1,74 @@
+// What a step needs from its hosts: declared (scenario, section, step) and inferred from the
+// document's command itself (`ip tunnel add … mode ipip` needs ipip; `ifconfig` needs net-tools).
+// A host that lacks it makes the step skipped with the reason, never failed, never passed.
+import { KERNEL_CONFIG, TOOLS, type Capabilities, type KernelFeature, type Tool } from '../host.ts'
+import { checkBody, checkKind, CHECK_TOOLS } from '../checks/index.ts'
+import { isRunStep, isSectionStep, type Requirements, type Step } from './schema.ts'
+
+const FEATURE_PATTERNS: [KernelFeature, RegExp][] = [
+  ['ipip', /\b(mode|type)\s+ipip\b/],
+  ['gre', /\b(mode|type)\s+gre(tap)?\b/],
+  ['sit', /\b(mode|type)\s+sit\b/],
+  ['vxlan', /\btype\s+vxlan\b/],
+  ['macvlan', /\btype\s+macvlan\b/],
+  ['ipvlan', /\btype\s+ipvlan\b/],
+  ['dummy', /\btype\s+dummy\b/],
+  ['vlan', /\btype\s+vlan\b/],
+  ['veth', /\btype\s+veth\b/],
+  ['bridge', /\btype\s+bridge\b|\bbrctl\s+addbr\b/],
+  ['tun', /\btuntap\s+add\b/],
+  ['nf_nat', /\s-t\s+nat\b.*-j\s+(MASQUERADE|SNAT|DNAT|REDIRECT)/],
+]
+
+/** A program name at a command position: start, after `;`, `&&`, `|`, `sudo`, `exec NAME`. */
+function usesTool(cmd: string, tool: string): boolean {
+  const t = tool.replace(/[-.]/g, '\\$&')
+  return new RegExp(`(^|[;&|(]\\s*|\\bsudo\\s+|\\bnetns\\s+exec\\s+\\S+\\s+|\\btimeout\\s+\\S+\\s+)${t}(\\s|$)`).test(cmd)
+}
+
+export function inferRequirements(cmd: string): Requirements {
+  return {
+    kernel: FEATURE_PATTERNS.filter(([, re]) => re.test(cmd)).map(([f]) => f),
+    tools: TOOLS.filter((t) => usesTool(cmd, t)),
+  }
+}
+
+export function mergeRequirements(...all: (Partial<Requirements> | undefined)[]): Requirements {
+  const kernel = new Set<KernelFeature>()
+  const tools = new Set<Tool>()
+  for (const r of all) {
+    r?.kernel?.forEach((k) => kernel.add(k))
+    r?.tools?.forEach((t) => tools.add(t))
+  }
+  return { kernel: [...kernel], tools: [...tools] }
+}
+
+/** The step's own needs: declared plus inferred from its command(s) or check kind. */
+export function stepRequirements(step: Step): Requirements {
+  if (isSectionStep(step)) return mergeRequirements(step.requires)
+  if (isRunStep(step)) {
+    return mergeRequirements(step.requires, inferRequirements(step.run), step.erratum && inferRequirements(step.erratum.corrected))
+  }
+  return mergeRequirements(step.requires, { tools: CHECK_TOOLS[checkKind(step.check)] })
+}
+
+/** The hosts a step runs on: `host01/ns1` → host01. */
+export function stepHosts(step: Step): string[] {
+  if (isSectionStep(step)) return []
+  if (isRunStep(step)) return [step.on.split('/')[0]!]
+  const body = checkBody(step.check)
+  return [body.on, body.from].filter((v): v is string => typeof v === 'string').map((t) => t.split('/')[0]!)
+}
+
+/** Why the step cannot run on these hosts, or undefined when everything is there. */
+export function missingRequirements(req: Requirements, caps: Capabilities[]): string | undefined {
+  const reasons: string[] = []
+  for (const c of caps) {
+    for (const f of req.kernel) {
+      if (c.features[f] !== true) reasons.push(`${c.host}: kernel lacks ${f} (${KERNEL_CONFIG[f]})`)
+    }
+    const tools = req.tools.filter((t) => !c.tools[t])
+    if (tools.length) reasons.push(`${c.host}: missing tool${tools.length > 1 ? 's' : ''} ${tools.join(', ')}`)
+  }
+  return reasons.length ? reasons.join('; ') : undefined
+}

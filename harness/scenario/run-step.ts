@@ -1,0 +1,91 @@
+// Run one step: a document command (bounded if it never ends, checked against what the document
+// says it does, followed by its correction when the document is wrong), or a check.
+import { formatResult, type ExecResult } from '../host.ts'
+import { describeCheck, runCheck } from '../checks/index.ts'
+import { CheckFailure, Mismatches } from '../checks/check-failure.ts'
+import { assertPing } from '../checks/ping.ts'
+import { parsePing } from '../parse/ping.ts'
+import { boundCommand } from './bounded.ts'
+import { isRunStep, type CheckStep, type Expectation, type RunStep } from './schema.ts'
+import type { StepContext } from './step-context.ts'
+
+export interface ErratumRecord {
+  verbatim: string
+  outcome: string
+  corrected: string
+  why: string
+}
+
+export interface StepOutcome {
+  summary: string
+  erratum?: ErratumRecord
+}
+
+export function stepTitle(step: RunStep | CheckStep): string {
+  if (isRunStep(step)) return `[${step.on}] ${step.run}`
+  return step.name ?? describeCheck(step.check)
+}
+
+export async function runStep(step: RunStep | CheckStep, ctx: StepContext): Promise<StepOutcome> {
+  if (!isRunStep(step)) return { summary: await runCheck(step.check, ctx) }
+  const verbatim = await runCommand(step.on, step.run, step, step.expect, ctx)
+  if (!step.erratum) return { summary: verbatim.summary }
+  const corrected = await runCommand(step.on, step.erratum.corrected, step, step.erratum.expect, ctx)
+  return {
+    summary: `${verbatim.summary}; corrected: ${corrected.summary}`,
+    erratum: { verbatim: step.run, outcome: verbatim.summary, corrected: step.erratum.corrected, why: step.erratum.why },
+  }
+}
+
+async function runCommand(target: string, command: string, step: RunStep, expect: Expectation | undefined, ctx: StepContext) {
+  const bounded = boundCommand(command)
+  ctx.notes.push(...bounded.notes.map((n) => `${command}: ${n}`))
+  const r = await ctx.run(target, bounded.command, { input: step.input, timeoutMs: step.timeoutMs })
+  // tcpdump stopped by its bound exits 124 from `timeout`: that is the expected end.
+  const boundedStop = bounded.command !== command && !bounded.isPing && r.exitCode === 124 && !r.timedOut
+  if (r.timedOut) {
+    throw new CheckFailure(`\`${command}\` to finish within ${step.timeoutMs ?? ctx.timeoutMs} ms on ${target}`, 'it was killed at the timeout', formatResult(r))
+  }
+  assertExpectation(r, expect, bounded.isPing, boundedStop, command, target)
+  return { summary: summarize(r, bounded.isPing), result: r }
+}
+
+function summarize(r: ExecResult, isPing: boolean): string {
+  if (isPing) {
+    const p = parsePing(r.stdout + r.stderr)
+    if (p.sendError) return `ping: ${p.sendError}`
+    const ttls = [...new Set(p.replies.map((x) => x.ttl))]
+    return `${p.received}/${p.transmitted} replies${ttls.length ? ` ttl ${ttls.join(',')}` : ''}`
+  }
+  const firstLine = (r.stderr.trim() || r.stdout.trim()).split('\n')[0] ?? ''
+  return `exit ${r.exitCode}${firstLine ? `: ${firstLine.slice(0, 120)}` : ''}`
+}
+
+export function assertExpectation(r: ExecResult, e: Expectation | undefined, isPing: boolean, boundedStop: boolean, command: string, target: string): void {
+  const output = r.stdout + r.stderr
+  const m = new Mismatches()
+  const exitCode = boundedStop ? 0 : r.exitCode
+  // A ping expected to fail exits non-zero by design; otherwise success is the default claim.
+  const wantExit = e?.exitCode ?? (e?.reachable === false ? undefined : 0)
+  if (wantExit === 'nonzero' && exitCode === 0) m.add('a non-zero exit', 'exit 0')
+  if (typeof wantExit === 'number' && exitCode !== wantExit) m.add(`exit ${wantExit}`, `exit ${exitCode}`)
+  for (const s of asList(e?.contains)) if (!output.includes(s)) m.add(`output containing "${s}"`, 'not in the output')
+  for (const s of asList(e?.notContains)) if (output.includes(s)) m.add(`output without "${s}"`, 'it is there')
+  if (e?.matches && !new RegExp(e.matches, 'm').test(output)) m.add(`output matching /${e.matches}/`, 'no match')
+  if (e?.reachable !== undefined || e?.ttl !== undefined) {
+    if (!isPing) m.add('a ping command for reachable/ttl', 'not a ping')
+    else {
+      try {
+        assertPing(parsePing(output), { reachable: e.reachable, ttl: e.ttl }, 'ping', '')
+      } catch (err) {
+        if (!(err instanceof CheckFailure)) throw err
+        m.add(err.expected.replace(/^ping: /, ''), err.actual)
+      }
+    }
+  }
+  m.throwIfAny(`\`${command}\` on ${target}`, formatResult(r))
+}
+
+function asList(v: string | string[] | undefined): string[] {
+  return v === undefined ? [] : Array.isArray(v) ? v : [v]
+}
