@@ -27,7 +27,7 @@ const NODE_INIT = [
   'exec sh -c "while :; do sleep 3600 & wait; done"',
 ].join(' && ')
 
-class NetnsHost extends BaseHost {
+export class NetnsHost extends BaseHost {
   constructor(name: string, private readonly node: NodeProcess) {
     super(name)
   }
@@ -43,12 +43,12 @@ class NetnsHost extends BaseHost {
   }
 }
 
-interface NodeProcess {
+export interface NodeProcess {
   child: ChildProcess
   innerPid: number
 }
 
-async function startNode(labId: string, hostname: string): Promise<NodeProcess> {
+export async function startNode(labId: string, hostname: string): Promise<NodeProcess> {
   const child = spawn(
     'setpriv',
     ['--pdeathsig', 'KILL', '--', 'unshare', '--kill-child=SIGKILL', '--net', '--mount', '--uts', '--pid', '--fork',
@@ -82,7 +82,7 @@ async function childPid(pid: number): Promise<number> {
   return first
 }
 
-function killNode(node: NodeProcess): Promise<void> {
+export function killNode(node: NodeProcess): Promise<void> {
   return new Promise((resolve) => {
     if (node.child.exitCode !== null || node.child.signalCode !== null) return resolve()
     node.child.once('exit', () => resolve())
@@ -90,14 +90,15 @@ function killNode(node: NodeProcess): Promise<void> {
   })
 }
 
-/** The wiring, run inside the nodes: the gateway owns the underlay segment as a bridge. */
-function gatewayScript(t: Topology, pids: Map<string, number>): string {
+/** The wiring, run inside the nodes: the gateway owns the underlay segment as a bridge.
+ *  `vethHosts` are the hosts given a veth port on it (other backends plug in their own). */
+export function gatewayScript(t: Topology, pids: Map<string, number>, vethHosts = t.hosts): string {
   const lines = [
     'ip link add underlay type bridge',
     `ip addr add ${t.underlay.gateway}/${t.underlay.prefixLength} dev underlay`,
     'ip link set underlay up',
   ]
-  for (const h of t.hosts) {
+  for (const h of vethHosts) {
     lines.push(
       `ip link add port-${h.name} type veth peer name ${t.underlay.interface} netns ${pids.get(h.name)}`,
       `ip link set port-${h.name} master underlay up`,
@@ -113,7 +114,7 @@ function gatewayScript(t: Topology, pids: Map<string, number>): string {
   return lines.join(' && ')
 }
 
-function hostScript(t: Topology, underlayAddress: string): string {
+export function hostScript(t: Topology, underlayAddress: string): string {
   const dev = t.underlay.interface
   return [
     `ip addr add ${underlayAddress} dev ${dev}`,
@@ -125,7 +126,7 @@ function hostScript(t: Topology, underlayAddress: string): string {
   ].join(' && ')
 }
 
-function internetScript(t: Topology): string {
+export function internetScript(t: Topology): string {
   return [
     `ip addr add ${t.internet.internetTransit} dev eth0`,
     'ip link set eth0 up',
