@@ -14,7 +14,8 @@ import { runProcess } from '../local-process.ts'
 import { GATEWAY, INTERNET, stripPrefix, type Topology } from '../topology.ts'
 import type { Host } from '../host.ts'
 
-/** Every node's command line carries this marker, which `labproof clean` looks for. */
+/** Every node's command line carries `labproof-netns:<lab id>:<owner pid>:<hostname>`, which
+ *  `labproof clean` looks for. */
 export const NETNS_MARKER = 'labproof-netns'
 
 const NODE_INIT = [
@@ -52,7 +53,7 @@ export async function startNode(labId: string, hostname: string): Promise<NodePr
   const child = spawn(
     'setpriv',
     ['--pdeathsig', 'KILL', '--', 'unshare', '--kill-child=SIGKILL', '--net', '--mount', '--uts', '--pid', '--fork',
-      '--mount-proc', '--propagation', 'private', 'sh', '-c', NODE_INIT, `${NETNS_MARKER}:${labId}:${hostname}`, hostname],
+      '--mount-proc', '--propagation', 'private', 'sh', '-c', NODE_INIT, `${NETNS_MARKER}:${labId}:${process.pid}:${hostname}`, hostname],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   )
   const output: string[] = []

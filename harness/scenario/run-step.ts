@@ -6,6 +6,7 @@ import { CheckFailure, Mismatches } from '../checks/check-failure.ts'
 import { assertPing } from '../checks/ping.ts'
 import { parsePing } from '../parse/ping.ts'
 import { boundCommand } from './bounded.ts'
+import { compareWithDocument } from './doc-output.ts'
 import { isRunStep, type CheckStep, type Expectation, type RunStep } from './schema.ts'
 import type { StepContext } from './step-context.ts'
 
@@ -71,6 +72,10 @@ export function assertExpectation(r: ExecResult, e: Expectation | undefined, isP
   if (typeof wantExit === 'number' && exitCode !== wantExit) m.add(`exit ${wantExit}`, `exit ${exitCode}`)
   for (const s of asList(e?.contains)) if (!output.includes(s)) m.add(`output containing "${s}"`, 'not in the output')
   for (const s of asList(e?.notContains)) if (output.includes(s)) m.add(`output without "${s}"`, 'it is there')
+  if (e?.output !== undefined) {
+    const cmp = compareWithDocument(e.output, output)
+    if (!cmp.matches) m.add('the output the document shows', `different output\n${cmp.sideBySide}`)
+  }
   if (e?.matches && !new RegExp(e.matches, 'm').test(output)) m.add(`output matching /${e.matches}/`, 'no match')
   if (e?.reachable !== undefined || e?.ttl !== undefined) {
     if (!isPing) m.add('a ping command for reachable/ttl', 'not a ping')

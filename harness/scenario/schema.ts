@@ -18,12 +18,15 @@ const stringOrList = z.union([z.string(), z.array(z.string())])
 
 /** What a command of the document is expected to do. */
 export const expectation = z.strictObject({
-  /** Default 0; "nonzero" for any failure. */
-  exitCode: z.union([z.number().int(), z.literal('nonzero')]).optional(),
+  /** Default 0; "nonzero" for any failure; "any" when the document's claim is only the output. */
+  exitCode: z.union([z.number().int(), z.literal('nonzero'), z.literal('any')]).optional(),
   /** Substrings that must appear in stdout + stderr. */
   contains: stringOrList.optional(),
   /** Substrings that must not appear in stdout + stderr. */
   notContains: stringOrList.optional(),
+  /** What the document shows the command printing; its lines must appear in order, ignoring
+   *  indexes, MAC addresses, counters, times and column padding. */
+  output: z.string().optional(),
   /** A regular expression stdout + stderr must match. */
   matches: z.string().optional(),
   /** For a ping: did any reply come back. */

@@ -1,0 +1,296 @@
+// The image every docker lab host runs, built without a registry: debootstrap a minimal Debian
+// rootfs with the lab tools, then import it as an image (`docker import`). Builds are cached by
+// recipe: the tag and a label carry a hash of the package list and the build script's version,
+// so an image is rebuilt only when what it would contain changes.
+//
+// `ensureHostImage` also accepts any existing image instead of a distro: it checks the lab tools
+// inside and installs the missing ones with the image's package manager, once, into a derived
+// image (also cached), or fails naming what is missing.
+import { createHash } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
+import { pathToFileURL } from 'node:url'
+import { getContainerRuntimeClient } from 'testcontainers'
+import type Dockerode from 'dockerode'
+import { runProcess } from '../local-process.ts'
+
+export const HOST_DISTROS = ['bookworm', 'trixie', 'bullseye'] as const
+export type HostDistro = (typeof HOST_DISTROS)[number]
+export const DEFAULT_DISTRO: HostDistro = 'bookworm'
+
+export const HOST_IMAGE_REPOSITORY = 'labproof/host'
+const PREPARED_IMAGE_REPOSITORY = 'labproof/prepared'
+export const RECIPE_LABEL = 'labproof.recipe'
+
+/** What the lab documents use, plus sshd for the grading tests; nothing more (keeps it ~110 MB). */
+export const HOST_PACKAGES = [
+  'iproute2', 'iputils-ping', 'iptables', 'nftables', 'net-tools', 'bridge-utils', 'tcpdump', 'procps',
+  'kmod', 'ethtool', 'sudo', 'openssh-server',
+] as const
+
+/** Bump when the build steps below change what ends up in the image. */
+const BUILD_SCRIPT_VERSION = 1
+
+/** Tools a lab host must have; the package that brings each one, per package manager. */
+const REQUIRED_TOOLS: Record<string, { apt: string; dnf: string; apk: string }> = {
+  ip: { apt: 'iproute2', dnf: 'iproute', apk: 'iproute2' },
+  bridge: { apt: 'iproute2', dnf: 'iproute', apk: 'iproute2' },
+  ping: { apt: 'iputils-ping', dnf: 'iputils', apk: 'iputils' },
+  route: { apt: 'net-tools', dnf: 'net-tools', apk: 'net-tools' },
+  ifconfig: { apt: 'net-tools', dnf: 'net-tools', apk: 'net-tools' },
+  arp: { apt: 'net-tools', dnf: 'net-tools', apk: 'net-tools' },
+  brctl: { apt: 'bridge-utils', dnf: 'bridge-utils', apk: 'bridge-utils' },
+  iptables: { apt: 'iptables', dnf: 'iptables-nft', apk: 'iptables' },
+  'iptables-save': { apt: 'iptables', dnf: 'iptables-nft', apk: 'iptables' },
+  'iptables-restore': { apt: 'iptables', dnf: 'iptables-nft', apk: 'iptables' },
+  tcpdump: { apt: 'tcpdump', dnf: 'tcpdump', apk: 'tcpdump' },
+  sysctl: { apt: 'procps', dnf: 'procps-ng', apk: 'procps' },
+  unshare: { apt: 'util-linux', dnf: 'util-linux', apk: 'util-linux' },
+  modprobe: { apt: 'kmod', dnf: 'kmod', apk: 'kmod' },
+  lsmod: { apt: 'kmod', dnf: 'kmod', apk: 'kmod' },
+  timeout: { apt: 'coreutils', dnf: 'coreutils', apk: 'coreutils' },
+  sleep: { apt: 'coreutils', dnf: 'coreutils', apk: 'coreutils' },
+}
+
+export type Progress = (line: string) => void
+const stderrProgress: Progress = (line) => process.stderr.write(`labproof image: ${line}\n`)
+
+export function isHostDistro(name: string): name is HostDistro {
+  return (HOST_DISTROS as readonly string[]).includes(name)
+}
+
+export function recipeHash(distro: HostDistro): string {
+  const recipe = JSON.stringify({ distro, packages: [...HOST_PACKAGES].sort(), version: BUILD_SCRIPT_VERSION })
+  return createHash('sha256').update(recipe).digest('hex').slice(0, 12)
+}
+
+export function hostImageTag(distro: HostDistro): string {
+  return `${HOST_IMAGE_REPOSITORY}:${distro}-${recipeHash(distro)}`
+}
+
+export async function dockerClient(): Promise<Dockerode> {
+  try {
+    return (await getContainerRuntimeClient()).container.dockerode
+  } catch (e) {
+    throw new Error(
+      `no docker engine answers (${(e as Error).message}).\n` +
+      'Start one (ci/install-docker.sh installs docker.io and starts dockerd), or set DOCKER_HOST, or choose --backend netns.',
+    )
+  }
+}
+
+async function imageExists(docker: Dockerode, ref: string): Promise<Dockerode.ImageInspectInfo | undefined> {
+  try {
+    return await docker.getImage(ref).inspect()
+  } catch {
+    return undefined
+  }
+}
+
+export interface BuildHostImageOptions {
+  distro: HostDistro
+  onProgress?: Progress
+  /** Rebuild even when an image with this recipe exists. */
+  force?: boolean
+  mirror?: string
+}
+
+export interface BuiltImage {
+  image: string
+  built: boolean
+  ms: number
+}
+
+/** Build (or find in the cache) `labproof/host:<distro>-<recipe>`, also tagged `labproof/host:<distro>`. */
+export async function buildHostImage(opts: BuildHostImageOptions): Promise<BuiltImage> {
+  const progress = opts.onProgress ?? stderrProgress
+  const started = performance.now()
+  const docker = await dockerClient()
+  const image = hostImageTag(opts.distro)
+  if (!opts.force && await imageExists(docker, image)) {
+    return { image, built: false, ms: Math.round(performance.now() - started) }
+  }
+  const mirror = opts.mirror ?? process.env.LABPROOF_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian'
+  const rootfs = await mkdtemp(`/var/tmp/labproof-rootfs-${opts.distro}-`)
+  try {
+    progress(`building ${image} with debootstrap from ${mirror} (about two minutes)`)
+    await debootstrap(opts.distro, rootfs, mirror, progress)
+    await trimRootfs(rootfs)
+    progress(`importing ${rootfs} as ${image}`)
+    await importRootfs(docker, rootfs, image, opts.distro)
+  } finally {
+    await rm(rootfs, { recursive: true, force: true })
+  }
+  const ms = Math.round(performance.now() - started)
+  progress(`built ${image} in ${(ms / 1000).toFixed(1)} s`)
+  return { image, built: true, ms }
+}
+
+async function debootstrap(distro: HostDistro, rootfs: string, mirror: string, progress: Progress): Promise<void> {
+  const which = await runProcess('sh', ['-c', 'command -v debootstrap'], { timeoutMs: 5_000 })
+  if (which.exitCode !== 0) throw new Error('debootstrap is not installed: apt-get install debootstrap (it builds the lab host image)')
+  if (process.getuid?.() !== 0) throw new Error('building the lab host image runs debootstrap, which needs root')
+  const args = ['--variant=minbase', `--include=${HOST_PACKAGES.join(',')}`, distro, rootfs, mirror]
+  const child = spawn('debootstrap', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  const tail: string[] = []
+  let packages = 0
+  const onLine = (line: string) => {
+    tail.push(line)
+    if (tail.length > 30) tail.shift()
+    // One line per phase, and a count instead of one line per package.
+    const perPackage = /^I: (Retrieving|Validating|Unpacking|Configuring|Extracting) /.test(line)
+    if (!perPackage) progress(`debootstrap: ${line}`)
+    else if (/^I: Retrieving /.test(line) && ++packages % 25 === 0) progress(`debootstrap: retrieved ${packages} packages`)
+  }
+  for (const stream of [child.stdout, child.stderr]) {
+    let buffered = ''
+    stream.on('data', (d) => {
+      buffered += String(d)
+      const lines = buffered.split('\n')
+      buffered = lines.pop()!
+      lines.filter(Boolean).forEach(onLine)
+    })
+  }
+  const code = await new Promise<number>((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', (c) => resolve(c ?? 1))
+  })
+  if (code !== 0) {
+    throw new Error(`debootstrap ${args.join(' ')} exited ${code}; its last lines:\n${tail.join('\n')}\n` +
+      `(the full log is ${rootfs}/debootstrap/debootstrap.log while the build runs)`)
+  }
+}
+
+/** Drop what a lab never reads: package caches, docs, man pages, locales. */
+async function trimRootfs(rootfs: string): Promise<void> {
+  const dirs = ['var/cache/apt/archives', 'var/lib/apt/lists', 'usr/share/doc', 'usr/share/man', 'usr/share/locale', 'usr/share/info']
+  const r = await runProcess('sh', ['-c', dirs.map((d) => `rm -rf ${rootfs}/${d}/*`).join(' && ')], { timeoutMs: 60_000 })
+  if (r.exitCode !== 0) throw new Error(`could not trim the rootfs ${rootfs}: ${r.stderr}`)
+}
+
+async function importRootfs(docker: Dockerode, rootfs: string, image: string, distro: HostDistro): Promise<void> {
+  const tar = spawn('tar', ['-C', rootfs, '--numeric-owner', '-c', '.'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let tarErrors = ''
+  tar.stderr.on('data', (d) => (tarErrors += String(d)))
+  const [repo, tag] = splitRef(image)
+  const changes = [
+    'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    'CMD ["sleep", "infinity"]',
+    `LABEL ${RECIPE_LABEL}=${recipeHash(distro)} labproof.distro=${distro}`,
+  ]
+  const stream = await docker.importImage(tar.stdout as unknown as string, { repo, tag, changes })
+  await followProgress(docker, stream, `docker import of ${rootfs}`)
+  const tarCode = await new Promise<number>((resolve) => (tar.exitCode !== null ? resolve(tar.exitCode) : tar.on('close', (c) => resolve(c ?? 1))))
+  if (tarCode !== 0) throw new Error(`tar of the rootfs ${rootfs} failed: ${tarErrors}`)
+  await docker.getImage(image).tag({ repo: HOST_IMAGE_REPOSITORY, tag: distro })
+}
+
+function splitRef(ref: string): [string, string] {
+  const colon = ref.lastIndexOf(':')
+  return colon > ref.lastIndexOf('/') ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, 'latest']
+}
+
+function followProgress(docker: Dockerode, stream: NodeJS.ReadableStream, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    docker.modem.followProgress(stream, (err: Error | null, events: Array<{ error?: string }>) => {
+      const failed = err?.message ?? events.find((e) => e.error)?.error
+      if (failed) reject(new Error(`${what} failed: ${failed}`))
+      else resolve()
+    })
+  })
+}
+
+export interface EnsureHostImageOptions {
+  /** A distro labproof builds (bookworm, trixie, bullseye) or the name of any existing image. */
+  distroOrImage?: string
+  onProgress?: Progress
+}
+
+/** The image a lab runs: the cached host image (built when missing) or a prepared existing image. */
+export async function ensureHostImage(opts: EnsureHostImageOptions = {}): Promise<string> {
+  const wanted = opts.distroOrImage ?? DEFAULT_DISTRO
+  if (isHostDistro(wanted)) return (await buildHostImage({ distro: wanted, onProgress: opts.onProgress })).image
+  return prepareExistingImage(wanted, opts.onProgress ?? stderrProgress)
+}
+
+/**
+ * Use an image labproof did not build: keep it if it has every lab tool; otherwise install the
+ * missing ones once with its package manager (on docker's default network: this is package
+ * installation, not a lab) and keep the result as a derived image.
+ */
+async function prepareExistingImage(image: string, progress: Progress): Promise<string> {
+  const docker = await dockerClient()
+  const info = await imageExists(docker, image)
+  if (!info) throw new Error(`no image "${image}" on this docker engine (labproof pulls nothing: docker load or build it first)`)
+  const prepared = `${PREPARED_IMAGE_REPOSITORY}:${image.replace(/[^\w.-]+/g, '_').slice(0, 100)}-${info.Id.replace(/^sha256:/, '').slice(0, 12)}`
+  if (await imageExists(docker, prepared)) return prepared
+
+  const container = await docker.createContainer({
+    Image: image,
+    Entrypoint: ['sh', '-c', 'while :; do sleep 3600; done'],
+    Cmd: [],
+    Labels: { 'labproof.prepare': image },
+    HostConfig: { Init: true },
+  })
+  try {
+    await container.start()
+    const missing = (await execIn(container, missingToolsScript())).stdout.trim().split(/\s+/).filter(Boolean)
+    if (missing.length === 0) return image
+    const manager = (await execIn(container, 'for m in apt-get dnf yum apk; do command -v $m >/dev/null 2>&1 && echo $m && break; done')).stdout.trim()
+    if (!manager) throw new Error(`image ${image} lacks the lab tools ${missing.join(', ')} and has no package manager labproof knows (apt-get, dnf, yum, apk)`)
+    const key = manager === 'apt-get' ? 'apt' : manager === 'apk' ? 'apk' : 'dnf'
+    const packages = [...new Set(missing.map((t) => REQUIRED_TOOLS[t]![key]))]
+    progress(`${image} lacks ${missing.join(', ')}: installing ${packages.join(' ')} with ${manager}`)
+    const install = {
+      apt: `apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ${packages.join(' ')}`,
+      dnf: `${manager} install -y ${packages.join(' ')}`,
+      apk: `apk add --no-cache ${packages.join(' ')}`,
+    }[key]
+    const installed = await execIn(container, install)
+    const stillMissing = (await execIn(container, missingToolsScript())).stdout.trim()
+    if (installed.exitCode !== 0 || stillMissing) {
+      throw new Error(`image ${image} lacks the lab tools ${stillMissing || missing.join(' ')}; installing them with ${manager} failed:\n` +
+        `$ ${install}\n${installed.stdout.slice(-2000)}${installed.stderr.slice(-2000)}`)
+    }
+    const [repo, tag] = splitRef(prepared)
+    await container.commit({ repo, tag, changes: ['CMD ["sleep", "infinity"]'] })
+    progress(`prepared ${prepared} from ${image}`)
+    return prepared
+  } finally {
+    await container.remove({ force: true })
+  }
+}
+
+function missingToolsScript(): string {
+  return `for t in ${Object.keys(REQUIRED_TOOLS).join(' ')}; do command -v $t >/dev/null 2>&1 || printf '%s ' $t; done`
+}
+
+async function execIn(container: Dockerode.Container, script: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const exec = await container.exec({ Cmd: ['sh', '-c', script], AttachStdout: true, AttachStderr: true })
+  const stream = await exec.start({ hijack: true, stdin: false })
+  const out: Buffer[] = []
+  const err: Buffer[] = []
+  await new Promise<void>((resolve, reject) => {
+    container.modem.demuxStream(stream, { write: (b: Buffer) => out.push(b) }, { write: (b: Buffer) => err.push(b) })
+    stream.on('end', resolve)
+    stream.on('error', reject)
+  })
+  let inspected = await exec.inspect()
+  while (inspected.Running) inspected = await exec.inspect()
+  return { exitCode: inspected.ExitCode ?? -1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }
+}
+
+// `npx tsx harness/backends/docker-image.ts [--force] [distro…]`: build the host images (CI uses this).
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const args = process.argv.slice(2)
+  const force = args.includes('--force')
+  const distros = args.filter((a) => a !== '--force')
+  for (const d of distros.length ? distros : [DEFAULT_DISTRO]) {
+    if (!isHostDistro(d)) {
+      console.error(`unknown distro "${d}"; choose from ${HOST_DISTROS.join(', ')}`)
+      process.exit(2)
+    }
+    const r = await buildHostImage({ distro: d, force })
+    console.log(`${r.image} ${r.built ? `built in ${(r.ms / 1000).toFixed(1)} s` : 'already built (cached)'}`)
+  }
+}

@@ -1,0 +1,394 @@
+// The VM disk image the qemu backend boots: a Debian bookworm rootfs (debootstrap minbase with
+// the lab tools and sshd) plus one Debian cloud kernel and its modules, built once per kernel
+// and recipe and cached. The cloud kernels have NVMe, PCI and ext4 built in, so qemu boots the
+// kernel directly from the ext4 image with no initrd; every other driver (virtio_net, ipip, …)
+// is a module the guest loads on demand.
+//
+// No loop mounts: the image is made with `mkfs.ext4 -d rootfs`. The kernel packages come from
+// the Debian mirror through a private apt configuration per suite, never the machine's own.
+import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { chmod, copyFile, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { runProcess } from '../local-process.ts'
+import { shellQuote } from '../host.ts'
+
+/** Kernel series labproof can boot, and the Debian suite whose cloud kernel provides it. */
+export const VM_KERNELS = {
+  '5.10': 'bullseye',
+  '6.1': 'bookworm',
+  '6.12': 'trixie',
+} as const
+export type VmKernel = keyof typeof VM_KERNELS
+export const DEFAULT_VM_KERNEL: VmKernel = '6.1'
+
+const ROOTFS_SUITE = 'bookworm'
+const ROOTFS_PACKAGES = [
+  'iproute2', 'iputils-ping', 'iptables', 'net-tools', 'bridge-utils', 'tcpdump', 'procps', 'kmod', 'openssh-server',
+]
+
+/** Interface name the guest gives its management NIC; it lives in its own network namespace. */
+export const MANAGEMENT_INTERFACE = 'mgmt0'
+/** The guest's address on qemu's user network (slirp's default guest address). */
+export const MANAGEMENT_GUEST_ADDRESS = '10.0.2.15/24'
+/** Printed on the serial console once sshd is up. */
+export const GUEST_READY_MARKER = 'labproof-guest-ready'
+
+// PID 1 of the guest. No systemd: under TCG every second of boot counts. It mounts the API
+// file systems, names the NICs by the MACs qemu gave them (labproof.underlay_mac → the
+// topology's interface, labproof.mgmt_mac → mgmt0), and runs sshd in a network namespace of
+// its own holding mgmt0: the lab's namespace sees only lo and the underlay, as on real hosts,
+// and no lab route can ever point at the management network. Commands reach the lab's
+// namespace through `nsenter --net=/proc/1/ns/net`.
+const GUEST_INIT = `#!/bin/sh
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+exec </dev/null >/dev/console 2>&1
+say() { echo "labproof-init: $*"; }
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -o remount,rw /
+mkdir -p /dev/pts /dev/shm
+mount -t devpts -o gid=5,mode=620,ptmxmode=000 devpts /dev/pts
+mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+mount -t tmpfs -o mode=0755 tmpfs /run
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
+mount -t bpf bpf /sys/fs/bpf 2>/dev/null
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+hostname_=localhost underlay_if=ens33 underlay_mac= mgmt_mac=
+for word in $(cat /proc/cmdline); do
+  case "$word" in
+    labproof.hostname=*) hostname_=\${word#*=} ;;
+    labproof.underlay_if=*) underlay_if=\${word#*=} ;;
+    labproof.underlay_mac=*) underlay_mac=\${word#*=} ;;
+    labproof.mgmt_mac=*) mgmt_mac=\${word#*=} ;;
+  esac
+done
+echo "$hostname_" > /proc/sys/kernel/hostname
+echo "$hostname_" > /etc/hostname
+ip link set lo up
+modprobe virtio_net
+name_nic() {
+  i=0
+  while [ $i -lt 100 ]; do
+    for dev in /sys/class/net/*; do
+      if [ "$(cat $dev/address 2>/dev/null)" = "$1" ]; then
+        [ "\${dev##*/}" = "$2" ] || ip link set "\${dev##*/}" name "$2"
+        return 0
+      fi
+    done
+    i=$((i + 1)); sleep 0.1
+  done
+  say "no NIC with MAC $1"; return 1
+}
+# Exiting PID 1 panics the kernel; with panic=-1 and -no-reboot qemu then exits.
+name_nic "$mgmt_mac" ${MANAGEMENT_INTERFACE} || exit 1
+[ -z "$underlay_mac" ] || name_nic "$underlay_mac" "$underlay_if" || exit 1
+mkdir -p /run/sshd && chmod 0755 /run/sshd
+mkfifo /run/labproof-mgmt-go
+unshare --net sh -c 'read go < /run/labproof-mgmt-go
+  ip link set lo up && ip addr add ${MANAGEMENT_GUEST_ADDRESS} dev ${MANAGEMENT_INTERFACE} && ip link set ${MANAGEMENT_INTERFACE} up || exit 1
+  exec /usr/sbin/sshd -D -e' &
+ip link set ${MANAGEMENT_INTERFACE} netns $!
+echo go > /run/labproof-mgmt-go
+i=0
+while [ $i -lt 300 ] && ! nsenter --net=/proc/$!/ns/net sh -c 'grep -q ":0016 " /proc/net/tcp /proc/net/tcp6' 2>/dev/null; do i=$((i + 1)); sleep 0.1; done
+say "${GUEST_READY_MARKER} $(uname -r)"
+while :; do sleep 3600 & wait; done
+`
+
+const SSHD_CONFIG = `# labproof: root by key only, fast logins, many channels per connection
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+UseDNS no
+PrintMotd no
+MaxSessions 64
+MaxStartups 64
+HostKey /etc/ssh/ssh_host_ed25519_key
+`
+
+/** What decides the image's content; a change here means a new cache entry. */
+const RECIPE = {
+  version: 1,
+  rootfsSuite: ROOTFS_SUITE,
+  packages: ROOTFS_PACKAGES,
+  init: GUEST_INIT,
+  sshd: SSHD_CONFIG,
+}
+
+export interface VmImage {
+  dir: string
+  kernel: VmKernel
+  /** `uname -r` of the guest. */
+  kernelRelease: string
+  kernelPackage: string
+  vmlinuz: string
+  /** The ext4 root file system; read-only, runs boot qcow2 overlays of it. */
+  rootfs: string
+  /** The client key root accepts (0600) and the host key's pinned fingerprint. */
+  privateKeyPath: string
+  hostKeySha256: string
+  buildMs: number
+}
+
+interface ImageManifest extends Omit<VmImage, 'dir' | 'vmlinuz' | 'rootfs' | 'privateKeyPath'> {
+  recipeHash: string
+  builtAt: string
+}
+
+export function cacheRoot(): string {
+  return join(process.env.LABPROOF_CACHE ?? join(homedir(), '.cache', 'labproof'), 'vm')
+}
+
+export function recipeHash(): string {
+  return createHash('sha256').update(JSON.stringify(RECIPE)).digest('hex').slice(0, 12)
+}
+
+export function isVmKernel(k: string): k is VmKernel {
+  return Object.hasOwn(VM_KERNELS, k)
+}
+
+function mirror(): string {
+  return process.env.LABPROOF_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian'
+}
+
+function progress(line: string): void {
+  process.stderr.write(`[labproof vm-image] ${line}\n`)
+}
+
+/** The cached image for `kernel`, built first when the recipe has none yet. */
+export async function ensureVmImage(kernel: string = DEFAULT_VM_KERNEL): Promise<VmImage> {
+  if (!isVmKernel(kernel)) {
+    throw new Error(`the qemu backend has no kernel "${kernel}"; choose one of: ${Object.keys(VM_KERNELS).join(', ')}`)
+  }
+  const dir = join(cacheRoot(), `${kernel}-${recipeHash()}`)
+  const cached = await readImage(dir, kernel)
+  if (cached) return cached
+  await mkdir(cacheRoot(), { recursive: true })
+  return withLock(`${dir}.lock`, async () => (await readImage(dir, kernel)) ?? buildImage(dir, kernel))
+}
+
+async function readImage(dir: string, kernel: VmKernel): Promise<VmImage | undefined> {
+  try {
+    const m = JSON.parse(await readFile(join(dir, 'image.json'), 'utf8')) as ImageManifest
+    return { ...m, dir, kernel, vmlinuz: join(dir, 'vmlinuz'), rootfs: join(dir, 'rootfs.ext4'), privateKeyPath: join(dir, 'id_ed25519') }
+  } catch {
+    return undefined
+  }
+}
+
+/** One builder at a time per image, across processes: a lock directory holding the owner's PID. */
+async function withLock<T>(lockDir: string, work: () => Promise<T>): Promise<T> {
+  for (let waitedMs = 0; ; waitedMs += 1000) {
+    try {
+      await mkdir(lockDir)
+      await writeFile(join(lockDir, 'pid'), String(process.pid))
+      break
+    } catch {
+      const owner = Number(await readFile(join(lockDir, 'pid'), 'utf8').catch(() => '0'))
+      if (owner && !processAlive(owner)) {
+        await rm(lockDir, { recursive: true, force: true })
+        continue
+      }
+      if (waitedMs % 30_000 === 0) progress(`waiting for process ${owner || '?'} that is building ${lockDir.replace(/\.lock$/, '')}`)
+      await new Promise((r) => setTimeout(r, 1000))
+    }
+  }
+  try {
+    return await work()
+  } finally {
+    await rm(lockDir, { recursive: true, force: true })
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+async function run(what: string, file: string, args: string[], timeoutMs = 900_000): Promise<string> {
+  const r = await runProcess(file, args, { timeoutMs })
+  if (r.exitCode !== 0) {
+    const tail = (r.stderr + r.stdout).trim().split('\n').slice(-25).join('\n')
+    throw new Error(`building the VM image: ${what} failed (exit ${r.exitCode}${r.timedOut ? ', timed out' : ''}):\n$ ${[file, ...args].map(shellQuote).join(' ')}\n${tail}`)
+  }
+  return r.stdout
+}
+
+async function buildImage(dir: string, kernel: VmKernel): Promise<VmImage> {
+  if (process.getuid?.() !== 0) throw new Error('building the qemu backend\'s VM image needs root (debootstrap, chroot)')
+  for (const tool of ['debootstrap', 'mkfs.ext4', 'dpkg-deb', 'apt-get', 'ssh-keygen']) {
+    const r = await runProcess('sh', ['-c', `command -v ${tool}`], { timeoutMs: 5000 })
+    if (r.exitCode !== 0) throw new Error(`building the VM image needs ${tool}: apt-get install debootstrap e2fsprogs openssh-client`)
+  }
+  const started = performance.now()
+  const work = `${dir}.tmp-${process.pid}`
+  await rm(work, { recursive: true, force: true })
+  await mkdir(work, { recursive: true })
+  try {
+    const rootfs = join(work, 'rootfs')
+    await unpackRootfs(rootfs)
+    const { release, packageName } = await installKernel(kernel, rootfs, work)
+    const hostKeySha256 = await installKeys(rootfs, work)
+    progress(`making the ext4 image (mkfs.ext4 -d, no loop mount)`)
+    const sizeMb = Math.ceil((await duBytes(rootfs)) / 1e6 * 1.3) + 512
+    await run('mkfs.ext4', 'mkfs.ext4', ['-q', '-F', '-L', 'labproof-root', '-d', rootfs, join(work, 'rootfs.ext4'), `${sizeMb}M`])
+    await rm(rootfs, { recursive: true, force: true })
+    await chmod(join(work, 'rootfs.ext4'), 0o444)
+    const buildMs = Math.round(performance.now() - started)
+    const manifest: ImageManifest = {
+      kernel, kernelRelease: release, kernelPackage: packageName, hostKeySha256, buildMs,
+      recipeHash: recipeHash(), builtAt: new Date().toISOString(),
+    }
+    await writeFile(join(work, 'image.json'), `${JSON.stringify(manifest, null, 2)}\n`)
+    await rm(dir, { recursive: true, force: true })
+    await rename(work, dir)
+    progress(`built ${dir} (kernel ${release}) in ${(buildMs / 1000).toFixed(1)} s`)
+    return (await readImage(dir, kernel))!
+  } catch (e) {
+    await rm(work, { recursive: true, force: true })
+    throw e
+  }
+}
+
+/** The bookworm rootfs is the same for every kernel: debootstrap it once per recipe, keep a tarball. */
+async function unpackRootfs(rootfs: string): Promise<void> {
+  const tarball = join(cacheRoot(), `rootfs-${ROOTFS_SUITE}-${recipeHash()}.tar`)
+  if (!existsSync(tarball)) {
+    await withLock(`${tarball}.lock`, async () => {
+      if (existsSync(tarball)) return
+      const staging = `${tarball}.d-${process.pid}`
+      await rm(staging, { recursive: true, force: true })
+      progress(`debootstrap --variant=minbase ${ROOTFS_SUITE} (${ROOTFS_PACKAGES.join(' ')}) from ${mirror()}`)
+      const t0 = performance.now()
+      try {
+        await run('debootstrap', 'debootstrap', ['--variant=minbase', `--include=${ROOTFS_PACKAGES.join(',')}`, ROOTFS_SUITE, staging, mirror()])
+        progress(`debootstrap done in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+        await customizeRootfs(staging)
+        await run('tar the rootfs', 'tar', ['-C', staging, '--numeric-owner', '--xattrs', '-cf', `${tarball}.part`, '.'])
+        await rename(`${tarball}.part`, tarball)
+      } finally {
+        await rm(staging, { recursive: true, force: true })
+        await rm(`${tarball}.part`, { force: true })
+      }
+    })
+  }
+  await mkdir(rootfs, { recursive: true })
+  await run('untar the rootfs', 'tar', ['-C', rootfs, '--numeric-owner', '--xattrs', '-xf', tarball])
+}
+
+async function customizeRootfs(rootfs: string): Promise<void> {
+  await writeFile(join(rootfs, 'sbin/labproof-init'), GUEST_INIT, { mode: 0o755 })
+  await writeFile(join(rootfs, 'etc/ssh/sshd_config.d/labproof.conf'), SSHD_CONFIG)
+  await writeFile(join(rootfs, 'etc/resolv.conf'), '')
+  await writeFile(join(rootfs, 'etc/hosts'), '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n')
+  // Keys are made per image; nothing of the machine that built it stays inside.
+  for (const f of await readdir(join(rootfs, 'etc/ssh'))) {
+    if (f.startsWith('ssh_host_')) await rm(join(rootfs, 'etc/ssh', f))
+  }
+  await rm(join(rootfs, 'var/lib/apt/lists'), { recursive: true, force: true })
+  await mkdir(join(rootfs, 'var/lib/apt/lists/partial'), { recursive: true })
+  await run('apt-get clean', 'chroot', [rootfs, 'apt-get', 'clean'])
+}
+
+function aptOptions(root: string): string[] {
+  return [
+    `-o`, `Dir::Etc::SourceList=${join(root, 'sources.list')}`, '-o', 'Dir::Etc::SourceParts=/nonexistent',
+    '-o', `Dir::State::Lists=${join(root, 'lists')}`, '-o', `Dir::Cache=${join(root, 'cache')}`,
+    '-o', 'Dir::State::status=/dev/null', '-o', 'APT::Architecture=amd64', '-o', 'Acquire::Languages=none',
+    '-o', 'APT::Sandbox::User=root', '-o', 'Debug::NoLocking=1', '-q',
+  ]
+}
+
+/** Fetch the suite's linux-image-cloud-amd64 and put its kernel beside the image, its modules inside. */
+async function installKernel(kernel: VmKernel, rootfs: string, work: string): Promise<{ release: string; packageName: string }> {
+  const suite = VM_KERNELS[kernel]
+  const apt = join(work, 'apt')
+  await mkdir(join(apt, 'lists/partial'), { recursive: true })
+  await mkdir(join(apt, 'cache/archives/partial'), { recursive: true })
+  const security = mirror().replace(/\/debian\/?$/, '/debian-security')
+  await writeFile(join(apt, 'sources.list'), [
+    `deb ${mirror()} ${suite} main`,
+    `deb ${mirror()} ${suite}-updates main`,
+    `deb ${security} ${suite}-security main`,
+  ].join('\n') + '\n')
+  progress(`apt-get update for ${suite} (private apt configuration)`)
+  await run(`apt-get update (${suite})`, 'apt-get', [...aptOptions(apt), 'update'])
+  const depends = await run('apt-cache depends', 'apt-cache', [...aptOptions(apt), 'depends', 'linux-image-cloud-amd64'])
+  const packageName = /Depends: (linux-image-\S+-cloud-amd64)\b/.exec(depends)?.[1]
+  if (!packageName) throw new Error(`building the VM image: ${suite}'s linux-image-cloud-amd64 names no kernel package:\n${depends}`)
+  progress(`downloading ${packageName} (${suite})`)
+  const debs = join(work, 'debs')
+  await mkdir(debs, { recursive: true })
+  await runInDir(debs, 'apt-get download', 'apt-get', [...aptOptions(apt), 'download', packageName])
+  const deb = (await readdir(debs)).find((f) => f.endsWith('.deb'))
+  if (!deb) throw new Error(`building the VM image: apt-get download ${packageName} left no .deb in ${debs}`)
+  const unpacked = join(work, 'kernel')
+  await run('dpkg-deb -x', 'dpkg-deb', ['-x', join(debs, deb), unpacked])
+  const vmlinuz = (await readdir(join(unpacked, 'boot'))).find((f) => f.startsWith('vmlinuz-'))
+  if (!vmlinuz) throw new Error(`building the VM image: ${deb} has no /boot/vmlinuz-*`)
+  const release = vmlinuz.slice('vmlinuz-'.length)
+  await copyFile(join(unpacked, 'boot', vmlinuz), join(work, 'vmlinuz'))
+  // Older packages ship lib/modules, newer usr/lib/modules; the bookworm rootfs has merged /usr.
+  const modulesFrom = [join(unpacked, 'usr/lib/modules', release), join(unpacked, 'lib/modules', release)].find((p) => existsSync(p))
+  if (!modulesFrom) throw new Error(`building the VM image: ${deb} has no modules for ${release}`)
+  await mkdir(join(rootfs, 'usr/lib/modules'), { recursive: true })
+  await run('copy the modules', 'cp', ['-a', modulesFrom, join(rootfs, 'usr/lib/modules/')])
+  await run('depmod', 'chroot', [rootfs, 'depmod', '-a', release])
+  await rm(unpacked, { recursive: true, force: true })
+  await rm(apt, { recursive: true, force: true })
+  await rm(debs, { recursive: true, force: true })
+  progress(`kernel ${release} installed`)
+  return { release, packageName }
+}
+
+async function runInDir(dir: string, what: string, file: string, args: string[]): Promise<void> {
+  await run(what, 'sh', ['-c', `cd ${shellQuote(dir)} && exec "$@"`, 'sh', file, ...args])
+}
+
+/** A host key for the guest and a client key root accepts, both fresh for this image. */
+async function installKeys(rootfs: string, work: string): Promise<string> {
+  const hostKey = join(rootfs, 'etc/ssh/ssh_host_ed25519_key')
+  await run('ssh-keygen (host key)', 'ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'labproof-vm-host', '-f', hostKey])
+  const clientKey = join(work, 'id_ed25519')
+  await run('ssh-keygen (client key)', 'ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'labproof-vm-client', '-f', clientKey])
+  await chmod(clientKey, 0o600)
+  await mkdir(join(rootfs, 'root/.ssh'), { recursive: true, mode: 0o700 })
+  await chmod(join(rootfs, 'root/.ssh'), 0o700)
+  await copyFile(`${clientKey}.pub`, join(rootfs, 'root/.ssh/authorized_keys'))
+  await chmod(join(rootfs, 'root/.ssh/authorized_keys'), 0o600)
+  await copyFile(`${hostKey}.pub`, join(work, 'ssh_host_ed25519_key.pub'))
+  const fp = (await run('ssh-keygen -l', 'ssh-keygen', ['-l', '-E', 'sha256', '-f', `${hostKey}.pub`])).split(/\s+/)[1]
+  if (!fp?.startsWith('SHA256:')) throw new Error(`building the VM image: cannot read the host key fingerprint of ${hostKey}.pub`)
+  return fp
+}
+
+async function duBytes(path: string): Promise<number> {
+  const out = await run('du', 'du', ['-sb', path])
+  return Number(out.split(/\s+/)[0])
+}
+
+/** Remove cached images of other recipes (what `labproof clean` may call). */
+export async function pruneVmImages(): Promise<string[]> {
+  const keep = recipeHash()
+  const removed: string[] = []
+  const entries = await readdir(cacheRoot()).catch(() => [] as string[])
+  for (const e of entries) {
+    if (!e.includes(keep) && !e.endsWith('.lock')) {
+      const p = join(cacheRoot(), e)
+      if ((await stat(p)).isDirectory() || e.endsWith('.tar')) {
+        await rm(p, { recursive: true, force: true })
+        removed.push(p)
+      }
+    }
+  }
+  return removed
+}

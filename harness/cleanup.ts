@@ -1,0 +1,41 @@
+// Remove what an interrupted run left behind. Only resources whose owning labproof process is
+// gone are touched, so a clean never disturbs a run in progress on the same machine.
+import { readdir, readFile } from 'node:fs/promises'
+import { NETNS_MARKER } from './backends/netns.ts'
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** netns nodes whose owner died. They normally die with it (pdeathsig); this is the backstop. */
+async function staleNetnsNodes(): Promise<{ pid: number; label: string }[]> {
+  const found: { pid: number; label: string }[] = []
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')
+    const marker = cmdline.split('\0').find((a) => a.startsWith(`${NETNS_MARKER}:`))
+    if (!marker) continue
+    const [, labId, owner, hostname] = marker.split(':')
+    if (isAlive(Number(owner))) continue
+    found.push({ pid: Number(entry), label: `netns host ${hostname} of lab ${labId} (pid ${entry})` })
+  }
+  return found
+}
+
+export async function cleanLeftovers(): Promise<string[]> {
+  const removed: string[] = []
+  for (const node of await staleNetnsNodes()) {
+    try {
+      process.kill(node.pid, 'SIGKILL')
+      removed.push(node.label)
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return removed
+}

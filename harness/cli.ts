@@ -1,0 +1,114 @@
+// `labproof run | list | clean`: the command line. Runs go through vitest's node API so the CLI,
+// `npm test` and an IDE all execute scenarios the same way.
+import { rm } from 'node:fs/promises'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { BACKEND_NAMES } from './backends/index.ts'
+import { cleanLeftovers } from './cleanup.ts'
+import { loadScenarios, selectScenarios } from './scenario/loader.ts'
+import { planSteps } from './scenario/runner.ts'
+import { runProcess } from './local-process.ts'
+
+const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url))
+
+const USAGE = `labproof — run Linux virtual-networking lab write-ups as tests
+
+usage:
+  labproof run [SCENARIO_ID...] [--backend ${BACKEND_NAMES.join('|')}] [--report]
+  labproof list
+  labproof clean
+
+run      runs the scenarios (all when no id is given) on two fresh hosts per scenario;
+         results go to the console, reports/junit.xml and allure-results/; --report also
+         builds the Allure HTML report in allure-report/. Exit code 1 when any step fails.
+list     prints every scenario with its source document and requirements.
+clean    removes whatever an interrupted run left behind (hosts, namespaces, captures).
+`
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  switch (command) {
+    case 'run': return run(rest)
+    case 'list': return list()
+    case 'clean': return clean()
+    case undefined: case 'help': case '--help': case '-h':
+      process.stdout.write(USAGE)
+      return command === undefined ? 2 : 0
+    default:
+      process.stderr.write(`labproof: unknown command "${command}"\n\n${USAGE}`)
+      return 2
+  }
+}
+
+async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      backend: { type: 'string', default: 'netns' },
+      distro: { type: 'string' },
+      kernel: { type: 'string' },
+      report: { type: 'boolean', default: false },
+    },
+  })
+  if (!BACKEND_NAMES.includes(values.backend)) {
+    throw new UsageError(`unknown backend "${values.backend}"; choose one of: ${BACKEND_NAMES.join(', ')}`)
+  }
+  // Fail on a wrong id here, with the list of known ones, before anything is provisioned.
+  selectScenarios(await loadScenarios(), positionals)
+
+  await rm(path.join(PACKAGE_DIR, 'allure-results'), { recursive: true, force: true })
+  await rm(path.join(PACKAGE_DIR, 'reports', 'run'), { recursive: true, force: true })
+  process.env.LABPROOF_SCENARIOS = positionals.join(',')
+  process.env.LABPROOF_BACKEND = values.backend
+  if (values.distro) process.env.LABPROOF_DISTRO = values.distro
+  if (values.kernel) process.env.LABPROOF_KERNEL = values.kernel
+
+  const { startVitest } = await import('vitest/node')
+  const vitest = await startVitest('test', ['scenarios/labs.test.ts'], { root: PACKAGE_DIR, watch: false })
+  const failed = vitest.state.getCountOfFailedTests() > 0 || (process.exitCode ?? 0) !== 0
+  await vitest.close()
+
+  if (values.report) {
+    const r = await runProcess(path.join(PACKAGE_DIR, 'node_modules', '.bin', 'allure'), ['generate', 'allure-results', '-o', 'allure-report'], { timeoutMs: 300_000 })
+    if (r.exitCode !== 0) process.stderr.write(`labproof: the Allure report could not be built:\n${r.stderr || r.stdout}\n`)
+    else process.stdout.write(`\nAllure report: ${path.join(PACKAGE_DIR, 'allure-report', 'index.html')}\n`)
+  }
+  return failed ? 1 : 0
+}
+
+async function list(): Promise<number> {
+  const scenarios = await loadScenarios()
+  for (const s of scenarios) {
+    const steps = planSteps(s)
+    const kernel = [...new Set(steps.flatMap((p) => p.requires.kernel))]
+    const tools = [...new Set(steps.flatMap((p) => p.requires.tools))]
+    process.stdout.write([
+      `${s.id}`,
+      `  ${s.title}`,
+      `  source:   ${s.source.doc}, section ${s.source.section}`,
+      `  steps:    ${steps.length}`,
+      `  kernel:   ${kernel.join(', ') || '-'}`,
+      `  tools:    ${tools.join(', ') || '-'}`,
+      '',
+    ].join('\n') + '\n')
+  }
+  return 0
+}
+
+async function clean(): Promise<number> {
+  const removed = await cleanLeftovers()
+  process.stdout.write(removed.length ? `removed:\n${removed.map((r) => `  ${r}`).join('\n')}\n` : 'nothing left behind\n')
+  return 0
+}
+
+class UsageError extends Error {}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code },
+  (e: unknown) => {
+    process.stderr.write(`labproof: ${e instanceof Error ? e.message : String(e)}\n`)
+    process.exitCode = e instanceof UsageError ? 2 : 1
+  },
+)
