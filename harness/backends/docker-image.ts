@@ -13,6 +13,7 @@ import { pathToFileURL } from 'node:url'
 import { getContainerRuntimeClient } from 'testcontainers'
 import type Dockerode from 'dockerode'
 import { runProcess } from '../local-process.ts'
+import { execInContainer, type ContainerExecResult } from './docker-exec.ts'
 
 export const HOST_DISTROS = ['bookworm', 'trixie', 'bullseye'] as const
 export type HostDistro = (typeof HOST_DISTROS)[number]
@@ -234,7 +235,9 @@ async function prepareExistingImage(image: string, progress: Progress): Promise<
   })
   try {
     await container.start()
-    const missing = (await execIn(container, missingToolsScript())).stdout.trim().split(/\s+/).filter(Boolean)
+    const probe = await execIn(container, missingToolsScript())
+    if (probe.exitCode !== 0) throw new Error(`image ${image} cannot run the lab tool check (it needs /bin/sh): exit ${probe.exitCode} ${probe.stderr}`)
+    const missing = probe.stdout.trim().split(/\s+/).filter(Boolean)
     if (missing.length === 0) return image
     const manager = (await execIn(container, 'for m in apt-get dnf yum apk; do command -v $m >/dev/null 2>&1 && echo $m && break; done')).stdout.trim()
     if (!manager) throw new Error(`image ${image} lacks the lab tools ${missing.join(', ')} and has no package manager labproof knows (apt-get, dnf, yum, apk)`)
@@ -265,19 +268,8 @@ function missingToolsScript(): string {
   return `for t in ${Object.keys(REQUIRED_TOOLS).join(' ')}; do command -v $t >/dev/null 2>&1 || printf '%s ' $t; done`
 }
 
-async function execIn(container: Dockerode.Container, script: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const exec = await container.exec({ Cmd: ['sh', '-c', script], AttachStdout: true, AttachStderr: true })
-  const stream = await exec.start({ hijack: true, stdin: false })
-  const out: Buffer[] = []
-  const err: Buffer[] = []
-  await new Promise<void>((resolve, reject) => {
-    container.modem.demuxStream(stream, { write: (b: Buffer) => out.push(b) }, { write: (b: Buffer) => err.push(b) })
-    stream.on('end', resolve)
-    stream.on('error', reject)
-  })
-  let inspected = await exec.inspect()
-  while (inspected.Running) inspected = await exec.inspect()
-  return { exitCode: inspected.ExitCode ?? -1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }
+function execIn(container: Dockerode.Container, script: string): Promise<ContainerExecResult> {
+  return execInContainer(container, script, { timeoutMs: 15 * 60_000, killInside: false })
 }
 
 // `npx tsx harness/backends/docker-image.ts [--force] [distro…]`: build the host images (CI uses this).
