@@ -4,6 +4,7 @@ import { netnsBackend } from './netns.ts'
 
 const BACKENDS: Record<string, () => Promise<Backend>> = {
   netns: async () => netnsBackend,
+  docker: async () => (await import('./docker.ts')).dockerBackend,
 }
 
 export const BACKEND_NAMES = Object.keys(BACKENDS)

@@ -1,0 +1,133 @@
+// Everything the docker backend creates carries labels saying which lab it belongs to and which
+// process owns it. Three ways it is removed: the lab's own destroy(); SIGINT/SIGTERM, handled in
+// this one place (clean up the live labs, then re-raise the signal); and a stale sweep, run at
+// the first provisioning of a process and by `labproof clean`, for labs whose owner died without
+// cleaning up (SIGKILL, a crash). Ryuk is not used: it needs an image pulled from a registry.
+import { readFileSync } from 'node:fs'
+import { hostname } from 'node:os'
+import type Dockerode from 'dockerode'
+import { PRUNE_SCRIPT, runOnEngineHost } from './docker-bridge-firewall.ts'
+import { dockerClient, HOST_IMAGE_REPOSITORY } from './docker-image.ts'
+
+export const LABEL_LAB = 'labproof.lab'
+/** PID of the process that owns the lab. */
+export const LABEL_RUN = 'labproof.run'
+/** Start time of that process (clock ticks since boot), so a reused PID is not taken for the owner. */
+export const LABEL_RUN_STARTED = 'labproof.run.started'
+/** The machine the owner ran on: liveness can be judged only there. */
+export const LABEL_MACHINE = 'labproof.machine'
+/** On networks: the image that can run the engine-host helper when the lab is reaped. */
+export const LABEL_IMAGE = 'labproof.image'
+
+/** The labels that tie a resource to `labId` and to this process. */
+export function ownerLabels(labId: string): Record<string, string> {
+  return {
+    [LABEL_LAB]: labId,
+    [LABEL_RUN]: String(process.pid),
+    [LABEL_RUN_STARTED]: processStartTime(process.pid) ?? '',
+    [LABEL_MACHINE]: hostname(),
+  }
+}
+
+function processStartTime(pid: number): string | undefined {
+  try {
+    // Field 22 of /proc/PID/stat; the command name (field 2) may hold spaces, so count after ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+  } catch {
+    return undefined
+  }
+}
+
+/** Whether the process that labelled a resource is gone (false when this machine cannot tell). */
+export function ownerIsGone(labels: Record<string, string> | undefined): boolean {
+  if (!labels || labels[LABEL_MACHINE] !== hostname()) return false
+  const pid = Number(labels[LABEL_RUN])
+  if (!Number.isInteger(pid) || pid <= 0) return true
+  try {
+    process.kill(pid, 0)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ESRCH') return true
+  }
+  const started = labels[LABEL_RUN_STARTED]
+  return Boolean(started) && processStartTime(pid) !== started
+}
+
+export interface ReapOptions {
+  /** Only labs whose owner process is gone. */
+  staleOnly?: boolean
+  /** Only these labs. */
+  labIds?: string[]
+  docker?: Dockerode
+  /** Also delete the engine host's DOCKER-USER rules of bridges that are gone (default: when a network was removed). */
+  pruneFirewall?: boolean
+}
+
+export interface ReapResult {
+  containers: string[]
+  networks: string[]
+}
+
+/** Remove labproof containers, then their networks (a network with members cannot go). */
+export async function reapDocker(opts: ReapOptions = {}): Promise<ReapResult> {
+  const docker = opts.docker ?? await dockerClient()
+  const filters = JSON.stringify({ label: [LABEL_LAB] })
+  const chosen = (labels: Record<string, string> | undefined) =>
+    (!opts.labIds || opts.labIds.includes(labels?.[LABEL_LAB] ?? '')) && (!opts.staleOnly || ownerIsGone(labels))
+
+  const containers = (await docker.listContainers({ all: true, filters })).filter((c) => chosen(c.Labels))
+  await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignoreGone)))
+  const networks = (await docker.listNetworks({ filters })).filter((n) => chosen(n.Labels))
+  await Promise.all(networks.map((n) => docker.getNetwork(n.Id).remove().catch(ignoreGone)))
+  if (opts.pruneFirewall ?? networks.length > 0) {
+    const image = networks.map((n) => n.Labels?.[LABEL_IMAGE]).find(Boolean) ?? await anyHostImage(docker)
+    if (image) await runOnEngineHost(docker, image, PRUNE_SCRIPT)
+  }
+  return { containers: containers.map((c) => c.Names[0]?.replace(/^\//, '') ?? c.Id), networks: networks.map((n) => n.Name) }
+}
+
+async function anyHostImage(docker: Dockerode): Promise<string | undefined> {
+  const images = await docker.listImages({ filters: JSON.stringify({ reference: [`${HOST_IMAGE_REPOSITORY}:*`] }) })
+  return images.flatMap((i) => i.RepoTags ?? [])[0]
+}
+
+function ignoreGone(e: { statusCode?: number }): void {
+  if (e.statusCode !== 404) throw e
+}
+
+let staleSweep: Promise<ReapResult> | undefined
+
+/** Once per process, before its first lab: remove what dead runs left behind. */
+export function sweepStaleOnce(docker: Dockerode): Promise<ReapResult> {
+  staleSweep ??= reapDocker({ staleOnly: true, docker })
+  return staleSweep
+}
+
+// --- signals: the one place this backend handles them ---------------------------------------
+
+const liveLabs = new Set<string>()
+const SIGNALS = ['SIGINT', 'SIGTERM'] as const
+
+/** Keep `labId` to be reaped if this process is interrupted before the lab is destroyed. */
+export function trackLab(labId: string): void {
+  if (liveLabs.size === 0) for (const s of SIGNALS) process.on(s, onSignal)
+  liveLabs.add(labId)
+}
+
+export function untrackLab(labId: string): void {
+  liveLabs.delete(labId)
+  if (liveLabs.size === 0) for (const s of SIGNALS) process.off(s, onSignal)
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  const labIds = [...liveLabs]
+  for (const s of SIGNALS) process.off(s, onSignal)
+  liveLabs.clear()
+  process.stderr.write(`labproof: ${signal}: removing docker lab(s) ${labIds.join(', ')}\n`)
+  // Bounded: a hung engine must not keep an interrupted run alive.
+  const giveUp = new Promise((resolve) => setTimeout(resolve, 10_000).unref())
+  void Promise.race([reapDocker({ labIds }).catch(() => undefined), giveUp]).then(() => {
+    // Re-raise: with our handler gone, the default action (or another handler) applies.
+    process.kill(process.pid, signal)
+  })
+}

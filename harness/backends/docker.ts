@@ -1,0 +1,267 @@
+// The docker backend: every node of the topology (host01, host02, gateway, internet) is a
+// container of the lab host image, on two `--internal` networks (no packet leaves the machine):
+// the underlay segment and the transit link between the gateway and the internet host.
+//
+// Inside, each node is rewired to the picture the netns backend builds: docker's addresses and
+// routes are replaced by the topology's (so two labs with the same subnets can run at once, and
+// the machine's own namespace never routes a lab's subnet), the underlay interface is `ens33`,
+// the gateway forwards and knows only the underlay and the internet, the internet host answers
+// on 8.8.8.8 and routes everything back to the gateway.
+//
+// Containers get NET_ADMIN, SYS_ADMIN and NET_RAW with seccomp, AppArmor and the /proc and /sys
+// masks lifted: enough for `ip netns`, bridges, tunnels and tcpdump, on engines that refuse
+// --privileged. --privileged is used only when asked for.
+import { existsSync } from 'node:fs'
+import { writeFile } from 'node:fs/promises'
+import { release } from 'node:os'
+import path from 'node:path'
+import type Dockerode from 'dockerode'
+import { BaseHost } from '../base-host.ts'
+import { hostLookup, newLabId, type Backend, type Lab, type ProvisionOptions } from '../lab.ts'
+import { GATEWAY, INTERNET, stripPrefix, type Topology } from '../topology.ts'
+import type { Host } from '../host.ts'
+import { firstTarEntry } from './docker-archive.ts'
+import { execInContainer } from './docker-exec.ts'
+import { dockerClient, ensureHostImage, type Progress } from './docker-image.ts'
+import { hostScript, internetScript } from './netns.ts'
+import { acceptBridgedScript, bridgeName, runOnEngineHost } from './docker-bridge-firewall.ts'
+import { LABEL_IMAGE, LABEL_LAB, ownerLabels, reapDocker, sweepStaleOnce, trackLab, untrackLab } from './docker-reaper.ts'
+
+export { reapDocker } from './docker-reaper.ts'
+
+export interface DockerProvisionOptions extends ProvisionOptions {
+  /** Run the containers with --privileged instead of the explicit capabilities. */
+  privileged?: boolean
+  /** Any existing image instead of labproof's host image (also accepted as `distro`). */
+  image?: string
+  onProgress?: Progress
+}
+
+const CAPABILITIES = ['NET_ADMIN', 'SYS_ADMIN', 'NET_RAW']
+const SECURITY_OPTS = ['seccomp=unconfined', 'apparmor=unconfined']
+// `--security-opt systempaths=unconfined` is a CLI spelling: the API takes empty path masks.
+const UNMASKED_SYSTEM_PATHS = { MaskedPaths: [], ReadonlyPaths: [] }
+const WIRING_TIMEOUT_MS = 15_000
+
+class DockerHost extends BaseHost {
+  constructor(name: string, private readonly container: Dockerode.Container) {
+    super(name)
+  }
+
+  protected runShell(script: string, opts: { timeoutMs: number; input?: string }) {
+    return execInContainer(this.container, script, opts)
+  }
+
+  async copyFrom(remotePath: string, localPath: string): Promise<void> {
+    let wanted = remotePath
+    for (let links = 0; links < 8; links++) {
+      let archive: NodeJS.ReadableStream
+      try {
+        archive = await this.container.getArchive({ path: wanted })
+      } catch (e) {
+        throw new Error(`copyFrom ${this.name}:${remotePath} failed: ${(e as Error).message}`)
+      }
+      const chunks: Buffer[] = []
+      for await (const chunk of archive) chunks.push(Buffer.from(chunk as Buffer))
+      const entry = firstTarEntry(Buffer.concat(chunks))
+      if (entry.kind === 'file') return writeFile(localPath, entry.content)
+      if (entry.kind === 'other') throw new Error(`copyFrom ${this.name}:${remotePath}: not a regular file (tar type ${entry.typeflag})`)
+      wanted = path.posix.resolve(path.posix.dirname(wanted), entry.target)
+    }
+    throw new Error(`copyFrom ${this.name}:${remotePath}: too many symbolic links`)
+  }
+}
+
+/** A shell function that prints the name of the interface with MAC address $1. */
+const IFNAME_BY_MAC = 'ifname() { for d in /sys/class/net/*; do [ "$(cat "$d/address")" = "$1" ] && echo "${d##*/}" && return 0; done; echo "no interface with MAC $1" >&2; return 1; }'
+
+/** Rename docker's interface to `name`, with none of docker's addresses or routes left on it. */
+function claimInterface(mac: string, name: string): string[] {
+  return [
+    `dev=$(ifname ${mac})`,
+    'ip link set "$dev" down',
+    `if [ "$dev" != ${name} ]; then ip link set "$dev" name ${name}; fi`,
+    `ip addr flush dev ${name}`,
+    `sysctl -qw net.ipv6.conf.${name}.disable_ipv6=0`,
+  ]
+}
+
+/** Undo what docker sets in every container that a fresh network namespace would not have. */
+const UNDO_DOCKER = [
+  // sysfs is mounted read-only for unprivileged containers; netns nodes can write to theirs.
+  'mount -o remount,rw /sys',
+  // Docker turns IPv6 off in containers of IPv4-only networks.
+  'sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0 net.ipv6.conf.lo.disable_ipv6=0',
+  // Docker lets unprivileged users bind low ports and open ping sockets; a fresh namespace does not.
+  "sysctl -qw net.ipv4.ip_unprivileged_port_start=1024 'net.ipv4.ping_group_range=1 0'",
+  // Docker's embedded DNS adds NAT rules; a lab's `iptables -t nat -S` must start empty.
+  '{ command -v nft >/dev/null 2>&1 && nft delete table ip nat 2>/dev/null; true; }',
+  // (legacy tables only when docker made one: listing them would create them)
+  '{ if grep -qx nat /proc/net/ip_tables_names 2>/dev/null && command -v iptables-legacy >/dev/null 2>&1; then iptables-legacy -t nat -F && iptables-legacy -t nat -X; fi; true; }',
+  '{ if command -v iptables >/dev/null 2>&1 && iptables -t nat -S 2>/dev/null | grep -q DOCKER; then iptables -t nat -F && iptables -t nat -X; fi; true; }',
+]
+
+function nodeScript(lines: string[]): string {
+  return [IFNAME_BY_MAC, [...UNDO_DOCKER, ...lines].join(' && ')].join('\n')
+}
+
+function gatewayScript(t: Topology, underlayMac: string, transitMac: string): string {
+  return nodeScript([
+    ...claimInterface(underlayMac, 'underlay'),
+    ...claimInterface(transitMac, 'wan'),
+    `ip addr add ${t.underlay.gateway}/${t.underlay.prefixLength} dev underlay`,
+    'ip link set underlay up',
+    `ip addr add ${t.internet.gatewayTransit} dev wan`,
+    'ip link set wan up',
+    ...t.internet.addresses.map((a) => `ip route add ${a}/32 via ${stripPrefix(t.internet.internetTransit)}`),
+    // No default route and no route to any lab's private subnet: replies to those get nowhere.
+    '{ ip route del default 2>/dev/null; true; }',
+    'sysctl -qw net.ipv4.ip_forward=1',
+  ])
+}
+
+/** The engine runs on this machine's kernel: share its modules so `modprobe`/`lsmod` see them. */
+function localModules(info: { KernelVersion?: string }): string[] {
+  const dir = `/lib/modules/${release()}`
+  return info.KernelVersion === release() && existsSync(dir) ? ['/lib/modules:/lib/modules:ro'] : []
+}
+
+function privilegedRefusal(e: unknown): Error {
+  const message = (e as Error).message ?? String(e)
+  return /unable to apply caps|operation not permitted/i.test(message)
+    ? new Error(`this engine refuses --privileged; use the default capability mode (${message.trim()})`)
+    : (e as Error)
+}
+
+export const dockerBackend: Backend = {
+  name: 'docker',
+  async provision(topology: Topology, opts: DockerProvisionOptions = {}): Promise<Lab> {
+    const docker = await dockerClient()
+    await sweepStaleOnce(docker)
+    const image = await ensureHostImage({ distroOrImage: opts.image ?? process.env.LABPROOF_DOCKER_IMAGE ?? opts.distro, onProgress: opts.onProgress })
+    const privileged = opts.privileged ?? process.env.LABPROOF_DOCKER_PRIVILEGED === '1'
+    const engine = await docker.info() as { KernelVersion?: string; ServerVersion?: string }
+
+    const started = performance.now()
+    const id = newLabId()
+    const labels = ownerLabels(id)
+    trackLab(id)
+    const destroy = async () => {
+      await reapDocker({ labIds: [id], docker })
+      untrackLab(id)
+    }
+    try {
+      const containers = await startContainers(docker, topology, { id, image, labels, privileged, binds: localModules(engine) })
+      await wire(topology, containers)
+      const hosts = new Map<string, Host>([...containers].map(([name, c]) => [name, new DockerHost(name, c.container)]))
+      return {
+        backend: 'docker',
+        id,
+        topology,
+        hosts,
+        facts: {
+          backend: 'docker',
+          image,
+          engine: `docker ${engine.ServerVersion ?? '?'}`,
+          kernel: engine.KernelVersion ?? '?',
+          mode: privileged ? 'privileged' : `capabilities ${CAPABILITIES.join(',')}`,
+          provisionMs: String(Math.round(performance.now() - started)),
+        },
+        host: hostLookup(hosts, 'docker'),
+        destroy,
+      }
+    } catch (e) {
+      await destroy().catch(() => undefined)
+      throw privileged ? privilegedRefusal(e) : e
+    }
+  },
+}
+
+interface StartedNode {
+  container: Dockerode.Container
+  /** MAC address of the node's interface on each of its networks, in the order it joined them. */
+  macs: string[]
+}
+
+async function startContainers(
+  docker: Dockerode,
+  t: Topology,
+  o: { id: string; image: string; labels: Record<string, string>; privileged: boolean; binds: string[] },
+): Promise<Map<string, StartedNode>> {
+  // Docker picks the subnets: the topology's addresses are set inside, on top of these segments.
+  const networkName = (role: string) => `labproof-${o.id}-${role}`
+  const createNetwork = (role: string) => docker.createNetwork({
+    Name: networkName(role),
+    Driver: 'bridge',
+    Internal: true,
+    CheckDuplicate: true,
+    Options: { 'com.docker.network.bridge.name': bridgeName(o.id, role) },
+    Labels: { ...o.labels, 'labproof.network': role, [LABEL_IMAGE]: o.image },
+  })
+  await Promise.all([createNetwork('underlay'), createNetwork('transit')])
+  // Runs while the containers start; its failure is kept until awaited (no unhandled rejection).
+  const firewall = runOnEngineHost(docker, o.image, acceptBridgedScript(o.id, ['underlay', 'transit'].map((r) => bridgeName(o.id, r))))
+    .then(() => undefined, (e: unknown) => e)
+  const hostnames = new Map(t.hosts.map((h) => [h.name, h.hostname]))
+  const nodes: Array<[string, string[]]> = [
+    ...t.hosts.map((h): [string, string[]] => [h.name, ['underlay']]),
+    [GATEWAY, ['underlay', 'transit']],
+    [INTERNET, ['transit']],
+  ]
+  const started = await Promise.all(nodes.map(async ([node, roles]) => {
+    const [first, ...more] = roles.map(networkName)
+    const container = await docker.createContainer({
+      name: `labproof-${o.id}-${node}`,
+      Image: o.image,
+      Cmd: ['sleep', 'infinity'],
+      Hostname: hostnames.get(node) ?? node,
+      Labels: { ...o.labels, 'labproof.node': node },
+      HostConfig: {
+        Init: true, // reaps what a killed command leaves behind
+        NetworkMode: first!,
+        Tmpfs: { '/run': 'rw,exec,mode=755' }, // a private /run, as on the netns nodes
+        Binds: o.binds,
+        ...(o.privileged
+          ? { Privileged: true }
+          : {
+              CapAdd: CAPABILITIES,
+              SecurityOpt: SECURITY_OPTS,
+              ...UNMASKED_SYSTEM_PATHS,
+              Devices: [{ PathOnHost: '/dev/net/tun', PathInContainer: '/dev/net/tun', CgroupPermissions: 'rwm' }],
+            }),
+      },
+    })
+    for (const name of more) await docker.getNetwork(name).connect({ Container: container.id })
+    await container.start()
+    const attached = (await container.inspect()).NetworkSettings.Networks
+    const macs = [first!, ...more].map((name) => attached[name]?.MacAddress ?? '')
+    return [node, { container, macs }] as const
+  }))
+  const firewallError = await firewall
+  if (firewallError) throw firewallError
+  return new Map(started)
+}
+
+async function wire(t: Topology, nodes: Map<string, StartedNode>): Promise<void> {
+  const mac = (node: string, i = 0) => nodes.get(node)!.macs[i]!
+  const scripts = new Map<string, string>([
+    ...t.hosts.map((h): [string, string] => [h.name, nodeScript([...claimInterface(mac(h.name), t.underlay.interface), hostScript(t, h.underlayAddress)])]),
+    [GATEWAY, gatewayScript(t, mac(GATEWAY, 0), mac(GATEWAY, 1))],
+    [INTERNET, nodeScript([...claimInterface(mac(INTERNET), 'eth0'), internetScript(t)])],
+  ])
+  await Promise.all([...scripts].map(async ([node, script]) => {
+    const r = await execInContainer(nodes.get(node)!.container, script, { timeoutMs: WIRING_TIMEOUT_MS })
+    if (r.exitCode !== 0) {
+      throw new Error(`could not wire the docker lab node ${node} (exit ${r.exitCode}):\n$ ${script}\n${r.stdout}${r.stderr}`)
+    }
+  }))
+}
+
+/** For `labproof clean` and tests: the labproof containers and networks the engine holds. */
+export async function listDockerLabResources(): Promise<{ containers: string[]; networks: string[] }> {
+  const docker = await dockerClient()
+  const filters = JSON.stringify({ label: [LABEL_LAB] })
+  const [containers, networks] = await Promise.all([docker.listContainers({ all: true, filters }), docker.listNetworks({ filters })])
+  return { containers: containers.map((c) => c.Names[0] ?? c.Id), networks: networks.map((n) => n.Name) }
+}
+
