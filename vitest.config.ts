@@ -1,4 +1,7 @@
 import { defineConfig } from 'vitest/config'
+import { outputDirs } from './harness/output-dirs.ts'
+
+const out = outputDirs()
 
 // One config for the harness's own tests and the scenarios. Reporters: the console, JUnit for
 // CI systems, and allure-vitest for the HTML report (`labproof run --report`).
@@ -8,8 +11,8 @@ export default defineConfig({
     setupFiles: ['allure-vitest/setup'],
     reporters: [
       'default',
-      ['junit', { outputFile: 'reports/junit.xml' }],
-      ['allure-vitest/reporter', { resultsDir: 'allure-results' }],
+      ['junit', { outputFile: out.junit }],
+      ['allure-vitest/reporter', { resultsDir: out.allureResults }],
     ],
     pool: 'forks',
     testTimeout: 120_000,

@@ -9,6 +9,7 @@ import { cleanLeftovers } from './cleanup.ts'
 import { loadScenarios, selectScenarios } from './scenario/loader.ts'
 import { planSteps } from './scenario/runner.ts'
 import { runProcess } from './local-process.ts'
+import { outputDirs } from './output-dirs.ts'
 
 const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url))
 
@@ -58,8 +59,10 @@ async function run(args: string[]): Promise<number> {
   // Fail on a wrong id here, with the list of known ones, before anything is provisioned.
   selectScenarios(await loadScenarios(), positionals)
 
-  await rm(path.join(PACKAGE_DIR, 'allure-results'), { recursive: true, force: true })
-  await rm(path.join(PACKAGE_DIR, 'reports', 'run'), { recursive: true, force: true })
+  const out = outputDirs()
+  process.env.LABPROOF_OUTPUT_DIR = path.dirname(out.reports)
+  await rm(out.allureResults, { recursive: true, force: true })
+  await rm(out.runRecords, { recursive: true, force: true })
   process.env.LABPROOF_SCENARIOS = positionals.join(',')
   process.env.LABPROOF_BACKEND = values.backend
   if (values.distro) process.env.LABPROOF_DISTRO = values.distro
@@ -71,9 +74,9 @@ async function run(args: string[]): Promise<number> {
   await vitest.close()
 
   if (values.report) {
-    const r = await runProcess(path.join(PACKAGE_DIR, 'node_modules', '.bin', 'allure'), ['generate', 'allure-results', '-o', 'allure-report'], { timeoutMs: 300_000 })
+    const r = await runProcess(path.join(PACKAGE_DIR, 'node_modules', '.bin', 'allure'), ['generate', out.allureResults, '-o', out.allureReport], { timeoutMs: 300_000 })
     if (r.exitCode !== 0) process.stderr.write(`labproof: the Allure report could not be built:\n${r.stderr || r.stdout}\n`)
-    else process.stdout.write(`\nAllure report: ${path.join(PACKAGE_DIR, 'allure-report', 'index.html')}\n`)
+    else process.stdout.write(`\nAllure report: ${path.join(out.allureReport, 'index.html')}\n`)
   }
   return failed ? 1 : 0
 }

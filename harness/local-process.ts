@@ -1,7 +1,11 @@
 // Run a local program with a hard timeout that kills its whole process group, so a command
 // that forks (ping, tcpdump, a shell pipeline) never outlives its step.
+//
+// The result comes when the program exits, not when its output pipes close: a document command
+// such as `sleep 6666666 &` leaves a background process holding the pipes, and the step must
+// still finish. Output written after the exit, past a short grace period, is not waited for.
+import { spawn } from 'node:child_process'
 import { constants } from 'node:os'
-import { execa } from 'execa'
 
 export interface ProcessResult {
   exitCode: number
@@ -11,32 +15,57 @@ export interface ProcessResult {
   timedOut?: boolean
 }
 
-export async function runProcess(
+const OUTPUT_GRACE_MS = 50
+
+export function runProcess(
   file: string,
   args: string[],
   opts: { timeoutMs: number; input?: string; env?: Record<string, string> },
 ): Promise<ProcessResult> {
   const started = performance.now()
-  const child = execa(file, args, {
-    reject: false,
-    detached: true, // its own process group: the timeout kills every descendant
-    stripFinalNewline: false,
-    input: opts.input ?? '',
-    env: opts.env,
-    extendEnv: true,
+  return new Promise((resolve) => {
+    const child = spawn(file, args, {
+      detached: true, // its own process group: the timeout kills every descendant
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: opts.env ? { ...process.env, ...opts.env } : process.env,
+    })
+    const stdout: Buffer[] = []
+    const stderr: Buffer[] = []
+    child.stdout.on('data', (d: Buffer) => stdout.push(d))
+    child.stderr.on('data', (d: Buffer) => stderr.push(d))
+    child.stdin.on('error', () => {}) // the program may exit without reading its input
+    child.stdin.end(opts.input ?? '')
+
+    let timedOut = false
+    let spawnError: string | undefined
+    const timer = setTimeout(() => {
+      timedOut = true
+      killGroup(child.pid)
+    }, opts.timeoutMs)
+
+    let settled = false
+    const finish = (code: number | null, signal: NodeJS.Signals | null) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      child.stdout.destroy()
+      child.stderr.destroy()
+      const exitCode = timedOut ? 124 : code ?? (signal ? 128 + (constants.signals[signal] ?? 0) : 127)
+      resolve({
+        exitCode,
+        stdout: Buffer.concat(stdout).toString('utf8'),
+        stderr: Buffer.concat(stderr).toString('utf8') + (spawnError ? `${spawnError}\n` : ''),
+        ms: Math.round(performance.now() - started),
+        ...(timedOut ? { timedOut } : {}),
+      })
+    }
+    child.on('error', (e) => {
+      spawnError = `could not run ${file}: ${e.message}`
+      finish(127, null)
+    })
+    child.on('close', finish)
+    child.on('exit', (code, signal) => setTimeout(() => finish(code, signal), OUTPUT_GRACE_MS))
   })
-  let timedOut = false
-  const timer = setTimeout(() => {
-    timedOut = true
-    killGroup(child.pid)
-  }, opts.timeoutMs)
-  const r = await child
-  clearTimeout(timer)
-  if (timedOut) killGroup(child.pid) // stragglers that ignored the first kill
-  const ms = Math.round(performance.now() - started)
-  const exitCode = typeof r.exitCode === 'number' ? r.exitCode : timedOut ? 124 : 128 + signalNumber(r.signal)
-  const stderr = r.failed && r.exitCode === undefined && !r.signal && !timedOut ? `${r.stderr ?? ''}${r.shortMessage}` : String(r.stderr ?? '')
-  return { exitCode: timedOut ? 124 : exitCode, stdout: String(r.stdout ?? ''), stderr, ms, ...(timedOut ? { timedOut } : {}) }
 }
 
 export function killGroup(pid: number | undefined): void {
@@ -46,8 +75,4 @@ export function killGroup(pid: number | undefined): void {
   } catch {
     // already gone
   }
-}
-
-function signalNumber(signal: string | undefined): number {
-  return signal ? (constants.signals[signal as keyof typeof constants.signals] ?? 0) : 0
 }

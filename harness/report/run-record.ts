@@ -2,8 +2,9 @@
 // appended as JSON lines under reports/run/, one file per scenario, read by `labproof errata`.
 import { appendFile, mkdir } from 'node:fs/promises'
 import path from 'node:path'
+import { outputDirs } from '../output-dirs.ts'
 
-export const RUN_RECORD_DIR = path.resolve(process.env.LABPROOF_REPORTS_DIR ?? 'reports', 'run')
+export const RUN_RECORD_DIR = outputDirs().runRecords
 
 export async function recordRunFact(scenarioId: string, kind: string, fact: object): Promise<void> {
   await mkdir(RUN_RECORD_DIR, { recursive: true })

@@ -8,7 +8,8 @@ import type { z } from 'zod'
 import { DEFAULT_HOST_NAMES, GATEWAY, INTERNET } from '../topology.ts'
 import { checkStep, runStep, sectionStep, scenario as scenarioSchema, type Scenario } from './schema.ts'
 
-export const SCENARIO_DIR = fileURLToPath(new URL('../../scenarios/', import.meta.url))
+/** The scenarios shipped with labproof, or another folder of them (LABPROOF_SCENARIO_DIR). */
+export const SCENARIO_DIR = process.env.LABPROOF_SCENARIO_DIR || fileURLToPath(new URL('../../scenarios/', import.meta.url))
 
 export interface LoadedScenario extends Scenario {
   /** Where it was loaded from, for messages. */

@@ -1,0 +1,141 @@
+// The embedded backend on this machine's kernel: the topology every scenario relies on.
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { netnsBackend } from '../../harness/backends/netns.ts'
+import type { Lab } from '../../harness/lab.ts'
+import { buildTopology } from '../../harness/topology.ts'
+import { parsePing } from '../../harness/parse/ping.ts'
+import { netnsNodePids } from '../helpers/leftovers.ts'
+
+const root = process.getuid?.() === 0
+
+describe.skipIf(!root)('netns backend (needs root)', () => {
+  let lab: Lab
+  let provisionMs: number
+
+  beforeAll(async () => {
+    const t0 = performance.now()
+    lab = await netnsBackend.provision(buildTopology())
+    provisionMs = performance.now() - t0
+  })
+
+  afterAll(async () => {
+    await lab?.destroy()
+  })
+
+  test('provisions two hosts, a gateway and an internet host in well under a second', () => {
+    expect([...lab.hosts.keys()]).toEqual(['host01', 'host02', 'gateway', 'internet'])
+    expect(provisionMs).toBeLessThan(1000)
+  })
+
+  test('hosts are named host-01 and host-02, with ens33 on the underlay and a default route via the gateway', async () => {
+    expect((await lab.host('host01').succeed('hostname')).trim()).toBe('host-01')
+    expect((await lab.host('host02').succeed('hostname')).trim()).toBe('host-02')
+    const addr = JSON.parse(await lab.host('host02').succeed('ip -j addr show dev ens33'))[0]
+    expect(addr.addr_info.find((a: { family: string }) => a.family === 'inet')).toMatchObject({ local: '192.168.21.12', prefixlen: 24 })
+    expect(await lab.host('host01').succeed('ip route show default')).toMatch(/^default via 192\.168\.21\.1 dev ens33/)
+  })
+
+  test('a fresh host does not forward', async () => {
+    expect((await lab.host('host01').succeed('cat /proc/sys/net/ipv4/ip_forward')).trim()).toBe('0')
+  })
+
+  test('host01 reaches host02 across the underlay segment (ttl 64) and 8.8.8.8 through the gateway (ttl 63)', async () => {
+    const h = parsePing((await lab.host('host01').exec('ping -c 2 -i 0.2 -W 1 192.168.21.12')).stdout)
+    expect(h.replies.map((r) => r.ttl)).toEqual([64, 64])
+    const i = parsePing((await lab.host('host01').exec('ping -c 2 -i 0.2 -W 1 8.8.8.8')).stdout)
+    expect(i.replies.map((r) => r.ttl)).toEqual([63, 63])
+  })
+
+  test('the gateway has no route back to a private subnet: a private source gets no reply', async () => {
+    const h = lab.host('host01')
+    await h.succeed('ip netns add priv && ip link add p0 type veth peer name p1 && ip link set p1 netns priv && ip addr add 10.99.0.1/24 dev p0 && ip link set p0 up && ip netns exec priv ip addr add 10.99.0.2/24 dev p1 && ip netns exec priv ip link set p1 up && ip netns exec priv ip route add default via 10.99.0.1 && sysctl -qw net.ipv4.ip_forward=1')
+    const before = parsePing((await h.exec('ping -c 2 -i 0.2 -W 1 8.8.8.8', { netns: 'priv' })).stdout)
+    expect(before.received).toBe(0)
+    await h.succeed('iptables -t nat -A POSTROUTING -s 10.99.0.0/24 -j MASQUERADE')
+    const after = parsePing((await h.exec('ping -c 2 -i 0.2 -W 1 8.8.8.8', { netns: 'priv' })).stdout)
+    expect(after.replies.map((r) => r.ttl)).toEqual([62, 62])
+  })
+
+  test('ip netns add in one host is not visible in the other', async () => {
+    await lab.host('host01').succeed('ip netns add ns1')
+    expect((await lab.host('host01').succeed('ip netns list')).trim()).toMatch(/ns1/)
+    expect((await lab.host('host02').succeed('ip netns list')).trim()).not.toMatch(/ns1/)
+    await lab.host('host02').succeed('ip netns add ns1')
+  })
+
+  test('exec in a namespace of the host, with stdin', async () => {
+    const r = await lab.host('host01').exec('cat; ip -br link show lo', { netns: 'ns1', input: 'hello\n' })
+    expect(r.stdout).toMatch(/^hello\nlo +DOWN/)
+  })
+
+  test('a command past its timeout is killed with its children and reported as timed out', async () => {
+    const r = await lab.host('host01').exec('sleep 30 & sleep 30; echo never', { timeoutMs: 300 })
+    expect(r.timedOut).toBe(true)
+    expect(r.exitCode).toBe(124)
+    expect(r.ms).toBeLessThan(2000)
+    expect((await lab.host('host01').succeed('ps -eo comm')).split('\n').filter((c) => c === 'sleep 30' || c === 'sleep').length)
+      .toBeLessThanOrEqual(1) // at most the node's own idle sleep
+  })
+
+  test('succeed throws with the transcript; fail throws when the command works', async () => {
+    await expect(lab.host('host01').succeed('ip link show nothere')).rejects.toThrow(/expected the command to succeed on host01, it exited 1\n\$ \[host01\] ip link show nothere[\s\S]*Device "nothere" does not exist/)
+    await expect(lab.host('host01').fail('true')).rejects.toThrow(/expected the command to fail on host01/)
+  })
+
+  test('waitUntilSucceeds retries until the state appears, and gives up at its timeout', async () => {
+    const h = lab.host('host02')
+    await h.succeed('(sleep 0.3; touch /run/ready) >/dev/null 2>&1 &')
+    await expect(h.waitUntilSucceeds('test -e /run/ready', { timeoutMs: 3000 })).resolves.toBe('')
+    await expect(h.waitUntilSucceeds('false', { timeoutMs: 300 })).rejects.toThrow(/did not succeed on host02 within 300 ms/)
+  })
+
+  test('copyFrom brings a binary file home from the host', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'labproof-test-'))
+    await lab.host('host01').succeed('head -c 4096 /dev/urandom > /run/blob && sha256sum /run/blob > /run/blob.sum')
+    await lab.host('host01').copyFrom('/run/blob', path.join(dir, 'blob'))
+    const { createHash } = await import('node:crypto')
+    const local = createHash('sha256').update(await readFile(path.join(dir, 'blob'))).digest('hex')
+    expect((await lab.host('host01').succeed('cat /run/blob.sum')).split(' ')[0]).toBe(local)
+    await rm(dir, { recursive: true })
+  })
+
+  test('capabilities: features probed by trying them, tools listed, nothing left behind', async () => {
+    const caps = await lab.host('host01').capabilities()
+    expect(caps.features.veth).toBe(true)
+    expect(caps.features.bridge).toBe(true)
+    expect(caps.tools.ip).toBe(true)
+    expect(caps.kernelRelease).toMatch(/^\d+\.\d+/)
+    expect(await lab.host('host01').succeed('ip -br link')).not.toMatch(/lp-/)
+  })
+})
+
+describe.skipIf(!root)('netns lab lifetime (needs root)', () => {
+  test('destroy removes every node process', async () => {
+    const lab = await netnsBackend.provision(buildTopology())
+    expect(netnsNodePids({ labId: lab.id }).length).toBeGreaterThanOrEqual(4)
+    await lab.destroy()
+    expect(netnsNodePids({ labId: lab.id })).toEqual([])
+  })
+
+  test('a labproof process killed with SIGKILL takes its hosts with it', async () => {
+    const { spawn } = await import('node:child_process')
+    const script = `
+      import { netnsBackend } from ${JSON.stringify(new URL('../../harness/backends/netns.ts', import.meta.url).pathname)}
+      import { buildTopology } from ${JSON.stringify(new URL('../../harness/topology.ts', import.meta.url).pathname)}
+      const lab = await netnsBackend.provision(buildTopology())
+      await lab.host('host01').succeed('ip netns add ns1; (sleep 600 &)')
+      console.log(lab.id)
+      setInterval(() => {}, 1000)
+    `
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const labId = await new Promise<string>((resolve) => child.stdout.once('data', (d) => resolve(String(d).trim())))
+    expect(netnsNodePids({ labId }).length).toBeGreaterThanOrEqual(4)
+    child.kill('SIGKILL')
+    const deadline = Date.now() + 5000
+    while (netnsNodePids({ labId }).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    expect(netnsNodePids({ labId })).toEqual([])
+  })
+})

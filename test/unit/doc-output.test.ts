@@ -1,0 +1,34 @@
+import { describe, expect, test } from 'vitest'
+import { compareWithDocument, normalizeLine } from '../../harness/scenario/doc-output.ts'
+
+describe('compareWithDocument', () => {
+  test('interface indexes, trailing spaces and padding are not differences', () => {
+    const doc = '11: veth-1-br@if12: <BROADCAST,MULTICAST> mtu 1500 master vbridge state disabled priority 32 cost 2'
+    const real = '4: veth-1-br@if5: <BROADCAST,MULTICAST> mtu 1500 master vbridge state disabled priority 32 cost 2 \n'
+    expect(compareWithDocument(doc, real).matches).toBe(true)
+  })
+
+  test('a real difference is found and shown beside the real output', () => {
+    const doc = '10.10.20.0      10.10.10.1      255.255.255.0   UG    0      0        0 v1'
+    const real = 'Kernel IP routing table\n10.10.10.0      0.0.0.0         255.255.255.0   U     0      0        0 v1\n'
+    const c = compareWithDocument(doc, real)
+    expect(c.matches).toBe(false)
+    expect(c.sideBySide).toContain('≠ 10.10.20.0      10.10.10.1')
+    expect(c.sideBySide).toContain('10.10.10.0      0.0.0.0')
+  })
+
+  test('order matters: document lines must appear in the order shown', () => {
+    expect(compareWithDocument('ns1\nns2', 'ns2\nns1\n').matches).toBe(false)
+    expect(compareWithDocument('ns2\nns1', 'ns3\nns2\nns1\n').matches).toBe(true)
+  })
+
+  test('MAC addresses, counters and times are masked', () => {
+    expect(normalizeLine('        ether be:35:a6:8c:0b:03  txqueuelen 1000  (Ethernet)')).toBe('ether <mac> txqueuelen 1000 (Ethernet)')
+    expect(normalizeLine('        RX packets 138  bytes 12040 (11.7 KiB)')).toBe('RX packets <n> bytes <n>')
+    expect(normalizeLine('64 bytes from 10.10.20.2: icmp_seq=1 ttl=63 time=0.036 ms')).toBe('64 bytes from 10.10.20.2: icmp_seq=1 ttl=63 time=<t>')
+  })
+
+  test('a TTL is never masked', () => {
+    expect(compareWithDocument('64 bytes from 8.8.8.8: icmp_seq=1 ttl=127 time=175 ms', '64 bytes from 8.8.8.8: icmp_seq=1 ttl=62 time=0.1 ms').matches).toBe(false)
+  })
+})

@@ -1,0 +1,46 @@
+import { describe, expect, test } from 'vitest'
+import { parseProbe } from '../../harness/capabilities.ts'
+import { inferRequirements, missingRequirements } from '../../harness/scenario/requirements.ts'
+
+describe('inferRequirements', () => {
+  test('kernel features from the command itself', () => {
+    expect(inferRequirements('ip netns exec ns1 ip tunnel add tun1 mode ipip remote 10.10.20.2 local 10.10.10.2').kernel).toEqual(['ipip'])
+    expect(inferRequirements('ip link add v1 type veth peer name v1_r').kernel).toEqual(['veth'])
+    expect(inferRequirements('iptables -t nat -A POSTROUTING -s 192.168.28.0/24 -j MASQUERADE').kernel).toEqual(['nf_nat'])
+    expect(inferRequirements('ip link add vx0 type vxlan id 42 dstport 4789').kernel).toEqual(['vxlan'])
+  })
+
+  test('tools at command positions, including inside ip netns exec', () => {
+    expect(inferRequirements('ip netns exec ns1 ifconfig').tools).toEqual(['ip', 'ifconfig'])
+    expect(inferRequirements('ip netns exec ns1 route -n').tools).toEqual(['ip', 'route'])
+    expect(inferRequirements('echo route').tools).toEqual([])
+  })
+})
+
+// A probe's output as this machine's kernel (no ipip module) printed it.
+const PROBE = [
+  'release=6.18.44-fc-v657', 'distro=Debian GNU/Linux 12 (bookworm)',
+  'tool:ip=1', 'tool:ping=1', 'tool:ifconfig=0',
+  'feature:veth=ok', 'feature:ipip=Error: Unknown device type.',
+].join('\n')
+
+describe('missingRequirements', () => {
+  const caps = parseProbe('host01', PROBE)
+
+  test('a missing kernel feature names the host, the feature and its config option', () => {
+    expect(missingRequirements({ kernel: ['ipip'], tools: [] }, [caps])).toBe('host01: kernel lacks ipip (CONFIG_NET_IPIP)')
+  })
+
+  test('a missing tool is named', () => {
+    expect(missingRequirements({ kernel: [], tools: ['ifconfig'] }, [caps])).toBe('host01: missing tool ifconfig')
+  })
+
+  test('nothing missing gives no reason', () => {
+    expect(missingRequirements({ kernel: ['veth'], tools: ['ip', 'ping'] }, [caps])).toBeUndefined()
+  })
+
+  test('a feature the probe never reached is not assumed present', () => {
+    expect(caps.features.gre).toBe('not probed')
+    expect(missingRequirements({ kernel: ['gre'], tools: [] }, [caps])).toMatch(/lacks gre/)
+  })
+})
