@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Everything labproof needs on a fresh Debian/Ubuntu machine, as root: the lab tools, the npm
+# dependencies, and (with --docker / --vm) a Docker engine with the host image, and qemu with
+# the VM image. Idempotent: run it again and it only checks.
+#
+#   ci/setup.sh            netns backend only (what `npx labproof run` uses by default)
+#   ci/setup.sh --all      also Docker and the VM backend (what `npm test` exercises)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_docker=0 want_vm=0
+for arg in "$@"; do
+  case "$arg" in
+    --docker) want_docker=1 ;;
+    --vm) want_vm=1 ;;
+    --all) want_docker=1 want_vm=1 ;;
+    *) echo "usage: ci/setup.sh [--docker] [--vm] [--all]" >&2; exit 2 ;;
+  esac
+done
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "ci/setup.sh: run as root (labproof creates namespaces and network devices)" >&2
+  exit 1
+fi
+
+packages=(iproute2 iputils-ping iptables net-tools bridge-utils tcpdump procps util-linux kmod openssh-client openssh-server)
+[ "$want_vm" = 1 ] && packages+=(qemu-system-x86 qemu-utils debootstrap e2fsprogs)
+[ "$want_docker" = 1 ] && packages+=(debootstrap)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "== installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+echo "== npm ci"
+npm ci --no-audit --no-fund --loglevel=error
+
+if [ "$want_docker" = 1 ]; then
+  bash ci/install-docker.sh
+  bash ci/build-images.sh
+fi
+if [ "$want_vm" = 1 ] && [ -f ci/build-vm-image.sh ]; then
+  bash ci/build-vm-image.sh
+fi
+echo "== ready"
