@@ -1,8 +1,8 @@
 // The picture every backend builds: Host 01 and Host 02 on an underlay segment (ens33,
 // 192.168.21.0/24 by default), a gateway router on that segment as their default route, and a
-// simulated internet host (8.8.8.8) behind the gateway. The gateway knows only the underlay and
-// the internet, never a lab's private subnets: a namespace behind a host reaches 8.8.8.8 only
-// once that host masquerades. Nothing here is connected to the machine's real network.
+// simulated internet host (8.8.8.8) behind the gateway. The gateway and the internet host know
+// only the underlay and the internet, never a lab's private subnets: a namespace behind a host
+// reaches 8.8.8.8 only once that host masquerades. Nothing here is connected to the machine's real network.
 
 export interface HostSpec {
   /** Scenario name: "host01". */
@@ -20,6 +20,8 @@ export interface Topology {
     /** Gateway address on the underlay, the hosts' default route. */
     gateway: string
     prefixLength: number
+    /** The underlay network: "192.168.21.0/24". */
+    subnet: string
   }
   hosts: HostSpec[]
   internet: {
@@ -64,6 +66,7 @@ export function buildTopology(o: TopologyOverrides = {}): Topology {
       interface: o.interface ?? 'ens33',
       gateway: o.gateway ?? hostInSubnet(first, 1),
       prefixLength,
+      subnet: `${hostInSubnet(first, 0)}/${prefixLength}`,
     },
     hosts,
     internet: {

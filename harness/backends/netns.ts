@@ -132,7 +132,9 @@ export function internetScript(t: Topology): string {
     `ip addr add ${t.internet.internetTransit} dev eth0`,
     'ip link set eth0 up',
     ...t.internet.addresses.map((a) => `ip addr add ${a}/32 dev lo`),
-    `ip route add default via ${stripPrefix(t.internet.gatewayTransit)}`,
+    // Like a real internet: it can answer the hosts' public (underlay) addresses, and has no
+    // route at all to a lab's private subnets, so a private source never gets a reply.
+    `ip route add ${t.underlay.subnet} via ${stripPrefix(t.internet.gatewayTransit)}`,
   ].join(' && ')
 }
 
