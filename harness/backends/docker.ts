@@ -19,7 +19,7 @@ import type Dockerode from 'dockerode'
 import { BaseHost } from '../base-host.ts'
 import { hostLookup, newLabId, type Backend, type Lab, type ProvisionOptions } from '../lab.ts'
 import { GATEWAY, INTERNET, stripPrefix, type Topology } from '../topology.ts'
-import type { Host } from '../host.ts'
+import { shellQuote, type Host } from '../host.ts'
 import { firstTarEntry } from './docker-archive.ts'
 import { execInContainer } from './docker-exec.ts'
 import { dockerClient, ensureHostImage, type Progress } from './docker-image.ts'
@@ -59,6 +59,9 @@ class DockerHost extends BaseHost {
       try {
         archive = await this.container.getArchive({ path: wanted })
       } catch (e) {
+        // The archive API reads the container's own file system, not mounts made inside it
+        // (a tmpfs a lab mounted): read those through the shell, base64 to stay binary-safe.
+        if ((e as { statusCode?: number }).statusCode === 404) return this.copyThroughShell(remotePath, localPath)
         throw new Error(`copyFrom ${this.name}:${remotePath} failed: ${(e as Error).message}`)
       }
       const chunks: Buffer[] = []
@@ -69,6 +72,14 @@ class DockerHost extends BaseHost {
       wanted = path.posix.resolve(path.posix.dirname(wanted), entry.target)
     }
     throw new Error(`copyFrom ${this.name}:${remotePath}: too many symbolic links`)
+  }
+
+  private async copyThroughShell(remotePath: string, localPath: string): Promise<void> {
+    const r = await this.exec(`test -f ${shellQuote(remotePath)} && base64 < ${shellQuote(remotePath)}`, { timeoutMs: 120_000 })
+    if (r.exitCode !== 0) {
+      throw new Error(`copyFrom ${this.name}:${remotePath} failed: no such regular file in the container (exit ${r.exitCode}) ${r.stderr}`.trim())
+    }
+    await writeFile(localPath, Buffer.from(r.stdout, 'base64'))
   }
 }
 
@@ -219,7 +230,6 @@ async function startContainers(
       HostConfig: {
         Init: true, // reaps what a killed command leaves behind
         NetworkMode: first!,
-        Tmpfs: { '/run': 'rw,exec,mode=755' }, // a private /run, as on the netns nodes
         Binds: o.binds,
         ...(o.privileged
           ? { Privileged: true }

@@ -1,0 +1,255 @@
+// The docker backend on a real engine: the same picture as the netns backend, reaping by label,
+// and nothing left behind after destroy, a signal, or a SIGKILLed owner.
+import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import type Dockerode from 'dockerode'
+import { dockerBackend, type DockerProvisionOptions } from '../../harness/backends/docker.ts'
+import { dockerClient, ensureHostImage } from '../../harness/backends/docker-image.ts'
+import { LABEL_LAB, reapDocker } from '../../harness/backends/docker-reaper.ts'
+import type { Lab } from '../../harness/lab.ts'
+import { parsePing } from '../../harness/parse/ping.ts'
+import { buildTopology } from '../../harness/topology.ts'
+
+// Ryuk needs an image pulled from a registry; labproof reaps by label itself.
+process.env.TESTCONTAINERS_RYUK_DISABLED = 'true'
+
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+async function engine(): Promise<Dockerode | string> {
+  try {
+    const docker = await dockerClient()
+    await docker.ping()
+    return docker
+  } catch (e) {
+    return (e as Error).message.split('\n')[0]!
+  }
+}
+
+const found = await engine()
+const docker = typeof found === 'string' ? undefined : found
+const skipReason = typeof found === 'string' ? ` — skipped: ${found}` : ''
+
+async function leftovers(labId: string): Promise<{ containers: string[]; networks: string[] }> {
+  const filters = JSON.stringify({ label: [`${LABEL_LAB}=${labId}`] })
+  const [containers, networks] = await Promise.all([docker!.listContainers({ all: true, filters }), docker!.listNetworks({ filters })])
+  return { containers: containers.map((c) => c.Names[0]!), networks: networks.map((n) => n.Name) }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+describe.skipIf(!docker)(`docker backend${skipReason}`, () => {
+  let lab: Lab
+
+  beforeAll(async () => {
+    await ensureHostImage({ distroOrImage: 'bookworm' }) // built once (~1-2 min), cached by recipe
+    lab = await dockerBackend.provision(buildTopology())
+  })
+
+  afterAll(async () => {
+    await lab?.destroy()
+  })
+
+  test('hosts are named host-01 and host-02, with ens33 on the underlay and a default route via the gateway', async () => {
+    expect([...lab.hosts.keys()]).toEqual(['host01', 'host02', 'gateway', 'internet'])
+    expect((await lab.host('host01').succeed('hostname')).trim()).toBe('host-01')
+    expect((await lab.host('host02').succeed('hostname')).trim()).toBe('host-02')
+    const addr = JSON.parse(await lab.host('host02').succeed('ip -j addr show dev ens33'))[0]
+    expect(addr.addr_info.filter((a: { family: string }) => a.family === 'inet')).toEqual([expect.objectContaining({ local: '192.168.21.12', prefixlen: 24 })])
+    expect(await lab.host('host01').succeed('ip route show default')).toMatch(/^default via 192\.168\.21\.1 dev ens33 *\n$/)
+    expect(await lab.host('host01').fail('ip link show eth0')).toMatch(/does not exist/)
+  })
+
+  test('a fresh host does not forward, and its nat table is empty (docker DNS rules removed)', async () => {
+    expect((await lab.host('host01').succeed('cat /proc/sys/net/ipv4/ip_forward')).trim()).toBe('0')
+    expect((await lab.host('host01').succeed('iptables-save')).trim()).toBe('')
+  })
+
+  test('host01 reaches host02 across the underlay segment (ttl 64) and 8.8.8.8 through the gateway (ttl 63)', async () => {
+    const h = parsePing((await lab.host('host01').exec('ping -c 2 -i 0.2 -W 1 192.168.21.12')).stdout)
+    expect(h.replies.map((r) => r.ttl)).toEqual([64, 64])
+    const i = parsePing((await lab.host('host01').exec('ping -c 2 -i 0.2 -W 1 8.8.8.8')).stdout)
+    expect(i.replies.map((r) => r.ttl)).toEqual([63, 63])
+  })
+
+  test('the gateway has no route back to a private subnet: a private source gets no reply until the host masquerades', async () => {
+    const h = lab.host('host01')
+    await h.succeed('ip netns add priv && ip link add p0 type veth peer name p1 && ip link set p1 netns priv && ip addr add 10.99.0.1/24 dev p0 && ip link set p0 up && ip netns exec priv ip addr add 10.99.0.2/24 dev p1 && ip netns exec priv ip link set p1 up && ip netns exec priv ip route add default via 10.99.0.1 && sysctl -qw net.ipv4.ip_forward=1')
+    expect(await lab.host('gateway').succeed('ip route')).not.toMatch(/^default|10\.99\./m)
+    const before = parsePing((await h.exec('ping -c 2 -i 0.2 -W 1 8.8.8.8', { netns: 'priv' })).stdout)
+    expect(before.received).toBe(0)
+    await h.succeed('iptables -t nat -A POSTROUTING -s 10.99.0.0/24 -j MASQUERADE')
+    const after = parsePing((await h.exec('ping -c 2 -i 0.2 -W 1 8.8.8.8', { netns: 'priv' })).stdout)
+    expect(after.replies.map((r) => r.ttl)).toEqual([62, 62])
+  })
+
+  test('a private subnet routed across the underlay reaches the other host (not dropped by the engine firewall)', async () => {
+    // host01's priv namespace (10.99.0.2) pings host02 via a route on host02 back through host01.
+    await lab.host('host01').succeed('iptables -t nat -F POSTROUTING')
+    await lab.host('host02').succeed('ip route replace 10.99.0.0/24 via 192.168.21.11')
+    const r = parsePing((await lab.host('host01').exec('ping -c 2 -i 0.2 -W 1 192.168.21.12', { netns: 'priv' })).stdout)
+    expect(r.replies.map((x) => x.ttl)).toEqual([63, 63])
+  })
+
+  test('ip netns add in one host is not visible in the other; exec in a namespace with stdin', async () => {
+    await lab.host('host01').succeed('ip netns add ns1')
+    expect(await lab.host('host02').succeed('ip netns list')).not.toMatch(/ns1/)
+    const r = await lab.host('host01').exec('cat; ip -br link show lo', { netns: 'ns1', input: 'hello\n' })
+    expect(r.stdout).toMatch(/^hello\nlo +DOWN/)
+  })
+
+  test('a hanging command is killed at its timeout, with its children', async () => {
+    const r = await lab.host('host01').exec('sleep 30 & sleep 30; echo never', { timeoutMs: 500 })
+    expect(r).toMatchObject({ timedOut: true, exitCode: 124 })
+    expect(r.stdout).not.toMatch(/never/)
+    expect(r.ms).toBeGreaterThanOrEqual(500)
+    expect(r.ms).toBeLessThan(3000)
+    expect((await lab.host('host01').succeed('ps -eo args')).split('\n')).not.toContain('sleep 30')
+    const quick = await lab.host('host01').exec('exit 3', { timeoutMs: 5000 })
+    expect(quick).toMatchObject({ exitCode: 3 })
+    expect(quick.timedOut).toBeUndefined()
+  })
+
+  test('copyFrom brings a binary file home byte for byte (also through a symlink)', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'labproof-docker-test-'))
+    try {
+      await lab.host('host01').succeed('head -c 300000 /dev/urandom > /run/blob && printf "\\0\\377\\n" >> /run/blob && ln -sf blob /run/blob.link && sha256sum /run/blob')
+      const remoteSum = (await lab.host('host01').succeed('sha256sum /run/blob')).split(' ')[0]
+      await lab.host('host01').copyFrom('/run/blob', path.join(dir, 'blob'))
+      await lab.host('host01').copyFrom('/run/blob.link', path.join(dir, 'via-link'))
+      for (const f of ['blob', 'via-link']) {
+        expect(createHash('sha256').update(await readFile(path.join(dir, f))).digest('hex')).toBe(remoteSum)
+      }
+      // A file on a mount made inside the container: the archive API cannot see it, the shell can.
+      await lab.host('host01').succeed('mkdir -p /mnt/scratch && mount -t tmpfs scratch /mnt/scratch && cp /run/blob /mnt/scratch/blob')
+      await lab.host('host01').copyFrom('/mnt/scratch/blob', path.join(dir, 'from-tmpfs'))
+      expect(createHash('sha256').update(await readFile(path.join(dir, 'from-tmpfs'))).digest('hex')).toBe(remoteSum)
+      await expect(lab.host('host01').copyFrom('/run/nothere', path.join(dir, 'x'))).rejects.toThrow(/copyFrom host01:\/run\/nothere failed/)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  test('tun devices and bridges work inside a host without --privileged', async () => {
+    await lab.host('host02').succeed('ip tuntap add tap0 mode tap && ip link add br0 type bridge && ip link set tap0 master br0 && bridge link show dev tap0')
+  })
+})
+
+describe.skipIf(!docker)(`docker lab lifetime${skipReason}`, () => {
+  test('provisioning takes under 5 s (median of 5) and destroy leaves no labproof container or network', async () => {
+    const topology = buildTopology()
+    const provisionMs: number[] = []
+    const destroyMs: number[] = []
+    for (let i = 0; i < 5; i++) {
+      const lab = await dockerBackend.provision(topology)
+      provisionMs.push(Number(lab.facts.provisionMs))
+      expect((await leftovers(lab.id)).containers).toHaveLength(4)
+      const t0 = performance.now()
+      await lab.destroy()
+      destroyMs.push(Math.round(performance.now() - t0))
+      expect(await leftovers(lab.id)).toEqual({ containers: [], networks: [] })
+    }
+    console.log(`docker provisioning ms: ${provisionMs.join(', ')} (median ${median(provisionMs)}); destroy ms: ${destroyMs.join(', ')} (median ${median(destroyMs)})`)
+    expect(median(provisionMs)).toBeLessThan(5000)
+  })
+
+  test('two labs with the same topology run at once, isolated from each other', async () => {
+    const [a, b] = await Promise.all([dockerBackend.provision(buildTopology()), dockerBackend.provision(buildTopology())])
+    try {
+      await a.host('host01').succeed('ip addr add 192.168.21.99/24 dev ens33')
+      expect(parsePing((await a.host('host02').exec('ping -c 1 -W 1 192.168.21.99')).stdout).received).toBe(1)
+      expect(parsePing((await b.host('host02').exec('ping -c 1 -W 1 192.168.21.99')).stdout).received).toBe(0)
+    } finally {
+      await Promise.all([a.destroy(), b.destroy()])
+    }
+  })
+
+  test('--privileged is used when the engine allows it, or refused with a clear message', async () => {
+    let lab: Lab | undefined
+    try {
+      lab = await dockerBackend.provision(buildTopology(), { privileged: true } as DockerProvisionOptions)
+      expect(lab.facts.mode).toBe('privileged')
+      expect((await lab.host('host01').succeed('hostname')).trim()).toBe('host-01')
+    } catch (e) {
+      expect((e as Error).message).toMatch(/^this engine refuses --privileged; use the default capability mode/)
+    } finally {
+      await lab?.destroy()
+    }
+    const all = await docker!.listContainers({ all: true, filters: JSON.stringify({ label: [`${LABEL_LAB}`] }) })
+    expect(all.filter((c) => c.Labels['labproof.run'] === String(process.pid))).toEqual([])
+  })
+
+  for (const [how, signal, expectReaped] of [['SIGKILLed, then the stale sweep runs', 'SIGKILL', 'sweep'], ['sent SIGTERM', 'SIGTERM', 'itself']] as const) {
+    test(`a process that provisioned a lab and is ${how} leaves nothing`, async () => {
+      const dir = await mkdtemp(path.join(tmpdir(), 'labproof-docker-owner-'))
+      const script = path.join(dir, 'owner.mts')
+      await writeFile(script, [
+        `import { dockerBackend } from ${JSON.stringify(path.join(REPO_ROOT, 'harness/backends/docker.ts'))}`,
+        `import { buildTopology } from ${JSON.stringify(path.join(REPO_ROOT, 'harness/topology.ts'))}`,
+        'const lab = await dockerBackend.provision(buildTopology())',
+        'console.log(`LAB ${lab.id}`)',
+        'setInterval(() => {}, 1000)',
+      ].join('\n'))
+      const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } })
+      let stderr = ''
+      child.stderr.on('data', (d) => (stderr += String(d)))
+      const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on('exit', (code, sig) => resolve(sig ?? code)))
+      try {
+        const labId = await new Promise<string>((resolve, reject) => {
+          let out = ''
+          child.stdout.on('data', (d) => {
+            out += String(d)
+            const m = /LAB (\S+)/.exec(out)
+            if (m) resolve(m[1]!)
+          })
+          void exited.then(() => reject(new Error(`the owner process exited before provisioning:\n${stderr}`)))
+        })
+        expect((await leftovers(labId)).containers).toHaveLength(4)
+        child.kill(signal)
+        expect(await exited).toBe(signal) // SIGTERM is re-raised after the cleanup, so the exit is by that signal
+        if (expectReaped === 'sweep') {
+          expect((await leftovers(labId)).containers).toHaveLength(4) // SIGKILL: nothing could run
+          const reaped = await reapDocker({ staleOnly: true })
+          expect(reaped.containers.filter((c) => c.includes(labId))).toHaveLength(4)
+        }
+        expect(await leftovers(labId)).toEqual({ containers: [], networks: [] })
+      } finally {
+        child.kill('SIGKILL')
+        await rm(dir, { recursive: true, force: true })
+      }
+    })
+  }
+
+  test('the stale sweep leaves the labs of live processes alone', async () => {
+    const lab = await dockerBackend.provision(buildTopology())
+    try {
+      await reapDocker({ staleOnly: true })
+      expect((await leftovers(lab.id)).containers).toHaveLength(4)
+    } finally {
+      await lab.destroy()
+    }
+  })
+})
+
+describe.skipIf(!docker)(`docker backend with an existing image${skipReason}`, () => {
+  test('an image with every lab tool is used as it is; one missing tools without a package manager is refused, naming them', async () => {
+    const base = await ensureHostImage({ distroOrImage: 'bookworm' })
+    const tag = `labproof-test/lacking:${process.pid}`
+    const maker = await docker!.createContainer({ Image: base, Cmd: ['sh', '-c', 'rm -f /usr/bin/tcpdump /usr/sbin/tcpdump /usr/bin/apt-get /usr/bin/dpkg'], Labels: { 'labproof.test': 'image' } })
+    try {
+      await maker.start()
+      await maker.wait()
+      await maker.commit({ repo: tag.split(':')[0], tag: tag.split(':')[1] })
+      expect(await ensureHostImage({ distroOrImage: base })).toBe(base)
+      await expect(ensureHostImage({ distroOrImage: tag })).rejects.toThrow(/lacks the lab tools tcpdump and has no package manager/)
+      await expect(ensureHostImage({ distroOrImage: 'labproof-test/none:0' })).rejects.toThrow(/no image "labproof-test\/none:0"/)
+    } finally {
+      await maker.remove({ force: true })
+      await docker!.getImage(tag).remove({ force: true }).catch(() => undefined)
+    }
+  })
+})
