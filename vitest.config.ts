@@ -15,6 +15,8 @@ export default defineConfig({
       ['allure-vitest/reporter', { resultsDir: out.allureResults }],
     ],
     pool: 'forks',
+    // How many scenarios run at once (each on its own lab); see runOptionsFromEnv.
+    maxConcurrency: Number(process.env.LABPROOF_JOBS) || 4,
     testTimeout: 120_000,
     hookTimeout: 600_000,
   },

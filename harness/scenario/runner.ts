@@ -20,11 +20,18 @@ export interface RunOptions {
   backend: string
   distro?: string
   kernel?: string
+  /** Scenarios provisioned and run at once, each on its own lab. */
+  jobs: number
 }
 
+/** Namespaces are cheap; VMs under TCG on two cores are not. */
+const DEFAULT_JOBS: Record<string, number> = { netns: 4, docker: 2, qemu: 1, vagrant: 1 }
+
 export function runOptionsFromEnv(env = process.env): RunOptions {
+  const backend = env.LABPROOF_BACKEND || 'netns'
   return {
-    backend: env.LABPROOF_BACKEND || 'netns',
+    backend,
+    jobs: Number(env.LABPROOF_JOBS) || DEFAULT_JOBS[backend] || 1,
     ...(env.LABPROOF_DISTRO ? { distro: env.LABPROOF_DISTRO } : {}),
     ...(env.LABPROOF_KERNEL ? { kernel: env.LABPROOF_KERNEL } : {}),
   }
@@ -56,7 +63,9 @@ export function planSteps(s: LoadedScenario) {
 
 export function bindScenario(s: LoadedScenario, opts: RunOptions): void {
   const stepTimeout = s.timeoutMs ?? DEFAULT_STEP_TIMEOUT_MS
-  describe(`${s.id}: ${s.title}`, () => {
+  // Scenarios run side by side on separate labs; the steps of one scenario run in order.
+  const suite = opts.jobs > 1 ? describe.concurrent : describe
+  suite(`${s.id}: ${s.title}`, () => {
     let lab: Lab | undefined
     let blockedBy: number | undefined
     const caps = new Map<string, Capabilities>()
@@ -71,7 +80,7 @@ export function bindScenario(s: LoadedScenario, opts: RunOptions): void {
     }, 60_000)
 
     for (const { number, step, section, requires } of planSteps(s)) {
-      test(`step ${number}: ${stepTitle(step)}`, async (t: TestContext) => {
+      test.sequential(`step ${number}: ${stepTitle(step)}`, async (t: TestContext) => {
         await labelStep(s, section, number, opts)
         if (blockedBy !== undefined) t.skip(`blocked by step ${blockedBy}`)
         if (!lab) t.skip('the lab was not provisioned')
