@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { BACKEND_NAMES } from './backends/index.ts'
 import { cleanLeftovers } from './cleanup.ts'
+import { collectErrata, formatErrataTable } from './report/errata.ts'
 import { loadScenarios, selectScenarios } from './scenario/loader.ts'
 import { planSteps } from './scenario/runner.ts'
 import { runProcess } from './local-process.ts'
@@ -17,14 +18,23 @@ const USAGE = `labproof — run Linux virtual-networking lab write-ups as tests
 
 usage:
   labproof run [SCENARIO_ID...] [--backend ${BACKEND_NAMES.join('|')}] [--report]
+               [--distro bookworm|trixie|bullseye] [--image NAME] [--privileged]
   labproof list
+  labproof errata [--json]
   labproof clean
+  labproof image build [--distro bookworm|trixie|bullseye]... [--force]
 
 run      runs the scenarios (all when no id is given) on two fresh hosts per scenario;
          results go to the console, reports/junit.xml and allure-results/; --report also
          builds the Allure HTML report in allure-report/. Exit code 1 when any step fails.
 list     prints every scenario with its source document and requirements.
-clean    removes whatever an interrupted run left behind (hosts, namespaces, captures).
+errata   prints the documents' defects the scenarios record (verbatim command, what it did in
+         the last run, the correction and why), as a table or as JSON.
+clean    removes whatever an interrupted run left behind (hosts, namespaces, captures,
+         docker containers and networks whose owner process is gone).
+image build  builds the docker backend's lab host image (debootstrap, no registry; cached).
+         --image NAME runs the docker backend on an existing image instead (missing lab tools
+         are installed with its package manager); --privileged asks for privileged containers.
 `
 
 async function main(argv: string[]): Promise<number> {
@@ -32,7 +42,9 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'run': return run(rest)
     case 'list': return list()
+    case 'errata': return errata(rest)
     case 'clean': return clean()
+    case 'image': return image(rest)
     case undefined: case 'help': case '--help': case '-h':
       process.stdout.write(USAGE)
       return command === undefined ? 2 : 0
@@ -50,6 +62,8 @@ async function run(args: string[]): Promise<number> {
       backend: { type: 'string', default: 'netns' },
       distro: { type: 'string' },
       kernel: { type: 'string' },
+      image: { type: 'string' },
+      privileged: { type: 'boolean', default: false },
       report: { type: 'boolean', default: false },
     },
   })
@@ -67,6 +81,8 @@ async function run(args: string[]): Promise<number> {
   process.env.LABPROOF_BACKEND = values.backend
   if (values.distro) process.env.LABPROOF_DISTRO = values.distro
   if (values.kernel) process.env.LABPROOF_KERNEL = values.kernel
+  if (values.image) process.env.LABPROOF_DOCKER_IMAGE = values.image
+  if (values.privileged) process.env.LABPROOF_DOCKER_PRIVILEGED = '1'
 
   const { startVitest } = await import('vitest/node')
   const vitest = await startVitest('test', ['scenarios/labs.test.ts'], { root: PACKAGE_DIR, watch: false })
@@ -100,9 +116,45 @@ async function list(): Promise<number> {
   return 0
 }
 
+async function errata(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean', default: false } } })
+  const rows = await collectErrata(await loadScenarios())
+  process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : formatErrataTable(rows))
+  return 0
+}
+
 async function clean(): Promise<number> {
   const removed = await cleanLeftovers()
+  removed.push(...await cleanDocker())
   process.stdout.write(removed.length ? `removed:\n${removed.map((r) => `  ${r}`).join('\n')}\n` : 'nothing left behind\n')
+  return 0
+}
+
+/** Docker labs whose owner is gone; loaded only here, so netns users never load testcontainers. */
+async function cleanDocker(): Promise<string[]> {
+  const { reapDocker } = await import('./backends/docker-reaper.ts')
+  try {
+    const r = await reapDocker({ staleOnly: true, pruneFirewall: true })
+    return [...r.containers.map((c) => `docker container ${c}`), ...r.networks.map((n) => `docker network ${n}`)]
+  } catch (e) {
+    if (/no docker engine answers/.test((e as Error).message)) return []
+    throw e
+  }
+}
+
+async function image(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { distro: { type: 'string', multiple: true }, force: { type: 'boolean', default: false } },
+  })
+  if (positionals[0] !== 'build' || positionals.length > 1) throw new UsageError('usage: labproof image build [--distro bookworm|trixie|bullseye]... [--force]')
+  const { buildHostImage, isHostDistro, HOST_DISTROS, DEFAULT_DISTRO } = await import('./backends/docker-image.ts')
+  for (const distro of values.distro ?? [DEFAULT_DISTRO]) {
+    if (!isHostDistro(distro)) throw new UsageError(`unknown distro "${distro}"; choose from ${HOST_DISTROS.join(', ')}`)
+    const r = await buildHostImage({ distro, force: values.force })
+    process.stdout.write(`${r.image} ${r.built ? `built in ${(r.ms / 1000).toFixed(1)} s` : 'already built (cached)'}\n`)
+  }
   return 0
 }
 
