@@ -13,43 +13,48 @@ import { execInContainer } from './docker-exec.ts'
 
 const COMMENT_PREFIX = 'labproof:'
 
-/** Pick the iptables flavour that holds docker's chains (nft or legacy, as the engine uses). */
-const FIND_IPTABLES = [
-  'ipt=""',
-  'for t in iptables-nft iptables-legacy iptables; do if command -v $t >/dev/null 2>&1 && $t -w -S DOCKER-USER >/dev/null 2>&1; then ipt=$t; break; fi; done',
-].join('; ')
-
 /** The name docker gives a lab network's bridge on the engine host (at most 15 characters). */
 export function bridgeName(labId: string, role: string): string {
   return `lp${labId.slice(-9)}-${role.slice(0, 1)}`
 }
 
-export function acceptBridgedScript(labId: string, bridges: string[]): string {
+/** For IPv4 and IPv6: the iptables flavour (nft or legacy) that holds docker's DOCKER-USER chain. */
+function forEachDockerFirewall(body: string[]): string[] {
   return [
-    FIND_IPTABLES,
-    // No DOCKER-USER chain: the engine manages no iptables rules, so it drops nothing either.
-    '[ -n "$ipt" ] || { echo "no DOCKER-USER chain: the engine runs without iptables rules"; exit 0; }',
-    ...bridges.map((b) => `$ipt -w -I DOCKER-USER -i ${b} -o ${b} -m comment --comment ${COMMENT_PREFIX}${labId} -j ACCEPT`),
-  ].join('\n')
+    'for family in iptables ip6tables; do',
+    '  ipt=""',
+    '  for t in $family-nft $family-legacy $family; do if command -v $t >/dev/null 2>&1 && $t -w -S DOCKER-USER >/dev/null 2>&1; then ipt=$t; break; fi; done',
+    // No DOCKER-USER chain: the engine manages no rules for this family, so it drops nothing either.
+    '  [ -n "$ipt" ] || continue',
+    ...body.map((l) => `  ${l}`),
+    'done',
+  ]
+}
+
+export function acceptBridgedScript(labId: string, bridges: string[]): string {
+  return forEachDockerFirewall(
+    bridges.map((b) => `$ipt -w -I DOCKER-USER -i ${b} -o ${b} -m comment --comment ${COMMENT_PREFIX}${labId} -j ACCEPT || exit 1`),
+  ).join('\n')
 }
 
 /** Delete every labproof rule whose bridge no longer exists. */
 export const PRUNE_SCRIPT = [
-  'for ipt in iptables-nft iptables-legacy; do',
-  '  command -v $ipt >/dev/null 2>&1 || continue',
-  `  $ipt -w -S DOCKER-USER 2>/dev/null | grep -- "--comment \\"\\?${COMMENT_PREFIX}" | while read -r rule; do`,
-  '    bridge=$(echo "$rule" | sed -n "s/.* -i \\([^ ]*\\) .*/\\1/p")',
-  '    [ -n "$bridge" ] && [ -e "/sys/class/net/$bridge" ] && continue',
-  '    eval "$ipt -w $(echo "$rule" | sed "s/^-A /-D /")"',
-  '  done',
-  'done; true',
+  ...forEachDockerFirewall([
+    `$ipt -w -S DOCKER-USER 2>/dev/null | grep -- "--comment \\"\\?${COMMENT_PREFIX}" | while read -r rule; do`,
+    '  bridge=$(echo "$rule" | sed -n "s/.* -i \\([^ ]*\\) .*/\\1/p")',
+    '  [ -n "$bridge" ] && [ -e "/sys/class/net/$bridge" ] && continue',
+    '  eval "$ipt -w $(echo "$rule" | sed "s/^-A /-D /")"',
+    'done',
+  ]),
+  'true',
 ].join('\n')
 
 /** Run `script` as root in the engine host's network namespace, from `image`. */
 export async function runOnEngineHost(docker: Dockerode, image: string, script: string): Promise<void> {
   const helper = await docker.createContainer({
     Image: image,
-    Cmd: ['sleep', '60'],
+    Entrypoint: ['sleep'], // whatever the image's own entrypoint is
+    Cmd: ['60'],
     Labels: { 'labproof.helper': 'bridge-firewall' },
     HostConfig: {
       NetworkMode: 'host',

@@ -7,7 +7,8 @@
 // inside and installs the missing ones with the image's package manager, once, into a derived
 // image (also cached), or fails naming what is missing.
 import { createHash } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises'
+import path from 'node:path'
 import { spawn } from 'node:child_process'
 import { pathToFileURL } from 'node:url'
 import { getContainerRuntimeClient } from 'testcontainers'
@@ -111,8 +112,22 @@ export async function buildHostImage(opts: BuildHostImageOptions): Promise<Built
   if (!opts.force && await imageExists(docker, image)) {
     return { image, built: false, ms: Math.round(performance.now() - started) }
   }
+  // Scenario files run side by side: one process builds, the others wait and use its image.
+  const release = await buildLock(image, progress)
+  try {
+    if (!opts.force && await imageExists(docker, image)) {
+      return { image, built: false, ms: Math.round(performance.now() - started) }
+    }
+    await removeLeftoverRootfs(opts.distro)
+    return await build(docker, image, opts, progress, started)
+  } finally {
+    await release()
+  }
+}
+
+async function build(docker: Dockerode, image: string, opts: BuildHostImageOptions, progress: Progress, started: number): Promise<BuiltImage> {
   const mirror = opts.mirror ?? process.env.LABPROOF_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian'
-  const rootfs = await mkdtemp(`/var/tmp/labproof-rootfs-${opts.distro}-`)
+  const rootfs = await mkdtemp(`${ROOTFS_PREFIX}${opts.distro}-`)
   try {
     progress(`building ${image} with debootstrap from ${mirror} (about two minutes)`)
     await debootstrap(opts.distro, rootfs, mirror, progress)
@@ -120,7 +135,7 @@ export async function buildHostImage(opts: BuildHostImageOptions): Promise<Built
     progress(`importing ${rootfs} as ${image}`)
     await importRootfs(docker, rootfs, image, opts.distro)
   } finally {
-    await rm(rootfs, { recursive: true, force: true })
+    await removeRootfs(rootfs)
   }
   const ms = Math.round(performance.now() - started)
   progress(`built ${image} in ${(ms / 1000).toFixed(1)} s`)
@@ -162,6 +177,21 @@ async function debootstrap(distro: HostDistro, rootfs: string, mirror: string, p
   }
 }
 
+const ROOTFS_PREFIX = '/var/tmp/labproof-rootfs-'
+
+/** A build killed mid-way (we hold the build lock, so none is running) leaves its rootfs. */
+async function removeLeftoverRootfs(distro: HostDistro): Promise<void> {
+  const dir = path.dirname(ROOTFS_PREFIX)
+  for (const name of await readdir(dir)) {
+    if (name.startsWith(`${path.basename(ROOTFS_PREFIX)}${distro}-`)) await removeRootfs(path.join(dir, name))
+  }
+}
+
+/** debootstrap mounts /proc and /sys inside while it runs: never delete through a mount. */
+async function removeRootfs(rootfs: string): Promise<void> {
+  await runProcess('sh', ['-c', `umount -R ${rootfs}/proc ${rootfs}/sys 2>/dev/null; rm -rf --one-file-system ${rootfs}`], { timeoutMs: 120_000 })
+}
+
 /** Drop what a lab never reads: package caches, docs, man pages, locales. */
 async function trimRootfs(rootfs: string): Promise<void> {
   const dirs = ['var/cache/apt/archives', 'var/lib/apt/lists', 'usr/share/doc', 'usr/share/man', 'usr/share/locale', 'usr/share/info']
@@ -184,6 +214,39 @@ async function importRootfs(docker: Dockerode, rootfs: string, image: string, di
   const tarCode = await new Promise<number>((resolve) => (tar.exitCode !== null ? resolve(tar.exitCode) : tar.on('close', (c) => resolve(c ?? 1))))
   if (tarCode !== 0) throw new Error(`tar of the rootfs ${rootfs} failed: ${tarErrors}`)
   await docker.getImage(image).tag({ repo: HOST_IMAGE_REPOSITORY, tag: distro })
+}
+
+/** An exclusive lock file per image tag, taken over when its holder died. */
+async function buildLock(image: string, progress: Progress): Promise<() => Promise<void>> {
+  const lockPath = `/var/tmp/labproof-build-${image.replace(/[^\w.-]+/g, '_')}.lock`
+  let waiting = false
+  for (;;) {
+    try {
+      const handle = await open(lockPath, 'wx')
+      await handle.writeFile(String(process.pid))
+      await handle.close()
+      return () => rm(lockPath, { force: true })
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+    }
+    const holder = Number(await readFile(lockPath, 'utf8').catch(() => ''))
+    if (!holder || !processAlive(holder)) {
+      await rm(lockPath, { force: true })
+      continue
+    }
+    if (!waiting) progress(`waiting for process ${holder}, which is building ${image}`)
+    waiting = true
+    await new Promise((r) => setTimeout(r, 2000))
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }
 
 function splitRef(ref: string): [string, string] {

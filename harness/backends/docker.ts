@@ -224,7 +224,8 @@ async function startContainers(
     const container = await docker.createContainer({
       name: `labproof-${o.id}-${node}`,
       Image: o.image,
-      Cmd: ['sleep', 'infinity'],
+      Entrypoint: ['sleep'], // not the image's entrypoint: a user's --image may have one
+      Cmd: ['infinity'],
       Hostname: hostnames.get(node) ?? node,
       Labels: { ...o.labels, 'labproof.node': node },
       HostConfig: {
