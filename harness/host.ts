@@ -37,7 +37,7 @@ export const KERNEL_CONFIG: Record<KernelFeature, string> = {
 
 export const TOOLS = [
   'ip', 'ping', 'route', 'ifconfig', 'bridge', 'brctl', 'iptables', 'iptables-save', 'iptables-restore',
-  'tcpdump', 'sysctl', 'unshare', 'arp', 'modprobe', 'lsmod',
+  'tcpdump', 'sysctl', 'unshare', 'arp', 'modprobe', 'lsmod', 'sudo',
 ] as const
 export type Tool = (typeof TOOLS)[number]
 

@@ -97,8 +97,16 @@ function checkTargets(s: Scenario, file: string, doc: Document, lines: LineCount
   s.steps.forEach((step, i) => {
     const targets: [string[], string][] = []
     if ('section' in step) return
-    if ('run' in step) targets.push([['steps', String(i), 'on'], step.on])
-    else {
+    if ('run' in step) {
+      targets.push([['steps', String(i), 'on'], step.on])
+      if (step.erratum?.on) targets.push([['steps', String(i), 'erratum', 'on'], step.erratum.on])
+      for (const [j, c] of (step.erratum?.shows ?? []).entries()) {
+        const [kind, body] = Object.entries(c)[0]! as [string, Record<string, unknown>]
+        for (const key of ['on', 'from'] as const) {
+          if (typeof body[key] === 'string') targets.push([['steps', String(i), 'erratum', 'shows', String(j), kind, key], body[key] as string])
+        }
+      }
+    } else {
       const [kind, body] = Object.entries(step.check)[0]! as [string, Record<string, unknown>]
       for (const key of ['on', 'from'] as const) {
         if (typeof body[key] === 'string') targets.push([['steps', String(i), 'check', kind, key], body[key] as string])

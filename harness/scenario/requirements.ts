@@ -3,7 +3,7 @@
 // A host that lacks it makes the step skipped with the reason, never failed, never passed.
 import { KERNEL_CONFIG, TOOLS, type Capabilities, type KernelFeature, type Tool } from '../host.ts'
 import { checkBody, checkKind, CHECK_TOOLS } from '../checks/index.ts'
-import { isRunStep, isSectionStep, type Requirements, type Step } from './schema.ts'
+import { isRunStep, isSectionStep, type Check, type Requirements, type Step } from './schema.ts'
 
 const FEATURE_PATTERNS: [KernelFeature, RegExp][] = [
   ['ipip', /\b(mode|type)\s+ipip\b/],
@@ -47,7 +47,10 @@ export function mergeRequirements(...all: (Partial<Requirements> | undefined)[])
 export function stepRequirements(step: Step): Requirements {
   if (isSectionStep(step)) return mergeRequirements(step.requires)
   if (isRunStep(step)) {
-    return mergeRequirements(step.requires, inferRequirements(step.run), step.erratum && inferRequirements(step.erratum.corrected))
+    return mergeRequirements(
+      step.requires, inferRequirements(step.run), step.erratum && inferRequirements(step.erratum.corrected),
+      ...(step.erratum?.shows ?? []).map((c) => ({ tools: CHECK_TOOLS[checkKind(c)] })),
+    )
   }
   return mergeRequirements(step.requires, { tools: CHECK_TOOLS[checkKind(step.check)] })
 }
@@ -55,9 +58,16 @@ export function stepRequirements(step: Step): Requirements {
 /** The hosts a step runs on: `host01/ns1` → host01. */
 export function stepHosts(step: Step): string[] {
   if (isSectionStep(step)) return []
-  if (isRunStep(step)) return [step.on.split('/')[0]!]
-  const body = checkBody(step.check)
-  return [body.on, body.from].filter((v): v is string => typeof v === 'string').map((t) => t.split('/')[0]!)
+  if (isRunStep(step)) {
+    const targets = [step.on, step.erratum?.on, ...(step.erratum?.shows ?? []).flatMap(checkTargets)]
+    return [...new Set(targets.filter((t): t is string => t !== undefined).map((t) => t.split('/')[0]!))]
+  }
+  return checkTargets(step.check).map((t) => t.split('/')[0]!)
+}
+
+function checkTargets(c: Check): string[] {
+  const body = checkBody(c)
+  return [body.on, body.from].filter((v): v is string => typeof v === 'string')
 }
 
 /** Why the step cannot run on these hosts, or undefined when everything is there. */

@@ -31,10 +31,20 @@ export async function runStep(step: RunStep | CheckStep, ctx: StepContext): Prom
   if (!isRunStep(step)) return { summary: await runCheck(step.check, ctx) }
   const verbatim = await runCommand(step.on, step.run, step, step.expect, ctx)
   if (!step.erratum) return { summary: verbatim.summary }
-  const corrected = await runCommand(step.on, step.erratum.corrected, step, step.erratum.expect, ctx)
+  // The evidence of the defect is taken before the correction changes the state.
+  const shown: string[] = []
+  for (const c of step.erratum.shows ?? []) shown.push(await runCheck(c, ctx))
+  const correctedOn = step.erratum.on ?? step.on
+  const corrected = await runCommand(correctedOn, step.erratum.corrected, step, step.erratum.expect, ctx)
+  const outcome = [verbatim.summary, ...shown].join('; ')
   return {
-    summary: `${verbatim.summary}; corrected: ${corrected.summary}`,
-    erratum: { verbatim: step.run, outcome: verbatim.summary, corrected: step.erratum.corrected, why: step.erratum.why },
+    summary: `${outcome}; corrected: ${corrected.summary}`,
+    erratum: {
+      verbatim: step.run,
+      outcome,
+      corrected: correctedOn === step.on ? step.erratum.corrected : `[${correctedOn}] ${step.erratum.corrected}`,
+      why: step.erratum.why,
+    },
   }
 }
 

@@ -35,14 +35,6 @@ export const expectation = z.strictObject({
   ttl: z.number().int().min(0).max(255).optional(),
 })
 
-export const erratum = z.strictObject({
-  /** The command the document should have given; it runs after the verbatim one. */
-  corrected: z.string(),
-  /** Why the verbatim command is wrong, for the lab author. */
-  why: z.string(),
-  /** What the corrected command must do (default: exit 0). */
-  expect: expectation.optional(),
-})
 
 export const capture = z.strictObject({
   /** Where to listen: `host01:ens33`, `host01/ns1:v1`, `internet:eth0`, `host02:any`. */
@@ -146,6 +138,21 @@ export const check = z
   .refine((c) => Object.keys(c).length === 1, {
     message: `a check names exactly one kind: ${Object.keys(checkKinds).join(', ')}`,
   })
+
+export const erratum = z.strictObject({
+  /** The command the document should have given; it runs after the verbatim one. */
+  corrected: z.string(),
+  /** Why the verbatim command is wrong, for the lab author. */
+  why: z.string(),
+  /** What the corrected command must do (default: exit 0). */
+  expect: expectation.optional(),
+  /** Where the corrected command runs when the document names the wrong place (default: the
+   *  step's `on`), e.g. a host route the document labels with a namespace. */
+  on: target.optional(),
+  /** Checks run after the verbatim command and before the correction: the evidence of what the
+   *  defect does (the namespace's tunnel stays down, forwarding stays off). */
+  shows: z.array(check).min(1).optional(),
+})
 
 const grading = {
   /** Grading: what the check is worth (default 1). */
