@@ -231,6 +231,10 @@ async function startContainers(
       HostConfig: {
         Init: true, // reaps what a killed command leaves behind
         NetworkMode: first!,
+        // `ip netns` keeps its namespaces on tmpfs on a real host (and lists them newest first,
+        // as the documents show). Only /run/netns: the archive API cannot read a tmpfs, and
+        // captures in /run must come home through it.
+        Tmpfs: { '/run/netns': 'rw,mode=755' },
         Binds: o.binds,
         ...(o.privileged
           ? { Privileged: true }
