@@ -308,7 +308,7 @@ async function prepareExistingImage(image: string, progress: Progress): Promise<
     const packages = [...new Set(missing.map((t) => REQUIRED_TOOLS[t]![key]))]
     progress(`${image} lacks ${missing.join(', ')}: installing ${packages.join(' ')} with ${manager}`)
     const install = {
-      apt: `apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ${packages.join(' ')}`,
+      apt: `apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ${packages.join(' ')} && apt-get clean && rm -rf /var/lib/apt/lists/*`,
       dnf: `${manager} install -y ${packages.join(' ')}`,
       apk: `apk add --no-cache ${packages.join(' ')}`,
     }[key]
