@@ -5,6 +5,7 @@ import { netnsBackend } from './netns.ts'
 const BACKENDS: Record<string, () => Promise<Backend>> = {
   netns: async () => netnsBackend,
   docker: async () => (await import('./docker.ts')).dockerBackend,
+  qemu: async () => (await import('./qemu.ts')).qemuBackend,
 }
 
 export const BACKEND_NAMES = Object.keys(BACKENDS)

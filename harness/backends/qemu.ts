@@ -90,8 +90,10 @@ async function freePorts(n: number): Promise<number[]> {
 }
 
 async function consoleTail(vm: Vm, lines = 30): Promise<string> {
-  const text = await readFile(vm.consoleLog, 'utf8').catch(() => '')
-  const tail = text.trimEnd().split('\n').slice(-lines).join('\n')
+  const text = (await readFile(vm.consoleLog, 'utf8').catch(() => '')).trimEnd().split('\n')
+  // What the guest's init said and the panic line first: a panic's register dump says little.
+  const said = text.filter((l) => /labproof-init:|Kernel panic|not syncing/.test(l)).slice(-10)
+  const tail = [...said, ...(said.length ? ['…'] : []), ...text.slice(-lines)].join('\n')
   const err = vm.stderr.join('').trim()
   return `serial console (${vm.consoleLog}), last lines:\n${tail || '(empty)'}${err ? `\nqemu stderr:\n${err}` : ''}`
 }
@@ -133,9 +135,9 @@ function startVm(image: VmImage, accel: Accel, labId: string, dir: string, topol
     '-drive', `file=${join(dir, `${spec.name}.qcow2`)},format=qcow2,if=none,id=root,cache=unsafe`,
     '-device', 'nvme,drive=root,serial=labproof-root',
     '-netdev', `user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:${sshPort}-:22`,
-    '-device', `virtio-net-pci,netdev=mgmt,mac=${macFor('mgmt', index)}`,
+    '-device', `virtio-net-pci,netdev=mgmt,mac=${macFor('mgmt', index)},romfile=`,
     '-netdev', `tap,id=underlay,ifname=${tap},script=no,downscript=no`,
-    '-device', `virtio-net-pci,netdev=underlay,mac=${macFor('underlay', index)}`,
+    '-device', `virtio-net-pci,netdev=underlay,mac=${macFor('underlay', index)},romfile=`,
   ]
   const child = spawn('setpriv', args, { stdio: ['ignore', 'ignore', 'pipe'] })
   const vm: Vm = { spec, child, consoleLog, stderr: [], tap, sshPort }

@@ -127,7 +127,9 @@ export class SshConnection {
       channel.on('close', () => {
         clearTimeout(timer)
         if (pgid === undefined && header.length) out.push(header)
-        const stderr = Buffer.concat(err).toString()
+        let stderr = Buffer.concat(err).toString()
+        // setsid -w complains when its child was killed: that is our kill, not the command's words.
+        if (timedOut) stderr = stderr.replace(/^setsid: child \d+ did not exit normally.*\n?/m, '')
         const lost = exitCode === undefined && !timedOut
         resolve({
           exitCode: timedOut ? 124 : (exitCode ?? 255),
@@ -199,16 +201,20 @@ export function connectSsh(opts: SshConnectOptions): Promise<SshConnection> {
   let seenFingerprint: string | undefined
   const client = new Client()
   return new Promise((resolve, reject) => {
+    let settled = false
     const fail = (why: string) => {
+      settled = true
       client.end()
       reject(new Error(`ssh ${target}: ${why}`))
     }
     client.once('ready', () => {
+      settled = true
       client.removeAllListeners('error')
       client.on('error', () => {}) // reported through SshConnection from now on
       resolve(new SshConnection(client, target, opts))
     })
-    client.once('error', (e: Error & { level?: string; code?: string }) => {
+    client.on('error', (e: Error & { level?: string; code?: string }) => {
+      if (settled) return // ssh2 may report one failure more than once
       if (seenFingerprint && !pinned.includes(seenFingerprint)) {
         const pin = `pin it with the host key fingerprint ${seenFingerprint} (ssh-keygen -lf <host key>.pub on the host shows it)`
         return fail(pinned.length
@@ -228,6 +234,7 @@ export function connectSsh(opts: SshConnectOptions): Promise<SshConnection> {
       }
       fail(e.message)
     })
+    client.on('close', () => settled || fail('the connection closed before the SSH handshake finished'))
     try {
       client.connect({
         host: opts.host,

@@ -69,7 +69,17 @@ done
 echo "$hostname_" > /proc/sys/kernel/hostname
 echo "$hostname_" > /etc/hostname
 ip link set lo up
-modprobe virtio_net
+# No udev: load the drivers of the devices present by their aliases, twice, since the virtio
+# devices (the NICs) appear only once virtio_pci has bound the PCI functions.
+coldplug() { cat /sys/bus/pci/devices/*/modalias /sys/bus/virtio/devices/*/modalias 2>/dev/null | sort -u | xargs modprobe -qab 2>/dev/null; }
+coldplug; coldplug
+# Device nodes whose modules load on first open (/dev/net/tun), as systemd-tmpfiles would make.
+while read -r module dev spec; do
+  case "$module" in '#'*|'') continue ;; esac
+  nums=\${spec#?}
+  case "$dev" in */*) mkdir -p "/dev/\${dev%/*}" ;; esac
+  [ -e "/dev/$dev" ] || mknod -m 0666 "/dev/$dev" "\${spec%"$nums"}" "\${nums%:*}" "\${nums#*:}"
+done < /lib/modules/$(uname -r)/modules.devname
 name_nic() {
   i=0
   while [ $i -lt 100 ]; do
@@ -91,10 +101,17 @@ mkfifo /run/labproof-mgmt-go
 unshare --net sh -c 'read go < /run/labproof-mgmt-go
   ip link set lo up && ip addr add ${MANAGEMENT_GUEST_ADDRESS} dev ${MANAGEMENT_INTERFACE} && ip link set ${MANAGEMENT_INTERFACE} up || exit 1
   exec /usr/sbin/sshd -D -e' &
-ip link set ${MANAGEMENT_INTERFACE} netns $!
+sshd_pid=$!
+# Move the NIC only once unshare has made the new namespace (the PID is the same before and after).
+while [ "$(readlink /proc/$sshd_pid/ns/net)" = "$(readlink /proc/1/ns/net)" ]; do sleep 0.02; done
+ip link set ${MANAGEMENT_INTERFACE} netns $sshd_pid || exit 1
 echo go > /run/labproof-mgmt-go
 i=0
-while [ $i -lt 300 ] && ! nsenter --net=/proc/$!/ns/net sh -c 'grep -q ":0016 " /proc/net/tcp /proc/net/tcp6' 2>/dev/null; do i=$((i + 1)); sleep 0.1; done
+until nsenter --net=/proc/$sshd_pid/ns/net sh -c 'grep -q "^ *[0-9]*: [0-9A-F]*:0016 [0-9A-F:]* 0A" /proc/net/tcp /proc/net/tcp6' 2>/dev/null; do
+  i=$((i + 1))
+  if [ $i -gt 300 ] || ! kill -0 $sshd_pid 2>/dev/null; then say "sshd did not start"; exit 1; fi
+  sleep 0.1
+done
 say "${GUEST_READY_MARKER} $(uname -r)"
 while :; do sleep 3600 & wait; done
 `
@@ -145,7 +162,16 @@ export function cacheRoot(): string {
 }
 
 export function recipeHash(): string {
-  return createHash('sha256').update(JSON.stringify(RECIPE)).digest('hex').slice(0, 12)
+  return hashOf(RECIPE)
+}
+
+/** The plain debootstrap tree depends only on the suite and the packages. */
+function debootstrapHash(): string {
+  return hashOf({ suite: RECIPE.rootfsSuite, packages: RECIPE.packages })
+}
+
+function hashOf(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 12)
 }
 
 export function isVmKernel(k: string): k is VmKernel {
@@ -259,9 +285,9 @@ async function buildImage(dir: string, kernel: VmKernel): Promise<VmImage> {
   }
 }
 
-/** The bookworm rootfs is the same for every kernel: debootstrap it once per recipe, keep a tarball. */
+/** The bookworm rootfs is the same for every kernel: debootstrap it once, keep a tarball. */
 async function unpackRootfs(rootfs: string): Promise<void> {
-  const tarball = join(cacheRoot(), `rootfs-${ROOTFS_SUITE}-${recipeHash()}.tar`)
+  const tarball = join(cacheRoot(), `debootstrap-${ROOTFS_SUITE}-${debootstrapHash()}.tar`)
   if (!existsSync(tarball)) {
     await withLock(`${tarball}.lock`, async () => {
       if (existsSync(tarball)) return
@@ -272,7 +298,9 @@ async function unpackRootfs(rootfs: string): Promise<void> {
       try {
         await run('debootstrap', 'debootstrap', ['--variant=minbase', `--include=${ROOTFS_PACKAGES.join(',')}`, ROOTFS_SUITE, staging, mirror()])
         progress(`debootstrap done in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
-        await customizeRootfs(staging)
+        await rm(join(staging, 'var/lib/apt/lists'), { recursive: true, force: true })
+        await mkdir(join(staging, 'var/lib/apt/lists/partial'), { recursive: true })
+        await run('apt-get clean', 'chroot', [staging, 'apt-get', 'clean'])
         await run('tar the rootfs', 'tar', ['-C', staging, '--numeric-owner', '--xattrs', '-cf', `${tarball}.part`, '.'])
         await rename(`${tarball}.part`, tarball)
       } finally {
@@ -283,6 +311,7 @@ async function unpackRootfs(rootfs: string): Promise<void> {
   }
   await mkdir(rootfs, { recursive: true })
   await run('untar the rootfs', 'tar', ['-C', rootfs, '--numeric-owner', '--xattrs', '-xf', tarball])
+  await customizeRootfs(rootfs)
 }
 
 async function customizeRootfs(rootfs: string): Promise<void> {
@@ -294,9 +323,6 @@ async function customizeRootfs(rootfs: string): Promise<void> {
   for (const f of await readdir(join(rootfs, 'etc/ssh'))) {
     if (f.startsWith('ssh_host_')) await rm(join(rootfs, 'etc/ssh', f))
   }
-  await rm(join(rootfs, 'var/lib/apt/lists'), { recursive: true, force: true })
-  await mkdir(join(rootfs, 'var/lib/apt/lists/partial'), { recursive: true })
-  await run('apt-get clean', 'chroot', [rootfs, 'apt-get', 'clean'])
 }
 
 function aptOptions(root: string): string[] {
@@ -382,7 +408,7 @@ export async function pruneVmImages(): Promise<string[]> {
   const removed: string[] = []
   const entries = await readdir(cacheRoot()).catch(() => [] as string[])
   for (const e of entries) {
-    if (!e.includes(keep) && !e.endsWith('.lock')) {
+    if (!e.includes(keep) && !e.includes(debootstrapHash()) && !e.endsWith('.lock')) {
       const p = join(cacheRoot(), e)
       if ((await stat(p)).isDirectory() || e.endsWith('.tar')) {
         await rm(p, { recursive: true, force: true })
