@@ -31,4 +31,42 @@ describe('compareWithDocument', () => {
   test('a TTL is never masked', () => {
     expect(compareWithDocument('64 bytes from 8.8.8.8: icmp_seq=1 ttl=127 time=175 ms', '64 bytes from 8.8.8.8: icmp_seq=1 ttl=62 time=0.1 ms').matches).toBe(false)
   })
+
+  // The document's ping (000, ns2 -> 10.10.10.2) ran until ^C after 4 replies; labproof's run of
+  // the same command, bounded to 3 requests, printed this.
+  const DOC_PING_4 = `PING 10.10.10.2 (10.10.10.2) 56(84) bytes of data.
+64 bytes from 10.10.10.2: icmp_seq=1 ttl=63 time=0.071 ms
+64 bytes from 10.10.10.2: icmp_seq=2 ttl=63 time=0.086 ms
+64 bytes from 10.10.10.2: icmp_seq=3 ttl=63 time=0.054 ms
+64 bytes from 10.10.10.2: icmp_seq=4 ttl=63 time=0.098 ms
+^C
+--- 10.10.10.2 ping statistics ---
+4 packets transmitted, 4 received, 0% packet loss, time 3004ms
+rtt min/avg/max/mdev = 0.054/0.077/0.098/0.017 ms`
+  const BOUNDED_3 = `PING 10.10.10.2 (10.10.10.2) 56(84) bytes of data.
+64 bytes from 10.10.10.2: icmp_seq=1 ttl=63 time=0.081 ms
+64 bytes from 10.10.10.2: icmp_seq=2 ttl=63 time=0.062 ms
+64 bytes from 10.10.10.2: icmp_seq=3 ttl=63 time=0.058 ms
+
+--- 10.10.10.2 ping statistics ---
+3 packets transmitted, 3 received, 0% packet loss, time 410ms
+rtt min/avg/max/mdev = 0.058/0.067/0.081/0.010 ms
+`
+
+  test('a ping the document stopped with ^C: replies past the bounded run are not compared', () => {
+    const c = compareWithDocument(DOC_PING_4, BOUNDED_3)
+    expect(c.matches).toBe(true)
+    expect(c.sideBySide).toContain('~ 64 bytes from 10.10.10.2: icmp_seq=4')
+  })
+
+  test('…but the replies the run did ask for, their TTL and the loss still are', () => {
+    expect(compareWithDocument(DOC_PING_4, BOUNDED_3.replace(/ttl=63/g, 'ttl=64')).matches).toBe(false)
+    const lost = BOUNDED_3.replace(/^64 bytes.*icmp_seq=3.*\n/m, '').replace('3 received, 0% packet loss', '2 received, 33.3333% packet loss')
+    expect(compareWithDocument(DOC_PING_4, lost).matches).toBe(false)
+  })
+
+  test('without ^C in the document, every reply it shows must be there', () => {
+    expect(compareWithDocument(DOC_PING_4.replace('^C\n', ''), BOUNDED_3).matches).toBe(false)
+  })
 })
+
