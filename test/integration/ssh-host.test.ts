@@ -1,0 +1,200 @@
+// The ssh transport against a real OpenSSH server: one sshd started here, in a network
+// namespace made here (a netns-backend node), reached over a veth pair with a private /30.
+// Nothing else is linked to that namespace, so no packet can leave the machine.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { createHash, randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { killNode, startNode, type NodeProcess } from '../../harness/backends/netns.ts'
+import { connectSsh, connectSshHost, sshFingerprint, type SshConnectOptions, type SshHost } from '../../harness/backends/ssh-host.ts'
+import { runProcess } from '../../harness/local-process.ts'
+
+const SSHD = '/usr/sbin/sshd'
+const skipReason = process.getuid?.() !== 0
+  ? 'needs root (a network namespace and a veth pair)'
+  : !existsSync(SSHD) ? 'needs openssh-server (/usr/sbin/sshd)'
+    : spawnSync('sh', ['-c', 'command -v ssh-keygen']).status !== 0 ? 'needs ssh-keygen (openssh-client)' : undefined
+
+describe.skipIf(skipReason !== undefined)(`ssh transport against a real sshd${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  const suffix = randomBytes(3).toString('hex')
+  const outside = `lps${suffix}` // the root-namespace end of the veth
+  const octet = 4 * (1 + (randomBytes(1)[0]! % 60))
+  const clientAddress = `10.250.${randomBytes(1)[0]! % 250}.${octet + 1}`
+  const serverAddress = clientAddress.replace(/\d+$/, String(octet + 2))
+  let dir: string
+  let node: NodeProcess | undefined
+  let sshd: ChildProcess | undefined
+  let sshdLog = ''
+  let privateKey: Buffer
+  let otherKey: Buffer
+  let hostKeySha256: string
+  let host: SshHost
+
+  const options = (over: Partial<SshConnectOptions> = {}): SshConnectOptions => ({
+    host: serverAddress, port: 22, username: 'root', privateKey, hostKeySha256, readyTimeoutMs: 10_000, ...over,
+  })
+
+  async function must(what: string, file: string, args: string[]) {
+    const r = await runProcess(file, args, { timeoutMs: 20_000 })
+    if (r.exitCode !== 0) throw new Error(`${what}: ${file} ${args.join(' ')} exited ${r.exitCode}: ${r.stderr}`)
+    return r.stdout
+  }
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'labproof-ssh-test-'))
+    for (const k of ['host_key', 'client_key', 'other_key']) {
+      await must('ssh-keygen', 'ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `labproof-test-${k}`, '-f', join(dir, k)])
+    }
+    privateKey = await readFile(join(dir, 'client_key'))
+    otherKey = await readFile(join(dir, 'other_key'))
+    await writeFile(join(dir, 'authorized_keys'), await readFile(join(dir, 'client_key.pub')), { mode: 0o600 })
+    hostKeySha256 = (await must('ssh-keygen -l', 'ssh-keygen', ['-l', '-E', 'sha256', '-f', join(dir, 'host_key.pub')])).split(/\s+/)[1]!
+    await writeFile(join(dir, 'sshd_config'), [
+      `ListenAddress ${serverAddress}:22`, `HostKey ${join(dir, 'host_key')}`, `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+      'PidFile none', 'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no',
+      'UsePAM no', 'UseDNS no', 'StrictModes no', 'Subsystem sftp /usr/lib/openssh/sftp-server', '',
+    ].join('\n'))
+
+    node = await startNode(`sshtest${suffix}`, 'sshd-test')
+    await must('veth', 'ip', ['link', 'add', outside, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', String(node.innerPid)])
+    await must('address', 'ip', ['addr', 'add', `${clientAddress}/30`, 'dev', outside])
+    await must('up', 'ip', ['link', 'set', outside, 'up'])
+    await must('inside', 'nsenter', ['-t', String(node.innerPid), '-n', '-m', '--', 'sh', '-c',
+      `ip addr add ${serverAddress}/30 dev eth0 && ip link set eth0 up && mkdir -p /run/sshd`])
+    // sshd enters the node's network, mount (its /run holds /run/sshd) and UTS namespaces.
+    sshd = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'nsenter', '-t', String(node.innerPid), '-n', '-m', '-u', '--',
+      SSHD, '-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] })
+    sshd.stderr!.on('data', (d) => (sshdLog += String(d)))
+    const deadline = Date.now() + 10_000
+    while (!(await portOpen(serverAddress, 22))) {
+      if (Date.now() > deadline || sshd.exitCode !== null) throw new Error(`sshd did not start:\n${sshdLog}`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    host = await connectSshHost('student', options())
+  })
+
+  afterAll(async () => {
+    host?.close()
+    if (sshd && sshd.exitCode === null) {
+      const gone = new Promise((r) => sshd!.once('exit', r))
+      sshd.kill('SIGKILL') // by its PID: the one sshd this test started
+      await gone
+    }
+    await runProcess('ip', ['link', 'del', outside], { timeoutMs: 5_000 })
+    if (node) await killNode(node)
+    if (dir) await rm(dir, { recursive: true, force: true })
+  })
+
+  test('exec returns exit code, stdout and stderr separately; never throws on non-zero', async () => {
+    const r = await host.exec('echo out; echo err >&2; exit 3')
+    expect(r).toMatchObject({ host: 'student', exitCode: 3, stdout: 'out\n', stderr: 'err\n' })
+    expect(r.timedOut).toBeUndefined()
+    expect((await host.succeed('hostname')).trim()).toBe('sshd-test')
+    await expect(host.succeed('false')).rejects.toThrow(/expected the command to succeed on student, it exited 1/)
+  })
+
+  test('input goes to the command on stdin; a command reading stdin without input sees EOF', async () => {
+    expect((await host.exec('tr a-z A-Z', { input: 'hello\nworld\n' })).stdout).toBe('HELLO\nWORLD\n')
+    const r = await host.exec('cat; echo done', { timeoutMs: 5_000 })
+    expect(r).toMatchObject({ exitCode: 0, stdout: 'done\n' })
+  })
+
+  test('a timeout kills the remote command and every process it started, and says it timed out', async () => {
+    const marker = `${Date.now() % 100000}.5`
+    const r = await host.exec(`sleep ${marker} & sleep ${marker}; echo never`, { timeoutMs: 1_000 })
+    expect(r).toMatchObject({ exitCode: 124, timedOut: true, stdout: '' })
+    expect(r.stderr).toBe('')
+    expect(r.ms).toBeLessThan(4_000)
+    // Both sleeps (the foreground one and its background sibling) are gone.
+    const left = await host.exec(`ps -eo args | grep -c '^sleep ${marker}$'`)
+    expect(left.stdout.trim()).toBe('0')
+  })
+
+  test('many commands at once share the one connection (more than sshd\'s 10 sessions)', async () => {
+    const results = await Promise.all(Array.from({ length: 24 }, (_, i) => host.exec(`sleep 0.2; echo ${i}`)))
+    expect(results.map((r) => r.stdout.trim())).toEqual(Array.from({ length: 24 }, (_, i) => String(i)))
+    expect(results.every((r) => r.exitCode === 0)).toBe(true)
+  })
+
+  test('copyFrom brings a binary file home over SFTP byte for byte', async () => {
+    const remote = join(dir, 'remote.bin')
+    const local = join(dir, 'local.bin')
+    // Every byte value, then 2 MiB of random data: more than one SFTP read.
+    await host.succeed(`{ i=0; while [ $i -lt 256 ]; do printf "\\\\$(printf %o $i)"; i=$((i + 1)); done; head -c 2097152 /dev/urandom; } > ${remote}`)
+    const remoteSum = (await host.succeed(`sha256sum ${remote}`)).split(' ')[0]
+    await host.copyFrom(remote, local)
+    const data = await readFile(local)
+    expect(data.length).toBe(256 + 2097152)
+    expect([...data.subarray(0, 256)]).toEqual(Array.from({ length: 256 }, (_, i) => i))
+    expect(createHash('sha256').update(data).digest('hex')).toBe(remoteSum)
+    await expect(host.copyFrom('/nonexistent/file', local)).rejects.toThrow(/could not copy root@.*:22:\/nonexistent\/file .* over SFTP/)
+  })
+
+  test('the host key fingerprint is the one OpenSSH prints', async () => {
+    const blob = Buffer.from((await readFile(join(dir, 'host_key.pub'), 'utf8')).split(' ')[1]!, 'base64')
+    expect(sshFingerprint(blob)).toBe(hostKeySha256)
+  })
+
+  test('a wrong or missing host key pin is refused, naming the fingerprint to pin', async () => {
+    const wrong = 'SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU'
+    const mismatch = await connectSsh(options({ hostKeySha256: wrong })).then(() => 'connected', (e: Error) => e.message)
+    expect(mismatch).toContain('host key verification failed')
+    expect(mismatch).toContain(hostKeySha256)
+    expect(mismatch).toContain(wrong)
+    const unknown = await connectSsh(options({ hostKeySha256: undefined })).then(() => 'connected', (e: Error) => e.message)
+    expect(unknown).toMatch(new RegExp(`host key ${escape(hostKeySha256)} is unknown, refusing`))
+    expect(unknown).toContain(`${serverAddress}:22`)
+  })
+
+  test('a wrong identity is refused clearly, and no key material appears in the message', async () => {
+    const msg = await connectSsh(options({ privateKey: otherKey })).then(() => 'connected', (e: Error) => e.message)
+    expect(msg).toBe(`ssh root@${serverAddress}:22: authentication refused for user "root" with the given identity ` +
+      '(the server accepted none of: publickey); check that the identity\'s public key is in ~root/.ssh/authorized_keys there')
+    const garbage = await connectSsh(options({ privateKey: 'not a key' })).then(() => 'connected', (e: Error) => e.message)
+    expect(garbage).toMatch(/cannot use the given identity/)
+    for (const m of [msg, garbage]) {
+      expect(m).not.toMatch(/PRIVATE KEY|b3BlbnNzaC1rZXk/) // "openssh-key" in base64: the key's body
+    }
+  })
+
+  test('an address with nothing listening is an error naming host:port', async () => {
+    const closedPort = 2
+    const msg = await connectSsh(options({ port: closedPort })).then(() => 'connected', (e: Error) => e.message)
+    expect(msg).toContain(`cannot reach ${serverAddress}:${closedPort} (ECONNREFUSED`)
+  })
+
+  test('connects through a given stream (sock) as well', async () => {
+    const sock = connect(22, serverAddress)
+    const conn = await connectSsh(options({ sock }))
+    try {
+      const r = await conn.run('echo via-sock', { timeoutMs: 5_000 })
+      expect(r).toMatchObject({ exitCode: 0, stdout: 'via-sock\n' })
+    } finally {
+      conn.close()
+    }
+  })
+
+  test('after close(), commands fail with a clear message instead of hanging', async () => {
+    const conn = await connectSsh(options())
+    conn.close()
+    const r = await conn.run('true', { timeoutMs: 5_000 })
+    expect(r.exitCode).toBe(255)
+    expect(r.stderr).toMatch(/closed by labproof/)
+  })
+})
+
+function portOpen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, host)
+    s.once('connect', () => { s.destroy(); resolve(true) })
+    s.once('error', () => resolve(false))
+  })
+}
+
+function escape(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
+}
