@@ -94,7 +94,7 @@ export interface QuotedDatagram {
   id: number
   srcPort?: number
   dstPort?: number
-  echo?: { type: number; id: number; seq: number }
+  echo?: { type: number; code: number; id: number; seq: number }
 }
 
 export interface IcmpLayer {
@@ -489,7 +489,10 @@ function decodeIpv4(span: Span): void {
   if (first >> 4 !== 4) throw frame.error(at, `IPv4 header with version ${first >> 4}`)
   const headerLength = (first & 0x0f) * 4
   if (headerLength < 20) throw frame.error(at, `IPv4 header length field says ${headerLength} bytes, less than the 20-byte minimum`)
-  const totalLength = frame.u16(at + 2)
+  const announcedLength = frame.u16(at + 2)
+  // Total length 0 is how Linux writes a GSO packet above 64 KiB ("BIG TCP"): tcpdump then takes
+  // the rest of the frame, and so does this; in a smaller frame a 0 is simply wrong.
+  const totalLength = announcedLength === 0 && span.limit - at > 0xffff ? span.limit - at : announcedLength
   if (totalLength < headerLength) {
     throw frame.error(at + 2, `IPv4 total length ${totalLength} is shorter than its own header (${headerLength} bytes)`)
   }
@@ -497,6 +500,12 @@ function decodeIpv4(span: Span): void {
     throw frame.error(at + 2, `IPv4 total length ${totalLength} exceeds the ${span.limit - at} bytes the packet holds`)
   }
   if (!headerFits(span, headerLength, 'IPv4 header options')) return
+  // Linux computes every IPv4 header checksum in software (no offload), so a mismatch means the
+  // bytes were damaged, and every field read from them would be a guess.
+  const checksum = internetChecksum(frame, at, headerLength)
+  if (checksum !== 0) {
+    throw frame.error(at + 10, `IPv4 header checksum 0x${hex(frame.u16(at + 10), 4)} does not match the header (damaged bytes)`)
+  }
   const flagsAndOffset = frame.u16(at + 6)
   const layer: Ipv4Layer = {
     kind: 'ipv4',
@@ -579,7 +588,7 @@ function decodeQuoted(span: Span): QuotedDatagram | undefined {
       quoted.srcPort = frame.u16(transport)
       quoted.dstPort = frame.u16(transport + 2)
     } else if (quoted.protocol === 1 && (frame.u8(transport) === 8 || frame.u8(transport) === 0)) {
-      quoted.echo = { type: frame.u8(transport), id: frame.u16(transport + 4), seq: frame.u16(transport + 6) }
+      quoted.echo = { type: frame.u8(transport), code: frame.u8(transport + 1), id: frame.u16(transport + 4), seq: frame.u16(transport + 6) }
     }
   }
   return quoted
@@ -633,6 +642,14 @@ function decodeTcp(span: Span): void {
     headerLength,
     payloadLength: span.limit - at - headerLength,
   })
+}
+
+/** RFC 1071 one's-complement sum of `length` bytes; 0 when a header including its checksum is intact. */
+function internetChecksum(frame: Frame, at: number, length: number): number {
+  let sum = 0
+  for (let i = 0; i < length; i += 2) sum += frame.u16(at + i)
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16)
+  return ~sum & 0xffff
 }
 
 function hex(value: number, digits: number): string {
