@@ -1,0 +1,180 @@
+// The qemu backend: two VMs booting Debian bookworm's cloud kernel (6.1), on the netns
+// gateway and internet. What this machine's kernel cannot do (ipip) runs here, for real.
+// Slow: the first run builds the VM image (about a minute), each run boots two VMs under TCG.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { readdirSync, readFileSync, existsSync } from 'node:fs'
+import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { netnsBackend } from '../../harness/backends/netns.ts'
+import { QEMU_MARKER, qemuBackend } from '../../harness/backends/qemu.ts'
+import { ensureVmImage } from '../../harness/backends/vm-image.ts'
+import { outerIpv4, innermostIpv4, readPcapFile } from '../../harness/capture/pcap.ts'
+import type { Lab } from '../../harness/lab.ts'
+import { parsePing } from '../../harness/parse/ping.ts'
+import { buildTopology } from '../../harness/topology.ts'
+
+const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0
+const skipReason = process.getuid?.() !== 0 ? 'needs root (taps, namespaces, debootstrap)'
+  : !has('qemu-system-x86_64') || !has('qemu-img') ? 'needs qemu-system-x86_64 and qemu-img (apt-get install qemu-system-x86 qemu-utils)'
+    : !has('debootstrap') || !has('mkfs.ext4') ? 'needs debootstrap and e2fsprogs to build the VM image'
+      : !existsSync('/dev/net/tun') ? 'needs /dev/net/tun for the VMs\' underlay taps' : undefined
+
+// Every packet a lab could send carries one of these; none may show on the machine's own NICs.
+const LAB_TRAFFIC = 'net 192.168.21.0/24 or host 8.8.8.8 or net 100.64.0.0/30 or net 1.2.3.0/24 or net 1.2.4.0/24 or ip proto 4'
+
+/** The machine's real interfaces: those backed by a device, and those the default routes use. */
+function realInterfaces(): string[] {
+  const physical = readdirSync('/sys/class/net').filter((n) => existsSync(`/sys/class/net/${n}/device`))
+  const routes = spawnSync('ip', ['-j', 'route', 'show', 'default'], { encoding: 'utf8' }).stdout
+  const viaDefault = (JSON.parse(routes || '[]') as Array<{ dev?: string }>).flatMap((r) => (r.dev ? [r.dev] : []))
+  return [...new Set([...physical, ...viaDefault])]
+}
+
+function qemuPids(labId: string): number[] {
+  return readdirSync('/proc').filter((e) => /^\d+$/.test(e)).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').some((a) => a.startsWith(`${QEMU_MARKER}:${labId}:`))
+    } catch {
+      return false
+    }
+  }).map(Number)
+}
+
+describe.skipIf(skipReason !== undefined)(`qemu backend, kernel 6.1${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  let lab: Lab
+  let provisionMs: number
+  let baseBefore: { mtimeMs: number; size: number }
+  let dir: string
+  const watchers: Array<{ iface: string; child: ChildProcess; file: string; stderr: string }> = []
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'labproof-qemu-test-'))
+    // Watch the real NICs from before the VMs exist until they are gone.
+    for (const iface of realInterfaces()) {
+      const file = join(dir, `${iface}.pcap`)
+      const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'tcpdump', '-i', iface, '-nn', '-U', '-w', file, LAB_TRAFFIC], { stdio: ['ignore', 'ignore', 'pipe'] })
+      const w = { iface, child, file, stderr: '' }
+      child.stderr!.on('data', (d) => (w.stderr += String(d)))
+      watchers.push(w)
+    }
+    for (const w of watchers) {
+      const deadline = Date.now() + 5_000
+      while (!w.stderr.includes('listening on') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    }
+    const image = await ensureVmImage('6.1') // built here on a first run, outside the provision timing
+    baseBefore = await stat(image.rootfs)
+    const t0 = performance.now()
+    lab = await qemuBackend.provision(buildTopology(), { kernel: '6.1' })
+    provisionMs = performance.now() - t0
+    console.log(`qemu backend: provisioned in ${Math.round(provisionMs)} ms; facts ${JSON.stringify(lab.facts)}`)
+  }, 900_000)
+
+  afterAll(async () => {
+    await lab?.destroy()
+    for (const w of watchers) w.child.kill('SIGKILL')
+    if (dir) await rm(dir, { recursive: true, force: true })
+  })
+
+  test('boots kernel 6.1 (Debian cloud) and reports kernel, accel and boot time', async () => {
+    expect(lab.facts.kernel).toMatch(/^6\.1\.\d+-\d+-cloud-amd64$/)
+    expect(['kvm', 'tcg']).toContain(lab.facts.accel)
+    expect(lab.facts.bootMs).toMatch(/^host01 \d+, host02 \d+$/)
+    expect((await lab.host('host01').succeed('uname -r')).trim()).toBe(lab.facts.kernel)
+    expect((await lab.host('host02').succeed('uname -r')).trim()).toBe(lab.facts.kernel)
+  })
+
+  test('hosts are host-01 and host-02, with ens33 on the underlay and a default route via the gateway', async () => {
+    expect((await lab.host('host01').succeed('hostname')).trim()).toBe('host-01')
+    expect((await lab.host('host02').succeed('hostname')).trim()).toBe('host-02')
+    const addr = JSON.parse(await lab.host('host01').succeed('ip -j addr show dev ens33'))[0]
+    expect(addr.addr_info.find((a: { family: string }) => a.family === 'inet')).toMatchObject({ local: '192.168.21.11', prefixlen: 24 })
+    expect(await lab.host('host01').succeed('ip route show default')).toMatch(/^default via 192\.168\.21\.1 dev ens33 *\n$/)
+  })
+
+  test('the management NIC is invisible to the lab: only lo and ens33, no route to slirp', async () => {
+    const links = JSON.parse(await lab.host('host01').succeed('ip -j link show')) as Array<{ ifname: string }>
+    expect(links.map((l) => l.ifname).filter((n) => !/^(tunl0|gre0|gretap0|erspan0|sit0|ip_vti0|dummy0)$/.test(n))).toEqual(['lo', 'ens33'])
+    expect(await lab.host('host01').succeed('ip -4 route show')).not.toMatch(/10\.0\.2\./)
+  })
+
+  test('host01 reaches host02 (ttl 64) and 8.8.8.8 through the gateway (ttl 63)', async () => {
+    const h = parsePing((await lab.host('host01').exec('ping -c 2 -i 0.2 -W 2 192.168.21.12')).stdout)
+    expect(h.replies.map((r) => r.ttl)).toEqual([64, 64])
+    const i = parsePing((await lab.host('host01').exec('ping -c 2 -i 0.2 -W 2 8.8.8.8')).stdout)
+    expect(i.replies.map((r) => r.ttl)).toEqual([63, 63])
+  })
+
+  test('the capability probe finds ipip in the VM, which this machine\'s kernel (netns) lacks', async (ctx) => {
+    const vm = await lab.host('host01').capabilities()
+    expect(vm.kernelRelease).toBe(lab.facts.kernel)
+    expect(vm.features.ipip).toBe(true)
+    const local = await netnsBackend.provision(buildTopology())
+    try {
+      const netnsIpip = (await local.host('host01').capabilities()).features.ipip
+      if (netnsIpip === true) ctx.skip('this machine\'s kernel has ipip too: nothing to contrast')
+      expect(netnsIpip).toMatch(/./) // the reason the kernel gave
+    } finally {
+      await local.destroy()
+    }
+  })
+
+  test('a real cross-host ipip tunnel (doc 003): ping 1.2.4.100 ttl 64, IP-in-IP on the underlay', async () => {
+    const [h1, h2] = [lab.host('host01'), lab.host('host02')]
+    await h1.succeed([
+      'ip tunnel add tunnel1 mode ipip remote 192.168.21.12 local 192.168.21.11',
+      'ip addr add 1.2.3.100/24 dev tunnel1', 'ip link set tunnel1 up', 'ip route add 1.2.4.0/24 dev tunnel1',
+    ].join(' && '))
+    await h2.succeed([
+      'ip tunnel add tunnel1 mode ipip remote 192.168.21.11 local 192.168.21.12',
+      'ip addr add 1.2.4.100/24 dev tunnel1', 'ip link set tunnel1 up', 'ip route add 1.2.3.0/24 dev tunnel1',
+    ].join(' && '))
+    // Capture on host02's underlay while host01 pings through the tunnel; the pcap comes home over SFTP.
+    const capture = h2.exec('timeout 15 tcpdump -i ens33 -nn -U -c 4 -w /tmp/ipip.pcap ip proto 4', { timeoutMs: 20_000 })
+    await h2.waitUntilSucceeds('pgrep -x tcpdump', { timeoutMs: 5_000 })
+    await new Promise((r) => setTimeout(r, 500))
+    const ping = parsePing((await h1.exec('ping -c 2 -i 0.2 -W 2 1.2.4.100')).stdout)
+    expect(ping.replies.map((r) => r.ttl)).toEqual([64, 64])
+    expect((await capture).exitCode).toBe(0)
+    const local = join(dir, 'ipip.pcap')
+    await h2.copyFrom('/tmp/ipip.pcap', local)
+    const pcap = await readPcapFile(local)
+    expect(pcap.packets.length).toBe(4)
+    for (const p of pcap.packets) {
+      expect(outerIpv4(p)).toMatchObject({ protocol: 4 })
+      expect([outerIpv4(p)!.src, outerIpv4(p)!.dst].sort()).toEqual(['192.168.21.11', '192.168.21.12'])
+      expect([innermostIpv4(p)!.src, innermostIpv4(p)!.dst].sort()).toEqual(['1.2.3.100', '1.2.4.100'])
+    }
+  })
+
+  test('a timed-out command in a VM is killed with its children', async () => {
+    const r = await lab.host('host02').exec('sleep 77.5 & sleep 77.5', { timeoutMs: 1_000 })
+    expect(r).toMatchObject({ exitCode: 124, timedOut: true })
+    expect((await lab.host('host02').exec(`ps -eo args | grep -c '^sleep 77.5$'`)).stdout.trim()).toBe('0')
+  })
+
+  test('destroy leaves nothing: no qemu, no overlay, no tap, and the base image is untouched', async () => {
+    const pids = qemuPids(lab.id)
+    expect(pids).toHaveLength(2)
+    const overlays = readdirSync(tmpdir()).filter((d) => d.startsWith(`labproof-qemu-${lab.id}-`))
+    expect(overlays).toHaveLength(1)
+    await lab.destroy()
+    expect(qemuPids(lab.id)).toEqual([])
+    expect(existsSync(join(tmpdir(), overlays[0]!))).toBe(false)
+    expect(readdirSync('/sys/class/net').filter((n) => n.startsWith(`lq${lab.id.slice(-8)}`))).toEqual([])
+    const image = await ensureVmImage('6.1')
+    const after = await stat(image.rootfs)
+    expect({ mtimeMs: after.mtimeMs, size: after.size }).toEqual({ mtimeMs: baseBefore.mtimeMs, size: baseBefore.size })
+  })
+
+  test('no lab packet appeared on the machine\'s real interfaces', async () => {
+    expect(watchers.length).toBeGreaterThan(0)
+    await new Promise((r) => setTimeout(r, 300))
+    for (const w of watchers) {
+      expect(w.stderr, `tcpdump on ${w.iface}`).toContain('listening on')
+      const pcap = await readPcapFile(w.file)
+      expect(pcap.packets.length, `lab packets seen on ${w.iface}`).toBe(0)
+    }
+  })
+})
