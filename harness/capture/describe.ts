@@ -82,10 +82,13 @@ function describeLayers(layers: readonly Layer[], index: number, showLink: boole
       return describeArp(layer)
     case 'ipv4': {
       const head = `IP ${layer.src} > ${layer.dst} ttl ${layer.ttl}`
-      const fragment = layer.moreFragments || layer.fragmentOffset > 0
-        ? `frag id ${layer.id} offset ${layer.fragmentOffset}${layer.moreFragments ? ' more' : ''}` : ''
+      if (layer.moreFragments || layer.fragmentOffset > 0) {
+        // A fragment's payload is a slice of a datagram, not a header: say what it is part of.
+        const size = layer.totalLength - layer.headerLength
+        return `${head} frag id ${layer.id} offset ${layer.fragmentOffset}${layer.moreFragments ? ' more' : ''} proto ${layer.protocol}, ${size} bytes`
+      }
       if (layers[index + 1]?.kind === 'ipv4') return join(head, `IPIP [${rest()}]`)
-      return join(head, fragment, rest())
+      return join(head, rest())
     }
     case 'udp':
       // VXLAN speaks for itself; its UDP ports are flow hashes and noise here.
