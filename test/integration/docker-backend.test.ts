@@ -96,10 +96,10 @@ describe.skipIf(!docker)(`docker backend${skipReason}`, () => {
   })
 
   test('ip netns add in one host is not visible in the other; exec in a namespace with stdin', async () => {
-    await lab.host('host01').succeed('ip netns add ns1 && ip netns add ns2 && ip netns add ns3')
-    expect(await lab.host('host01').succeed('ip netns list')).toBe('ns3\nns2\nns1\n') // newest first, as on a real host's tmpfs /run
-    expect(await lab.host('host02').succeed('ip netns list')).not.toMatch(/ns1/)
-    const r = await lab.host('host01').exec('cat; ip -br link show lo', { netns: 'ns1', input: 'hello\n' })
+    await lab.host('host02').succeed('ip netns add ns1 && ip netns add ns2 && ip netns add ns3')
+    expect(await lab.host('host02').succeed('ip netns list')).toBe('ns3\nns2\nns1\n') // newest first, as on a real host's tmpfs /run
+    expect(await lab.host('host01').succeed('ip netns list')).not.toMatch(/ns1/)
+    const r = await lab.host('host02').exec('cat; ip -br link show lo', { netns: 'ns1', input: 'hello\n' })
     expect(r.stdout).toMatch(/^hello\nlo +DOWN/)
   })
 
