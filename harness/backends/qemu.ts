@@ -12,7 +12,7 @@
 // labproof; destroy() kills them by PID and removes their overlays.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -24,7 +24,8 @@ import { NetnsHost, gatewayScript, hostScript, internetScript, killNode, startNo
 import { connectSsh, SshHost } from './ssh-host.ts'
 import { DEFAULT_VM_KERNEL, ensureVmImage, GUEST_READY_MARKER, type VmImage } from './vm-image.ts'
 
-/** Every VM's qemu command line carries this marker (in -name), which `labproof clean` looks for. */
+/** Every VM's qemu command line carries `labproof-qemu:<lab>:<owner pid>:<host>` (in -name),
+ *  and its temp dir is `labproof-qemu-<lab>-<owner pid>-…`: what `labproof clean` looks for. */
 export const QEMU_MARKER = 'labproof-qemu'
 
 const QEMU = 'qemu-system-x86_64'
@@ -128,7 +129,7 @@ function startVm(image: VmImage, accel: Accel, labId: string, dir: string, topol
   ].join(' ')
   const args = [
     '--pdeathsig', 'KILL', '--', QEMU,
-    '-name', `${QEMU_MARKER}:${labId}:${spec.name}`,
+    '-name', `${QEMU_MARKER}:${labId}:${process.pid}:${spec.name}`,
     '-accel', accel, '-cpu', 'max', '-smp', '1', '-m', String(GUEST_MEMORY_MB),
     '-nographic', '-nodefaults', '-no-reboot', '-monitor', 'none', '-serial', `file:${consoleLog}`,
     '-kernel', image.vmlinuz, '-append', cmdline,
@@ -189,6 +190,42 @@ function killVm(vm: Vm): Promise<void> {
   })
 }
 
+function ownerAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** VMs and temp dirs whose labproof process is gone (they normally die with it: pdeathsig);
+ *  killed by PID and removed. Returns what it removed, for `labproof clean`. */
+export async function reapQemuLeftovers(): Promise<string[]> {
+  const removed: string[] = []
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')
+    const marker = cmdline.split('\0').find((a) => a.startsWith(`${QEMU_MARKER}:`))
+    if (!marker) continue
+    const [, labId, owner, host] = marker.split(':')
+    if (ownerAlive(Number(owner))) continue
+    try {
+      process.kill(Number(entry), 'SIGKILL')
+      removed.push(`qemu VM ${host} of lab ${labId} (pid ${entry})`)
+    } catch {
+      // exited meanwhile
+    }
+  }
+  for (const name of await readdir(tmpdir())) {
+    const m = new RegExp(`^${QEMU_MARKER}-(\\w+)-(\\d+)-`).exec(name)
+    if (!m || ownerAlive(Number(m[2]))) continue
+    await rm(join(tmpdir(), name), { recursive: true, force: true })
+    removed.push(`qemu overlays of lab ${m[1]} (${join(tmpdir(), name)})`)
+  }
+  return removed
+}
+
 export const qemuBackend: Backend = {
   name: 'qemu',
   async provision(topology: Topology, opts: ProvisionOptions = {}): Promise<Lab> {
@@ -205,7 +242,7 @@ export const qemuBackend: Backend = {
     const imageMs = Math.round(performance.now() - imageStarted)
     const { accel, why } = await detectAccel()
     const id = newLabId()
-    const dir = await mkdtemp(join(tmpdir(), `labproof-qemu-${id}-`))
+    const dir = await mkdtemp(join(tmpdir(), `${QEMU_MARKER}-${id}-${process.pid}-`))
     const nodes = new Map<string, NodeProcess>()
     const vms: Vm[] = []
     const destroy = async () => {

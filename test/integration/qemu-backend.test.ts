@@ -157,7 +157,7 @@ describe.skipIf(skipReason !== undefined)(`qemu backend, kernel 6.1${skipReason 
   test('destroy leaves nothing: no qemu, no overlay, no tap, and the base image is untouched', async () => {
     const pids = qemuPids(lab.id)
     expect(pids).toHaveLength(2)
-    const overlays = readdirSync(tmpdir()).filter((d) => d.startsWith(`labproof-qemu-${lab.id}-`))
+    const overlays = readdirSync(tmpdir()).filter((d) => d.startsWith(`${QEMU_MARKER}-${lab.id}-${process.pid}-`))
     expect(overlays).toHaveLength(1)
     await lab.destroy()
     expect(qemuPids(lab.id)).toEqual([])
