@@ -23,7 +23,13 @@ function forEachDockerFirewall(body: string[]): string[] {
   return [
     'for family in iptables ip6tables; do',
     '  ipt=""',
-    '  for t in $family-nft $family-legacy $family; do if command -v $t >/dev/null 2>&1 && $t -w -S DOCKER-USER >/dev/null 2>&1; then ipt=$t; break; fi; done',
+    '  legacy_tables=/proc/net/ip_tables_names; [ $family = ip6tables ] && legacy_tables=/proc/net/ip6_tables_names',
+    '  for t in $family-nft $family-legacy $family; do',
+    '    command -v $t >/dev/null 2>&1 || continue',
+    // Listing a legacy table creates it in the engine host's namespace: look only at one that exists.
+    '    case "$($t -V 2>/dev/null)" in *nf_tables*) ;; *) grep -qx filter $legacy_tables 2>/dev/null || continue ;; esac',
+    '    if $t -w -S DOCKER-USER >/dev/null 2>&1; then ipt=$t; break; fi',
+    '  done',
     // No DOCKER-USER chain: the engine manages no rules for this family, so it drops nothing either.
     '  [ -n "$ipt" ] || continue',
     ...body.map((l) => `  ${l}`),
