@@ -48,6 +48,8 @@ export class SshConnection {
   private openChannels = 0
   private readonly waiting: Array<() => void> = []
   private closedBecause?: string
+  /** Finish every running command at once when the connection goes. */
+  private readonly running = new Set<() => void>()
 
   constructor(
     private readonly client: Client,
@@ -57,6 +59,7 @@ export class SshConnection {
   ) {
     client.on('close', () => {
       this.closedBecause ??= 'the connection closed'
+      for (const abort of [...this.running]) abort()
     })
     client.on('error', (e) => {
       this.closedBecause = `the connection failed: ${e.message}`
@@ -78,14 +81,13 @@ export class SshConnection {
     const remote = `exec setsid -w sh -c 'echo $$; exec "$@"' labproof ${prefix}sh -c ${shellQuote(script)}`
     await this.acquireChannel()
     try {
-      let channel: ClientChannel
-      try {
-        channel = await new Promise<ClientChannel>((resolve, reject) =>
-          this.client.exec(remote, (err, ch) => (err ? reject(err) : resolve(ch))))
-      } catch (e) {
-        return { exitCode: 255, stdout: '', stderr: `ssh to ${this.target}: could not open a channel: ${(e as Error).message}`, ms: ms() }
-      }
-      return await this.collect(channel, opts, ms)
+      // collect() attaches its listeners inside the exec callback, synchronously: a fast command's
+      // exit status can arrive in the same read as the channel's opening, and ssh2 emits 'exit'
+      // once, at once; a listener attached after an await would miss it.
+      return await new Promise<RunResult>((resolve) => this.client.exec(remote, (err, channel) => {
+        if (err) resolve({ exitCode: 255, stdout: '', stderr: `ssh to ${this.target}: could not open a channel: ${err.message}`, ms: ms() })
+        else resolve(this.collect(channel, opts, ms))
+      }))
     } finally {
       this.releaseChannel()
     }
@@ -117,15 +119,24 @@ export class SshConnection {
       channel.on('exit', (code: number | null, signal?: string) => {
         exitCode = typeof code === 'number' ? code : 128 + (constants.signals[signal as keyof typeof constants.signals] ?? 0)
       })
+      let done = false
+      let grace: NodeJS.Timeout | undefined
       const timer = setTimeout(() => {
         timedOut = true
         if (pgid) this.killGroup(pgid)
+        else channel.close()
         // Give the kill a moment to close the channel; then stop waiting regardless.
-        setTimeout(() => channel.close(), 5_000).unref()
-        if (!pgid) channel.close()
+        grace = setTimeout(() => {
+          channel.close()
+          finish()
+        }, 5_000)
       }, opts.timeoutMs)
-      channel.on('close', () => {
+      const finish = () => {
+        if (done) return
+        done = true
         clearTimeout(timer)
+        clearTimeout(grace)
+        this.running.delete(finish)
         if (pgid === undefined && header.length) out.push(header)
         let stderr = Buffer.concat(err).toString()
         // setsid -w complains when its child was killed: that is our kill, not the command's words.
@@ -138,7 +149,9 @@ export class SshConnection {
           ms: ms(),
           ...(timedOut ? { timedOut } : {}),
         })
-      })
+      }
+      this.running.add(finish)
+      channel.on('close', finish)
       if (opts.input !== undefined) channel.end(opts.input)
       else channel.end()
     })
