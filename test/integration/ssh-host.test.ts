@@ -178,6 +178,17 @@ describe.skipIf(skipReason !== undefined)(`ssh transport against a real sshd${sk
     }
   })
 
+  test('a command running when the connection goes ends at once with exit 255, not at its timeout', async () => {
+    const conn = await connectSsh(options())
+    const running = conn.run('sleep 20', { timeoutMs: 60_000 })
+    await new Promise((r) => setTimeout(r, 500))
+    conn.close()
+    const r = await running
+    expect(r.exitCode).toBe(255)
+    expect(r.ms).toBeLessThan(5_000)
+    expect(r.stderr).toMatch(/closed without an exit status \(closed by labproof\)/)
+  })
+
   test('after close(), commands fail with a clear message instead of hanging', async () => {
     const conn = await connectSsh(options())
     conn.close()
