@@ -1,14 +1,43 @@
-// nat: from a private namespace to an address on the simulated internet. Masqueraded: replies
-// come back. Not masqueraded: no reply comes back (the internet has no route to the private
-// subnet). The wire evidence (which source the internet host sees) is added by the capture layer.
+// nat: from a private namespace to an address on the simulated internet, proven on the wire at
+// the internet host. Masqueraded: the internet sees only the host's underlay address as source
+// and answers it. Not masqueraded: it sees the private source and sends no reply (it has no
+// route back), and the ping gets nothing.
+import { withCaptures } from '../capture/evidence.ts'
+import { matchPacket } from '../capture/pattern.ts'
+import { outerIpv4 } from '../capture/pcap.ts'
+import { describePing, parsePing } from '../parse/ping.ts'
 import type { NatCheck } from '../scenario/schema.ts'
 import type { StepContext } from '../scenario/step-context.ts'
-import { describePing, parsePing } from '../parse/ping.ts'
+import { stripPrefix } from '../topology.ts'
+import { Mismatches } from './check-failure.ts'
 import { assertPing, pingCommand } from './ping.ts'
 
+export const INTERNET_CAPTURE_POINT = 'internet:eth0'
+
 export async function runNatCheck(c: NatCheck, ctx: StepContext): Promise<string> {
-  const r = await ctx.run(c.from, pingCommand({ to: c.to, count: 3 }))
+  const hostName = c.from.split('/')[0]!
+  const spec = ctx.lab.topology.hosts.find((h) => h.name === hostName)
+  if (!spec) throw new Error(`${hostName} is not a host of this lab`)
+  const publicAddress = stripPrefix(spec.underlayAddress)
+  const point = INTERNET_CAPTURE_POINT
+  const { result: r, evidence } = await withCaptures(ctx, [{ on: point, filter: `icmp and host ${c.to}` }], () => ctx.run(c.from, pingCommand({ to: c.to, count: 3 })))
   const p = parsePing(r.stdout + r.stderr)
-  assertPing(p, { reachable: c.masqueraded }, `${c.to} from ${c.from} ${c.masqueraded ? 'through NAT' : 'without NAT'}`, r.stdout + r.stderr)
-  return `${c.to} from ${c.from}: ${describePing(p)}`
+  const subject = `${c.to} from ${c.from} ${c.masqueraded ? 'through NAT' : 'without NAT'}`
+  assertPing(p, { reachable: c.masqueraded }, subject, r.stdout + r.stderr)
+
+  const packets = evidence.captures.get(point)!.packets
+  const requests = packets.filter((pkt) => matchPacket(pkt, { proto: 'icmp', icmp: 'echo-request', dst: c.to }))
+  const replies = packets.filter((pkt) => matchPacket(pkt, { proto: 'icmp', icmp: 'echo-reply', src: c.to }))
+  const sources = [...new Set(requests.map((pkt) => outerIpv4(pkt)!.src))]
+  const m = new Mismatches()
+  if (requests.length === 0) m.add(`echo requests to ${c.to} at the internet host`, 'none arrived')
+  if (c.masqueraded) {
+    if (sources.some((s) => s !== publicAddress)) m.add(`only ${hostName}'s underlay address ${publicAddress} as source`, `sources ${sources.join(', ')}`)
+    if (replies.length === 0) m.add(`echo replies to ${publicAddress}`, 'none sent')
+  } else {
+    if (sources.includes(publicAddress)) m.add('the private source address, not rewritten', `${publicAddress} (masqueraded)`)
+    if (replies.length > 0) m.add('no echo reply (no route back to a private source)', `${replies.length} replies sent`)
+  }
+  m.throwIfAny(`${subject}, seen at the internet host`, `packets on ${point}:\n${evidence.decode(point)}`)
+  return `${subject}: ${describePing(p)}; the internet host saw source ${sources.join(', ')} and sent ${replies.length} replies`
 }

@@ -1,10 +1,14 @@
-// ping: reachable or not, packet loss, and the exact TTL of every reply.
+// ping: reachable or not, packet loss, and the exact TTL of every reply, proven twice: from
+// what ping printed and from the echo replies captured where the ping was sent.
+import { withCaptures } from '../capture/evidence.ts'
+import { matchPacket } from '../capture/pattern.ts'
+import { outerIpv4 } from '../capture/pcap.ts'
+import { shellQuote } from '../host.ts'
+import { describePing, parsePing, type PingSummary } from '../parse/ping.ts'
 import { PING_BOUNDS } from '../scenario/bounded.ts'
 import type { PingCheck } from '../scenario/schema.ts'
 import type { StepContext } from '../scenario/step-context.ts'
-import { describePing, parsePing, type PingSummary } from '../parse/ping.ts'
-import { Mismatches } from './check-failure.ts'
-import { shellQuote } from '../host.ts'
+import { CheckFailure, Mismatches } from './check-failure.ts'
 
 export function pingCommand(c: Pick<PingCheck, 'to' | 'count' | 'interface'>): string {
   const iface = c.interface ? ` -I ${shellQuote(c.interface)}` : ''
@@ -26,8 +30,19 @@ export function assertPing(p: PingSummary, want: { reachable?: boolean; ttl?: nu
 }
 
 export async function runPingCheck(c: PingCheck, ctx: StepContext): Promise<string> {
-  const r = await ctx.run(c.from, pingCommand(c))
+  const point = `${c.from}:any`
+  const { result: r, evidence } = await withCaptures(ctx, [{ on: point, filter: `icmp and host ${c.to}` }], () => ctx.run(c.from, pingCommand(c)))
   const p = parsePing(r.stdout + r.stderr)
   assertPing(p, c, `ping ${c.to} from ${c.from}`, r.stdout + r.stderr)
-  return `ping ${c.to} from ${c.from}: ${describePing(p)}`
+  let wire = ''
+  if (c.reachable && c.ttl !== undefined) {
+    const replies = evidence.captures.get(point)!.packets.filter((pkt) => matchPacket(pkt, { proto: 'icmp', icmp: 'echo-reply', src: c.to }))
+    const ttls = replies.map((pkt) => outerIpv4(pkt)!.ttl)
+    if (replies.length === 0 || ttls.some((t) => t !== c.ttl)) {
+      throw new CheckFailure(`echo replies from ${c.to} with ttl ${c.ttl} on the wire at ${point}`,
+        replies.length ? `ttl ${[...new Set(ttls)].join(',')}` : 'no echo reply captured', `packets on ${point}:\n${evidence.decode(point)}`)
+    }
+    wire = `; on the wire: ${replies.length} echo replies with ttl ${c.ttl}`
+  }
+  return `ping ${c.to} from ${c.from}: ${describePing(p)}${wire}`
 }

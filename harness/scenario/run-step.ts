@@ -7,7 +7,9 @@ import { assertPing } from '../checks/ping.ts'
 import { parsePing } from '../parse/ping.ts'
 import { boundCommand } from './bounded.ts'
 import { compareWithDocument } from './doc-output.ts'
-import { isRunStep, type CheckStep, type Expectation, type RunStep } from './schema.ts'
+import { isRunStep, type CaptureSpec, type CheckStep, type Expectation, type RunStep } from './schema.ts'
+import { withCaptures } from '../capture/evidence.ts'
+import { assertWire } from '../checks/wire.ts'
 import type { StepContext } from './step-context.ts'
 
 export interface ErratumRecord {
@@ -27,7 +29,16 @@ export function stepTitle(step: RunStep | CheckStep): string {
   return step.name ?? describeCheck(step.check)
 }
 
-export async function runStep(step: RunStep | CheckStep, ctx: StepContext): Promise<StepOutcome> {
+/** Run a step with the captures it (or its scenario) asks for, then check its wire claims. */
+export async function runStep(step: RunStep | CheckStep, ctx: StepContext, scenarioCaptures: CaptureSpec[] = []): Promise<StepOutcome> {
+  const specs = [...scenarioCaptures, ...(step.capture ?? []), ...(step.wire ?? []).map((w) => ({ on: w.on, ...(w.filter ? { filter: w.filter } : {}) }))]
+  if (specs.length === 0) return runStepItself(step, ctx)
+  const { result, evidence } = await withCaptures(ctx, specs, () => runStepItself(step, ctx))
+  const seen = (step.wire ?? []).map((w) => assertWire(w, evidence))
+  return seen.length ? { ...result, summary: `${result.summary}; on the wire: ${seen.join(', ')}` } : result
+}
+
+async function runStepItself(step: RunStep | CheckStep, ctx: StepContext): Promise<StepOutcome> {
   if (!isRunStep(step)) return { summary: await runCheck(step.check, ctx) }
   const verbatim = await runCommand(step.on, step.run, step, step.expect, ctx)
   if (!step.erratum) return { summary: verbatim.summary }

@@ -95,7 +95,7 @@ export function bindScenario(s: LoadedScenario, opts: RunOptions): void {
         if (missing) t.skip(missing)
         const ctx = new StepContext(lab, stepTimeout)
         try {
-          const outcome = await runStep(step, ctx)
+          const outcome = await runStep(step, ctx, s.capture)
           if (outcome.erratum) await recordErratum(s, section, number, outcome.erratum)
         } catch (e) {
           blockedBy = number

@@ -42,6 +42,33 @@ export const capture = z.strictObject({
   filter: z.string().optional(),
 })
 
+export const packetPattern = z.strictObject({
+  proto: z.enum(['icmp', 'arp', 'udp', 'tcp', 'ipip', 'vxlan']).optional(),
+  /** IPv4 source (ARP: the sender's address). */
+  src: ipv4.optional(),
+  /** IPv4 destination (ARP: the address asked for). */
+  dst: ipv4.optional(),
+  ttl: z.number().int().min(0).max(255).optional(),
+  icmp: z.enum(['echo-request', 'echo-reply', 'unreachable']).optional(),
+  arp: z.enum(['request', 'reply']).optional(),
+  vni: z.number().int().min(0).optional(),
+  /** The packet an IP-in-IP or VXLAN packet carries. */
+  get inner() {
+    return packetPattern.optional()
+  },
+})
+
+/** Packets matching a pattern seen at a capture point while the step runs. */
+export const wireAssertion = z.strictObject({
+  on: capture.shape.on,
+  /** tcpdump filter for the capture, e.g. `icmp or arp`. */
+  filter: z.string().optional(),
+  match: packetPattern,
+  min: z.number().int().min(0).optional(),
+  /** 0: never seen. */
+  max: z.number().int().min(0).optional(),
+})
+
 const pingCheck = z.strictObject({
   from: target,
   to: ipv4,
@@ -172,6 +199,8 @@ export const runStep = z.strictObject({
   requires: requirements.optional(),
   timeoutMs: z.number().int().positive().optional(),
   capture: z.array(capture).optional(),
+  /** Claims about the packets on the wire while this step runs. */
+  wire: z.array(wireAssertion).optional(),
   /** Why this step is here or what the document says about it. */
   note: z.string().optional(),
 })
@@ -182,6 +211,7 @@ export const checkStep = z.strictObject({
   requires: requirements.optional(),
   timeoutMs: z.number().int().positive().optional(),
   capture: z.array(capture).optional(),
+  wire: z.array(wireAssertion).optional(),
   note: z.string().optional(),
   ...grading,
 })
@@ -219,6 +249,7 @@ export type Check = z.infer<typeof check>
 export type Expectation = z.infer<typeof expectation>
 export type Requirements = z.infer<typeof requirements>
 export type CaptureSpec = z.infer<typeof capture>
+export type WireAssertionSpec = z.infer<typeof wireAssertion>
 export type PingCheck = z.infer<typeof pingCheck>
 export type RouteCheck = z.infer<typeof routeCheck>
 export type LinkCheck = z.infer<typeof linkCheck>

@@ -1,5 +1,6 @@
 // What one step or check works with: the lab, the commands it ran (its transcript, attached to
 // the report), notes on how commands were bounded, and evidence files such as pcaps.
+import type { Capture } from '../capture/pcap.ts'
 import type { ExecResult, Host } from '../host.ts'
 import type { Lab } from '../lab.ts'
 
@@ -26,6 +27,8 @@ export class StepContext {
   readonly transcript: ExecResult[] = []
   readonly notes: string[] = []
   readonly attachments: Attachment[] = []
+  /** Decoded captures of this step by capture point, for wire checks. */
+  readonly captured = new Map<string, Capture>()
 
   constructor(readonly lab: Lab, readonly timeoutMs: number) {}
 
