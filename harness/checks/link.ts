@@ -24,6 +24,12 @@ export function linkType(l: IpLink): string {
   return l.link_type === 'loopback' ? 'loopback' : l.link_type
 }
 
+/** The link's MAC address, if it has one. An ipip or gre tunnel reports its local IPv4 address
+ *  in the same `address` field; only an Ethernet-type link has a MAC. */
+export function macOf(l: IpLink): string | undefined {
+  return l.link_type === 'ether' ? l.address : undefined
+}
+
 export function describeLink(l: IpLink): string {
   const addrs = (l.addr_info ?? []).filter((a) => a.family === 'inet')
     .map((a) => `${a.local}/${a.prefixlen}${a.address ? ` peer ${a.address}` : ''}`)
@@ -31,7 +37,7 @@ export function describeLink(l: IpLink): string {
     `${l.ifname}: ${linkType(l)}`,
     l.flags.includes('UP') ? 'up' : 'down',
     l.master && `master ${l.master}`,
-    l.address ? `mac ${l.address}` : 'no mac',
+    macOf(l) ? `mac ${macOf(l)}` : 'no mac',
     addrs.length ? `inet ${addrs.join(', ')}` : 'no IPv4 address',
   ].filter(Boolean).join(', ')
 }
@@ -58,7 +64,8 @@ export async function runLinkCheck(c: LinkCheck, ctx: StepContext): Promise<stri
     if (!inet.some((a) => `${a.local}/${a.prefixlen}` === want)) m.add(`address ${want}`, inet.length ? inet.map((a) => `${a.local}/${a.prefixlen}`).join(', ') : 'no IPv4 address')
   }
   if (c.peer && !inet.some((a) => a.address === c.peer)) m.add(`peer ${c.peer}`, inet.map((a) => a.address ?? 'no peer').join(', ') || 'no address')
-  if (c.mac !== undefined && Boolean(link.address) !== c.mac) m.add(c.mac ? 'a MAC address' : 'no MAC address', link.address ? `mac ${link.address}` : 'no MAC address')
+  const mac = macOf(link)
+  if (c.mac !== undefined && Boolean(mac) !== c.mac) m.add(c.mac ? 'a MAC address' : 'no MAC address', mac ? `mac ${mac}` : 'no MAC address')
   m.throwIfAny(`${c.name} on ${c.on}`, describeLink(link))
   return describeLink(link)
 }
