@@ -83,9 +83,10 @@ function describeLayers(layers: readonly Layer[], index: number, showLink: boole
     case 'ipv4': {
       const head = `IP ${layer.src} > ${layer.dst} ttl ${layer.ttl}`
       if (layer.moreFragments || layer.fragmentOffset > 0) {
-        // A fragment's payload is a slice of a datagram, not a header: say what it is part of.
-        const size = layer.totalLength - layer.headerLength
-        return `${head} frag id ${layer.id} offset ${layer.fragmentOffset}${layer.moreFragments ? ' more' : ''} proto ${layer.protocol}, ${size} bytes`
+        const fragment = `${head} frag id ${layer.id} offset ${layer.fragmentOffset}${layer.moreFragments ? ' more' : ''}`
+        // A first fragment's ICMP or UDP header is decoded; other fragments are slices of a datagram.
+        if (layers[index + 1]?.kind !== 'undecoded') return join(fragment, rest())
+        return `${fragment} proto ${layer.protocol}, ${layer.totalLength - layer.headerLength} bytes`
       }
       if (layers[index + 1]?.kind === 'ipv4') return join(head, `IPIP [${rest()}]`)
       return join(head, rest())
@@ -93,7 +94,9 @@ function describeLayers(layers: readonly Layer[], index: number, showLink: boole
     case 'udp':
       // VXLAN speaks for itself; its UDP ports are flow hashes and noise here.
       if (layers[index + 1]?.kind === 'vxlan') return rest()
-      return join(`UDP ${layer.srcPort} > ${layer.dstPort} length ${layer.length - 8}`, rest())
+      // The payload of a first fragment is left out: its length is already said.
+      return join(`UDP ${layer.srcPort} > ${layer.dstPort} length ${layer.length - 8}`,
+        layers[index + 1]?.kind === 'undecoded' ? '' : rest())
     case 'vxlan':
       return `VXLAN vni ${layer.vni} [${rest()}]`
     case 'tcp':

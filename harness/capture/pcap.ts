@@ -54,7 +54,10 @@ export interface LinuxCookedLayer {
   interfaceIndex?: number
   /** ARPHRD_* of that interface: 1 Ethernet, 772 loopback, 65534 none (tun). */
   hardwareType: number
-  /** The sender's link-layer address (of this host when outgoing), when the interface has one. */
+  /**
+   * The sender's link-layer address (this host's when outgoing), when the interface has one:
+   * a MAC, or an IPv4 address for an IPv4 tunnel device.
+   */
   src?: string
   ethertype: number
 }
@@ -437,8 +440,10 @@ function decodeCooked(span: Span, kind: 'linux-sll' | 'linux-sll2'): LinuxCooked
     ethertype,
   }
   if (!v1) layer.interfaceIndex = frame.u32(at + 4)
-  // The address field holds 8 bytes; a longer address is cut there by libpcap.
-  if (addressLength > 0) layer.src = frame.mac(addressAt, Math.min(addressLength, 8))
+  // The address field holds 8 bytes; a longer address is cut there by libpcap. IPv4 tunnels
+  // (ipip, gre, sit) put their local IPv4 address there.
+  if (addressLength === 4) layer.src = frame.ipv4(addressAt)
+  else if (addressLength > 0) layer.src = frame.mac(addressAt, Math.min(addressLength, 8))
   span.layers.push(layer)
   const ARPHRD_NETLINK = 824
   const payload = inner(span, at + length, span.limit)
@@ -524,15 +529,20 @@ function decodeIpv4(span: Span): void {
   span.layers.push(layer)
   // Ethernet pads short frames: the payload ends where the IPv4 header says, not at the frame's end.
   const payload = inner(span, at + headerLength, at + totalLength)
+  // A fragment carries part of a datagram: a later one has no transport header at all. The first
+  // one's ICMP or UDP header is read, as tcpdump and tshark do, so that a large ping's id and seq
+  // and a large datagram's ports are known; what follows those headers is not looked into.
   if (layer.moreFragments || layer.fragmentOffset > 0) {
-    // A fragment carries part of a datagram: its transport header is incomplete or absent.
+    const firstFragment = layer.fragmentOffset === 0
+    if (firstFragment && layer.protocol === 1) return decodeIcmp(payload)
+    if (firstFragment && layer.protocol === 17) return decodeUdp(payload, { firstFragment })
     return undecoded(payload, `IPv4 fragment of protocol ${layer.protocol} at offset ${layer.fragmentOffset}`)
   }
   switch (layer.protocol) {
     case 1: return decodeIcmp(payload)
     case 4: return decodeIpv4(payload)
     case 6: return decodeTcp(payload)
-    case 17: return decodeUdp(payload)
+    case 17: return decodeUdp(payload, { firstFragment: false })
     default: {
       const name = IP_PROTOCOL_NAMES[layer.protocol]
       return undecoded(payload, `IP protocol ${layer.protocol}${name ? ` (${name})` : ''}`)
@@ -594,16 +604,18 @@ function decodeQuoted(span: Span): QuotedDatagram | undefined {
   return quoted
 }
 
-function decodeUdp(span: Span): void {
+/** In a first fragment the UDP length is the whole datagram's, longer than the fragment. */
+function decodeUdp(span: Span, { firstFragment }: { firstFragment: boolean }): void {
   if (!headerFits(span, 8, 'UDP header')) return
   const { frame, at } = span
   const length = frame.u16(at + 4)
   if (length < 8) throw frame.error(at + 4, `UDP length ${length} is shorter than the 8-byte UDP header`)
-  if (at + length > span.limit) {
+  if (at + length > span.limit && !firstFragment) {
     throw frame.error(at + 4, `UDP length ${length} exceeds the ${span.limit - at} bytes its IPv4 datagram holds`)
   }
   const layer: UdpLayer = { kind: 'udp', srcPort: frame.u16(at), dstPort: frame.u16(at + 2), length }
   span.layers.push(layer)
+  if (firstFragment) return undecoded(inner(span, at + 8, span.limit), `UDP payload in a first fragment`)
   if (layer.dstPort === VXLAN_PORT) decodeVxlan(inner(span, at + 8, at + length))
 }
 

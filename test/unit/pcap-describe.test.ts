@@ -121,6 +121,20 @@ describe('describeCapture on real captures', () => {
     )
   })
 
+  test("fragments: the first one's ICMP or UDP header, the others as slices", () => {
+    // tcpdump -n -v: "id 56206, offset 0, flags [+] … ICMP echo request, id 23909, seq 1", then
+    // "offset 1480, flags [+] … ip-proto-1", "offset 2960, flags [none] … ip-proto-1"
+    const lines = describeCapture(fixture('ethernet-fragments.pcap'))
+    expect(lines.slice(0, 3)).toEqual([
+      '0.000000 IP 10.10.10.2 > 10.10.20.2 ttl 64 frag id 56206 offset 0 more ICMP echo request id 23909 seq 1',
+      '0.000038 IP 10.10.10.2 > 10.10.20.2 ttl 64 frag id 56206 offset 1480 more proto 1, 1480 bytes',
+      '0.000042 IP 10.10.10.2 > 10.10.20.2 ttl 64 frag id 56206 offset 2960 proto 1, 48 bytes',
+    ])
+    // "10.10.10.2.60645 > 10.10.20.2.9999: UDP, length 3000", then "ICMP 10.10.20.2 udp port 9999 unreachable"
+    expect(lines.slice(6, 7)).toEqual(['0.204443 IP 10.10.10.2 > 10.10.20.2 ttl 64 frag id 37987 offset 0 more UDP 60645 > 9999 length 3000'])
+    expect(lines[9]).toBe('0.204503 IP 10.10.20.2 > 10.10.10.2 ttl 63 ICMP port unreachable for [IP 10.10.10.2 > 10.10.20.2 ttl 63 UDP 60645 > 9999]')
+  })
+
   test('a packet cut by the snapshot length says what is missing', () => {
     // tcpdump: 10.10.10.2 > 10.10.20.2:  [|icmp]
     expect(describeCapture(fixture('ethernet-snaplen-38.pcap'))[0]).toBe(
@@ -146,27 +160,13 @@ describe('describePacket options', () => {
   })
 
   test('protocols the decoder does not look into are named with their size', () => {
-    // The ARP frame of the unanswered fixture, relabelled IPv6.
-    const bytes = fixtureBytes('ethernet-arp-unanswered.pcap')
-    bytes[24 + 16 + 12] = 0x86
-    bytes[24 + 16 + 13] = 0xdd
-    expect(describeCapture(readPcap(bytes))[0]).toBe('0.000000 ethertype 0x86dd (IPv6), 28 bytes')
-  })
-
-  test('an IPv4 fragment is shown as one, its payload left alone', () => {
-    // The first echo request of the routed ping with "more fragments" set and the checksum fixed.
-    const bytes = fixtureBytes('ethernet-routed-ping.pcap')
-    const view = new DataView(bytes.buffer)
-    const ip = 140 + 16 + 14
-    view.setUint16(ip + 6, 0x2000)
-    view.setUint16(ip + 10, 0)
-    let sum = 0
-    for (let i = 0; i < 20; i += 2) sum += view.getUint16(ip + i)
-    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16)
-    view.setUint16(ip + 10, ~sum & 0xffff)
-    expect(describeCapture(readPcap(bytes))[2]).toBe(
-      '0.000020 IP 10.10.10.2 > 10.10.20.2 ttl 63 frag id 31351 offset 0 more proto 1, 64 bytes',
-    )
+    // tcpdump -n -e: "lo In ifindex 1 00:00:00:00:00:00 ethertype IPv6 (0x86dd), length 124: ::1 > ::1: ICMP6, echo request"
+    expect(describeCapture(fixture('sll2-loopback-ipv6.pcap'), { interfaceNames: new Map([[1, 'lo']]) })).toEqual([
+      '0.000000 lo In IP 127.0.0.1 > 127.0.0.1 ttl 64 ICMP echo request id 20222 seq 1',
+      '0.000014 lo In IP 127.0.0.1 > 127.0.0.1 ttl 64 ICMP echo reply id 20222 seq 1',
+      '0.008519 lo In ethertype 0x86dd (IPv6), 104 bytes',
+      '0.008532 lo In ethertype 0x86dd (IPv6), 104 bytes',
+    ])
   })
 
   test('tcpFlagLetters follows tcpdump: F S R P . U E W', () => {

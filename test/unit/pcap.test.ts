@@ -178,9 +178,39 @@ const SNAPLEN_38 = {
   ],
 }
 
+// tshark -n -r ethernet-fragments.pcap -T fields -E separator='|' -e frame.number -e frame.len -e frame.cap_len -e ip.src -e ip.dst -e ip.ttl -e ip.proto -e ip.id -e icmp.type -e icmp.code -e icmp.ident -e icmp.seq -e udp.srcport -e udp.dstport
+const FRAGMENTS = {
+  file: 'ethernet-fragments.pcap',
+  fields: ['frame.number', 'frame.len', 'frame.cap_len', 'ip.src', 'ip.dst', 'ip.ttl', 'ip.proto', 'ip.id', 'icmp.type', 'icmp.code', 'icmp.ident', 'icmp.seq', 'udp.srcport', 'udp.dstport'],
+  tshark: [
+    '1|1514|262|10.10.10.2|10.10.20.2|64|1|0xdb8e|8|0|23909|1||',
+    '2|1514|262|10.10.10.2|10.10.20.2|64|1|0xdb8e||||||',
+    '3|82|82|10.10.10.2|10.10.20.2|64|1|0xdb8e||||||',
+    '4|1514|262|10.10.20.2|10.10.10.2|63|1|0x3e5c|0|0|23909|1||',
+    '5|1514|262|10.10.20.2|10.10.10.2|63|1|0x3e5c||||||',
+    '6|82|82|10.10.20.2|10.10.10.2|63|1|0x3e5c||||||',
+    '7|1514|262|10.10.10.2|10.10.20.2|64|17|0x9463|||||60645|9999',
+    '8|1514|262|10.10.10.2|10.10.20.2|64|17|0x9463||||||',
+    '9|82|82|10.10.10.2|10.10.20.2|64|17|0x9463||||||',
+    '10|590|262|10.10.20.2,10.10.10.2|10.10.10.2,10.10.20.2|63,63|1,17|0x3e69,0x9463|3|3|||60645|9999',
+  ],
+}
+
+// tshark -n -r sll2-loopback-ipv6.pcap -T fields -E separator='|' -e frame.number -e frame.len -e sll.ifindex -e sll.pkttype -e sll.hatype -e sll.src.eth -e sll.etype -e ip.src -e ip.dst -e ip.ttl -e icmp.type -e icmp.ident
+const LOOPBACK_IPV6 = {
+  file: 'sll2-loopback-ipv6.pcap',
+  fields: ['frame.number', 'frame.len', 'sll.ifindex', 'sll.pkttype', 'sll.hatype', 'sll.src.eth', 'sll.etype', 'ip.src', 'ip.dst', 'ip.ttl', 'icmp.type', 'icmp.ident'],
+  tshark: [
+    '1|104|1|0|772|00:00:00:00:00:00|0x0800|127.0.0.1|127.0.0.1|64|8|20222',
+    '2|104|1|0|772|00:00:00:00:00:00|0x0800|127.0.0.1|127.0.0.1|64|0|20222',
+    '3|124|1|0|772|00:00:00:00:00:00|0x86dd|||||',
+    '4|124|1|0|772|00:00:00:00:00:00|0x86dd|||||',
+  ],
+}
+
 const TSHARK_EXPECTATIONS = [
   ROUTED_PING, ROUTED_PING_NANO, ARP_UNANSWERED, RAW_TUN_PING, SLL_ROUTED_PING, SLL2_ROUTED_PING,
-  TTL_EXCEEDED, TCP_UDP, IPIP_ROUTED, VXLAN_PING, SNAPLEN_38,
+  TTL_EXCEEDED, TCP_UDP, IPIP_ROUTED, VXLAN_PING, SNAPLEN_38, FRAGMENTS, LOOPBACK_IPV6,
 ]
 
 // --- Rendering a decoded packet the way `tshark -T fields` prints it --------------------------
@@ -274,6 +304,7 @@ describe('file header', () => {
     ['sll-routed-ping.pcap', 'linux-sll', 'microsecond', 262144],
     ['sll2-routed-ping.pcap', 'linux-sll2', 'microsecond', 262144],
     ['ethernet-snaplen-38.pcap', 'ethernet', 'microsecond', 38],
+    ['ethernet-fragments.pcap', 'ethernet', 'microsecond', 262],
   ])('%s: %s, %s timestamps, snaplen %i', (file, linkType, precision, snaplen) => {
     const capture = fixture(file)
     expect(capture).toMatchObject({ linkType, precision, snaplen, byteOrder: 'little-endian', version: { major: 2, minor: 4 } })
@@ -321,6 +352,14 @@ describe('link layers', () => {
     expect(capture.packets[2]!.layers[0]).toEqual({
       kind: 'linux-sll2', direction: 'in', interfaceIndex: 2, hardwareType: 1, src: '02:00:0a:0a:0a:02', ethertype: 0x0800,
     })
+  })
+
+  test('loopback (ARPHRD 772) in an -i any capture; IPv6 is named, not decoded', () => {
+    const [, , ping6] = fixture('sll2-loopback-ipv6.pcap').packets
+    expect(ping6!.layers).toEqual([
+      { kind: 'linux-sll2', direction: 'in', interfaceIndex: 1, hardwareType: 772, src: '00:00:00:00:00:00', ethertype: 0x86dd },
+      { kind: 'undecoded', protocol: 'ethertype 0x86dd (IPv6)', length: 104 },
+    ])
   })
 })
 
@@ -399,6 +438,26 @@ describe('protocols', () => {
     ])
     expect(isTruncated(request!)).toBe(true)
     expect(isTruncated(fixture('ethernet-routed-ping.pcap').packets[2]!)).toBe(false)
+  })
+
+  test("IPv4 fragments: the first one's ICMP or UDP header is read, later ones are left alone", () => {
+    const packets = fixture('ethernet-fragments.pcap').packets.slice(0, 9)
+    // tshark -e ip.flags.mf -e ip.frag_offset (in 8-byte units), packets 1 to 9:
+    // 1|0  1|185  0|370  1|0  1|185  0|370  1|0  1|185  0|370
+    expect(packets.map((p) => [outerIpv4(p)!.moreFragments ? 1 : 0, outerIpv4(p)!.fragmentOffset / 8])).toEqual([
+      [1, 0], [1, 185], [0, 370], [1, 0], [1, 185], [0, 370], [1, 0], [1, 185], [0, 370],
+    ])
+    expect(packets[1]!.layers.at(-1)).toEqual({ kind: 'undecoded', protocol: 'IPv4 fragment of protocol 1 at offset 1480', length: 1480 })
+    // The UDP length is the whole datagram's (tcpdump: "UDP, length 3000"), beyond this fragment.
+    expect(packets[6]!.layers.slice(2)).toEqual([
+      { kind: 'udp', srcPort: 60645, dstPort: 9999, length: 3008 },
+      { kind: 'undecoded', protocol: 'UDP payload in a first fragment', length: 1472 },
+    ])
+  })
+
+  test('with tcpdump -s 262, as labproof captures, large packets are cut after their headers', () => {
+    const [first] = fixture('ethernet-fragments.pcap').packets
+    expect([first!.capturedLength, first!.originalLength, isTruncated(first!)]).toEqual([262, 1514, false])
   })
 })
 
