@@ -1,0 +1,104 @@
+// Captures on a real lab: the pcap comes home complete, and no tcpdump outlives its step,
+// also when the step fails mid-capture or labproof is killed.
+import { spawn } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { netnsBackend } from '../../harness/backends/netns.ts'
+import { withCaptures } from '../../harness/capture/evidence.ts'
+import { matchPacket } from '../../harness/capture/pattern.ts'
+import type { Lab } from '../../harness/lab.ts'
+import { StepContext } from '../../harness/scenario/step-context.ts'
+import { buildTopology } from '../../harness/topology.ts'
+import { netnsNodePids } from '../helpers/leftovers.ts'
+
+const root = process.getuid?.() === 0
+
+/** tcpdump processes started for captures by the labproof process `owner` (the capture file
+ *  names carry its pid). */
+function tcpdumpsOf(owner: number): number[] {
+  const found: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8')
+      if (cmd.startsWith('tcpdump\0') && cmd.includes(`/run/labproof-captures/${owner}-`)) found.push(Number(entry))
+    } catch {
+      // gone
+    }
+  }
+  return found
+}
+
+describe.skipIf(!root)('captures (needs root)', () => {
+  let lab: Lab
+  beforeAll(async () => {
+    lab = await netnsBackend.provision(buildTopology())
+  })
+  afterAll(async () => {
+    await lab?.destroy()
+  })
+
+  test('a capture around a ping brings home every echo request and reply, attached as pcap', async () => {
+    const ctx = new StepContext(lab, 10_000)
+    const { evidence } = await withCaptures(ctx, [{ on: 'host02:ens33', filter: 'icmp' }], () => ctx.run('host01', 'ping -c 3 -i 0.2 192.168.21.12'))
+    const packets = evidence.captures.get('host02:ens33')!.packets
+    expect(packets.filter((p) => matchPacket(p, { icmp: 'echo-request', src: '192.168.21.11', ttl: 64 }))).toHaveLength(3)
+    expect(packets.filter((p) => matchPacket(p, { icmp: 'echo-reply', dst: '192.168.21.11' }))).toHaveLength(3)
+    const pcap = ctx.attachments.find((a) => a.fileExtension === 'pcap')!
+    expect(pcap.contentType).toBe('application/vnd.tcpdump.pcap')
+    expect((pcap.content as Buffer).readUInt32LE(0)).toBe(0xa1b2c3d4)
+    expect(String(ctx.attachments.find((a) => a.name.endsWith('decoded'))!.content)).toMatch(/IP 192\.168\.21\.11 > 192\.168\.21\.12 ttl 64 ICMP echo request/)
+    expect((await lab.host('host02').exec('pgrep -x tcpdump')).stdout).toBe('')
+  })
+
+  test('a step that fails mid-capture still stops tcpdump and keeps the packets', async () => {
+    const ctx = new StepContext(lab, 10_000)
+    await expect(withCaptures(ctx, [{ on: 'host01:ens33' }], async () => {
+      await ctx.run('host01', 'ping -c 1 192.168.21.12')
+      throw new Error('the step failed')
+    })).rejects.toThrow('the step failed')
+    expect(ctx.captured.get('host01:ens33')!.packets.length).toBeGreaterThan(0)
+    expect((await lab.host('host01').exec('pgrep -x tcpdump')).stdout).toBe('')
+    expect((await lab.host('host01').exec('ls /run/labproof-captures')).stdout).toBe('')
+  })
+
+  test('a capture on an interface that does not exist fails clearly', async () => {
+    const ctx = new StepContext(lab, 10_000)
+    await expect(withCaptures(ctx, [{ on: 'host01:nothere' }], async () => 0)).rejects.toThrow(/tcpdump did not start on host01:nothere: .*nothere/)
+  })
+})
+
+describe.skipIf(!root)('a run killed in the middle of a capture (needs root)', () => {
+  test('leaves no tcpdump and no host behind', async () => {
+    const script = `
+      import { netnsBackend } from ${JSON.stringify(new URL('../../harness/backends/netns.ts', import.meta.url).pathname)}
+      import { buildTopology } from ${JSON.stringify(new URL('../../harness/topology.ts', import.meta.url).pathname)}
+      import { RunningCapture } from ${JSON.stringify(new URL('../../harness/capture/tcpdump.ts', import.meta.url).pathname)}
+      const lab = await netnsBackend.provision(buildTopology())
+      await RunningCapture.start(lab, { on: 'host01:ens33' })
+      const pid = (await lab.host('host01').succeed('pgrep -x tcpdump')).trim()
+      console.log(lab.id + ' ' + pid)
+      setInterval(() => {}, 1000)
+    `
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const [labId] = await new Promise<string[]>((resolve) => child.stdout.once('data', (d) => resolve(String(d).trim().split(' '))))
+    const before = netnsNodePids({ labId })
+    expect(before.length).toBeGreaterThanOrEqual(4)
+    const tcpdumpsBefore = tcpdumpsOf(child.pid!)
+    expect(tcpdumpsBefore).toHaveLength(1)
+    child.kill('SIGKILL')
+    const deadline = Date.now() + 5000
+    while ((netnsNodePids({ labId }).length > 0 || tcpdumpsBefore.some(alive)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    expect(netnsNodePids({ labId })).toEqual([])
+    expect(tcpdumpsBefore.filter(alive)).toEqual([])
+  })
+})
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
