@@ -4,6 +4,7 @@
 // decoded packets are rendered into tshark's field syntax and compared line by line.
 // Malformed files are derived from the real ones by slicing or patching bytes.
 import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { describe, expect, test } from 'vitest'
 import {
   PcapError,
@@ -13,6 +14,7 @@ import {
   layersOf,
   outerIpv4,
   readPcap,
+  readPcapFile,
   type Capture,
   type DecodedPacket,
 } from '../../harness/capture/pcap.ts'
@@ -313,6 +315,19 @@ describe('file header', () => {
   test('nanosecond timestamps keep all nine digits; microsecond ones are scaled', () => {
     expect(fixture('ethernet-routed-ping-nano.pcap').packets[0]!.timestamp).toEqual({ seconds: 1795261836, nanoseconds: 925815110 })
     expect(fixture('ethernet-routed-ping.pcap').packets[0]!.timestamp).toEqual({ seconds: 1795261836, nanoseconds: 81749000 })
+  })
+
+  test('a view into a larger buffer (a Node Buffer slice) reads the same', () => {
+    const bytes = fixtureBytes('vxlan-ping.pcap')
+    const slice = Buffer.concat([Buffer.alloc(7), bytes, Buffer.alloc(5)]).subarray(7, 7 + bytes.length)
+    expect(readPcap(slice)).toEqual(readPcap(bytes))
+  })
+
+  test('readPcapFile reads from disk and names the file in its errors', async () => {
+    const path = fileURLToPath(new URL('ethernet-arp-unanswered.pcap', FIXTURES))
+    expect((await readPcapFile(path)).packets).toHaveLength(3)
+    await expect(readPcapFile(fileURLToPath(new URL('make-fixtures.sh', FIXTURES))))
+      .rejects.toThrow(/make-fixtures\.sh: file header, byte 0: bad magic number/)
   })
 
   test('packets carry their number and the byte offset of their record', () => {
