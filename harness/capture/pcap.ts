@@ -202,7 +202,7 @@ export interface ReadOptions {
 
 const FILE_HEADER_LENGTH = 24
 const RECORD_HEADER_LENGTH = 16
-// libpcap's ceiling; a record announcing more is corrupt whatever the header's snaplen says.
+// libpcap's ceiling, the limit for files whose header gives no snapshot length.
 const MAX_SNAPLEN = 262_144
 // IP-in-IP in VXLAN in …: deeper than this is a crafted file, not a lab.
 const MAX_ENCAPSULATION_DEPTH = 32
@@ -244,9 +244,9 @@ export function readPcap(buf: Uint8Array, options: ReadOptions = {}): Capture {
 
   const version = { major: u16(4), minor: u16(6) }
   if (version.major !== 2) throw headerError(4, `pcap version ${version.major}.${version.minor}, only 2.x exists`)
-  // libpcap reads a snaplen of 0 (or above its ceiling) as "no limit".
+  // Some writers leave the snapshot length 0; libpcap then applies its own ceiling.
   const headerSnaplen = u32(16)
-  const snaplen = headerSnaplen === 0 || headerSnaplen > MAX_SNAPLEN ? MAX_SNAPLEN : headerSnaplen
+  const snaplen = headerSnaplen === 0 ? MAX_SNAPLEN : headerSnaplen
   const linkField = u32(20)
   if (linkField >>> 16 !== 0) {
     throw headerError(20, `link type field 0x${hex(linkField, 8)} announces frame check sequences or reserved bits; not supported`)
