@@ -23,6 +23,7 @@ usage:
   labproof errata [--json]
   labproof clean
   labproof image build [--distro bookworm|trixie|bullseye]... [--force]
+  labproof grade --scenario ID (--target TARGET | --targets students.csv) [--help for options]
 
 run      runs the scenarios (all when no id is given) on two fresh hosts per scenario;
          results go to the console, reports/junit.xml and allure-results/; --report also
@@ -35,6 +36,8 @@ clean    removes whatever an interrupted run left behind (hosts, namespaces, cap
 image build  builds the docker backend's lab host image (debootstrap, no registry; cached).
          --image NAME runs the docker backend on an existing image instead (missing lab tools
          are installed with its package manager); --privileged asks for privileged containers.
+grade    scores a student's live machine (ssh://user@host[:port], local, docker:CONTAINER) or a
+         class from a CSV against a scenario's checks, read-only; reports in reports/grades/.
 `
 
 async function main(argv: string[]): Promise<number> {
@@ -45,6 +48,7 @@ async function main(argv: string[]): Promise<number> {
     case 'errata': return errata(rest)
     case 'clean': return clean()
     case 'image': return image(rest)
+    case 'grade': return grade(rest)
     case undefined: case 'help': case '--help': case '-h':
       process.stdout.write(USAGE)
       return command === undefined ? 2 : 0
@@ -156,6 +160,16 @@ async function image(args: string[]): Promise<number> {
     process.stdout.write(`${r.image} ${r.built ? `built in ${(r.ms / 1000).toFixed(1)} s` : 'already built (cached)'}\n`)
   }
   return 0
+}
+
+/** Loaded only for `grade`: the other commands never load the ssh and grading code. */
+async function grade(args: string[]): Promise<number> {
+  const { gradeCommand, GradeUsageError } = await import('./grade/grade-command.ts')
+  try {
+    return await gradeCommand(args)
+  } catch (e) {
+    throw e instanceof GradeUsageError ? new UsageError(e.message) : e
+  }
 }
 
 class UsageError extends Error {}
