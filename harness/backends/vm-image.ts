@@ -277,6 +277,7 @@ async function buildImage(dir: string, kernel: VmKernel): Promise<VmImage> {
     await writeFile(join(work, 'image.json'), `${JSON.stringify(manifest, null, 2)}\n`)
     await rm(dir, { recursive: true, force: true })
     await rename(work, dir)
+    await removeOtherRecipes(kernel)
     progress(`built ${dir} (kernel ${release}) in ${(buildMs / 1000).toFixed(1)} s`)
     return (await readImage(dir, kernel))!
   } catch (e) {
@@ -400,6 +401,17 @@ async function installKeys(rootfs: string, work: string): Promise<string> {
 async function duBytes(path: string): Promise<number> {
   const out = await run('du', 'du', ['-sb', path])
   return Number(out.split(/\s+/)[0])
+}
+
+/** Images of this kernel from earlier recipes are never booted again: drop them. */
+async function removeOtherRecipes(kernel: VmKernel): Promise<void> {
+  const current = `${kernel}-${recipeHash()}`
+  for (const e of await readdir(cacheRoot()).catch(() => [] as string[])) {
+    if (e !== current && new RegExp(`^${kernel.replace('.', '\\.')}-[0-9a-f]{12}$`).test(e)) {
+      await rm(join(cacheRoot(), e), { recursive: true, force: true })
+      progress(`removed ${join(cacheRoot(), e)}, an image of an earlier recipe`)
+    }
+  }
 }
 
 /** Remove cached images of other recipes (what `labproof clean` may call). */
