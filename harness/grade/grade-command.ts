@@ -1,9 +1,9 @@
 // `labproof grade`: one machine (--target) or a class (--targets students.csv), graded against a
 // scenario's checks, read-only. Reports per student under --out; a class also gets summary.csv.
-import { readFile, writeFile, mkdir } from 'node:fs/promises'
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { loadScenarios, selectScenarios } from '../scenario/loader.ts'
+import { loadScenarioFile, SCENARIO_DIR, type LoadedScenario } from '../scenario/loader.ts'
 import { topologyOf } from '../scenario/runner.ts'
 import { outputDirs } from '../output-dirs.ts'
 import { classSummaryCsv, DEFAULT_JOBS, gradeClass, parseStudentsCsv } from './class.ts'
@@ -70,8 +70,8 @@ export async function gradeCommand(args: string[]): Promise<number> {
   if (positionals.length) throw new GradeUsageError(`unexpected argument "${positionals[0]}"\n\n${GRADE_USAGE}`)
   if (!values.scenario) throw new GradeUsageError(`name the lab to grade with --scenario ID\n\n${GRADE_USAGE}`)
   if (!values.target === !values.targets) throw new GradeUsageError(`give either --target TARGET (one machine) or --targets students.csv (a class)\n\n${GRADE_USAGE}`)
-  const [scenario] = selectScenarios(await loadScenarios(), [values.scenario])
-  const topology = topologyOf(scenario!)
+  const scenario = await loadOneScenario(values.scenario)
+  const topology = topologyOf(scenario)
   const roles = topology.hosts.map((h) => h.name)
   if (!roles.includes(values.as)) throw new GradeUsageError(`--as ${values.as}: the scenario's hosts are ${roles.join(', ')}`)
 
@@ -88,7 +88,7 @@ export async function gradeCommand(args: string[]): Promise<number> {
   const out = path.resolve(values.out ?? path.join(outputDirs().reports, 'grades'))
 
   if (values.target) {
-    const grade = await gradeStudent({ name: values.name ?? redactTarget(values.target), target: values.target }, scenario!, topology, opts)
+    const grade = await gradeStudent({ name: values.name ?? redactTarget(values.target), target: values.target }, scenario, topology, opts)
     const files = await writeStudentReports(grade, out)
     process.stdout.write(`${formatGradeText(grade)}\nreports: ${files.html}\n         ${files.json}\n         ${files.junit}\n`)
     return fullMarks(grade) ? 0 : 1
@@ -101,8 +101,8 @@ export async function gradeCommand(args: string[]): Promise<number> {
   const baseNames = new Map(students.map((s, i) => [s.name, unique[i]!]))
   const jobs = positiveInt(values.jobs, 'jobs', DEFAULT_JOBS)
   const started = performance.now()
-  process.stdout.write(`grading ${students.length} student${students.length === 1 ? '' : 's'} on ${scenario!.id} (${jobs} at once)\n`)
-  const grades = await gradeClass(students, scenario!, topology, {
+  process.stdout.write(`grading ${students.length} student${students.length === 1 ? '' : 's'} on ${scenario.id} (${jobs} at once)\n`)
+  const grades = await gradeClass(students, scenario, topology, {
     ...opts,
     jobs,
     onGraded: async (g) => {
@@ -117,6 +117,18 @@ export async function gradeCommand(args: string[]): Promise<number> {
   process.stdout.write(`\n${grades.length} graded in ${((performance.now() - started) / 1000).toFixed(1)} s` +
     `${errors ? `, ${errors} could not be graded (0 points, reason in the report)` : ''}\nsummary: ${summary}\nreports: ${out}/\n`)
   return grades.every(fullMarks) ? 0 : 1
+}
+
+/** The scenario to grade; another scenario file being broken (an author mid-edit) does not stop it. */
+async function loadOneScenario(id: string): Promise<LoadedScenario> {
+  const files = (await readdir(SCENARIO_DIR)).filter((f) => /\.ya?ml$/.test(f)).sort()
+  const loaded = await Promise.allSettled(files.map((f) => loadScenarioFile(path.join(SCENARIO_DIR, f))))
+  const found = loaded.flatMap((r) => (r.status === 'fulfilled' && r.value.id === id ? [r.value] : []))
+  if (found.length === 1) return found[0]!
+  if (found.length > 1) throw new Error(`scenario id "${id}" is used by ${found.map((s) => s.file).join(' and ')}`)
+  const known = loaded.flatMap((r) => (r.status === 'fulfilled' ? [r.value.id] : []))
+  const broken = loaded.flatMap((r) => (r.status === 'rejected' ? [`  ${(r.reason as Error).message.split('\n')[0]}`] : []))
+  throw new GradeUsageError(`no scenario with id "${id}"; known scenarios: ${known.join(', ')}${broken.length ? `\nscenario files that could not be read:\n${broken.join('\n')}` : ''}`)
 }
 
 function fullMarks(g: StudentGrade): boolean {

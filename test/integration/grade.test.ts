@@ -172,6 +172,7 @@ describe.skipIf(missing)(`labproof grade over SSH${missing ? ` — skipped: no d
     const cli = await runProcess(process.execPath, [path.join(REPO_ROOT, 'bin/labproof.js'), 'grade', '--scenario', 'veth-bridge-nat',
       '--targets', csv, '--known-hosts', knownHosts, '--out', out, '--command-timeout', '3000'], { timeoutMs: 120_000 })
     console.log(cli.stdout)
+    expect(cli.stdout, cli.stderr).toContain('9 graded in')
     expect(cli.exitCode, cli.stderr).toBe(1) // some students failed checks
 
     const grade = async (name: string) => JSON.parse(await readFile(path.join(out, `${name}.json`), 'utf8')) as StudentGrade
@@ -228,8 +229,8 @@ describe.skipIf(missing)(`labproof grade over SSH${missing ? ` — skipped: no d
     const cli = await runProcess(process.execPath, [path.join(REPO_ROOT, 'bin/labproof.js'), 'grade', '--scenario', 'namespace-routing',
       '--target', `ssh://root@${bob.address}`, '--identity', identity, '--host-key-sha256', fingerprintOf(bob),
       '--name', 'bob', '--out', path.join(dir, 'single')], { timeoutMs: 60_000 })
+    expect(cli.stdout, cli.stderr).toContain('score: 5 / 10 (50%)')
     expect(cli.exitCode, cli.stderr).toBe(1)
-    expect(cli.stdout).toContain('score: 5 / 10 (50%)')
     expect(cli.stdout).toMatch(/FAIL step \d+  net\.ipv4\.ip_forward = 1 on host01  \[0\/1\]\n\s+expected net\.ipv4\.ip_forward = 1 on host01\n\s+got net\.ipv4\.ip_forward = 0\n\s+hint: the host does not forward packets between v1_r and v2_r: echo 1 > \/proc\/sys\/net\/ipv4\/ip_forward\n\s+\| \$ \[host01\] sysctl -n net\.ipv4\.ip_forward/)
     expect(cli.stdout).toContain(path.join(dir, 'single', 'bob.html'))
   }, 60_000)
@@ -242,6 +243,21 @@ describe.skipIf(missing)(`labproof grade over SSH${missing ? ` — skipped: no d
     expect(overDocker.machine).toBe(`docker container ${alice.container}`)
     expect(overDocker.checks.map((c) => [c.step, c.status])).toEqual(overSsh.checks.map((c) => [c.step, c.status]))
     expect([overDocker.score, overDocker.max]).toEqual([10, 10])
+  }, 60_000)
+
+  test('a non-root login grades through sudo -n with --sudo; without it the namespaces cannot be entered', async () => {
+    const dave = machine('dave')
+    const added = await dave.run('useradd -m student && mkdir -p ~student/.ssh && cp /root/.ssh/authorized_keys ~student/.ssh/ && chown -R student ~student/.ssh && ' +
+      "echo 'student ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/student")
+    expect(added.exitCode, added.stderr).toBe(0)
+    const target = { name: 'dave', target: `ssh://student@${dave.address}` }
+    const pinned = options({ hostKeySha256: [fingerprintOf(dave)] })
+    const withSudo = await gradeStudent(target, namespaceRouting, topologyOf(namespaceRouting), { ...pinned, sudo: true })
+    expect([withSudo.score, withSudo.max, withSudo.error]).toEqual([6, 10, undefined])
+    expect(withSudo.machine).toContain('commands through sudo -n')
+    const withoutSudo = await gradeStudent(target, namespaceRouting, topologyOf(namespaceRouting), pinned)
+    expect(withoutSudo.score).toBeLessThan(6)
+    expect(withoutSudo.checks.find((c) => c.title === NR.ns2Route)!.got).toMatch(/Operation not permitted|Permission denied/)
   }, 60_000)
 
   test('grading changes nothing on the machine', async () => {
