@@ -27,7 +27,10 @@ function evidenceHtml(c: GradedCheck): string {
   if (!c.evidence.length) return ''
   const runs = c.evidence.map((e) => {
     const out = [e.stdout.trimEnd(), e.stderr.trim() ? `(stderr) ${e.stderr.trimEnd()}` : ''].filter(Boolean).join('\n') || '(no output)'
-    return `<pre>$ ${esc(e.command)}    <span class="muted"># on ${esc(e.where)}, exit ${e.exitCode}${e.timedOut ? ', killed: timed out' : ''}, ${e.ms} ms</span>\n${esc(out)}</pre>`
+    // As one would type it on the machine to see the same thing.
+    const netns = e.where.split('/')[1]
+    const typed = netns ? `ip netns exec ${netns} ${e.command}` : e.command
+    return `<pre>$ ${esc(typed)}    <span class="muted"># on ${esc(e.where.split('/')[0]!)}, exit ${e.exitCode}${e.timedOut ? ', killed: timed out' : ''}, ${e.ms} ms</span>\n${esc(out)}</pre>`
   })
   return `<details${c.status === 'failed' ? ' open' : ''}><summary>commands run and what came back</summary>${runs.join('')}</details>`
 }

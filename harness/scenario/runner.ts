@@ -2,18 +2,14 @@
 // A failed step blocks the rest of its scenario (reported skipped, "blocked by step N"); a step
 // needing a kernel feature or tool a host lacks is skipped with that reason.
 import { afterAll, beforeAll, describe, test, type TestContext } from 'vitest'
-import { backendByName } from '../backends/index.ts'
-import type { Capabilities } from '../host.ts'
-import type { Lab } from '../lab.ts'
 import { attachStep, labelStep, recordErratum, recordHostFacts } from '../report/allure.ts'
 import { buildTopology } from '../topology.ts'
 import type { LoadedScenario } from './loader.ts'
-import { missingRequirements, mergeRequirements, stepHosts, stepRequirements } from './requirements.ts'
-import { runStep, stepTitle } from './run-step.ts'
+import { mergeRequirements, stepRequirements } from './requirements.ts'
+import { stepTitle } from './run-step.ts'
 import { isSectionStep, type CheckStep, type Requirements, type RunStep } from './schema.ts'
-import { StepContext } from './step-context.ts'
+import { ScenarioSession } from './session.ts'
 
-export const DEFAULT_STEP_TIMEOUT_MS = 30_000
 const PROVISION_TIMEOUT_MS = 600_000
 
 export interface RunOptions {
@@ -45,11 +41,19 @@ export function topologyOf(s: LoadedScenario) {
   })
 }
 
+export interface PlannedStep {
+  /** 1-based position in the scenario file's steps, section headings included. */
+  number: number
+  step: RunStep | CheckStep
+  section: string
+  requires: Requirements
+}
+
 /** Each step with the section it belongs to and everything it needs. */
-export function planSteps(s: LoadedScenario) {
+export function planSteps(s: LoadedScenario): PlannedStep[] {
   let section = s.source.section
   let sectionRequires: Requirements | undefined
-  const plan: { number: number; step: RunStep | CheckStep; section: string; requires: Requirements }[] = []
+  const plan: PlannedStep[] = []
   for (const [index, step] of s.steps.entries()) {
     if (isSectionStep(step)) {
       section = step.section
@@ -62,48 +66,23 @@ export function planSteps(s: LoadedScenario) {
 }
 
 export function bindScenario(s: LoadedScenario, opts: RunOptions): void {
-  const stepTimeout = s.timeoutMs ?? DEFAULT_STEP_TIMEOUT_MS
+  const session = new ScenarioSession(s, opts)
   // Scenarios run side by side on separate labs; the steps of one scenario run in order.
   const suite = opts.jobs > 1 ? describe.concurrent : describe
   suite(`${s.id}: ${s.title}`, () => {
-    let lab: Lab | undefined
-    let blockedBy: number | undefined
-    const caps = new Map<string, Capabilities>()
+    beforeAll(() => session.start(), PROVISION_TIMEOUT_MS)
+    afterAll(() => session.stop(), 60_000)
 
-    beforeAll(async () => {
-      const backend = await backendByName(opts.backend)
-      lab = await backend.provision(topologyOf(s), { distro: opts.distro, kernel: opts.kernel })
-    }, PROVISION_TIMEOUT_MS)
-
-    afterAll(async () => {
-      await lab?.destroy()
-    }, 60_000)
-
-    for (const { number, step, section, requires } of planSteps(s)) {
-      test.sequential(`step ${number}: ${stepTitle(step)}`, async (t: TestContext) => {
-        await labelStep(s, section, number, opts)
-        if (blockedBy !== undefined) t.skip(`blocked by step ${blockedBy}`)
-        if (!lab) t.skip('the lab was not provisioned')
-        const hosts = stepHosts(step).length ? stepHosts(step) : lab.topology.hosts.map((h) => h.name)
-        for (const h of hosts) {
-          if (!caps.has(h)) {
-            caps.set(h, await lab.host(h).capabilities())
-            await recordHostFacts(caps.get(h)!)
-          }
-        }
-        const missing = missingRequirements(requires, hosts.map((h) => caps.get(h)!))
-        if (missing) t.skip(missing)
-        const ctx = new StepContext(lab, stepTimeout)
-        try {
-          const outcome = await runStep(step, ctx, s.capture)
-          if (outcome.erratum) await recordErratum(s, section, number, outcome.erratum)
-        } catch (e) {
-          blockedBy = number
-          throw e
-        } finally {
-          await attachStep(ctx)
-        }
-      }, stepTimeout * 3 + 10_000)
+    for (const planned of planSteps(s)) {
+      test.sequential(`step ${planned.number}: ${stepTitle(planned.step)}`, async (t: TestContext) => {
+        await labelStep(s, planned.section, planned.number, opts)
+        const result = await session.runStep(planned)
+        for (const caps of session.newlyProbed) await recordHostFacts(caps)
+        if (result.status === 'skipped') t.skip(result.reason)
+        await attachStep(result.ctx)
+        if (result.status === 'failed') throw result.error
+        if (result.outcome.erratum) await recordErratum(s, planned.section, planned.number, result.outcome.erratum)
+      }, session.stepTimeoutMs * 3 + 10_000)
     }
   })
 }
