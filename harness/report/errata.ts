@@ -28,7 +28,10 @@ export async function collectErrata(scenarios: LoadedScenario[], runRecords = ou
       const outcome = outcomes.get(`${s.id}#${number}`)
       rows.push({
         scenario: s.id, doc: s.source.doc, section, step: number,
-        verbatim: step.run, corrected: step.erratum.corrected, why: step.erratum.why,
+        // Where the correction runs elsewhere (erratum.on), both commands say where.
+        verbatim: step.erratum.on ? `[${step.on}] ${step.run}` : step.run,
+        corrected: step.erratum.on ? `[${step.erratum.on}] ${step.erratum.corrected}` : step.erratum.corrected,
+        why: step.erratum.why,
         ...(outcome ? { outcome } : {}),
       })
     }
