@@ -13,6 +13,10 @@ const VARYING: [RegExp, string][] = [
   [/\b(RX|TX) packets \d+ +bytes \d+ \([\d.]+ [KMG]?i?B\)/g, '$1 packets <n> bytes <n>'],
   [/\b(errors|dropped|overruns|frame|carrier|collisions) \d+/g, '$1 <n>'],
   [/\blink-netnsid \d+/g, 'link-netnsid <n>'],
+  // /proc/PID/cgroup: a cgroup v1 hierarchy's number depends on the order controllers were mounted.
+  [/^\d+:(?=[\w,=]*:\/)/, '<hierarchy>:'],
+  // /proc/PID/mountinfo: mount ids and the device number are the machine's.
+  [/^\d+ \d+ \d+:\d+ (?=\/)/, '<mount> <parent> <dev> '],
   // How many echo requests a ping sent is the reader's choice (^C) or the bound's; the loss
   // percentage after these counts is what the document claims.
   [/^\d+ packets transmitted, \d+ received,/, '<n> packets transmitted, <n> received,'],

@@ -68,5 +68,16 @@ rtt min/avg/max/mdev = 0.058/0.067/0.081/0.010 ms
   test('without ^C in the document, every reply it shows must be there', () => {
     expect(compareWithDocument(DOC_PING_4.replace('^C\n', ''), BOUNDED_3).matches).toBe(false)
   })
+
+  test('cgroup hierarchy numbers and mountinfo ids are the machine\'s; the paths are compared', () => {
+    // The document's lines, then what a netns host printed for the same commands.
+    const doc = '7:freezer:/moelove-sub2\n1238 1230 0:37 /.. /sys/fs/cgroup/freezer rw,nosuid,nodev,noexec,relatime - cgroup cgroup rw,freezer'
+    const real = '6:freezer:/moelove-sub2\n403 402 0:34 /.. /sys/fs/cgroup/freezer rw,nosuid,nodev,noexec,relatime - cgroup cgroup rw,freezer\n'
+    expect(compareWithDocument(doc, real).matches).toBe(true)
+    expect(compareWithDocument(doc, real.replace('/moelove-sub2', '/')).matches).toBe(false)
+    expect(compareWithDocument(doc, real.replace(' /.. ', ' / ')).matches).toBe(false)
+    expect(normalizeLine('0::/user.slice/user-1000.slice/session-2.scope')).toBe('<hierarchy>::/user.slice/user-1000.slice/session-2.scope')
+    expect(normalizeLine('9:name=systemd:/')).toBe('<hierarchy>:name=systemd:/')
+  })
 })
 
