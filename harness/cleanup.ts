@@ -27,8 +27,22 @@ async function staleNetnsNodes(): Promise<{ pid: number; label: string }[]> {
   return found
 }
 
+/** Docker labs whose owner is gone; loaded only here, so netns users never load testcontainers. */
+async function cleanDocker(): Promise<string[]> {
+  const { reapDocker } = await import('./backends/docker-reaper.ts')
+  try {
+    const r = await reapDocker({ staleOnly: true, pruneFirewall: true })
+    return [...r.containers.map((c) => `docker container ${c}`), ...r.networks.map((n) => `docker network ${n}`)]
+  } catch (e) {
+    if (/no docker engine answers/.test((e as Error).message)) return []
+    throw e
+  }
+}
+
+/** Every backend's leftovers from runs whose labproof process is gone. */
 export async function cleanLeftovers(): Promise<string[]> {
-  const removed: string[] = []
+  const { reapQemuLeftovers } = await import('./backends/qemu.ts')
+  const removed: string[] = [...await reapQemuLeftovers(), ...await cleanDocker()]
   for (const node of await staleNetnsNodes()) {
     try {
       process.kill(node.pid, 'SIGKILL')

@@ -129,21 +129,8 @@ async function errata(args: string[]): Promise<number> {
 
 async function clean(): Promise<number> {
   const removed = await cleanLeftovers()
-  removed.push(...await cleanDocker())
   process.stdout.write(removed.length ? `removed:\n${removed.map((r) => `  ${r}`).join('\n')}\n` : 'nothing left behind\n')
   return 0
-}
-
-/** Docker labs whose owner is gone; loaded only here, so netns users never load testcontainers. */
-async function cleanDocker(): Promise<string[]> {
-  const { reapDocker } = await import('./backends/docker-reaper.ts')
-  try {
-    const r = await reapDocker({ staleOnly: true, pruneFirewall: true })
-    return [...r.containers.map((c) => `docker container ${c}`), ...r.networks.map((n) => `docker network ${n}`)]
-  } catch (e) {
-    if (/no docker engine answers/.test((e as Error).message)) return []
-    throw e
-  }
 }
 
 async function image(args: string[]): Promise<number> {
