@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Build (or find, cached by recipe) the qemu backend's VM image for each kernel given
+# (default 6.1): a debootstrap rootfs plus that Debian kernel, no registry, no loop mount.
+# usage: ci/build-vm-image.sh [6.1|5.10|6.12 ...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec npx --no-install tsx harness/backends/vm-image.ts "$@"
