@@ -8,7 +8,8 @@ import { BACKEND_NAMES } from './backends/index.ts'
 import { cleanLeftovers } from './cleanup.ts'
 import { collectErrata, formatErrataTable } from './report/errata.ts'
 import { loadScenarios, selectScenarios } from './scenario/loader.ts'
-import { planSteps } from './scenario/runner.ts'
+import { cellName, planSteps } from './scenario/runner.ts'
+import { readMatrix, writeMatrix } from './report/matrix.ts'
 import { runProcess } from './local-process.ts'
 import { outputDirs } from './output-dirs.ts'
 
@@ -18,7 +19,8 @@ const USAGE = `labproof — run Linux virtual-networking lab write-ups as tests
 
 usage:
   labproof run [SCENARIO_ID...] [--backend ${BACKEND_NAMES.join('|')}] [--report]
-               [--distro bookworm|trixie|bullseye] [--image NAME] [--privileged]
+               [--distro bookworm,trixie,bullseye] [--kernel 5.10,6.1,6.12]
+               [--image NAME] [--privileged]
   labproof list
   labproof errata [--json]
   labproof clean
@@ -28,6 +30,8 @@ usage:
 run      runs the scenarios (all when no id is given) on two fresh hosts per scenario;
          results go to the console, reports/junit.xml and allure-results/; --report also
          builds the Allure HTML report in allure-report/. Exit code 1 when any step fails.
+         --distro (docker) and --kernel (qemu) take lists: every scenario runs on each, and
+         reports/matrix.md shows the scenario x distro/kernel table with pass, fail or skip.
 list     prints every scenario with its source document and requirements.
 errata   prints the documents' defects the scenarios record (verbatim command, what it did in
          the last run, the correction and why), as a table or as JSON.
@@ -83,15 +87,26 @@ async function run(args: string[]): Promise<number> {
   await rm(out.runRecords, { recursive: true, force: true })
   process.env.LABPROOF_SCENARIOS = positionals.join(',')
   process.env.LABPROOF_BACKEND = values.backend
-  if (values.distro) process.env.LABPROOF_DISTRO = values.distro
-  if (values.kernel) process.env.LABPROOF_KERNEL = values.kernel
   if (values.image) process.env.LABPROOF_DOCKER_IMAGE = values.image
   if (values.privileged) process.env.LABPROOF_DOCKER_PRIVILEGED = '1'
 
+  // A matrix: every scenario on each distro and/or kernel, one cell after the other.
+  const distros = listOption(values.distro)
+  const kernels = listOption(values.kernel)
+  const cells = distros.flatMap((distro) => kernels.map((kernel) => ({ distro, kernel })))
   const { startVitest } = await import('vitest/node')
-  const vitest = await startVitest('test', ['scenarios/labs.test.ts'], { root: PACKAGE_DIR, watch: false })
-  const failed = vitest.state.getCountOfFailedTests() > 0 || (process.exitCode ?? 0) !== 0
-  await vitest.close()
+  let failed = false
+  for (const cell of cells) {
+    setOrClear('LABPROOF_DISTRO', cell.distro)
+    setOrClear('LABPROOF_KERNEL', cell.kernel)
+    if (cells.length > 1) process.stdout.write(`\n== ${cellName({ backend: values.backend, ...cell })}\n`)
+    const vitest = await startVitest('test', ['scenarios/labs.test.ts'], { root: PACKAGE_DIR, watch: false })
+    failed ||= vitest.state.getCountOfFailedTests() > 0 || (process.exitCode ?? 0) !== 0
+    await vitest.close()
+  }
+  const matrix = await readMatrix(out.runRecords, cells.map((c) => cellName({ backend: values.backend, ...c })))
+  const table = await writeMatrix(out.reports, matrix)
+  if (cells.length > 1) process.stdout.write(`\n${table}\n(also in ${path.join(out.reports, 'matrix.md')})\n`)
 
   if (values.report) {
     const r = await runProcess(path.join(PACKAGE_DIR, 'node_modules', '.bin', 'allure'), ['generate', out.allureResults, '-o', out.allureReport], { timeoutMs: 300_000 })
@@ -160,6 +175,17 @@ async function grade(args: string[]): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+/** `--kernel 5.10,6.1` → ['5.10', '6.1']; absent → [undefined] (one cell, the default). */
+function listOption(v: string | undefined): (string | undefined)[] {
+  const items = (v ?? '').split(',').map((x) => x.trim()).filter(Boolean)
+  return items.length ? items : [undefined]
+}
+
+function setOrClear(name: string, value: string | undefined): void {
+  if (value) process.env[name] = value
+  else delete process.env[name]
+}
 
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code },

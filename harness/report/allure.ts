@@ -6,6 +6,7 @@ import type { LoadedScenario } from '../scenario/loader.ts'
 import type { ErratumRecord } from '../scenario/run-step.ts'
 import type { RunOptions } from '../scenario/runner.ts'
 import type { StepContext } from '../scenario/step-context.ts'
+import type { StepResult } from '../scenario/session.ts'
 import { recordRunFact } from './run-record.ts'
 
 export async function labelStep(s: LoadedScenario, section: string, number: number, opts: RunOptions): Promise<void> {
@@ -31,8 +32,21 @@ export async function attachStep(ctx: StepContext): Promise<void> {
   }
 }
 
-export async function recordHostFacts(caps: Capabilities): Promise<void> {
-  await allure.attachment(`${caps.host} capabilities`, JSON.stringify(caps, null, 2), { contentType: 'application/json', fileExtension: 'json' })
+export async function recordHostFacts(scenarioId: string, cell: string, caps: Capabilities): Promise<void> {
+  const missing = Object.entries(caps.features).filter(([, v]) => v !== true).map(([k]) => k)
+  const table = [
+    `${caps.host}: ${caps.distro}, kernel ${caps.kernelRelease}`,
+    ...Object.entries(caps.features).map(([k, v]) => `  ${k.padEnd(8)} ${v === true ? 'yes' : `no: ${v}`}`),
+    `  tools: ${Object.entries(caps.tools).filter(([, v]) => v).map(([k]) => k).join(' ')}`,
+    `  missing tools: ${Object.entries(caps.tools).filter(([, v]) => !v).map(([k]) => k).join(' ') || '-'}`,
+  ].join('\n')
+  await allure.attachment(`${caps.host} kernel and features`, table, { contentType: 'text/plain', fileExtension: 'txt' })
+  await recordRunFact(scenarioId, 'host', { cell, host: caps.host, kernelRelease: caps.kernelRelease, distro: caps.distro, missing })
+}
+
+export async function recordStepResult(scenarioId: string, cell: string, step: number, r: StepResult): Promise<void> {
+  const reason = r.status === 'skipped' ? r.reason : r.status === 'failed' ? String((r.error as Error)?.message ?? r.error).split('\n')[0] : undefined
+  await recordRunFact(scenarioId, 'step', { cell, step, status: r.status, ...(reason ? { reason } : {}) })
 }
 
 export async function recordErratum(s: LoadedScenario, section: string, step: number, e: ErratumRecord): Promise<void> {

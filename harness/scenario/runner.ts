@@ -2,7 +2,7 @@
 // A failed step blocks the rest of its scenario (reported skipped, "blocked by step N"); a step
 // needing a kernel feature or tool a host lacks is skipped with that reason.
 import { afterAll, beforeAll, describe, test, type TestContext } from 'vitest'
-import { attachStep, labelStep, recordErratum, recordHostFacts } from '../report/allure.ts'
+import { attachStep, labelStep, recordErratum, recordHostFacts, recordStepResult } from '../report/allure.ts'
 import { buildTopology } from '../topology.ts'
 import type { LoadedScenario } from './loader.ts'
 import { mergeRequirements, stepRequirements } from './requirements.ts'
@@ -31,6 +31,11 @@ export function runOptionsFromEnv(env = process.env): RunOptions {
     ...(env.LABPROOF_DISTRO ? { distro: env.LABPROOF_DISTRO } : {}),
     ...(env.LABPROOF_KERNEL ? { kernel: env.LABPROOF_KERNEL } : {}),
   }
+}
+
+/** The matrix cell a run is: `netns`, `docker bookworm`, `qemu kernel 6.1`. */
+export function cellName(o: Pick<RunOptions, 'backend' | 'distro' | 'kernel'>): string {
+  return [o.backend, o.distro, o.kernel && `kernel ${o.kernel}`].filter(Boolean).join(' ')
 }
 
 export function topologyOf(s: LoadedScenario) {
@@ -77,7 +82,8 @@ export function bindScenario(s: LoadedScenario, opts: RunOptions): void {
       test.sequential(`step ${planned.number}: ${stepTitle(planned.step)}`, async (t: TestContext) => {
         await labelStep(s, planned.section, planned.number, opts)
         const result = await session.runStep(planned)
-        for (const caps of session.newlyProbed) await recordHostFacts(caps)
+        for (const caps of session.newlyProbed) await recordHostFacts(s.id, cellName(opts), caps)
+        await recordStepResult(s.id, cellName(opts), planned.number, result)
         if (result.status === 'skipped') t.skip(result.reason)
         await attachStep(result.ctx)
         if (result.status === 'failed') throw result.error
