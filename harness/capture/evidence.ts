@@ -19,9 +19,9 @@ export function mergeSpecs(specs: CaptureSpec[]): CaptureSpec[] {
   for (const s of specs) {
     const filters = byPoint.has(s.on) ? byPoint.get(s.on) : []
     // One capture without a filter takes everything at that point.
-    byPoint.set(s.on, filters === undefined || s.filter === undefined ? undefined : [...filters, s.filter])
+    byPoint.set(s.on, filters === undefined || s.filter === undefined ? undefined : [...new Set([...filters, s.filter])])
   }
-  return [...byPoint].map(([on, f]) => (f && f.length ? { on, filter: f.map((x) => `(${x})`).join(' or ') } : { on }))
+  return [...byPoint].map(([on, f]) => (f && f.length ? { on, filter: f.length === 1 ? f[0]! : f.map((x) => `(${x})`).join(' or ') } : { on }))
 }
 
 export async function withCaptures<T>(ctx: StepContext, specs: CaptureSpec[], work: () => Promise<T>): Promise<{ result: T; evidence: Evidence }> {

@@ -69,5 +69,6 @@ describe('capture specs', () => {
   test('two claims on one interface share one capture, their filters or-ed; no filter wins', () => {
     expect(mergeSpecs([{ on: 'a:x', filter: 'icmp' }, { on: 'a:x', filter: 'arp' }, { on: 'b:y' }])).toEqual([{ on: 'a:x', filter: '(icmp) or (arp)' }, { on: 'b:y' }])
     expect(mergeSpecs([{ on: 'a:x', filter: 'icmp' }, { on: 'a:x' }])).toEqual([{ on: 'a:x' }])
+    expect(mergeSpecs([{ on: 'a:x', filter: 'arp' }, { on: 'a:x', filter: 'arp' }])).toEqual([{ on: 'a:x', filter: 'arp' }])
   })
 })
