@@ -8,7 +8,7 @@ const out = outputDirs()
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts', 'scenarios/**/*.test.ts'],
-    setupFiles: ['allure-vitest/setup'],
+    setupFiles: ['allure-vitest/setup', './harness/scenario/orphan-guard.ts'],
     reporters: [
       'default',
       ['junit', { outputFile: out.junit }],

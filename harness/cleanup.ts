@@ -1,7 +1,10 @@
 // Remove what an interrupted run left behind. Only resources whose owning labproof process is
 // gone are touched, so a clean never disturbs a run in progress on the same machine.
-import { readdir, readFile } from 'node:fs/promises'
+import { readdir, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { NETNS_MARKER } from './backends/netns.ts'
+import { PCAP_TEMP_PREFIX } from './capture/tcpdump.ts'
 
 export function isAlive(pid: number): boolean {
   try {
@@ -39,10 +42,23 @@ async function cleanDocker(): Promise<string[]> {
   }
 }
 
-/** Every backend's leftovers from runs whose labproof process is gone. */
-export async function cleanLeftovers(): Promise<string[]> {
+/** Local copies of captures (`labproof-pcap-<owner pid>-…`) of a process that died mid-copy. */
+async function stalePcapDirs(): Promise<string[]> {
+  const removed: string[] = []
+  for (const name of await readdir(tmpdir()).catch(() => [] as string[])) {
+    const m = new RegExp(`^${PCAP_TEMP_PREFIX}(\\d+)-`).exec(name)
+    if (!m || isAlive(Number(m[1]))) continue
+    await rm(path.join(tmpdir(), name), { recursive: true, force: true })
+    removed.push(`capture copy ${path.join(tmpdir(), name)}`)
+  }
+  return removed
+}
+
+/** Every backend's leftovers from runs whose labproof process is gone. `docker: false` skips
+ *  the engine (a run on another backend need not wait for it). */
+export async function cleanLeftovers(opts: { docker?: boolean } = {}): Promise<string[]> {
   const { reapQemuLeftovers } = await import('./backends/qemu.ts')
-  const removed: string[] = [...await reapQemuLeftovers(), ...await cleanDocker()]
+  const removed: string[] = [...await reapQemuLeftovers(), ...await stalePcapDirs(), ...(opts.docker === false ? [] : await cleanDocker())]
   for (const node of await staleNetnsNodes()) {
     try {
       process.kill(node.pid, 'SIGKILL')

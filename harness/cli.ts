@@ -94,15 +94,14 @@ async function run(args: string[]): Promise<number> {
   const distros = listOption(values.distro)
   const kernels = listOption(values.kernel)
   const cells = distros.flatMap((distro) => kernels.map((kernel) => ({ distro, kernel })))
-  const { startVitest } = await import('vitest/node')
+  const { runVitest } = await import('./run-vitest.ts')
   let failed = false
   for (const cell of cells) {
     setOrClear('LABPROOF_DISTRO', cell.distro)
     setOrClear('LABPROOF_KERNEL', cell.kernel)
     if (cells.length > 1) process.stdout.write(`\n== ${cellName({ backend: values.backend, ...cell })}\n`)
-    const vitest = await startVitest('test', ['scenarios/labs.test.ts'], { root: PACKAGE_DIR, watch: false })
-    failed ||= vitest.state.getCountOfFailedTests() > 0 || (process.exitCode ?? 0) !== 0
-    await vitest.close()
+    // SIGINT/SIGTERM stop the run there and remove its labs (run-vitest.ts).
+    failed = (await runVitest({ root: PACKAGE_DIR, files: ['scenarios/labs.test.ts'], backend: values.backend })) || failed
   }
   const matrix = await readMatrix(out.runRecords, cells.map((c) => cellName({ backend: values.backend, ...c })))
   const table = await writeMatrix(out.reports, matrix)

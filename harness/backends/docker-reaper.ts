@@ -78,7 +78,7 @@ export async function reapDocker(opts: ReapOptions = {}): Promise<ReapResult> {
   const containers = (await docker.listContainers({ all: true, filters })).filter((c) => chosen(c.Labels))
   await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignoreGone)))
   const networks = (await docker.listNetworks({ filters })).filter((n) => chosen(n.Labels))
-  await Promise.all(networks.map((n) => docker.getNetwork(n.Id).remove().catch(ignoreGone)))
+  await Promise.all(networks.map((n) => removeNetwork(docker, n.Id)))
   if (opts.pruneFirewall ?? networks.length > 0) {
     const image = networks.map((n) => n.Labels?.[LABEL_IMAGE]).find(Boolean) ?? await anyHostImage(docker)
     if (image) await runOnEngineHost(docker, image, PRUNE_SCRIPT)
@@ -91,8 +91,25 @@ async function anyHostImage(docker: Dockerode): Promise<string | undefined> {
   return images.flatMap((i) => i.RepoTags ?? [])[0]
 }
 
-function ignoreGone(e: { statusCode?: number }): void {
-  if (e.statusCode !== 404) throw e
+/** Gone, or being removed by another request (a lab's destroy() racing a signal's reap). */
+function ignoreGone(e: { statusCode?: number; message?: string }): void {
+  if (e.statusCode === 404) return
+  if (e.statusCode === 409 && /already in progress/.test(e.message ?? '')) return
+  throw e
+}
+
+/** A network cannot go while a container being removed by another request still holds it. */
+async function removeNetwork(docker: Dockerode, id: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await docker.getNetwork(id).remove()
+    } catch (e) {
+      const err = e as { statusCode?: number; message?: string }
+      if (err.statusCode === 404) return
+      if (attempt >= 20 || !/active endpoints|in use/i.test(err.message ?? '')) throw e
+      await new Promise((r) => setTimeout(r, 250))
+    }
+  }
 }
 
 let staleSweep: Promise<ReapResult> | undefined

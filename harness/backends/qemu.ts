@@ -44,7 +44,8 @@ export function detectAccel(): Promise<{ accel: Accel; why: string }> {
   accelProbe ??= (async () => {
     if (process.env.LABPROOF_QEMU_ACCEL === 'tcg') return { accel: 'tcg' as const, why: 'LABPROOF_QEMU_ACCEL=tcg' }
     if (!existsSync('/dev/kvm')) return { accel: 'tcg' as const, why: 'no /dev/kvm' }
-    const dir = await mkdtemp(join(tmpdir(), 'labproof-kvm-probe-'))
+    // Named like a lab's dir, so `labproof clean` removes it if labproof dies during the probe.
+    const dir = await mkdtemp(join(tmpdir(), `${QEMU_MARKER}-kvmprobe-${process.pid}-`))
     try {
       const code = Buffer.alloc(512)
       Buffer.from([0xb0, 0x31, 0xe6, 0xf4, 0xf4, 0xeb, 0xfe]).copy(code) // mov al,0x31; out 0xf4,al; hlt

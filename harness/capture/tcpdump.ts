@@ -36,6 +36,8 @@ export interface FinishedCapture {
 }
 
 const REMOTE_DIR = '/run/labproof-captures'
+/** Local copies are made in `labproof-pcap-<pid>-…`: `labproof clean` removes those of a dead process. */
+export const PCAP_TEMP_PREFIX = 'labproof-pcap-'
 const READY_TIMEOUT_MS = 5_000
 let counter = 0
 
@@ -75,7 +77,7 @@ export class RunningCapture {
   /** Interrupt tcpdump, wait for it to exit, and bring the pcap home. */
   async stop(): Promise<FinishedCapture> {
     await this.interrupt()
-    const dir = await mkdtemp(path.join(tmpdir(), 'labproof-pcap-'))
+    const dir = await mkdtemp(path.join(tmpdir(), `${PCAP_TEMP_PREFIX}${process.pid}-`))
     try {
       const local = path.join(dir, 'capture.pcap')
       await this.host.copyFrom(`${this.remoteBase}.pcap`, local)

@@ -1,0 +1,115 @@
+// Run the scenarios through vitest's node API, and stop cleanly on SIGINT or SIGTERM.
+//
+// Vitest's own handler exits the CLI at once. Its forked workers, where the labs live, are then
+// cut off mid-step and end without running the backends' signal handlers: a docker lab would
+// stay until the next sweep. Here the signal is forwarded to the workers instead: the docker
+// backend removes its labs (docker-reaper.ts), netns nodes and qemu VMs die with their worker
+// (pdeathsig). Then whatever a worker could not remove is swept (its owner is gone by then) and
+// labproof exits 128 + the signal's number. A second signal exits at once.
+import { readdirSync, readFileSync } from 'node:fs'
+import { constants } from 'node:os'
+import { cleanLeftovers, isAlive } from './cleanup.ts'
+
+const SIGNALS = ['SIGINT', 'SIGTERM'] as const
+/** The docker backend gives a hung engine 10 s; a little more for the worker to go. */
+const WORKERS_GRACE_MS = 15_000
+const SWEEP_LIMIT_MS = 30_000
+
+export interface RunVitestOptions {
+  root: string
+  files: string[]
+  /** The run's backend: what the sweep after an interruption has to look at. */
+  backend: string
+}
+
+/** One vitest run of `files`; true when a test failed or vitest could not run them. */
+export async function runVitest(o: RunVitestOptions): Promise<boolean> {
+  stopOnSignals(o.backend)
+  const { createVitest } = await import('vitest/node')
+  // What startVitest would set before making the instance.
+  process.env.TEST = 'true'
+  process.env.VITEST = 'true'
+  process.env.NODE_ENV ??= 'test'
+  const theirs = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s))]))
+  const vitest = await createVitest('test', { root: o.root, watch: false })
+  // Vitest's logger added handlers that exit at once: this module handles those signals.
+  for (const s of SIGNALS) for (const l of process.listeners(s)) if (!theirs.get(s)!.has(l) && l !== onSignal) process.off(s, l)
+  let failed = false
+  try {
+    await vitest.start(o.files)
+  } catch (e) {
+    failed = true
+    process.stderr.write(`labproof: vitest could not run the scenarios: ${(e as Error).message ?? String(e)}\n`)
+  } finally {
+    await vitest.close()
+  }
+  // Interrupted: the tear-down exits when it is done; report nothing more meanwhile.
+  if (interrupted) await new Promise(() => {})
+  return failed || vitest.state.getCountOfFailedTests() > 0 || (process.exitCode ?? 0) !== 0
+}
+
+let runBackend = 'netns'
+let interrupted: NodeJS.Signals | undefined
+
+function stopOnSignals(backend: string): void {
+  runBackend = backend
+  for (const s of SIGNALS) if (!process.listeners(s).includes(onSignal)) process.on(s, onSignal)
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  const code = 128 + (constants.signals[signal] ?? 0)
+  if (interrupted) {
+    process.stderr.write(`labproof: ${signal} again: exiting now; \`labproof clean\` removes what is left\n`)
+    process.exit(code)
+  }
+  interrupted = signal
+  process.stderr.write(`\nlabproof: ${signal}: stopping the run and removing its labs (${signal} again to exit at once)\n`)
+  void tearDown(signal).finally(() => process.exit(code))
+}
+
+async function tearDown(signal: NodeJS.Signals): Promise<void> {
+  const workers = childPids(process.pid)
+  for (const pid of workers) signalPid(pid, signal)
+  const deadline = Date.now() + WORKERS_GRACE_MS
+  while (workers.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+  for (const pid of workers.filter(isAlive)) signalPid(pid, 'SIGKILL')
+  const swept = await Promise.race([
+    cleanLeftovers({ docker: runBackend === 'docker' }).catch((e: Error) => [`(the sweep failed: ${e.message})`]),
+    new Promise<string[]>((r) => setTimeout(() => r(['(the sweep did not finish in time: run `labproof clean`)']), SWEEP_LIMIT_MS).unref()),
+  ])
+  if (swept.length) process.stderr.write(`labproof: removed after the interruption:\n${swept.map((s) => `  ${s}`).join('\n')}\n`)
+}
+
+/** This process's children: vitest's workers (and any tool it started). */
+function childPids(pid: number): number[] {
+  const pids = new Set<number>()
+  for (const task of safeReaddir(`/proc/${pid}/task`)) {
+    const text = safeRead(`/proc/${pid}/task/${task}/children`)
+    for (const p of text.trim().split(/\s+/)) if (/^\d+$/.test(p)) pids.add(Number(p))
+  }
+  return [...pids]
+}
+
+function signalPid(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal)
+  } catch {
+    // gone already
+  }
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir)
+  } catch {
+    return []
+  }
+}
+
+function safeRead(file: string): string {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch {
+    return ''
+  }
+}
