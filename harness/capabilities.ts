@@ -25,6 +25,8 @@ export function probeScript(): string {
   return [
     'echo "release=$(uname -r)"',
     'if [ -r /etc/os-release ]; then . /etc/os-release; fi; echo "distro=${PRETTY_NAME:-unknown}"',
+    'echo "version:iproute2=$(ip -V 2>/dev/null | sed -n "s/.*\\(iproute2-[^ ,]*\\).*/\\1/p")"',
+    'echo "version:iptables=$(iptables -V 2>/dev/null)"',
     ...tools,
     // The trials run in a scratch network namespace: nothing they create outlives the probe.
     `unshare --net sh -c '${trials.join('\n').replace(/'/g, `'\\''`)}' || echo "probe-failed=unshare --net did not run"`,
@@ -45,7 +47,11 @@ export function parseProbe(host: string, output: string): Capabilities {
   }
   const tools = {} as Record<Tool, boolean>
   for (const t of TOOLS) tools[t] = values.get(`tool:${t}`) === '1'
-  return { host, kernelRelease: values.get('release') ?? 'unknown', distro: values.get('distro') ?? 'unknown', features, tools }
+  const versions = {
+    iproute2: values.get('version:iproute2') || 'unknown',
+    iptables: values.get('version:iptables') || 'none',
+  }
+  return { host, kernelRelease: values.get('release') ?? 'unknown', distro: values.get('distro') ?? 'unknown', features, tools, versions }
 }
 
 export async function probeCapabilities(host: Host): Promise<Capabilities> {

@@ -48,6 +48,8 @@ export interface Capabilities {
   /** true when the feature works; otherwise the error the kernel gave when it was tried. */
   features: Record<KernelFeature, true | string>
   tools: Record<Tool, boolean>
+  /** What differs between distros: `iproute2-6.1.0`, `iptables v1.8.9 (nf_tables)`. */
+  versions: { iproute2: string; iptables: string }
 }
 
 export interface Host {

@@ -35,13 +35,14 @@ export async function attachStep(ctx: StepContext): Promise<void> {
 export async function recordHostFacts(scenarioId: string, cell: string, caps: Capabilities): Promise<void> {
   const missing = Object.entries(caps.features).filter(([, v]) => v !== true).map(([k]) => k)
   const table = [
-    `${caps.host}: ${caps.distro}, kernel ${caps.kernelRelease}`,
+    `${caps.host}: ${caps.distro}, kernel ${caps.kernelRelease}, ${caps.versions.iproute2}, ${caps.versions.iptables}`,
     ...Object.entries(caps.features).map(([k, v]) => `  ${k.padEnd(8)} ${v === true ? 'yes' : `no: ${v}`}`),
     `  tools: ${Object.entries(caps.tools).filter(([, v]) => v).map(([k]) => k).join(' ')}`,
     `  missing tools: ${Object.entries(caps.tools).filter(([, v]) => !v).map(([k]) => k).join(' ') || '-'}`,
   ].join('\n')
   await allure.attachment(`${caps.host} kernel and features`, table, { contentType: 'text/plain', fileExtension: 'txt' })
-  await recordRunFact(scenarioId, 'host', { cell, host: caps.host, kernelRelease: caps.kernelRelease, distro: caps.distro, missing })
+  const missingTools = Object.entries(caps.tools).filter(([, v]) => !v).map(([k]) => k)
+  await recordRunFact(scenarioId, 'host', { cell, host: caps.host, kernelRelease: caps.kernelRelease, distro: caps.distro, versions: caps.versions, missing, missingTools })
 }
 
 export async function recordStepResult(scenarioId: string, cell: string, step: number, r: StepResult): Promise<void> {

@@ -18,7 +18,9 @@ export interface HostFact {
   host: string
   kernelRelease: string
   distro: string
+  versions?: { iproute2: string; iptables: string }
   missing: string[]
+  missingTools?: string[]
 }
 
 export interface MatrixCell {
@@ -56,7 +58,12 @@ export async function readMatrix(runRecords: string, cells: string[]): Promise<M
         detail: failed.length ? `step ${failed[0]!.step}: ${failed[0]!.reason ?? ''}` : reasons.join('; '),
       }
       for (const h of facts.filter((x): x is HostFact => x.kind === 'host' && (x as HostFact).cell === cell)) {
-        hosts[`${cell} ${h.host}`] = `${h.distro}, kernel ${h.kernelRelease}${h.missing.length ? `, lacks ${h.missing.join(' ')}` : ''}`
+        hosts[`${cell} ${h.host}`] = [
+          `${h.distro}, kernel ${h.kernelRelease}`,
+          h.versions && `${h.versions.iproute2}, ${h.versions.iptables}`,
+          h.missing.length && `kernel lacks ${h.missing.join(' ')}`,
+          h.missingTools?.length && `no ${h.missingTools.join(' ')}`,
+        ].filter(Boolean).join('; ')
       }
     }
     rows.push({ scenario: f.replace(/\.jsonl$/, ''), byCell })
