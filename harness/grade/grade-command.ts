@@ -9,7 +9,7 @@ import { outputDirs } from '../output-dirs.ts'
 import { classSummaryCsv, DEFAULT_JOBS, gradeClass, parseStudentsCsv } from './class.ts'
 import { DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, gradeStudent, type GradeOptions, type StudentGrade } from './grade.ts'
 import { evidenceText, uniqueBaseNames, writeStudentReports } from './report-files.ts'
-import { redactTarget } from './targets.ts'
+import { parseTarget, redactTarget, TargetError } from './targets.ts'
 
 export const GRADE_USAGE = `labproof grade --scenario ID (--target TARGET | --targets students.csv) [options]
 
@@ -88,6 +88,13 @@ export async function gradeCommand(args: string[]): Promise<number> {
   const out = path.resolve(values.out ?? path.join(outputDirs().reports, 'grades'))
 
   if (values.target) {
+    // One machine named wrongly is a usage mistake (in a class, that row alone scores 0).
+    try {
+      parseTarget(values.target)
+    } catch (e) {
+      if (e instanceof TargetError) throw new GradeUsageError(`--target: ${e.message}`)
+      throw e
+    }
     const grade = await gradeStudent({ name: values.name ?? redactTarget(values.target), target: values.target }, scenario, topology, opts)
     const files = await writeStudentReports(grade, out)
     process.stdout.write(`${formatGradeText(grade)}\nreports: ${files.html}\n         ${files.json}\n         ${files.junit}\n`)
