@@ -4,7 +4,7 @@ import { rm } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { BACKEND_NAMES } from './backends/index.ts'
+import { backendByName, BACKEND_NAMES } from './backends/index.ts'
 import { cleanLeftovers } from './cleanup.ts'
 import { collectErrata, formatErrataTable } from './report/errata.ts'
 import { loadScenarios, selectScenarios } from './scenario/loader.ts'
@@ -48,17 +48,16 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   switch (command) {
     case 'run': return run(rest)
-    case 'list': return list()
+    case 'list': return list(rest)
     case 'errata': return errata(rest)
-    case 'clean': return clean()
+    case 'clean': return clean(rest)
     case 'image': return image(rest)
     case 'grade': return grade(rest)
     case undefined: case 'help': case '--help': case '-h':
       process.stdout.write(USAGE)
       return command === undefined ? 2 : 0
     default:
-      process.stderr.write(`labproof: unknown command "${command}"\n\n${USAGE}`)
-      return 2
+      throw new UsageError(`unknown command "${command}"; the commands are run, list, errata, clean, image, grade (labproof --help shows how to use them)`)
   }
 }
 
@@ -78,8 +77,21 @@ async function run(args: string[]): Promise<number> {
   if (!BACKEND_NAMES.includes(values.backend)) {
     throw new UsageError(`unknown backend "${values.backend}"; choose one of: ${BACKEND_NAMES.join(', ')}`)
   }
+  if (values.backend === 'netns' && (values.distro || values.kernel)) {
+    throw new UsageError(`--${values.distro ? 'distro' : 'kernel'} chooses the docker image's distro or the qemu VMs' kernel; the netns backend runs on this machine's own (add --backend docker or --backend qemu)`)
+  }
   // Fail on a wrong id here, with the list of known ones, before anything is provisioned.
   selectScenarios(await loadScenarios(), positionals)
+  // A matrix: every scenario on each distro and/or kernel, one cell after the other.
+  const distros = listOption(values.distro)
+  const kernels = listOption(values.kernel)
+  const cells = distros.flatMap((distro) => kernels.map((kernel) => ({ distro, kernel })))
+  // What the backend needs (root, an engine, a kernel it knows), as one line before any lab.
+  const backend = await backendByName(values.backend)
+  for (const cell of cells) await backend.preflight?.(cell)
+  // What runs killed with SIGKILL left behind (docker's are swept when its first lab starts).
+  const swept = await cleanLeftovers({ docker: false })
+  if (swept.length) process.stderr.write(`labproof: removed what earlier runs left behind:\n${swept.map((r) => `  ${r}`).join('\n')}\n`)
 
   const out = outputDirs()
   process.env.LABPROOF_OUTPUT_DIR = path.dirname(out.reports)
@@ -90,10 +102,6 @@ async function run(args: string[]): Promise<number> {
   if (values.image) process.env.LABPROOF_DOCKER_IMAGE = values.image
   if (values.privileged) process.env.LABPROOF_DOCKER_PRIVILEGED = '1'
 
-  // A matrix: every scenario on each distro and/or kernel, one cell after the other.
-  const distros = listOption(values.distro)
-  const kernels = listOption(values.kernel)
-  const cells = distros.flatMap((distro) => kernels.map((kernel) => ({ distro, kernel })))
   const { runVitest } = await import('./run-vitest.ts')
   let failed = false
   for (const cell of cells) {
@@ -115,7 +123,8 @@ async function run(args: string[]): Promise<number> {
   return failed ? 1 : 0
 }
 
-async function list(): Promise<number> {
+async function list(args: string[]): Promise<number> {
+  parseArgs({ args, options: {} })
   const scenarios = await loadScenarios()
   for (const s of scenarios) {
     const steps = planSteps(s)
@@ -141,7 +150,8 @@ async function errata(args: string[]): Promise<number> {
   return 0
 }
 
-async function clean(): Promise<number> {
+async function clean(args: string[]): Promise<number> {
+  parseArgs({ args, options: {} })
   const removed = await cleanLeftovers()
   process.stdout.write(removed.length ? `removed:\n${removed.map((r) => `  ${r}`).join('\n')}\n` : 'nothing left behind\n')
   return 0
@@ -186,10 +196,23 @@ function setOrClear(name: string, value: string | undefined): void {
   else delete process.env[name]
 }
 
+/** node:util parseArgs' complaints, said the labproof way (they are usage errors). */
+function argumentError(e: unknown, command: string | undefined): UsageError | undefined {
+  const code = (e as { code?: string }).code ?? ''
+  if (!code.startsWith('ERR_PARSE_ARGS_')) return undefined
+  const quoted = /'([^']+)'/.exec((e as Error).message)?.[1] ?? ''
+  const problem = code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? `unknown option ${quoted}`
+    : code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ? `option ${quoted.replace(/ <value>$/, '')} needs a value`
+    : code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' ? `unexpected argument "${quoted}"`
+    : (e as Error).message
+  return new UsageError(`${command}: ${problem} (labproof --help shows the options)`)
+}
+
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code },
   (e: unknown) => {
-    process.stderr.write(`labproof: ${e instanceof Error ? e.message : String(e)}\n`)
-    process.exitCode = e instanceof UsageError ? 2 : 1
+    const error = argumentError(e, process.argv[2]) ?? e
+    process.stderr.write(`labproof: ${error instanceof Error ? error.message : String(error)}\n`)
+    process.exitCode = error instanceof UsageError ? 2 : 1
   },
 )

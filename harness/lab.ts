@@ -23,6 +23,9 @@ export interface ProvisionOptions {
 
 export interface Backend {
   readonly name: string
+  /** What the backend needs on this machine (root, a daemon, binaries, a known kernel),
+   *  checked before a run starts: throws one line naming the requirement and what to do. */
+  preflight?(opts?: ProvisionOptions): Promise<void>
   provision(topology: Topology, opts?: ProvisionOptions): Promise<Lab>
 }
 

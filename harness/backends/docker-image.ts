@@ -7,6 +7,7 @@
 // inside and installs the missing ones with the image's package manager, once, into a derived
 // image (also cached), or fails naming what is missing.
 import { createHash } from 'node:crypto'
+import { request } from 'node:http'
 import { mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { spawn } from 'node:child_process'
@@ -71,14 +72,44 @@ export function hostImageTag(distro: HostDistro): string {
 }
 
 export async function dockerClient(): Promise<Dockerode> {
+  // testcontainers falls back to /var/run/docker.sock when DOCKER_HOST does not answer: a user
+  // who named an engine must get that engine or an error, never another one.
+  const dockerHost = process.env.DOCKER_HOST
+  const silent = dockerHost ? await pingEngine(dockerHost) : undefined
+  if (silent) {
+    throw new Error(`no docker engine answers at DOCKER_HOST=${dockerHost} (${silent}): start that engine, correct or unset DOCKER_HOST, or choose --backend netns`)
+  }
   try {
     return (await getContainerRuntimeClient()).container.dockerode
   } catch (e) {
     throw new Error(
-      `no docker engine answers (${(e as Error).message}).\n` +
-      'Start one (ci/install-docker.sh installs docker.io and starts dockerd), or set DOCKER_HOST, or choose --backend netns.',
+      `no docker engine answers (${(e as Error).message}): start one (ci/install-docker.sh installs docker.io and starts dockerd), set DOCKER_HOST, or choose --backend netns`,
     )
   }
+}
+
+/** Why the engine at `url` does not answer /_ping, or undefined when it does (or the scheme,
+ *  ssh:// say, is one only the client can try). */
+function pingEngine(url: string): Promise<string | undefined> {
+  let target: { socketPath: string } | { host: string; port: number } | undefined
+  try {
+    const u = new URL(url)
+    if (u.protocol === 'unix:') target = { socketPath: u.pathname }
+    else if (u.protocol === 'tcp:' || u.protocol === 'http:' || u.protocol === 'https:') target = { host: u.hostname, port: Number(u.port) || 2375 }
+  } catch {
+    return Promise.resolve('not a URL such as unix:///var/run/docker.sock or tcp://host:2375')
+  }
+  if (!target) return Promise.resolve(undefined)
+  return new Promise((resolve) => {
+    // Any HTTP answer will do (a TLS port answers plain HTTP with 400): something is listening.
+    const req = request({ ...target, path: '/_ping', timeout: 5_000 }, (res) => {
+      res.resume()
+      resolve(undefined)
+    })
+    req.on('timeout', () => req.destroy(new Error('no answer within 5 s')))
+    req.on('error', (e) => resolve(e.message))
+    req.end()
+  })
 }
 
 async function imageExists(docker: Dockerode, ref: string): Promise<Dockerode.ImageInspectInfo | undefined> {

@@ -22,7 +22,7 @@ import { GATEWAY, INTERNET, stripPrefix, type Topology } from '../topology.ts'
 import { shellQuote, type Host } from '../host.ts'
 import { firstTarEntry } from './docker-archive.ts'
 import { execInContainer } from './docker-exec.ts'
-import { dockerClient, ensureHostImage, type Progress } from './docker-image.ts'
+import { dockerClient, ensureHostImage, HOST_DISTROS, isHostDistro, type Progress } from './docker-image.ts'
 import { hostScript, internetScript } from './netns.ts'
 import { acceptBridgedScript, bridgeName, runOnEngineHost } from './docker-bridge-firewall.ts'
 import { LABEL_IMAGE, LABEL_LAB, ownerLabels, reapDocker, sweepStaleOnce, trackLab, untrackLab } from './docker-reaper.ts'
@@ -144,8 +144,20 @@ function privilegedRefusal(e: unknown): Error {
     : (e as Error)
 }
 
+/** An engine that answers, and the distro or image asked for. */
+async function dockerPreflight(opts: DockerProvisionOptions = {}): Promise<void> {
+  const docker = await dockerClient()
+  const wanted = opts.image ?? process.env.LABPROOF_DOCKER_IMAGE ?? opts.distro
+  if (!wanted || isHostDistro(wanted)) return
+  const found = await docker.getImage(wanted).inspect().then(() => true, () => false)
+  if (!found) {
+    throw new Error(`"${wanted}" is neither a distro labproof builds (${HOST_DISTROS.join(', ')}) nor an image on this docker engine (labproof pulls nothing: docker load or build it first)`)
+  }
+}
+
 export const dockerBackend: Backend = {
   name: 'docker',
+  preflight: dockerPreflight,
   async provision(topology: Topology, opts: DockerProvisionOptions = {}): Promise<Lab> {
     const docker = await dockerClient()
     await sweepStaleOnce(docker)

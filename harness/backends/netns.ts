@@ -138,12 +138,23 @@ export function internetScript(t: Topology): string {
   ].join(' && ')
 }
 
+const NEEDS_ROOT = 'the netns backend needs root: run labproof as root (sudo), or choose --backend docker'
+
+/** Root, util-linux and iproute2 on this machine: what every netns node is made with. */
+export async function netnsPreflight(backend = 'netns'): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error(backend === 'netns' ? NEEDS_ROOT : `the ${backend} backend needs root: run labproof as root (sudo)`)
+  const r = await runProcess('sh', ['-c', 'for t in unshare nsenter setpriv ip; do command -v "$t" >/dev/null || echo "$t"; done'], { timeoutMs: 5_000 })
+  const missing = r.stdout.trim().split(/\s+/).filter(Boolean)
+  if (missing.length) {
+    throw new Error(`the ${backend} backend needs ${missing.join(', ')} on this machine: apt-get install util-linux iproute2 (or run ci/setup.sh)`)
+  }
+}
+
 export const netnsBackend: Backend = {
   name: 'netns',
+  preflight: () => netnsPreflight(),
   async provision(topology: Topology): Promise<Lab> {
-    if (process.getuid?.() !== 0) {
-      throw new Error('the netns backend needs root: run labproof as root (sudo), or choose --backend docker')
-    }
+    if (process.getuid?.() !== 0) throw new Error(NEEDS_ROOT)
     const started = performance.now()
     const id = newLabId()
     const nodeNames = [...topology.hosts.map((h) => h.name), GATEWAY, INTERNET]

@@ -20,9 +20,9 @@ import type { Host } from '../host.ts'
 import { hostLookup, newLabId, type Backend, type Lab, type ProvisionOptions } from '../lab.ts'
 import { runProcess } from '../local-process.ts'
 import { GATEWAY, INTERNET, type HostSpec, type Topology } from '../topology.ts'
-import { NetnsHost, gatewayScript, hostScript, internetScript, killNode, startNode, type NodeProcess } from './netns.ts'
+import { NetnsHost, gatewayScript, hostScript, internetScript, killNode, netnsPreflight, startNode, type NodeProcess } from './netns.ts'
 import { connectSsh, SshHost } from './ssh-host.ts'
-import { DEFAULT_VM_KERNEL, ensureVmImage, GUEST_READY_MARKER, type VmImage } from './vm-image.ts'
+import { DEFAULT_VM_KERNEL, ensureVmImage, GUEST_READY_MARKER, isVmKernel, VM_KERNELS, type VmImage } from './vm-image.ts'
 
 /** Every VM's qemu command line carries `labproof-qemu:<lab>:<owner pid>:<host>` (in -name),
  *  and its temp dir is `labproof-qemu-<lab>-<owner pid>-…`: what `labproof clean` looks for. */
@@ -227,15 +227,26 @@ export async function reapQemuLeftovers(): Promise<string[]> {
   return removed
 }
 
+/** Root (taps, the gateway namespace), qemu, /dev/net/tun, and a kernel it can boot. */
+async function qemuPreflight(opts: ProvisionOptions = {}): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('the qemu backend needs root (taps, the gateway namespace): run labproof as root')
+  if (opts.kernel && !isVmKernel(opts.kernel)) {
+    throw new Error(`the qemu backend has no kernel "${opts.kernel}"; choose --kernel from ${Object.keys(VM_KERNELS).join(', ')}`)
+  }
+  if (opts.distro && !/bookworm/.test(opts.distro)) {
+    throw new Error(`the qemu backend boots a Debian bookworm rootfs; distro "${opts.distro}" is not available (choose the kernel with --kernel)`)
+  }
+  const which = await runProcess('sh', ['-c', `command -v ${QEMU} qemu-img`], { timeoutMs: 5_000 })
+  if (which.exitCode !== 0) throw new Error(`the qemu backend needs ${QEMU} and qemu-img: apt-get install qemu-system-x86 qemu-utils`)
+  if (!existsSync('/dev/net/tun')) throw new Error('the qemu backend needs /dev/net/tun for the VMs\' underlay taps: modprobe tun')
+  await netnsPreflight('qemu')
+}
+
 export const qemuBackend: Backend = {
   name: 'qemu',
+  preflight: qemuPreflight,
   async provision(topology: Topology, opts: ProvisionOptions = {}): Promise<Lab> {
-    if (process.getuid?.() !== 0) throw new Error('the qemu backend needs root (taps, the gateway namespace): run labproof as root')
-    if (opts.distro && !/bookworm/.test(opts.distro)) {
-      throw new Error(`the qemu backend boots a Debian bookworm rootfs; distro "${opts.distro}" is not available (choose the kernel with --kernel)`)
-    }
-    const which = await runProcess('sh', ['-c', `command -v ${QEMU} qemu-img`], { timeoutMs: 5_000 })
-    if (which.exitCode !== 0) throw new Error(`the qemu backend needs ${QEMU} and qemu-img: apt-get install qemu-system-x86 qemu-utils`)
+    await qemuPreflight(opts)
     const started = performance.now()
     const kernel = opts.kernel ?? DEFAULT_VM_KERNEL
     const imageStarted = performance.now()

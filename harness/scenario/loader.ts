@@ -129,7 +129,12 @@ export async function loadScenarioFile(file: string): Promise<LoadedScenario> {
 
 /** All scenarios in `dir`, in file-name order; ids must be unique. */
 export async function loadScenarios(dir = SCENARIO_DIR): Promise<LoadedScenario[]> {
-  const files = (await readdir(dir)).filter((f) => /\.ya?ml$/.test(f)).sort()
+  const fromEnv = process.env.LABPROOF_SCENARIO_DIR && dir === SCENARIO_DIR ? ' (LABPROOF_SCENARIO_DIR)' : ''
+  const entries = await readdir(dir).catch((e: NodeJS.ErrnoException) => {
+    throw new Error(`cannot read the scenario folder ${dir}${fromEnv}: ${e.code === 'ENOENT' ? 'it does not exist' : e.code === 'ENOTDIR' ? 'it is not a folder' : e.message}`)
+  })
+  const files = entries.filter((f) => /\.ya?ml$/.test(f)).sort()
+  if (files.length === 0) throw new Error(`no scenario files (*.yaml) in ${dir}${fromEnv}`)
   const loaded = await Promise.all(files.map((f) => loadScenarioFile(path.join(dir, f))))
   const seen = new Map<string, string>()
   for (const s of loaded) {

@@ -1,6 +1,6 @@
 // Run one step: a document command (bounded if it never ends, checked against what the document
 // says it does, followed by its correction when the document is wrong), or a check.
-import { formatResult, type ExecResult } from '../host.ts'
+import { formatResult, TOOLS, type ExecResult } from '../host.ts'
 import { describeCheck, runCheck } from '../checks/index.ts'
 import { CheckFailure, Mismatches } from '../checks/check-failure.ts'
 import { assertPing } from '../checks/ping.ts'
@@ -90,7 +90,7 @@ export function assertExpectation(r: ExecResult, e: Expectation | undefined, isP
   // A ping expected to fail exits non-zero by design; otherwise success is the default claim.
   const wantExit = e?.exitCode ?? (e?.reachable === false ? undefined : 0)
   if (wantExit === 'nonzero' && exitCode === 0) m.add('a non-zero exit', 'exit 0')
-  if (typeof wantExit === 'number' && exitCode !== wantExit) m.add(`exit ${wantExit}`, `exit ${exitCode}`)
+  if (typeof wantExit === 'number' && exitCode !== wantExit) m.add(`exit ${wantExit}`, `exit ${exitCode}${missingProgram(r, target)}`)
   for (const s of asList(e?.contains)) if (!output.includes(s)) m.add(`output containing "${s}"`, 'not in the output')
   for (const s of asList(e?.notContains)) if (output.includes(s)) m.add(`output without "${s}"`, 'it is there')
   if (e?.output !== undefined) {
@@ -110,6 +110,16 @@ export function assertExpectation(r: ExecResult, e: Expectation | undefined, isP
     }
   }
   m.throwIfAny(`\`${command}\` on ${target}`, formatResult(r))
+}
+
+/** A command the host does not have (the shell's exit 127): name it and what to do. */
+function missingProgram(r: ExecResult, target: string): string {
+  const name = r.exitCode === 127 ? /^(?:\S+: )?(?:\d+: )?([^\s:]+): (?:command )?not found$/m.exec(r.stderr)?.[1] : undefined
+  if (!name) return ''
+  const declare = (TOOLS as readonly string[]).includes(name)
+    ? ` or declare \`requires: { tools: [${name}] }\` so the step is skipped where it is missing`
+    : ''
+  return ` (\`${name}\` is not installed on ${target}: install it in the host${declare})`
 }
 
 function asList(v: string | string[] | undefined): string[] {

@@ -88,7 +88,7 @@ export function bindScenario(s: LoadedScenario, opts: RunOptions): void {
         await attachStep(result.ctx)
         if (result.status === 'failed') throw result.error
         if (result.outcome.erratum) await recordErratum(s, planned.section, planned.number, result.outcome.erratum)
-      }, session.stepTimeoutMs * 3 + 10_000)
+      }, session.stepBudgetMs(planned.step))
     }
   })
 }

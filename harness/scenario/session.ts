@@ -30,6 +30,13 @@ export class ScenarioSession {
     return this.scenario.timeoutMs ?? DEFAULT_STEP_TIMEOUT_MS
   }
 
+  /** How long a step may take in all (its commands, an erratum's correction and evidence,
+   *  captures): what a test runner's own timeout must allow, so the step's timeout, which
+   *  kills the command and names it, always comes first. */
+  stepBudgetMs(step: PlannedStep['step']): number {
+    return (step.timeoutMs ?? this.stepTimeoutMs) * 3 + 10_000
+  }
+
   async start(): Promise<Lab> {
     const backend = await backendByName(this.opts.backend)
     this.lab = await backend.provision(topologyOf(this.scenario), { distro: this.opts.distro, kernel: this.opts.kernel })
@@ -55,7 +62,7 @@ export class ScenarioSession {
     }
     const missing = missingRequirements(requires, hosts.map((h) => this.caps.get(h)!))
     if (missing) return { status: 'skipped', reason: missing }
-    const ctx = new StepContext(lab, this.stepTimeoutMs)
+    const ctx = new StepContext(lab, step.timeoutMs ?? this.stepTimeoutMs, { explainMissingNamespace: true })
     try {
       return { status: 'passed', ctx, outcome: await runStep(step, ctx, this.scenario.capture) }
     } catch (error) {

@@ -1,7 +1,7 @@
 // What one step or check works with: the lab, the commands it ran (its transcript, attached to
 // the report), notes on how commands were bounded, and evidence files such as pcaps.
 import type { Capture } from '../capture/pcap.ts'
-import type { ExecResult, Host } from '../host.ts'
+import { formatResult, type ExecResult, type Host } from '../host.ts'
 import type { Lab } from '../lab.ts'
 
 export interface Attachment {
@@ -30,7 +30,13 @@ export class StepContext {
   /** Decoded captures of this step by capture point, for wire checks. */
   readonly captured = new Map<string, Capture>()
 
-  constructor(readonly lab: Lab, readonly timeoutMs: number) {}
+  constructor(
+    readonly lab: Lab,
+    readonly timeoutMs: number,
+    /** Whether an `on: host/ns` naming a namespace the host lacks fails the step with the
+     *  namespaces it has (a scenario run); grading reads only, and says so itself. */
+    private readonly opts: { explainMissingNamespace?: boolean } = {},
+  ) {}
 
   target(target: string): Target {
     return resolveTarget(this.lab, target)
@@ -41,15 +47,31 @@ export class StepContext {
     const t = this.target(target)
     const r = await t.host.exec(cmd, { netns: t.netns, input: opts.input, timeoutMs: opts.timeoutMs ?? this.timeoutMs })
     this.transcript.push(r)
+    if (t.netns && this.opts.explainMissingNamespace && r.exitCode !== 0) await this.assertNamespaceExists(t, r)
     return r
   }
 
   /** Like run, but a non-zero exit is a failure of the check itself (a broken probe). */
   async query(target: string, cmd: string): Promise<string> {
     const r = await this.run(target, cmd)
+    if (r.timedOut) {
+      throw new Error(`could not read the state on ${target}: \`${cmd}\` did not finish within ${this.timeoutMs} ms and was killed (raise the step's timeoutMs if it needs longer)\n${formatResult(r)}`)
+    }
     if (r.exitCode !== 0) {
       throw new Error(`could not read the state on ${target}: \`${cmd}\` exited ${r.exitCode}: ${(r.stderr || r.stdout).trim()}`)
     }
     return r.stdout
+  }
+
+  /** `ip netns exec` could not enter the namespace: say that it does not exist, and which do. */
+  private async assertNamespaceExists(t: Target, r: ExecResult): Promise<void> {
+    if (!/Cannot open network namespace "[^"]*": No such file or directory/.test(r.stderr)) return
+    const listed = await t.host.exec('ip netns list', { timeoutMs: 10_000 })
+    const names = listed.exitCode === 0 ? listed.stdout.split('\n').map((l) => l.trim().split(/\s+/)[0]!).filter(Boolean) : []
+    const have = listed.exitCode !== 0 ? `(ip netns list failed: ${listed.stderr.trim()})` : names.length ? `its namespaces are: ${names.join(', ')}` : 'it has none'
+    throw new Error(
+      `${t.host.name} has no network namespace "${t.netns}" (on: ${t.label}); ${have}. ` +
+      `Create it in an earlier step (ip netns add ${t.netns}) or fix the step's \`on:\`.\n${formatResult(r)}`,
+    )
   }
 }
