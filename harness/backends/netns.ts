@@ -22,6 +22,12 @@ const NODE_INIT = [
   'mount -t tmpfs -o mode=0755 labproof /run',
   'mount -t sysfs sysfs /sys',
   'hostname "$1"',
+  // A real host resolves its own name from /etc/hosts (Debian writes `127.0.1.1 NAME`). Without
+  // it, sudo asks DNS, whose queries die at the gateway: 10 s per sudo. The file is bound over
+  // /etc/hosts in this node's mount namespace only, then unlinked from /run.
+  '{ cat /etc/hosts; echo; printf "127.0.1.1\\t%s\\n" "$1"; } > /run/.labproof-hosts',
+  'mount --bind /run/.labproof-hosts /etc/hosts',
+  'rm /run/.labproof-hosts',
   'ip link set lo up',
   'echo ready',
   // PID 1 of the node: reaps whatever commands leave behind, until the node is killed.

@@ -38,6 +38,15 @@ describe.skipIf(!root)('netns backend (needs root)', () => {
     expect(await lab.host('host01').succeed('ip route show default')).toMatch(/^default via 192\.168\.21\.1 dev ens33/)
   })
 
+  test('a host resolves its own name from /etc/hosts, as a real host does (sudo does not wait for DNS)', async () => {
+    expect((await lab.host('host01').succeed('getent hosts host-01')).trim()).toMatch(/^127\.0\.1\.1\s+host-01$/)
+    expect(await lab.host('host02').exec('grep -w host-01 /etc/hosts')).toMatchObject({ exitCode: 1 })
+    const sudo = await lab.host('host02').exec('sudo true')
+    expect(sudo).toMatchObject({ exitCode: 0, stderr: '' })
+    expect(sudo.ms).toBeLessThan(2000)
+    expect(await readFile('/etc/hosts', 'utf8')).not.toMatch(/host-0[12]/)
+  })
+
   test('a fresh host does not forward', async () => {
     expect((await lab.host('host01').succeed('cat /proc/sys/net/ipv4/ip_forward')).trim()).toBe('0')
   })
