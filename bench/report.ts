@@ -1,0 +1,94 @@
+// The benchmark's results as JSON (everything, samples included) and as a Markdown table.
+import type { MachineFacts } from './machine.ts'
+import { formatSpread, type Spread } from './stats.ts'
+import type { FloorMismatch } from './floor-check.ts'
+
+export interface ScenarioResult {
+  id: string
+  /** Planned steps, and those that ran (the rest were skipped with a reason). */
+  steps: number
+  ran: number
+  floorCommands: number
+  floorScripts: number
+  provisionMs: Spread
+  /** ScenarioSession: start, every step, stop. */
+  labproofMs: Spread
+  labproofStepsMs: Spread
+  /** The floor: provision, the document commands as plain scripts, destroy. */
+  floorMs: Spread
+  floorCommandsMs: Spread
+  /** labproof / floor, per repetition (paired runs), both including provisioning and teardown. */
+  ratio: Spread
+  /** (labproof − floor) / steps that ran, per repetition. */
+  overheadPerStepMs: Spread
+  /** `npx labproof run ID`: vitest startup and reporters included. */
+  cliMs?: Spread
+  failures: string[]
+  floorMismatches: FloorMismatch[]
+}
+
+export interface BackendResult {
+  backend: string
+  detail: string
+  reps: number
+  scenarios: ScenarioResult[]
+  /** `npx labproof run`: every scenario, in parallel on separate labs. */
+  suiteMs?: Spread
+  suiteTests?: string
+  suiteFailures: string[]
+}
+
+export interface BenchResults {
+  machine: MachineFacts
+  command: string
+  notes: string[]
+  backends: BackendResult[]
+  skippedBackends: { backend: string; detail: string }[]
+}
+
+export function toMarkdown(r: BenchResults): string {
+  const m = r.machine
+  const lines = [
+    `# labproof benchmark`,
+    '',
+    `${m.date.slice(0, 16).replace('T', ' ')} UTC · ${m.nproc} cores, ${m.memoryGiB} GiB · ${m.distro} · kernel ${m.kernel} · node ${m.node} · ` +
+      `load average ${m.loadAtStart.join(' ')} at the start, ${m.loadAtEnd?.join(' ') ?? '?'} at the end · \`${r.command}\``,
+    '',
+    'Times: median (min–max) over the repetitions. **labproof**: ScenarioSession start, every step, stop. ' +
+      '**floor**: the same document commands (bounded as labproof bounds them, errata corrections included) as one plain ' +
+      '`sh` script per run of commands on one host, on a freshly provisioned lab, no checks, no captures. Both include ' +
+      'provisioning and teardown; **ratio** = labproof / floor per repetition; **overhead/step** = (labproof − floor) / steps run. ' +
+      '**CLI**: `npx labproof run ID`, vitest startup included.',
+    '',
+  ]
+  for (const b of r.backends) {
+    lines.push(`## ${b.backend} (${b.detail}), ${b.reps} repetitions`, '')
+    lines.push('| scenario | steps run | provision ms | labproof s | floor s | ratio | overhead/step ms | CLI s |')
+    lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+    for (const s of b.scenarios) {
+      lines.push(`| ${s.id} | ${s.ran}/${s.steps} | ${formatSpread(s.provisionMs)} | ${formatSpread(s.labproofMs, 's')} | ${formatSpread(s.floorMs, 's')} | ` +
+        `${ratio(s.ratio)} | ${formatSpread(s.overheadPerStepMs)} | ${s.cliMs ? formatSpread(s.cliMs, 's') : '–'} |`)
+    }
+    const total = (pick: (s: ScenarioResult) => Spread) => b.scenarios.reduce((sum, s) => sum + pick(s).median, 0)
+    const labproof = total((s) => s.labproofMs)
+    const floor = total((s) => s.floorMs)
+    const ran = b.scenarios.reduce((sum, s) => sum + s.ran, 0)
+    lines.push(`| **all, one after another** | ${ran}/${b.scenarios.reduce((sum, s) => sum + s.steps, 0)} | | ${(labproof / 1000).toFixed(2)} | ${(floor / 1000).toFixed(2)} | ` +
+      `${(labproof / floor).toFixed(2)} | ${Math.round((labproof - floor) / ran)} | |`)
+    lines.push('')
+    if (b.suiteMs) lines.push(`Whole suite, \`npx labproof run --backend ${b.backend}\` (scenarios in parallel on separate labs): **${formatSpread(b.suiteMs, 's')} s** (${b.suiteTests}).`, '')
+    const problems = [
+      ...b.scenarios.flatMap((s) => s.failures.map((f) => `${s.id}: ${f}`)),
+      ...b.suiteFailures,
+      ...b.scenarios.flatMap((s) => s.floorMismatches.map((x) => `${s.id}: floor differs at step ${x.step} [${x.target}] \`${x.command}\`: labproof exit ${x.labproof}, floor exit ${x.floor}`)),
+    ]
+    if (problems.length) lines.push('Problems:', '', ...problems.map((p) => `- ${p}`), '')
+  }
+  for (const s of r.skippedBackends) lines.push(`Not measured: ${s.backend} — ${s.detail}.`, '')
+  if (r.notes.length) lines.push(...r.notes.map((n) => `- ${n}`), '')
+  return lines.join('\n')
+}
+
+function ratio(s: Spread): string {
+  return s.n === 0 ? '–' : s.n === 1 ? s.median.toFixed(2) : `${s.median.toFixed(2)} (${s.min.toFixed(2)}–${s.max.toFixed(2)})`
+}

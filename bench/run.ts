@@ -1,0 +1,148 @@
+// `npm run bench`: what labproof costs on top of the lab itself, per scenario and backend.
+//
+//   npm run bench -- [--reps 5] [--backend netns]... [--qemu] [--scenario ID]... [--no-cli]
+//                    [--no-suite] [--out bench/results] [--name latest]
+//
+// Per scenario: provisioning, the scenario through ScenarioSession, its floor (the document
+// commands alone as plain scripts), their ratio and the overhead per step, and the scenario
+// through `npx labproof run ID`; per backend: the whole suite through `npx labproof run`.
+// Sessions and floors run one at a time, alternating, so drift in the machine's load hits both.
+import { mkdir, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { loadScenarios, selectScenarios, type LoadedScenario } from '../harness/scenario/loader.ts'
+import { planSteps, runOptionsFromEnv } from '../harness/scenario/runner.ts'
+import { availableBackends } from './backends.ts'
+import { PACKAGE_DIR, runCli } from './cli-timing.ts'
+import { compareFloor, type FloorMismatch } from './floor-check.ts'
+import { floorCommands, type FloorCommand } from './floor-script.ts'
+import { runFloor, type FloorRun } from './floor.ts'
+import { currentLoad, machineFacts } from './machine.ts'
+import { toMarkdown, type BackendResult, type BenchResults, type ScenarioResult } from './report.ts'
+import { runSession, type SessionRun } from './session-timing.ts'
+import { spread } from './stats.ts'
+
+const { values } = parseArgs({
+  options: {
+    reps: { type: 'string', default: '5' },
+    backend: { type: 'string', multiple: true },
+    qemu: { type: 'boolean', default: false },
+    scenario: { type: 'string', multiple: true },
+    'no-cli': { type: 'boolean', default: false },
+    'no-suite': { type: 'boolean', default: false },
+    out: { type: 'string', default: path.join(PACKAGE_DIR, 'bench', 'results') },
+    name: { type: 'string', default: 'latest' },
+  },
+})
+const reps = Math.max(1, Number(values.reps) || 5)
+const log = (line: string) => process.stderr.write(`[bench] ${line}\n`)
+process.chdir(PACKAGE_DIR)
+
+const machine = await machineFacts()
+const scenarios = selectScenarios(await loadScenarios(), values.scenario ?? [])
+const backends = await availableBackends({ qemu: values.qemu || (values.backend ?? []).includes('qemu'), ...(values.backend ? { only: values.backend } : {}) })
+const results: BenchResults = {
+  machine,
+  command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+  notes: [],
+  backends: [],
+  skippedBackends: backends.filter((b) => !b.available).map(({ backend, detail }) => ({ backend, detail })),
+}
+for (const s of results.skippedBackends) log(`${s.backend}: not measured (${s.detail})`)
+
+for (const { backend, detail } of backends.filter((b) => b.available)) {
+  const result: BackendResult = { backend, detail, reps, scenarios: [], suiteFailures: [] }
+  results.backends.push(result)
+  const opts = { ...runOptionsFromEnv({ ...process.env, LABPROOF_BACKEND: backend }), backend }
+
+  // Warm-up (untimed): which steps run here, hence the floor's commands, and a check that the
+  // floor's commands exit as labproof's did.
+  const floors = new Map<string, { commands: FloorCommand[]; mismatches: FloorMismatch[]; failure?: string }>()
+  for (const s of scenarios) {
+    log(`${backend} ${s.id}: warm-up`)
+    const session = await runSession(s, opts)
+    const commands = floorCommands(planSteps(s), (n) => session.ran.has(n))
+    const floor = await runFloor(s, commands, backend)
+    floors.set(s.id, { commands, mismatches: compareFloor(commands, floor.exitCodes, session.transcripts), ...(session.failure ? { failure: session.failure } : {}) })
+  }
+
+  const sessions = new Map<string, SessionRun[]>(scenarios.map((s) => [s.id, []]))
+  const floorRuns = new Map<string, FloorRun[]>(scenarios.map((s) => [s.id, []]))
+  for (let rep = 0; rep < reps; rep++) {
+    for (const s of scenarios) {
+      const commands = floors.get(s.id)!.commands
+      // Alternate which goes first, so neither always runs on a machine the other just warmed.
+      const order = rep % 2 === 0 ? ['session', 'floor'] : ['floor', 'session']
+      for (const what of order) {
+        if (what === 'session') sessions.get(s.id)!.push(await runSession(s, opts))
+        else floorRuns.get(s.id)!.push(await runFloor(s, commands, backend))
+      }
+      const last = sessions.get(s.id)!.at(-1)!
+      log(`${backend} ${s.id} rep ${rep + 1}/${reps}: labproof ${ms(last.totalMs)}, floor ${ms(floorRuns.get(s.id)!.at(-1)!.totalMs)}`)
+    }
+  }
+
+  const cli = new Map<string, number[]>(scenarios.map((s) => [s.id, []]))
+  const cliFailures = new Map<string, string[]>(scenarios.map((s) => [s.id, []]))
+  if (!values['no-cli']) {
+    for (let rep = 0; rep < reps; rep++) {
+      for (const s of scenarios) {
+        const r = await runCli([s.id], backend)
+        cli.get(s.id)!.push(r.ms)
+        if (r.exitCode !== 0) cliFailures.get(s.id)!.push(`npx labproof run ${s.id} exited ${r.exitCode}: ${r.failure?.slice(-300)}`)
+        log(`${backend} ${s.id} CLI rep ${rep + 1}/${reps}: ${ms(r.ms)} (${r.tests})`)
+      }
+    }
+  }
+
+  for (const s of scenarios) result.scenarios.push(summarize(s, sessions.get(s.id)!, floorRuns.get(s.id)!, floors.get(s.id)!, cli.get(s.id)!, cliFailures.get(s.id)!))
+
+  if (!values['no-suite']) {
+    const suite: number[] = []
+    for (let rep = 0; rep < reps; rep++) {
+      const r = await runCli(values.scenario ?? [], backend)
+      suite.push(r.ms)
+      result.suiteTests = r.tests
+      if (r.exitCode !== 0) result.suiteFailures.push(`npx labproof run exited ${r.exitCode}: ${r.failure?.slice(-300)}`)
+      log(`${backend} suite rep ${rep + 1}/${reps}: ${ms(r.ms)} (${r.tests})`)
+    }
+    result.suiteMs = spread(suite)
+  }
+  await write(results)
+}
+machine.loadAtEnd = currentLoad()
+await write(results)
+log(`wrote ${path.join(values.out, `${values.name}.md`)} and .json`)
+
+function summarize(s: LoadedScenario, sessions: SessionRun[], floors: FloorRun[], floor: { commands: FloorCommand[]; mismatches: FloorMismatch[]; failure?: string }, cli: number[], cliFailures: string[]): ScenarioResult {
+  const ran = sessions[0]?.passed ?? 0
+  const pairs = sessions.map((x, i) => [x.totalMs, floors[i]!.totalMs] as const)
+  const failures = [...new Set([floor.failure, ...sessions.map((x) => x.failure)].filter((f): f is string => Boolean(f))), ...cliFailures]
+  return {
+    id: s.id,
+    steps: planSteps(s).length,
+    ran,
+    floorCommands: floor.commands.length,
+    floorScripts: floors[0]?.scripts ?? 0,
+    provisionMs: spread(sessions.map((x) => x.provisionMs)),
+    labproofMs: spread(sessions.map((x) => x.totalMs)),
+    labproofStepsMs: spread(sessions.map((x) => x.stepsMs)),
+    floorMs: spread(floors.map((x) => x.totalMs)),
+    floorCommandsMs: spread(floors.map((x) => x.commandsMs)),
+    ratio: spread(pairs.map(([l, f]) => l / f)),
+    overheadPerStepMs: spread(pairs.map(([l, f]) => (l - f) / Math.max(ran, 1))),
+    ...(cli.length ? { cliMs: spread(cli) } : {}),
+    failures,
+    floorMismatches: floor.mismatches,
+  }
+}
+
+async function write(r: BenchResults): Promise<void> {
+  await mkdir(values.out, { recursive: true })
+  await writeFile(path.join(values.out, `${values.name}.json`), `${JSON.stringify(r, (_k, v) => (typeof v === 'number' ? Math.round(v * 1000) / 1000 : v), 2)}\n`)
+  await writeFile(path.join(values.out, `${values.name}.md`), toMarkdown(r))
+}
+
+function ms(v: number): string {
+  return `${(v / 1000).toFixed(2)} s`
+}

@@ -1,0 +1,61 @@
+// The benchmark's floor: the scenario's document commands, bounded as labproof bounds them,
+// errata corrections included, grouped into one script per run of commands on one host.
+import { execFileSync } from 'node:child_process'
+import { describe, expect, test } from 'vitest'
+import { compareFloor } from '../../bench/floor-check.ts'
+import { floorCommands, floorExitCodes, floorScript, floorSegments } from '../../bench/floor-script.ts'
+import { parseScenario } from '../../harness/scenario/loader.ts'
+import { planSteps } from '../../harness/scenario/runner.ts'
+
+const scenario = parseScenario(`
+id: floor
+title: floor
+source: { doc: x.txt, section: s }
+steps:
+  - { on: host01, run: ip netns add ns1 }
+  - { on: host01, run: ip netns exec ns1 ping 10.0.0.2, expect: { reachable: false } }
+  - check: { sysctl: { on: host01, key: net.ipv4.ip_forward, value: 0 } }
+  - on: host01/ns1
+    run: ip link set tun1 up
+    erratum: { corrected: ip link set tun2 up, on: host02, why: wrong host }
+  - { on: host02, run: cat, input: hello }
+  - { on: host01, run: "exit 3" }
+`, 'floor.yaml')
+
+describe('bench floor', () => {
+  const commands = floorCommands(planSteps(scenario), (n) => n !== 6)
+
+  test('run steps only, bounded, errata corrections after the verbatim command, skipped steps left out', () => {
+    expect(commands.map((c) => [c.step, c.target, c.command])).toEqual([
+      [1, 'host01', 'ip netns add ns1'],
+      [2, 'host01', expect.stringMatching(/^ip netns exec ns1 ping -c 3 -i [\d.]+ -W 1 10\.0\.0\.2$/)],
+      [4, 'host01/ns1', 'ip link set tun1 up'],
+      [4, 'host02', 'ip link set tun2 up'],
+      [5, 'host02', 'cat'],
+    ])
+  })
+
+  test('one script per run of consecutive commands on one host', () => {
+    expect(floorSegments(commands).map((s) => [s.host, s.commands.length])).toEqual([['host01', 3], ['host02', 2]])
+  })
+
+  test('the script runs each command in its own subshell, with its input, and reports every exit status', () => {
+    const script = floorScript([
+      { step: 1, target: 'host01', command: 'exit 3' },
+      { step: 2, target: 'host01', command: 'cat', input: 'hello' },
+      { step: 3, target: 'host01', command: 'cd /nonexistent-dir' },
+      { step: 4, target: 'host01', command: 'true' },
+    ])
+    const out = execFileSync('sh', ['-c', script], { encoding: 'utf8', input: '', stdio: ['pipe', 'pipe', 'ignore'] })
+    expect([...floorExitCodes(out)]).toEqual([[0, 3], [1, 0], [2, 2], [3, 0]])
+    expect(out).toContain('hello\n')
+  })
+
+  test('a command that exits differently in the floor than under labproof is reported', () => {
+    const run = (command: string, exitCode: number) => ({ host: 'host01', command, exitCode, stdout: '', stderr: '', ms: 1 })
+    const two = [{ step: 1, target: 'host01', command: 'a' }, { step: 1, target: 'host01', command: 'b' }]
+    expect(compareFloor(two, [0, 0], new Map([[1, [run('a', 0), run('b', 0)]]]))).toEqual([])
+    expect(compareFloor(two, [0, 1], new Map([[1, [run('a', 0), run('b', 0)]]]))).toMatchObject([{ command: 'b', labproof: 0, floor: 1 }])
+    expect(compareFloor(two, [0], new Map([[1, [run('a', 0)]]]))).toMatchObject([{ command: 'b', labproof: 'not found', floor: 'not run' }])
+  })
+})
