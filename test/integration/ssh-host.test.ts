@@ -114,6 +114,12 @@ describe.skipIf(skipReason !== undefined)(`ssh transport against a real sshd${sk
     expect(left.stdout.trim()).toBe('0')
   })
 
+  test('a timed-out command keeps what it wrote before the timeout, on both streams', async () => {
+    const marker = `${Date.now() % 100000}.25`
+    const r = await host.exec(`echo before; echo partial >&2; sleep ${marker}; echo never`, { timeoutMs: 1_000 })
+    expect(r).toMatchObject({ exitCode: 124, timedOut: true, stdout: 'before\n', stderr: 'partial\n' })
+  })
+
   test('many commands at once share the one connection (more than sshd\'s 10 sessions)', async () => {
     const results = await Promise.all(Array.from({ length: 24 }, (_, i) => host.exec(`sleep 0.2; echo ${i}`)))
     expect(results.map((r) => r.stdout.trim())).toEqual(Array.from({ length: 24 }, (_, i) => String(i)))
