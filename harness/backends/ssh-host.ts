@@ -10,6 +10,9 @@ import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2'
 import { BaseHost } from '../base-host.ts'
 import { shellQuote, type ExecResult } from '../host.ts'
 
+/** Output written after a command's exit is awaited this long, like local-process.ts. */
+const OUTPUT_GRACE_MS = 50
+
 export interface SshConnectOptions {
   host: string
   port?: number
@@ -116,11 +119,18 @@ export class SshConnection {
         }
       })
       channel.stderr.on('data', (d: Buffer) => err.push(d))
-      channel.on('exit', (code: number | null, signal?: string) => {
-        exitCode = typeof code === 'number' ? code : 128 + (constants.signals[signal as keyof typeof constants.signals] ?? 0)
-      })
       let done = false
       let grace: NodeJS.Timeout | undefined
+      let afterExit: NodeJS.Timeout | undefined
+      channel.on('exit', (code: number | null, signal?: string) => {
+        exitCode = typeof code === 'number' ? code : 128 + (constants.signals[signal as keyof typeof constants.signals] ?? 0)
+        // A command that leaves a background job (`sleep 6666666 &`) exits while the job still
+        // holds its output open: the result comes with the exit, plus a moment for late output.
+        afterExit = setTimeout(() => {
+          finish()
+          channel.close()
+        }, OUTPUT_GRACE_MS)
+      })
       const timer = setTimeout(() => {
         timedOut = true
         if (pgid) this.killGroup(pgid)
@@ -136,6 +146,7 @@ export class SshConnection {
         done = true
         clearTimeout(timer)
         clearTimeout(grace)
+        clearTimeout(afterExit)
         this.running.delete(finish)
         if (pgid === undefined && header.length) out.push(header)
         let stderr = Buffer.concat(err).toString()

@@ -120,6 +120,15 @@ describe.skipIf(skipReason !== undefined)(`ssh transport against a real sshd${sk
     expect(r).toMatchObject({ exitCode: 124, timedOut: true, stdout: 'before\n', stderr: 'partial\n' })
   })
 
+  test('a command that leaves a background job returns at its exit, not at its timeout', async () => {
+    const r = await host.exec('sleep 30 & echo $!', { timeoutMs: 10_000 })
+    expect(r.exitCode).toBe(0)
+    expect(r.stdout).toMatch(/^\d+\n$/)
+    expect(r.timedOut).toBeUndefined()
+    expect(r.ms).toBeLessThan(3_000)
+    await host.succeed(`kill ${r.stdout.trim()}`)
+  })
+
   test('many commands at once share the one connection (more than sshd\'s 10 sessions)', async () => {
     const results = await Promise.all(Array.from({ length: 24 }, (_, i) => host.exec(`sleep 0.2; echo ${i}`)))
     expect(results.map((r) => r.stdout.trim())).toEqual(Array.from({ length: 24 }, (_, i) => String(i)))
