@@ -23,7 +23,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-packages=(iproute2 iputils-ping iptables net-tools bridge-utils tcpdump procps util-linux kmod openssh-client openssh-server)
+packages=(iproute2 iputils-ping iptables net-tools bridge-utils tcpdump procps util-linux kmod sudo openssh-client openssh-server)
 [ "$want_vm" = 1 ] && packages+=(qemu-system-x86 qemu-utils debootstrap e2fsprogs)
 [ "$want_docker" = 1 ] && packages+=(debootstrap)
 missing=()
