@@ -94,6 +94,9 @@ function claimInterface(mac: string, name: string): string[] {
     `if [ "$dev" != ${name} ]; then ip link set "$dev" name ${name}; fi`,
     `ip addr flush dev ${name}`,
     `sysctl -qw net.ipv6.conf.${name}.disable_ipv6=0`,
+    // Docker makes its veths with no transmit queue; a real NIC (and a veth made by `ip link`)
+    // has the kernel's default of 1000, which `ifconfig` shows.
+    `ip link set ${name} txqueuelen 1000`,
   ]
 }
 
@@ -120,7 +123,7 @@ function gatewayScript(t: Topology, underlayMac: string, transitMac: string): st
   return nodeScript([
     ...claimInterface(underlayMac, 'underlay'),
     ...claimInterface(transitMac, 'wan'),
-    `ip addr add ${t.underlay.gateway}/${t.underlay.prefixLength} dev underlay`,
+    `ip addr add ${t.underlay.gateway}/${t.underlay.prefixLength} brd + dev underlay`,
     'ip link set underlay up',
     `ip addr add ${t.internet.gatewayTransit} dev wan`,
     'ip link set wan up',

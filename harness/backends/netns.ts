@@ -102,7 +102,7 @@ export function killNode(node: NodeProcess): Promise<void> {
 export function gatewayScript(t: Topology, pids: Map<string, number>, vethHosts = t.hosts): string {
   const lines = [
     'ip link add underlay type bridge',
-    `ip addr add ${t.underlay.gateway}/${t.underlay.prefixLength} dev underlay`,
+    `ip addr add ${t.underlay.gateway}/${t.underlay.prefixLength} brd + dev underlay`,
     'ip link set underlay up',
   ]
   for (const h of vethHosts) {
@@ -124,7 +124,9 @@ export function gatewayScript(t: Topology, pids: Map<string, number>, vethHosts 
 export function hostScript(t: Topology, underlayAddress: string): string {
   const dev = t.underlay.interface
   return [
-    `ip addr add ${underlayAddress} dev ${dev}`,
+    // `brd +`: the subnet's broadcast address, as DHCP or a distro's network configuration sets
+    // it on a real host's NIC (`ifconfig` shows it: broadcast 192.168.21.255).
+    `ip addr add ${underlayAddress} brd + dev ${dev}`,
     `ip link set ${dev} up`,
     `ip route add default via ${t.underlay.gateway}`,
     // A new network namespace inherits IPv4 settings from the machine's own; a fresh host
