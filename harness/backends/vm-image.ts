@@ -27,6 +27,8 @@ export const DEFAULT_VM_KERNEL: VmKernel = '6.1'
 const ROOTFS_SUITE = 'bookworm'
 const ROOTFS_PACKAGES = [
   'iproute2', 'iputils-ping', 'iptables', 'net-tools', 'bridge-utils', 'tcpdump', 'procps', 'kmod', 'openssh-server',
+  // The documents run some commands through sudo, as a real host's user would.
+  'sudo',
 ]
 
 /** Interface name the guest gives its management NIC; it lives in its own network namespace. */
