@@ -1,0 +1,169 @@
+// Soak: many `npx labproof run` in a row, about half of them killed with SIGKILL at a random
+// moment, then `labproof clean`, then a count of everything labproof could have left behind,
+// which must be 0. Not part of `npm test` (vitest picks up *.test.ts only): `npm run soak`.
+//
+//   npm run soak [-- --runs 50] [--scenario ID]... [--backend netns|docker] [--seed N]
+//
+// Kills, chosen at random for about half of the runs:
+//   cli   SIGKILL of the labproof process (its vitest worker must notice and tear its lab down);
+//   tree  SIGKILL of the labproof process and its workers at once (nothing runs any handler: the
+//         nodes die by pdeathsig, what remains is for the next run's sweep and `labproof clean`).
+// The moment is uniform between 0.3 s and the typical length of a run that was not killed.
+import { spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { leftovers, processes, rootNetnsEntries, type LeftoverCounts } from '../helpers/leftovers.ts'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const RUN_LIMIT_MS = 10 * 60_000
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '50' },
+    scenario: { type: 'string', multiple: true, default: [] },
+    backend: { type: 'string', default: 'netns' },
+    seed: { type: 'string' },
+  },
+})
+const runs = Number(values.runs)
+let seed = Number(values.seed ?? Date.now() % 2 ** 31)
+const firstSeed = seed
+/** mulberry32: a seeded generator, so a soak that found something can be replayed. */
+function random(): number {
+  seed = (seed + 0x6d2b79f5) | 0
+  let t = seed
+  t = Math.imul(t ^ (t >>> 15), t | 1)
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
+
+type Kill = 'none' | 'cli' | 'tree'
+interface Outcome { n: number; kill: Kill; atMs?: number; exit: string; ms: number; hung: boolean }
+
+/** Every process below `pid`, recorded as they come, so leftovers can be attributed to the soak. */
+const seen = new Set<number>()
+function below(pid: number): ReturnType<typeof processes> {
+  const procs = processes()
+  const mine = new Set([pid])
+  let grew = true
+  while (grew) {
+    grew = false
+    for (const p of procs) if (mine.has(p.ppid) && !mine.has(p.pid)) { mine.add(p.pid); grew = true }
+  }
+  for (const p of mine) seen.add(p)
+  return procs.filter((p) => mine.has(p.pid))
+}
+
+async function oneRun(n: number, kill: Kill, atMs: number, outDir: string): Promise<Outcome> {
+  const started = performance.now()
+  const npx = spawn('npx', ['labproof', 'run', ...values.scenario!, '--backend', values.backend!], {
+    cwd: ROOT,
+    env: { ...process.env, LABPROOF_OUTPUT_DIR: path.join(outDir, `run-${n}`), NO_COLOR: '1', FORCE_COLOR: '0', TESTCONTAINERS_RYUK_DISABLED: 'true' },
+    stdio: ['ignore', 'ignore', 'ignore'],
+  })
+  seen.add(npx.pid!)
+  const exited = new Promise<string>((resolve) => npx.on('exit', (code, signal) => resolve(signal ?? String(code))))
+  const watch = setInterval(() => below(npx.pid!), 200)
+  let killedAt: number | undefined
+  if (kill !== 'none') {
+    const timer = setTimeout(() => {
+      const procs = below(npx.pid!)
+      const cli = procs.find((p) => p.argv.some((a) => a.endsWith('labproof') || a.endsWith('labproof.js')) && p.comm === 'node')
+      if (!cli) return // it ended before its moment
+      const workers = procs.filter((p) => p.ppid === cli.pid)
+      killedAt = Math.round(performance.now() - started)
+      for (const pid of [cli.pid, ...(kill === 'tree' ? workers.map((w) => w.pid) : [])]) {
+        try {
+          process.kill(pid, 'SIGKILL') // by PID: processes this soak started
+        } catch {
+          // gone meanwhile
+        }
+      }
+    }, atMs)
+    void exited.then(() => clearTimeout(timer))
+  }
+  const result = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), RUN_LIMIT_MS))])
+  clearInterval(watch)
+  if (result === 'hung') {
+    for (const p of below(npx.pid!)) {
+      try {
+        process.kill(p.pid, 'SIGKILL')
+      } catch {
+        // gone
+      }
+    }
+  }
+  return { n, kill: killedAt === undefined ? 'none' : kill, atMs: killedAt, exit: result === 'hung' ? 'hung' : result, ms: Math.round(performance.now() - started), hung: result === 'hung' }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)] ?? 15_000
+}
+
+async function main(): Promise<number> {
+  const outDir = await mkdtemp(path.join(tmpdir(), 'labproof-soak-'))
+  const rootNetnsBefore = rootNetnsEntries()
+  const soakStarted = performance.now()
+  process.stdout.write(`soak: ${runs} runs of \`npx labproof run ${[...values.scenario!, '--backend', values.backend].join(' ')}\` (${values.scenario!.length ? 'scenarios ' + values.scenario!.join(', ') : 'every scenario'}), seed ${firstSeed}\n`)
+  const outcomes: Outcome[] = []
+  for (let n = 1; n <= runs; n++) {
+    const r = random()
+    const kill: Kill = r < 0.25 ? 'cli' : r < 0.5 ? 'tree' : 'none'
+    const typical = median(outcomes.filter((o) => o.kill === 'none' && !o.hung).map((o) => o.ms))
+    const atMs = Math.round(300 + random() * typical)
+    const o = await oneRun(n, kill, atMs, outDir)
+    outcomes.push(o)
+    process.stdout.write(`  run ${String(n).padStart(2)}: ${o.kill === 'none' ? 'ran to the end' : `SIGKILL (${o.kill}) at ${o.atMs} ms`}, exit ${o.exit}, ${(o.ms / 1000).toFixed(1)} s\n`)
+  }
+
+  const clean = await new Promise<{ code: number | null; out: string }>((resolve) => {
+    const c = spawn('npx', ['labproof', 'clean'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    c.stdout.on('data', (d) => (out += String(d)))
+    c.stderr.on('data', (d) => (out += String(d)))
+    c.on('exit', (code) => resolve({ code, out }))
+  })
+  process.stdout.write(`\nlabproof clean (exit ${clean.code}):\n${clean.out.trim().split('\n').map((l) => `  ${l}`).join('\n')}\n`)
+
+  // What the soak's runs left: processes still alive among those it saw, and resources whose
+  // owner was one of its processes (all gone by now).
+  const stillAlive = processes().filter((p) => seen.has(p.pid))
+  const counts: LeftoverCounts = await leftovers({ rootNetnsBefore, owners: seen })
+  const everyone: LeftoverCounts = await leftovers({ rootNetnsBefore })
+  const rows: [string, number, number][] = [
+    ['processes the soak started, still running', stillAlive.length, stillAlive.length],
+    ['netns node processes', counts.netnsNodes.length, everyone.netnsNodes.length],
+    ['tcpdump processes', counts.tcpdumps.length, everyone.tcpdumps.length],
+    ['qemu processes', counts.qemuVms.length, everyone.qemuVms.length],
+    ['labproof docker containers', counts.dockerContainers.length, everyone.dockerContainers.length],
+    ['labproof docker networks', counts.dockerNetworks.length, everyone.dockerNetworks.length],
+    ['labproof temp dirs (labproof-pcap-*, labproof-qemu-*)', counts.tempDirs.length, everyone.tempDirs.length],
+    ['new /run/netns entries in the root namespace', counts.rootNetns.length, everyone.rootNetns.length],
+  ]
+  const killed = outcomes.filter((o) => o.kill !== 'none')
+  const completed = outcomes.filter((o) => o.kill === 'none')
+  const hung = outcomes.filter((o) => o.hung)
+  const failedComplete = completed.filter((o) => o.exit !== '0')
+  process.stdout.write([
+    '',
+    `runs: ${outcomes.length}; killed ${killed.length} (cli ${killed.filter((o) => o.kill === 'cli').length}, tree ${killed.filter((o) => o.kill === 'tree').length}); ran to the end ${completed.length} (exit 0: ${completed.length - failedComplete.length}); hung ${hung.length}`,
+    `typical run ${(median(completed.map((o) => o.ms)) / 1000).toFixed(1)} s; soak ${((performance.now() - soakStarted) / 60_000).toFixed(1)} min; processes seen ${seen.size}`,
+    '',
+    'left behind after labproof clean           soak   (anyone on this machine, owner gone)',
+    ...rows.map(([what, mine, all]) => `  ${what.padEnd(56)} ${String(mine).padStart(3)}   ${String(all).padStart(3)}`),
+    '',
+  ].join('\n'))
+  for (const [what, list] of Object.entries(counts)) for (const item of list as string[]) process.stdout.write(`  left: ${what}: ${item}\n`)
+  for (const p of stillAlive) process.stdout.write(`  left: process ${p.pid} ${p.argv.join(' ').slice(0, 150)}\n`)
+  await rm(outDir, { recursive: true, force: true })
+  const total = rows.reduce((n, [, mine]) => n + mine, 0)
+  const ok = total === 0 && hung.length === 0 && failedComplete.length === 0
+  process.stdout.write(ok ? 'soak: PASS (0 left behind, no run hung, every run not killed passed)\n' : 'soak: FAIL\n')
+  return ok ? 0 : 1
+}
+
+process.exitCode = await main()
