@@ -18,6 +18,15 @@ export class Mismatches {
     this.actual.push(actual)
   }
 
+  get isEmpty(): boolean {
+    return this.expected.length === 0
+  }
+
+  /** What was expected and what came back, each joined in one line. */
+  describe(): { expected: string; actual: string } {
+    return { expected: this.expected.join('; '), actual: this.actual.join('; ') }
+  }
+
   throwIfAny(subject: string, evidence?: string): void {
     if (this.expected.length === 0) return
     throw new CheckFailure(`${subject}: ${this.expected.join('; ')}`, this.actual.join('; '), evidence)

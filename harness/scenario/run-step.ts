@@ -68,8 +68,9 @@ async function runCommand(target: string, command: string, step: RunStep, expect
   if (r.timedOut) {
     throw new CheckFailure(`\`${command}\` to finish within ${step.timeoutMs ?? ctx.timeoutMs} ms on ${target}`, 'it was killed at the timeout', formatResult(r))
   }
-  assertExpectation(r, expect, bounded.isPing, boundedStop, command, target)
-  return { summary: summarize(r, bounded.isPing), result: r }
+  const behaviour = assertExpectation(r, expect, bounded.isPing, boundedStop, command, target)
+  const summary = summarize(r, bounded.isPing)
+  return { summary: behaviour ? `${summary}; behaviour: ${behaviour}` : summary, result: r }
 }
 
 function summarize(r: ExecResult, isPing: boolean): string {
@@ -83,7 +84,27 @@ function summarize(r: ExecResult, isPing: boolean): string {
   return `exit ${r.exitCode}${firstLine ? `: ${firstLine.slice(0, 120)}` : ''}`
 }
 
-export function assertExpectation(r: ExecResult, e: Expectation | undefined, isPing: boolean, boundedStop: boolean, command: string, target: string): void {
+/** Throws unless the command did what `e` says. With `variants`, returns the `when` of the
+ *  behaviour it showed, so the report says which of the hosts' real behaviours this one is. */
+export function assertExpectation(r: ExecResult, e: Expectation | undefined, isPing: boolean, boundedStop: boolean, command: string, target: string): string | undefined {
+  const subject = `\`${command}\` on ${target}`
+  if (!e?.variants) {
+    mismatches(r, e, isPing, boundedStop, target).throwIfAny(subject, formatResult(r))
+    return undefined
+  }
+  const { variants, ...shared } = e
+  const tried = variants.map(({ when, ...variant }) => ({ when, found: mismatches(r, { ...shared, ...variant }, isPing, boundedStop, target) }))
+  const shown = tried.find((t) => t.found.isEmpty)
+  if (shown) return shown.when
+  const each = tried.map((t) => ({ when: t.when, ...t.found.describe() }))
+  throw new CheckFailure(
+    `${subject} to behave as one of:\n${each.map((t) => `       - ${t.when}: ${t.expected}`).join('\n')}`,
+    `none of them:\n${each.map((t) => `       - ${t.when}: ${t.actual}`).join('\n')}`,
+    formatResult(r),
+  )
+}
+
+function mismatches(r: ExecResult, e: Omit<Expectation, 'variants'> | undefined, isPing: boolean, boundedStop: boolean, target: string): Mismatches {
   const output = r.stdout + r.stderr
   const m = new Mismatches()
   const exitCode = boundedStop ? 0 : r.exitCode
@@ -98,6 +119,8 @@ export function assertExpectation(r: ExecResult, e: Expectation | undefined, isP
     if (!cmp.matches) m.add('the output the document shows', `different output\n${cmp.sideBySide}`)
   }
   if (e?.matches && !new RegExp(e.matches, 'm').test(output)) m.add(`output matching /${e.matches}/`, 'no match')
+  if (e?.empty === true && output !== '') m.add('no output at all', `output: ${JSON.stringify(output.slice(0, 120))}`)
+  if (e?.empty === false && output === '') m.add('some output', 'none')
   if (e?.reachable !== undefined || e?.ttl !== undefined) {
     if (!isPing) m.add('a ping command for reachable/ttl', 'not a ping')
     else {
@@ -109,7 +132,7 @@ export function assertExpectation(r: ExecResult, e: Expectation | undefined, isP
       }
     }
   }
-  m.throwIfAny(`\`${command}\` on ${target}`, formatResult(r))
+  return m
 }
 
 /** A command the host does not have (the shell's exit 127): name it and what to do. */

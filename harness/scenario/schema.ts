@@ -17,7 +17,7 @@ export const requirements = z.strictObject({
 const stringOrList = z.union([z.string(), z.array(z.string())])
 
 /** What a command of the document is expected to do. */
-export const expectation = z.strictObject({
+const expectationFields = {
   /** Default 0; "nonzero" for any failure; "any" when the document's claim is only the output. */
   exitCode: z.union([z.number().int(), z.literal('nonzero'), z.literal('any')]).optional(),
   /** Substrings that must appear in stdout + stderr. */
@@ -33,7 +33,34 @@ export const expectation = z.strictObject({
   reachable: z.boolean().optional(),
   /** For a ping: the TTL every reply must carry. */
   ttl: z.number().int().min(0).max(255).optional(),
+  /** true: the command prints nothing at all, on stdout or stderr. */
+  empty: z.boolean().optional(),
+}
+
+/** One way a command behaves where hosts really differ (a tool's version), stated as precisely
+ *  as any expectation, with the hosts it describes. */
+export const expectationVariant = z.strictObject({
+  /** Which hosts behave this way and why, e.g. `iproute2 5.9 (bullseye): …`; the report names it. */
+  when: z.string().min(1),
+  ...expectationFields,
 })
+
+export const expectation = z
+  .strictObject({
+    ...expectationFields,
+    /** The command must behave as one of these, each taken together with the fields beside
+     *  `variants` (which hold for all). A field is given beside `variants` or in them, not both. */
+    variants: z.array(expectationVariant).min(2).optional(),
+  })
+  .superRefine((e, ctx) => {
+    for (const [i, v] of (e.variants ?? []).entries()) {
+      for (const key of Object.keys(v)) {
+        if (key !== 'when' && key in e && e[key as keyof typeof e] !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['variants', i, key], message: `"${key}" is also given beside variants: say it in one place` })
+        }
+      }
+    }
+  })
 
 
 export const capture = z.strictObject({
@@ -247,6 +274,7 @@ export type CheckStep = z.infer<typeof checkStep>
 export type SectionStep = z.infer<typeof sectionStep>
 export type Check = z.infer<typeof check>
 export type Expectation = z.infer<typeof expectation>
+export type ExpectationVariant = z.infer<typeof expectationVariant>
 export type Requirements = z.infer<typeof requirements>
 export type CaptureSpec = z.infer<typeof capture>
 export type WireAssertionSpec = z.infer<typeof wireAssertion>
