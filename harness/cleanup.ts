@@ -58,7 +58,8 @@ async function stalePcapDirs(): Promise<string[]> {
  *  the engine (a run on another backend need not wait for it). */
 export async function cleanLeftovers(opts: { docker?: boolean } = {}): Promise<string[]> {
   const { reapQemuLeftovers } = await import('./backends/qemu.ts')
-  const removed: string[] = [...await reapQemuLeftovers(), ...await stalePcapDirs(), ...(opts.docker === false ? [] : await cleanDocker())]
+  const { reapVagrantLeftovers } = await import('./backends/vagrant.ts')
+  const removed: string[] = [...await reapQemuLeftovers(), ...await reapVagrantLeftovers(), ...await stalePcapDirs(), ...(opts.docker === false ? [] : await cleanDocker())]
   for (const node of await staleNetnsNodes()) {
     try {
       process.kill(node.pid, 'SIGKILL')

@@ -6,6 +6,7 @@ const BACKENDS: Record<string, () => Promise<Backend>> = {
   netns: async () => netnsBackend,
   docker: async () => (await import('./docker.ts')).dockerBackend,
   qemu: async () => (await import('./qemu.ts')).qemuBackend,
+  vagrant: async () => (await import('./vagrant.ts')).vagrantBackend,
 }
 
 export const BACKEND_NAMES = Object.keys(BACKENDS)

@@ -1,0 +1,453 @@
+// The Vagrant backend: `vagrant up` on vagrant/Vagrantfile brings up Host 01 and Host 02,
+// `vagrant ssh-config` says where their sshd is, and ssh2 runs every command as root in the
+// lab's network namespace. Any provider works; with libvirt (and root) labproof's own netns
+// gateway and internet host are plugged in, exactly as the netns and qemu backends do it:
+//
+//   VM ens33 ── macvtap (bridge mode) ─┐
+//   VM ens33 ── macvtap (bridge mode) ─┴─ lpv<lab>  ═veth═  port-vagrant ── gateway's `underlay` bridge
+//
+// The veth's machine-side end has no address, answers no ARP and has IPv6 off: lab frames pass
+// between the VMs and the gateway's namespace and nowhere else — no Linux bridge in the
+// machine's namespace, so no br_netfilter/FORWARD rules (docker's DROP) see them either. With
+// any other provider a third VM plays the gateway (vagrant/provision.sh gateway).
+//
+// The management network (vagrant ssh) is an isolated libvirt network (mode none: no
+// forwarding, no default route handed out). labproof's own box keeps it in a network namespace
+// of its own inside the guest, so the lab never sees it; on other boxes the provisioning takes
+// away any default route through it.
+//
+// Names: every VM, network and volume is `labproof-<lab>-<owner pid>-…`, the dotfile dir is
+// `$TMPDIR/labproof-vagrant-<lab>-<owner pid>-…`: what `labproof clean` looks for.
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { homedir, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Host } from '../host.ts'
+import { hostLookup, newLabId, type Backend, type Lab, type ProvisionOptions } from '../lab.ts'
+import { runProcess } from '../local-process.ts'
+import { GATEWAY, INTERNET, ipToInt, type Topology } from '../topology.ts'
+import { gatewayScript, internetScript, killNode, NetnsHost, startNode, type NodeProcess } from './netns.ts'
+import { detectAccel } from './qemu.ts'
+import { connectSsh, SshHost } from './ssh-host.ts'
+import { BOX_NAME_PREFIX, ensureVagrantBox, installBootFiles, type VagrantBox } from './vagrant-box.ts'
+import { parseHostKeys, parseSshConfig, plainLines } from './vagrant-output.ts'
+
+export const VAGRANT_NAME_PREFIX = 'labproof'
+export const VAGRANT_DIR_PREFIX = 'labproof-vagrant'
+export const VAGRANTFILE_DIR = fileURLToPath(new URL('../../vagrant/', import.meta.url))
+const LIBVIRT_URI = 'qemu:///system'
+/** Lab commands run in PID 1's network namespace; labproof's box keeps sshd in another. */
+const ENTER_LAB_NETNS = 'nsenter --net=/proc/1/ns/net --'
+const UP_TIMEOUT_MS = 900_000
+const DESTROY_TIMEOUT_MS = 300_000
+
+type GatewayMode = 'netns' | 'vm'
+
+function progress(line: string): void {
+  process.stderr.write(`[labproof vagrant] ${line}\n`)
+}
+
+/** Vagrant's own variables that keep it off the network and inside this lab's directory. */
+function vagrantEnv(extra: Record<string, string>): Record<string, string> {
+  return {
+    VAGRANT_CHECKPOINT_DISABLE: '1',
+    VAGRANT_BOX_UPDATE_CHECK_DISABLE: '1',
+    VAGRANT_CWD: VAGRANTFILE_DIR,
+    ...extra,
+  }
+}
+
+interface VagrantResult {
+  exitCode: number
+  lines: string[]
+  timedOut: boolean
+}
+
+/** Run vagrant, each output line to `onLine`; it dies with labproof (pdeathsig). */
+function runVagrant(args: string[], env: Record<string, string>, timeoutMs: number, onLine: (line: string) => void = () => {}): Promise<VagrantResult> {
+  return new Promise((resolve) => {
+    const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'vagrant', ...args, '--no-color'], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    })
+    const lines: string[] = []
+    let timedOut = false
+    const take = (d: Buffer) => {
+      for (const line of plainLines(String(d))) {
+        lines.push(line)
+        onLine(line)
+      }
+    }
+    child.stdout!.on('data', take)
+    child.stderr!.on('data', take)
+    const timer = setTimeout(() => {
+      timedOut = true
+      try {
+        process.kill(-child.pid!, 'SIGKILL')
+      } catch {
+        // gone
+      }
+    }, timeoutMs)
+    child.on('error', (e) => lines.push(`cannot run vagrant: ${e.message}`))
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolve({ exitCode: timedOut ? 124 : code ?? 1, lines, timedOut })
+    })
+  })
+}
+
+async function commandWorks(cmd: string): Promise<boolean> {
+  return (await runProcess('sh', ['-c', cmd], { timeoutMs: 30_000 })).exitCode === 0
+}
+
+/** The provider vagrant will use, and whether labproof can drive libvirt directly. */
+async function chooseProvider(): Promise<{ provider?: string; libvirt: boolean; why: string }> {
+  const asked = process.env.VAGRANT_DEFAULT_PROVIDER
+  const plugins = await runProcess('vagrant', ['plugin', 'list'], { timeoutMs: 60_000, env: vagrantEnv({}) })
+  const hasLibvirtPlugin = /vagrant-libvirt/.test(plugins.stdout)
+  if (asked && asked !== 'libvirt') return { provider: asked, libvirt: false, why: `VAGRANT_DEFAULT_PROVIDER=${asked}` }
+  if (!hasLibvirtPlugin) {
+    if (asked === 'libvirt') throw new Error('VAGRANT_DEFAULT_PROVIDER=libvirt but the vagrant-libvirt plugin is not installed (apt-get install vagrant-libvirt, or vagrant plugin install vagrant-libvirt)')
+    return { libvirt: false, why: 'no vagrant-libvirt plugin: vagrant picks its default provider' }
+  }
+  if (!(await commandWorks(`virsh -c ${LIBVIRT_URI} uri`))) {
+    throw new Error(`the vagrant-libvirt plugin is installed but libvirt does not answer at ${LIBVIRT_URI}: start libvirtd (and virtlogd), ` +
+      'e.g. systemctl start libvirtd, or `virtlogd -d && libvirtd -d` where there is no systemd; ' +
+      'or choose another provider with VAGRANT_DEFAULT_PROVIDER')
+  }
+  return { provider: 'libvirt', libvirt: true, why: asked ? 'VAGRANT_DEFAULT_PROVIDER=libvirt' : 'vagrant-libvirt plugin and libvirtd found' }
+}
+
+/** A /24 for the management network that no route of this machine covers yet. */
+async function freeManagementSubnet(labId: string): Promise<string> {
+  const routes = JSON.parse((await runProcess('ip', ['-j', '-4', 'route', 'show', 'table', 'all'], { timeoutMs: 10_000 })).stdout || '[]') as Array<{ dst: string }>
+  const taken = routes.map((r) => r.dst).filter((d) => d && d !== 'default')
+  const overlaps = (subnet: string) => taken.some((dst) => {
+    const [a, lenText] = dst.split('/')
+    const len = Math.min(Number(lenText ?? 32), 24)
+    const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0
+    try {
+      return ((ipToInt(a!) & mask) >>> 0) === ((ipToInt(subnet) & mask) >>> 0)
+    } catch {
+      return false
+    }
+  })
+  let seed = [...labId].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7)
+  for (let i = 0; i < 200; i++, seed++) {
+    const subnet = `10.231.${seed % 200 + 20}.0`
+    if (!overlaps(subnet)) return `${subnet}/24`
+  }
+  throw new Error('vagrant backend: no free /24 in 10.231.0.0/16 for the management network')
+}
+
+function boxDirName(name: string): string {
+  return name.replace(/\//g, '-VAGRANTSLASH-')
+}
+
+/** Add labproof's box to vagrant once; drop the boxes (and libvirt base volumes) of earlier recipes. */
+async function addLocalBox(box: VagrantBox): Promise<void> {
+  const boxes = join(process.env.VAGRANT_HOME ?? join(homedir(), '.vagrant.d'), 'boxes')
+  if (!existsSync(join(boxes, boxDirName(box.name)))) {
+    progress(`vagrant box add ${box.name} (${box.file})`)
+    const added = await runVagrant(['box', 'add', '--force', '--name', box.name, box.file], vagrantEnv({}), 300_000)
+    if (added.exitCode !== 0) throw new Error(`vagrant box add ${box.name} failed:\n${added.lines.slice(-20).join('\n')}`)
+  }
+  const stale = (await readdir(boxes).catch(() => [] as string[]))
+    .filter((d) => d.startsWith(boxDirName(`${BOX_NAME_PREFIX}-`)) && d !== boxDirName(box.name))
+  for (const d of stale) {
+    const name = d.replace(/-VAGRANTSLASH-/g, '/')
+    await runVagrant(['box', 'remove', '--force', '--all', name], vagrantEnv({}), 120_000)
+    progress(`removed the box ${name} of an earlier recipe`)
+  }
+  for (const v of await volumeNames()) {
+    if (v.startsWith(`${boxDirName(`${BOX_NAME_PREFIX}-`)}`) && !v.startsWith(boxDirName(box.name))) {
+      await runProcess('virsh', ['-c', LIBVIRT_URI, 'vol-delete', '--pool', 'default', v], { timeoutMs: 30_000 })
+      progress(`deleted the libvirt volume ${v} of an earlier box`)
+    }
+  }
+}
+
+/** The veth from the machine's namespace (for libvirt's macvtaps) to the gateway's bridge. */
+async function plugUnderlay(device: string, gatewayPid: number): Promise<void> {
+  const script = [
+    `ip link add ${device} type veth peer name port-vagrant netns ${gatewayPid}`,
+    // Nothing of this machine's own may speak on the lab's segment.
+    `sysctl -qw net.ipv6.conf.${device}.disable_ipv6=1`,
+    `ip link set ${device} arp off multicast off`,
+    `ip link set ${device} up`,
+  ].join(' && ')
+  const made = await runProcess('sh', ['-c', script], { timeoutMs: 10_000 })
+  if (made.exitCode !== 0) throw new Error(`vagrant backend: could not make the underlay veth ${device}: ${made.stderr}`)
+  const wired = await runProcess('nsenter', ['-t', String(gatewayPid), '-n', '--', 'sh', '-c', 'ip link set port-vagrant master underlay && ip link set port-vagrant up'], { timeoutMs: 10_000 })
+  if (wired.exitCode !== 0) throw new Error(`vagrant backend: could not attach port-vagrant to the gateway's bridge: ${wired.stderr}`)
+}
+
+/** libvirt's macvtaps on the veth come up with IPv6 on: turn it off, so this machine's own
+ *  stack sends nothing (router solicitations, MLD) onto the lab's segment. */
+async function silenceMacvtaps(device: string): Promise<string[]> {
+  const uppers = (await readdir(`/sys/class/net/${device}`).catch(() => [] as string[]))
+    .filter((e) => e.startsWith('upper_')).map((e) => e.slice('upper_'.length))
+  for (const u of uppers) await writeFile(`/proc/sys/net/ipv6/conf/${u}/disable_ipv6`, '1').catch(() => {})
+  return uppers
+}
+
+async function consoleTails(dir: string): Promise<string> {
+  const logs = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.console.log'))
+  const parts = await Promise.all(logs.map(async (f) => {
+    const text = (await readFile(join(dir, f), 'utf8').catch(() => '')).trimEnd().split('\n').slice(-12).join('\n')
+    return `${f}:\n${text || '(empty)'}`
+  }))
+  return parts.join('\n')
+}
+
+interface Machine {
+  name: string
+  host?: SshHost
+}
+
+export const vagrantBackend: Backend = {
+  name: 'vagrant',
+  async provision(topology: Topology, opts: ProvisionOptions = {}): Promise<Lab> {
+    if (opts.kernel) throw new Error('the vagrant backend boots the box\'s own kernel; --kernel is for the qemu backend')
+    if (!(await commandWorks('command -v vagrant'))) {
+      throw new Error('the vagrant backend needs vagrant (apt-get install vagrant vagrant-libvirt libvirt-daemon-system, or https://developer.hashicorp.com/vagrant/install)')
+    }
+    const started = performance.now()
+    const { provider, libvirt, why: providerWhy } = await chooseProvider()
+    const root = process.getuid?.() === 0
+    const gatewayMode: GatewayMode = libvirt && root && process.env.LABPROOF_VAGRANT_GATEWAY !== 'vm' ? 'netns' : 'vm'
+    const boxStarted = performance.now()
+    let box: VagrantBox | undefined
+    let boxName = process.env.LABPROOF_VAGRANT_BOX ?? (opts.distro && opts.distro.includes('/') ? opts.distro : undefined)
+    if (!boxName && libvirt) {
+      if (!root) throw new Error('building labproof\'s local Vagrant box needs root; or set LABPROOF_VAGRANT_BOX to a box you have')
+      box = await ensureVagrantBox()
+      await installBootFiles(box)
+      await addLocalBox(box)
+      boxName = box.name
+    }
+    const boxMs = Math.round(performance.now() - boxStarted)
+
+    const id = newLabId()
+    const dir = await mkdtemp(join(tmpdir(), `${VAGRANT_DIR_PREFIX}-${id}-${process.pid}-`))
+    const underlayDevice = `lpv${id.slice(-8)}`
+    const nodes = new Map<string, NodeProcess>()
+    const names = [...topology.hosts.map((h) => h.name), ...(gatewayMode === 'vm' ? [GATEWAY] : [])]
+    const machines: Machine[] = names.map((name) => ({ name }))
+    let env: Record<string, string> = {}
+    let upStarted = false
+    const destroy = async () => {
+      for (const m of machines) m.host?.close()
+      if (upStarted) {
+        const t0 = performance.now()
+        const r = await runVagrant(['destroy', '-f'], env, DESTROY_TIMEOUT_MS)
+        if (r.exitCode !== 0) progress(`vagrant destroy -f failed (exit ${r.exitCode}); sweeping by name:\n${r.lines.slice(-10).join('\n')}`)
+        else progress(`vagrant destroy -f: ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+        if (libvirt) await sweepLibvirt((labId) => labId === id)
+      }
+      // The veth would go with the gateway's namespace, but only once the kernel gets round to it.
+      if (gatewayMode === 'netns') await runProcess('ip', ['link', 'del', underlayDevice], { timeoutMs: 10_000 })
+      await Promise.all([...nodes.values()].map(killNode))
+      await rm(dir, { recursive: true, force: true })
+    }
+
+    try {
+      if (gatewayMode === 'netns') {
+        for (const n of [GATEWAY, INTERNET]) nodes.set(n, await startNode(id, n))
+        const gatewayPid = nodes.get(GATEWAY)!.innerPid
+        const pids = new Map([[GATEWAY, gatewayPid], [INTERNET, nodes.get(INTERNET)!.innerPid]])
+        const wiring = await runProcess('nsenter', ['-t', String(gatewayPid), '-n', '--', 'sh', '-c', gatewayScript(topology, pids, [])], { timeoutMs: 10_000 })
+        if (wiring.exitCode !== 0) throw new Error(`vagrant backend: could not wire the gateway: ${wiring.stderr}`)
+        await new NetnsHost(INTERNET, nodes.get(INTERNET)!).succeed(internetScript(topology))
+        await plugUnderlay(underlayDevice, gatewayPid)
+      }
+      const accel = libvirt ? await detectAccel() : undefined
+      env = vagrantEnv({
+        VAGRANT_DOTFILE_PATH: join(dir, '.vagrant'),
+        LABPROOF_LAB_ID: id,
+        LABPROOF_OWNER_PID: String(process.pid),
+        LABPROOF_UNDERLAY_IF: topology.underlay.interface,
+        LABPROOF_GATEWAY: topology.underlay.gateway,
+        LABPROOF_INTERNET: topology.internet.addresses.join(','),
+        LABPROOF_VAGRANT_HOSTS: topology.hosts.map((h) => `${h.name},${h.hostname},${h.underlayAddress}`).join(';'),
+        LABPROOF_VAGRANT_GATEWAY: gatewayMode === 'netns' ? 'external' : 'vm',
+        ...(boxName ? { LABPROOF_VAGRANT_BOX: boxName } : {}),
+        ...(provider ? { VAGRANT_DEFAULT_PROVIDER: provider } : {}),
+        ...(gatewayMode === 'netns' ? { LABPROOF_VAGRANT_UNDERLAY_DEV: underlayDevice } : {}),
+        ...(libvirt ? {
+          LABPROOF_VAGRANT_MGMT_NET: await freeManagementSubnet(id),
+          LABPROOF_VAGRANT_LIBVIRT_DRIVER: accel!.accel === 'kvm' ? 'kvm' : 'qemu',
+          LABPROOF_VAGRANT_CONSOLE_DIR: dir,
+        } : {}),
+      })
+      // `labproof clean` replays `vagrant destroy -f` with this if the run is killed.
+      await writeFile(join(dir, 'env.json'), `${JSON.stringify(env, null, 2)}\n`)
+
+      progress(`vagrant up ${names.join(' ')} (provider ${provider ?? 'vagrant\'s default'}: ${providerWhy}; box ${boxName ?? 'the Vagrantfile\'s default'}; gateway ${gatewayMode})`)
+      const upT0 = performance.now()
+      upStarted = true
+      let lastProgress = 0
+      const up = await runVagrant(['up', ...(provider ? ['--provider', provider] : [])], env, UP_TIMEOUT_MS, (line) => {
+        if (/Progress: \d+%/.test(line)) {
+          // The base box upload redraws one bar; show it every few seconds only.
+          if (Date.now() - lastProgress < 5_000) return
+          lastProgress = Date.now()
+        }
+        progress(line.trim())
+      })
+      const upMs = Math.round(performance.now() - upT0)
+      if (up.exitCode !== 0) {
+        throw new Error(`vagrant backend: vagrant up failed (exit ${up.exitCode}${up.timedOut ? `, no result within ${UP_TIMEOUT_MS / 1000} s` : ''}):\n` +
+          `${up.lines.filter((l) => !/Progress: \d+%/.test(l)).slice(-30).join('\n')}\n${await consoleTails(dir)}`)
+      }
+      const hostKeys = parseHostKeys(up.lines)
+      const silenced = gatewayMode === 'netns' ? await silenceMacvtaps(underlayDevice) : []
+
+      const sshConfig = await runVagrant(['ssh-config', ...names], env, 120_000)
+      if (sshConfig.exitCode !== 0) throw new Error(`vagrant backend: vagrant ssh-config failed:\n${sshConfig.lines.slice(-20).join('\n')}`)
+      const entries = parseSshConfig(sshConfig.lines.join('\n'))
+      const connectT0 = performance.now()
+      await Promise.all(machines.map(async (m) => {
+        const entry = entries.get(m.name)
+        const pinned = hostKeys.get(m.name)
+        if (!entry?.hostName) throw new Error(`vagrant backend: vagrant ssh-config says nothing of ${m.name}:\n${sshConfig.lines.join('\n')}`)
+        if (!pinned?.length) throw new Error(`vagrant backend: the provisioning of ${m.name} printed no host key (labproof-host-key lines); was it provisioned by vagrant/provision.sh?`)
+        const privateKey = await readFile(entry.identityFiles.find((f) => existsSync(f)) ?? entry.identityFiles[0] ?? '')
+        const connection = await connectSsh({
+          host: entry.hostName, port: entry.port, username: 'root', privateKey, hostKeySha256: pinned,
+          readyTimeoutMs: 30_000, commandPrefix: ENTER_LAB_NETNS, maxChannels: box ? 32 : 8,
+        })
+        m.host = new SshHost(m.name, connection)
+      }))
+      const connectMs = Math.round(performance.now() - connectT0)
+
+      const hosts = new Map<string, Host>(topology.hosts.map((h) => [h.name, machines.find((m) => m.name === h.name)!.host!]))
+      if (gatewayMode === 'netns') {
+        hosts.set(GATEWAY, new NetnsHost(GATEWAY, nodes.get(GATEWAY)!))
+        hosts.set(INTERNET, new NetnsHost(INTERNET, nodes.get(INTERNET)!))
+      } else {
+        const gw = machines.find((m) => m.name === GATEWAY)!
+        hosts.set(GATEWAY, gw.host!)
+        const entry = entries.get(GATEWAY)!
+        const internet = await connectSsh({
+          host: entry.hostName, port: entry.port, username: 'root', privateKey: await readFile(entry.identityFiles[0]!),
+          hostKeySha256: hostKeys.get(GATEWAY)!, readyTimeoutMs: 30_000,
+          commandPrefix: `${ENTER_LAB_NETNS} ip netns exec internet`,
+        })
+        const internetHost = new SshHost(INTERNET, internet)
+        machines.push({ name: INTERNET, host: internetHost })
+        hosts.set(INTERNET, internetHost)
+      }
+      const kernel = (await hosts.get(topology.hosts[0]!.name)!.exec('uname -r')).stdout.trim()
+      return {
+        backend: 'vagrant',
+        id,
+        topology,
+        hosts,
+        facts: {
+          backend: 'vagrant',
+          provider: provider ?? 'vagrant default',
+          providerReason: providerWhy,
+          box: boxName ?? 'Vagrantfile default',
+          ...(box ? { boxFile: box.file } : {}),
+          kernel,
+          gateway: gatewayMode === 'netns' ? 'labproof netns node on a veth (macvtaps)' : 'gateway VM',
+          ...(accel ? { accel: accel.accel, accelReason: accel.why } : {}),
+          hostKeys: 'pinned from the provisioning output (vagrant does not check them: StrictHostKeyChecking no)',
+          ...(silenced.length ? { macvtaps: silenced.join(' ') } : {}),
+          boxMs: String(boxMs),
+          upMs: String(upMs),
+          connectMs: String(connectMs),
+          provisionMs: String(Math.round(performance.now() - started)),
+        },
+        host: hostLookup(hosts, 'vagrant'),
+        destroy,
+      }
+    } catch (e) {
+      await destroy()
+      throw e
+    }
+  },
+}
+
+function ownerAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+const NAMED = new RegExp(`^${VAGRANT_NAME_PREFIX}-(lp\\w+)-(\\d+)-`)
+
+async function virsh(args: string[]): Promise<{ ok: boolean; out: string }> {
+  const r = await runProcess('virsh', ['-c', LIBVIRT_URI, ...args], { timeoutMs: 60_000 })
+  return { ok: r.exitCode === 0, out: r.stdout }
+}
+
+/** Volumes of libvirt's default pool (this virsh's vol-list has no --name: read the table). */
+async function volumeNames(): Promise<string[]> {
+  const table = await virsh(['vol-list', 'default'])
+  if (!table.ok) return []
+  const lines = table.out.split('\n')
+  const rule = lines.findIndex((l) => /^-{5,}/.test(l.trim()))
+  return lines.slice(rule + 1).map((l) => l.trim().split(/\s+/)[0] ?? '').filter(Boolean)
+}
+
+/** libvirt domains, networks and volumes of the labs `stale` picks, removed by name. */
+async function sweepLibvirt(stale: (labId: string, owner: number) => boolean): Promise<string[]> {
+  const removed: string[] = []
+  const pick = (name: string) => {
+    const m = NAMED.exec(name)
+    return m && stale(m[1]!, Number(m[2])) ? m[1]! : undefined
+  }
+  const domains = await virsh(['list', '--all', '--name'])
+  if (!domains.ok) return removed // no libvirt here
+  for (const d of domains.out.split('\n').map((l) => l.trim()).filter(Boolean)) {
+    const lab = pick(d)
+    if (!lab) continue
+    await virsh(['destroy', d])
+    if ((await virsh(['undefine', d, '--remove-all-storage'])).ok) removed.push(`libvirt domain ${d} of lab ${lab}`)
+  }
+  for (const n of (await virsh(['net-list', '--all', '--name'])).out.split('\n').map((l) => l.trim()).filter(Boolean)) {
+    const lab = pick(n)
+    if (!lab) continue
+    await virsh(['net-destroy', n])
+    if ((await virsh(['net-undefine', n])).ok) removed.push(`libvirt network ${n} of lab ${lab}`)
+  }
+  for (const v of await volumeNames()) {
+    const lab = pick(v)
+    if (!lab) continue
+    if ((await virsh(['vol-delete', '--pool', 'default', v])).ok) removed.push(`libvirt volume ${v} of lab ${lab}`)
+  }
+  return removed
+}
+
+/** What a killed run left: its VMs (replaying `vagrant destroy -f` from its directory, for any
+ *  provider), then anything of libvirt still named after a lab whose labproof process is gone. */
+export async function reapVagrantLeftovers(): Promise<string[]> {
+  const removed: string[] = []
+  for (const name of await readdir(tmpdir())) {
+    const m = new RegExp(`^${VAGRANT_DIR_PREFIX}-(\\w+)-(\\d+)-`).exec(name)
+    if (!m || ownerAlive(Number(m[2]))) continue
+    const dir = join(tmpdir(), name)
+    const env = await readFile(join(dir, 'env.json'), 'utf8').then((t) => JSON.parse(t) as Record<string, string>).catch(() => undefined)
+    if (env && existsSync(join(dir, '.vagrant')) && await commandWorks('command -v vagrant')) {
+      // The underlay veth died with the run's gateway node, and vagrant refuses a Vagrantfile
+      // naming a missing device even to destroy: replay without it (nothing else depends on it).
+      delete env.LABPROOF_VAGRANT_UNDERLAY_DEV
+      const r = await runVagrant(['destroy', '-f'], env, DESTROY_TIMEOUT_MS)
+      if (r.exitCode === 0) removed.push(`vagrant machines of lab ${m[1]} (vagrant destroy -f)`)
+      else progress(`vagrant destroy -f for lab ${m[1]} failed (exit ${r.exitCode}); sweeping libvirt by name:\n${r.lines.slice(-15).join('\n')}`)
+    }
+    await rm(dir, { recursive: true, force: true })
+    removed.push(`vagrant directory of lab ${m[1]} (${dir})`)
+  }
+  if (await commandWorks('command -v virsh')) removed.push(...await sweepLibvirt((_lab, owner) => !ownerAlive(owner)))
+  return removed
+}
+

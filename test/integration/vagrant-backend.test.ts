@@ -1,0 +1,206 @@
+// The Vagrant backend with the libvirt provider: vagrant up of vagrant/Vagrantfile (labproof's
+// local box, built from the qemu backend's image), the netns gateway on a veth, ssh2 to the VMs.
+// Checks the picture, that nothing of the lab reaches the machine's real NICs, and what is left
+// after destroy and after the owner is SIGKILLed. Slow: two VM boots under TCG per lab.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { existsSync, readdirSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { ensureVagrantBox } from '../../harness/backends/vagrant-box.ts'
+import { reapVagrantLeftovers, vagrantBackend, VAGRANT_DIR_PREFIX } from '../../harness/backends/vagrant.ts'
+import { readPcapFile } from '../../harness/capture/pcap.ts'
+import type { Lab } from '../../harness/lab.ts'
+import { parsePing } from '../../harness/parse/ping.ts'
+import { buildTopology } from '../../harness/topology.ts'
+
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const sh = (cmd: string) => spawnSync('sh', ['-c', cmd], { encoding: 'utf8', env: { ...process.env, VAGRANT_CHECKPOINT_DISABLE: '1' } })
+const has = (cmd: string) => sh(`command -v ${cmd}`).status === 0
+
+function whyNot(): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root (the netns gateway, the underlay veth, libvirt\'s system instance)'
+  if (!has('vagrant')) return 'needs vagrant (apt-get install vagrant vagrant-libvirt libvirt-daemon-system qemu-system-x86)'
+  if (!/vagrant-libvirt/.test(sh('vagrant plugin list').stdout)) return 'needs the vagrant-libvirt plugin (apt-get install vagrant-libvirt)'
+  if (!has('virsh') || sh('virsh -c qemu:///system uri').status !== 0) return 'libvirtd does not answer at qemu:///system (start virtlogd and libvirtd: ci/setup.sh --vagrant)'
+  if (!has('qemu-img') || !has('debootstrap') || !has('debugfs')) return 'needs qemu-utils, debootstrap and e2fsprogs to build the box'
+  return undefined
+}
+const skipReason = whyNot()
+
+const LAB_TRAFFIC = 'net 192.168.21.0/24 or host 8.8.8.8 or net 100.64.0.0/30 or ip proto 4'
+
+function realInterfaces(): string[] {
+  const physical = readdirSync('/sys/class/net').filter((n) => existsSync(`/sys/class/net/${n}/device`))
+  const viaDefault = (JSON.parse(sh('ip -j route show default').stdout || '[]') as Array<{ dev?: string }>).flatMap((r) => (r.dev ? [r.dev] : []))
+  return [...new Set([...physical, ...viaDefault])]
+}
+
+/** What libvirt holds of one lab: names carry `labproof-<lab>-`. */
+function libvirtLeftovers(labId: string) {
+  const names = (args: string) => sh(`virsh -c qemu:///system ${args}`).stdout.split('\n').map((l) => l.trim()).filter((l) => l.includes(`labproof-${labId}-`))
+  return {
+    domains: names('list --all --name'),
+    networks: names('net-list --all --name'),
+    volumes: names('vol-list default').map((l) => l.split(/\s+/)[0]!),
+  }
+}
+
+describe.skipIf(skipReason !== undefined)(`vagrant backend, libvirt provider${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  let lab: Lab
+  let dir: string
+  const watchers: Array<{ iface: string; child: ChildProcess; file: string; stderr: string }> = []
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'labproof-vagrant-test-'))
+    for (const iface of realInterfaces()) {
+      const file = join(dir, `${iface}.pcap`)
+      const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'tcpdump', '-i', iface, '-nn', '-U', '-w', file, LAB_TRAFFIC], { stdio: ['ignore', 'ignore', 'pipe'] })
+      const w = { iface, child, file, stderr: '' }
+      child.stderr!.on('data', (d) => (w.stderr += String(d)))
+      watchers.push(w)
+    }
+    for (const w of watchers) {
+      const deadline = Date.now() + 5_000
+      while (!w.stderr.includes('listening on') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    }
+    const t0 = performance.now()
+    lab = await vagrantBackend.provision(buildTopology())
+    console.log(`vagrant backend: provisioned in ${Math.round(performance.now() - t0)} ms; facts ${JSON.stringify(lab.facts)}`)
+  }, 1_200_000)
+
+  afterAll(async () => {
+    await lab?.destroy()
+    for (const w of watchers) w.child.kill('SIGKILL')
+    if (dir) await rm(dir, { recursive: true, force: true })
+  }, 600_000)
+
+  test('names every VM, network and volume after the lab', () => {
+    const held = libvirtLeftovers(lab.id)
+    expect(held.domains.sort()).toEqual([`labproof-${lab.id}-${process.pid}-host01`, `labproof-${lab.id}-${process.pid}-host02`])
+    expect(held.networks).toEqual([`labproof-${lab.id}-${process.pid}-mgmt`])
+    expect(held.volumes.sort()).toEqual([`labproof-${lab.id}-${process.pid}-host01.img`, `labproof-${lab.id}-${process.pid}-host02.img`])
+  })
+
+  test('hosts are host-01 and host-02, with ens33 on the underlay and a default route via the gateway', async () => {
+    expect((await lab.host('host01').succeed('hostname')).trim()).toBe('host-01')
+    expect((await lab.host('host02').succeed('hostname')).trim()).toBe('host-02')
+    const addr = JSON.parse(await lab.host('host01').succeed('ip -j addr show dev ens33'))[0]
+    expect(addr.addr_info.find((a: { family: string }) => a.family === 'inet')).toMatchObject({ local: '192.168.21.11', prefixlen: 24 })
+    expect(await lab.host('host01').succeed('ip route show default')).toMatch(/^default via 192\.168\.21\.1 dev ens33 *\n$/)
+  })
+
+  test('the management network is isolated: not in the lab\'s namespace, and libvirt forwards nothing from it', async () => {
+    const links = JSON.parse(await lab.host('host01').succeed('ip -j link show')) as Array<{ ifname: string }>
+    expect(links.map((l) => l.ifname).filter((n) => !/^(tunl0|gre0|gretap0|erspan0|sit0|ip_vti0|dummy0)$/.test(n))).toEqual(['lo', 'ens33'])
+    const xml = sh(`virsh -c qemu:///system net-dumpxml labproof-${lab.id}-${process.pid}-mgmt`).stdout
+    expect(xml).toContain('<dhcp>')
+    expect(xml).not.toContain('<forward')
+  })
+
+  test('the host key is pinned: the box\'s own, as the provisioning printed it', async () => {
+    const box = await ensureVagrantBox()
+    expect(lab.facts.box).toBe(box.name)
+    const seen = (await lab.host('host01').succeed('ssh-keygen -l -E sha256 -f /etc/ssh/ssh_host_ed25519_key.pub')).split(/\s+/)[1]
+    expect(seen).toBe(box.hostKeySha256)
+  })
+
+  test('host01 reaches host02 (ttl 64) and 8.8.8.8 through the gateway (ttl 63)', async () => {
+    const h = parsePing((await lab.host('host01').exec('ping -c 2 -i 0.2 -W 2 192.168.21.12')).stdout)
+    expect(h.replies.map((r) => r.ttl)).toEqual([64, 64])
+    const i = parsePing((await lab.host('host01').exec('ping -c 2 -i 0.2 -W 2 8.8.8.8')).stdout)
+    expect(i.replies.map((r) => r.ttl)).toEqual([63, 63])
+  })
+
+  test('the capability probe finds ipip in the VM', async () => {
+    const caps = await lab.host('host01').capabilities()
+    expect(caps.kernelRelease).toBe(lab.facts.kernel)
+    expect(caps.features.ipip).toBe(true)
+  })
+
+  test('a timed-out command in a VM is killed with its children', async () => {
+    const r = await lab.host('host02').exec('sleep 77.5 & sleep 77.5', { timeoutMs: 1_000 })
+    expect(r).toMatchObject({ exitCode: 124, timedOut: true })
+    expect((await lab.host('host02').exec(`ps -eo args | grep -c '^sleep 77.5$'`)).stdout.trim()).toBe('0')
+  })
+
+  test('per-command latency', async () => {
+    const ms: number[] = []
+    for (let i = 0; i < 20; i++) ms.push((await lab.host('host01').exec('true')).ms)
+    ms.sort((a, b) => a - b)
+    console.log(`vagrant backend: 20 × \`true\` on host01, median ${ms[10]} ms, max ${ms[19]} ms`)
+    expect(ms[10]).toBeLessThan(2_000)
+  })
+
+  test('destroy leaves no VM, no libvirt network, no lab volume, no veth and no directory', async () => {
+    const underlay = `lpv${lab.id.slice(-8)}`
+    expect(existsSync(`/sys/class/net/${underlay}`)).toBe(true)
+    const t0 = performance.now()
+    await lab.destroy()
+    console.log(`vagrant backend: destroyed in ${Math.round(performance.now() - t0)} ms`)
+    expect(libvirtLeftovers(lab.id)).toEqual({ domains: [], networks: [], volumes: [] })
+    expect(existsSync(`/sys/class/net/${underlay}`)).toBe(false)
+    expect(readdirSync(tmpdir()).filter((d) => d.startsWith(`${VAGRANT_DIR_PREFIX}-${lab.id}-`))).toEqual([])
+    // What stays is the cache: the box's base volume, shared by every lab.
+    const boxVolumes = sh('virsh -c qemu:///system vol-list default').stdout.split('\n').map((l) => l.trim().split(/\s+/)[0]!).filter((v) => v.startsWith('labproof-'))
+    expect(boxVolumes.every((v) => v.startsWith('labproof-VAGRANTSLASH-bookworm-'))).toBe(true)
+  }, 600_000)
+
+  test('no lab packet appeared on the machine\'s real interfaces', async () => {
+    expect(watchers.length).toBeGreaterThan(0)
+    await new Promise((r) => setTimeout(r, 300))
+    for (const w of watchers) {
+      expect(w.stderr, `tcpdump on ${w.iface}`).toContain('listening on')
+      const pcap = await readPcapFile(w.file)
+      expect(pcap.packets.length, `lab packets seen on ${w.iface}`).toBe(0)
+    }
+  })
+
+  test('a SIGKILLed owner leaves its VMs running; labproof clean removes them', async () => {
+    const scriptDir = await mkdtemp(join(tmpdir(), 'labproof-vagrant-owner-'))
+    const script = join(scriptDir, 'owner.mts')
+    await writeFile(script, [
+      `import { vagrantBackend } from ${JSON.stringify(join(REPO_ROOT, 'harness/backends/vagrant.ts'))}`,
+      `import { buildTopology } from ${JSON.stringify(join(REPO_ROOT, 'harness/topology.ts'))}`,
+      'const lab = await vagrantBackend.provision(buildTopology())',
+      'console.log(`LAB ${lab.id}`)',
+      'setInterval(() => {}, 1000)',
+    ].join('\n'))
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', (d) => (stderr += String(d)))
+    const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on('exit', (code, sig) => resolve(sig ?? code)))
+    try {
+      const labId = await new Promise<string>((resolve, reject) => {
+        let out = ''
+        child.stdout.on('data', (d) => {
+          out += String(d)
+          const m = /LAB (\S+)/.exec(out)
+          if (m) resolve(m[1]!)
+        })
+        void exited.then(() => reject(new Error(`the owner process exited before provisioning:\n${stderr.slice(-3000)}`)))
+      })
+      child.kill('SIGKILL')
+      expect(await exited).toBe('SIGKILL')
+      await new Promise((r) => setTimeout(r, 1_000))
+      const left = libvirtLeftovers(labId)
+      const running = sh('virsh -c qemu:///system list --name').stdout.split('\n').filter((d) => d.includes(`labproof-${labId}-`))
+      const dirs = readdirSync(tmpdir()).filter((d) => d.startsWith(`${VAGRANT_DIR_PREFIX}-${labId}-`))
+      console.log(`vagrant backend: after SIGKILL of the owner: ${JSON.stringify({ ...left, running, dirs, veth: existsSync(`/sys/class/net/lpv${labId.slice(-8)}`) })}`)
+      expect(left.domains).toHaveLength(2)
+      expect(running).toHaveLength(2) // libvirt owns the VMs: they outlive labproof
+      expect(existsSync(`/sys/class/net/lpv${labId.slice(-8)}`)).toBe(false) // the gateway node died with its owner, and its veth
+      const t0 = performance.now()
+      const removed = await reapVagrantLeftovers()
+      console.log(`vagrant backend: labproof clean in ${Math.round(performance.now() - t0)} ms: ${removed.join('; ')}`)
+      expect(removed.some((r) => r.includes(labId))).toBe(true)
+      expect(libvirtLeftovers(labId)).toEqual({ domains: [], networks: [], volumes: [] })
+      expect(readdirSync(tmpdir()).filter((d) => d.startsWith(`${VAGRANT_DIR_PREFIX}-${labId}-`))).toEqual([])
+    } finally {
+      child.kill('SIGKILL')
+      await rm(scriptDir, { recursive: true, force: true })
+    }
+  }, 1_200_000)
+})
