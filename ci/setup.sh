@@ -5,16 +5,19 @@
 #
 #   ci/setup.sh            netns backend only (what `npx labproof run` uses by default)
 #   ci/setup.sh --all      also Docker and the VM backend (what `npm test` exercises)
+#   ci/setup.sh --vagrant  also vagrant, vagrant-libvirt and libvirt (started here without
+#                          systemd), and labproof's local Vagrant box (not part of --all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-want_docker=0 want_vm=0
+want_docker=0 want_vm=0 want_vagrant=0
 for arg in "$@"; do
   case "$arg" in
     --docker) want_docker=1 ;;
     --vm) want_vm=1 ;;
     --all) want_docker=1 want_vm=1 ;;
-    *) echo "usage: ci/setup.sh [--docker] [--vm] [--all]" >&2; exit 2 ;;
+    --vagrant) want_vagrant=1 ;;
+    *) echo "usage: ci/setup.sh [--docker] [--vm] [--vagrant] [--all]" >&2; exit 2 ;;
   esac
 done
 
@@ -26,6 +29,8 @@ fi
 packages=(iproute2 iputils-ping iptables net-tools bridge-utils tcpdump procps util-linux kmod sudo openssh-client openssh-server)
 [ "$want_vm" = 1 ] && packages+=(qemu-system-x86 qemu-utils debootstrap e2fsprogs)
 [ "$want_docker" = 1 ] && packages+=(debootstrap)
+# dnsmasq-base: the DHCP of libvirt's management network (a recommendation, not a dependency).
+[ "$want_vagrant" = 1 ] && packages+=(vagrant vagrant-libvirt libvirt-daemon-system dnsmasq-base qemu-system-x86 qemu-utils debootstrap e2fsprogs)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -46,5 +51,9 @@ if [ "$want_docker" = 1 ]; then
 fi
 if [ "$want_vm" = 1 ] && [ -f ci/build-vm-image.sh ]; then
   bash ci/build-vm-image.sh
+fi
+if [ "$want_vagrant" = 1 ]; then
+  bash ci/start-libvirt.sh
+  bash ci/build-vagrant-box.sh
 fi
 echo "== ready"

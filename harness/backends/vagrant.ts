@@ -218,7 +218,11 @@ export const vagrantBackend: Backend = {
     const started = performance.now()
     const { provider, libvirt, why: providerWhy } = await chooseProvider()
     const root = process.getuid?.() === 0
-    const gatewayMode: GatewayMode = libvirt && root && process.env.LABPROOF_VAGRANT_GATEWAY !== 'vm' ? 'netns' : 'vm'
+    // libvirt as root: the underlay is macvtaps on labproof's veth (no bridge in this machine's
+    // namespace). The gateway is labproof's netns node there, unless LABPROOF_VAGRANT_GATEWAY=vm
+    // asks for the gateway VM every other provider uses (then the veth ends on a bare bridge).
+    const macvtapUnderlay = libvirt && root
+    const gatewayMode: GatewayMode = macvtapUnderlay && process.env.LABPROOF_VAGRANT_GATEWAY !== 'vm' ? 'netns' : 'vm'
     const boxStarted = performance.now()
     let box: VagrantBox | undefined
     let boxName = process.env.LABPROOF_VAGRANT_BOX ?? (opts.distro && opts.distro.includes('/') ? opts.distro : undefined)
@@ -249,7 +253,7 @@ export const vagrantBackend: Backend = {
         if (libvirt) await sweepLibvirt((labId) => labId === id)
       }
       // The veth would go with the gateway's namespace, but only once the kernel gets round to it.
-      if (gatewayMode === 'netns') await runProcess('ip', ['link', 'del', underlayDevice], { timeoutMs: 10_000 })
+      if (macvtapUnderlay) await runProcess('ip', ['link', 'del', underlayDevice], { timeoutMs: 10_000 })
       await Promise.all([...nodes.values()].map(killNode))
       await rm(dir, { recursive: true, force: true })
     }
@@ -263,6 +267,11 @@ export const vagrantBackend: Backend = {
         if (wiring.exitCode !== 0) throw new Error(`vagrant backend: could not wire the gateway: ${wiring.stderr}`)
         await new NetnsHost(INTERNET, nodes.get(INTERNET)!).succeed(internetScript(topology))
         await plugUnderlay(underlayDevice, gatewayPid)
+      } else if (macvtapUnderlay) {
+        const segment = await startNode(id, 'underlay-segment')
+        nodes.set('underlay-segment', segment)
+        await new NetnsHost('underlay-segment', segment).succeed('ip link add underlay type bridge && ip link set underlay up')
+        await plugUnderlay(underlayDevice, segment.innerPid)
       }
       const accel = libvirt ? await detectAccel() : undefined
       env = vagrantEnv({
@@ -276,7 +285,7 @@ export const vagrantBackend: Backend = {
         LABPROOF_VAGRANT_GATEWAY: gatewayMode === 'netns' ? 'external' : 'vm',
         ...(boxName ? { LABPROOF_VAGRANT_BOX: boxName } : {}),
         ...(provider ? { VAGRANT_DEFAULT_PROVIDER: provider } : {}),
-        ...(gatewayMode === 'netns' ? { LABPROOF_VAGRANT_UNDERLAY_DEV: underlayDevice } : {}),
+        ...(macvtapUnderlay ? { LABPROOF_VAGRANT_UNDERLAY_DEV: underlayDevice } : {}),
         ...(libvirt ? {
           LABPROOF_VAGRANT_MGMT_NET: await freeManagementSubnet(id),
           LABPROOF_VAGRANT_LIBVIRT_DRIVER: accel!.accel === 'kvm' ? 'kvm' : 'qemu',
@@ -304,7 +313,7 @@ export const vagrantBackend: Backend = {
           `${up.lines.filter((l) => !/Progress: \d+%/.test(l)).slice(-30).join('\n')}\n${await consoleTails(dir)}`)
       }
       const hostKeys = parseHostKeys(up.lines)
-      const silenced = gatewayMode === 'netns' ? await silenceMacvtaps(underlayDevice) : []
+      const silenced = macvtapUnderlay ? await silenceMacvtaps(underlayDevice) : []
 
       const sshConfig = await runVagrant(['ssh-config', ...names], env, 120_000)
       if (sshConfig.exitCode !== 0) throw new Error(`vagrant backend: vagrant ssh-config failed:\n${sshConfig.lines.slice(-20).join('\n')}`)
@@ -354,7 +363,8 @@ export const vagrantBackend: Backend = {
           box: boxName ?? 'Vagrantfile default',
           ...(box ? { boxFile: box.file } : {}),
           kernel,
-          gateway: gatewayMode === 'netns' ? 'labproof netns node on a veth (macvtaps)' : 'gateway VM',
+          gateway: gatewayMode === 'netns' ? 'labproof netns node' : 'gateway VM',
+          underlay: macvtapUnderlay ? `macvtaps on the veth ${underlayDevice}` : 'the provider\'s internal network',
           ...(accel ? { accel: accel.accel, accelReason: accel.why } : {}),
           hostKeys: 'pinned from the provisioning output (vagrant does not check them: StrictHostKeyChecking no)',
           ...(silenced.length ? { macvtaps: silenced.join(' ') } : {}),
