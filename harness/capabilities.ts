@@ -15,6 +15,10 @@ const FEATURE_TRIALS: Record<KernelFeature, string> = {
   vlan: 'ip link add lp-eth4 type veth peer name lp-eth5 2>/dev/null; ip link add link lp-eth4 name lp-vlan type vlan id 5',
   tun: 'ip tuntap add lp-tun mode tun',
   nf_nat: 'iptables -t nat -A POSTROUTING -s 192.0.2.0/24 -j MASQUERADE',
+  // In a scratch mount namespace, as the cgroup v1 examples do it: mount the freezer hierarchy
+  // and make (and remove) a cgroup, named after a mktemp directory so concurrent probes differ.
+  timens: 'unshare -fT --boottime 1 true',
+  cgroup1_freezer: 'd=$(mktemp -d) && unshare -m sh -c "mount -t cgroup -o freezer labproof-probe $d && mkdir $d/lp-${d##*/} && rmdir $d/lp-${d##*/}"; r=$?; rmdir "$d"; [ $r = 0 ]',
 }
 
 export function probeScript(): string {

@@ -25,6 +25,7 @@ export interface ExecResult {
 /** Kernel features labproof knows how to probe, by trying them. */
 export const KERNEL_FEATURES = [
   'veth', 'bridge', 'vxlan', 'macvlan', 'ipvlan', 'ipip', 'gre', 'sit', 'dummy', 'vlan', 'tun', 'nf_nat',
+  'cgroup1_freezer', 'timens',
 ] as const
 export type KernelFeature = (typeof KERNEL_FEATURES)[number]
 
@@ -33,6 +34,17 @@ export const KERNEL_CONFIG: Record<KernelFeature, string> = {
   veth: 'CONFIG_VETH', bridge: 'CONFIG_BRIDGE', vxlan: 'CONFIG_VXLAN', macvlan: 'CONFIG_MACVLAN',
   ipvlan: 'CONFIG_IPVLAN', ipip: 'CONFIG_NET_IPIP', gre: 'CONFIG_NET_IPGRE', sit: 'CONFIG_IPV6_SIT',
   dummy: 'CONFIG_DUMMY', vlan: 'CONFIG_VLAN_8021Q', tun: 'CONFIG_TUN', nf_nat: 'CONFIG_NF_NAT',
+  cgroup1_freezer: 'CONFIG_CGROUP_FREEZER', timens: 'CONFIG_TIME_NS',
+}
+
+/** Features a host can lack with the kernel option set: how a skip names them (the trial's
+ *  error follows). A container in its own cgroup namespace may mount an existing cgroup v1
+ *  hierarchy but not create one; a kernel booted with cgroup_no_v1 has none. Setting a time
+ *  namespace's clock offsets takes CAP_SYS_TIME, which a container is not given: it would let
+ *  it set the machine's clock. */
+export const FEATURE_NOT_USABLE: Partial<Record<KernelFeature, string>> = {
+  cgroup1_freezer: 'cannot mount a cgroup v1 freezer hierarchy and make a cgroup in it',
+  timens: 'cannot make a time namespace with a clock offset',
 }
 
 export const TOOLS = [

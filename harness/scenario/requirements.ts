@@ -1,7 +1,7 @@
 // What a step needs from its hosts: declared (scenario, section, step) and inferred from the
 // document's command itself (`ip tunnel add … mode ipip` needs ipip; `ifconfig` needs net-tools).
 // A host that lacks it makes the step skipped with the reason, never failed, never passed.
-import { KERNEL_CONFIG, TOOLS, type Capabilities, type KernelFeature, type Tool } from '../host.ts'
+import { FEATURE_NOT_USABLE, KERNEL_CONFIG, TOOLS, type Capabilities, type KernelFeature, type Tool } from '../host.ts'
 import { checkBody, checkKind, CHECK_TOOLS } from '../checks/index.ts'
 import { isRunStep, isSectionStep, type Check, type Requirements, type Step } from './schema.ts'
 
@@ -75,7 +75,12 @@ export function missingRequirements(req: Requirements, caps: Capabilities[]): st
   const reasons: string[] = []
   for (const c of caps) {
     for (const f of req.kernel) {
-      if (c.features[f] !== true) reasons.push(`${c.host}: kernel lacks ${f} (${KERNEL_CONFIG[f]})`)
+      const found = c.features[f]
+      if (found === true) continue
+      const notUsable = FEATURE_NOT_USABLE[f]
+      reasons.push(notUsable
+        ? `${c.host}: ${notUsable} (${KERNEL_CONFIG[f]}, or not allowed here: ${found})`
+        : `${c.host}: kernel lacks ${f} (${KERNEL_CONFIG[f]})`)
     }
     const tools = req.tools.filter((t) => !c.tools[t])
     if (tools.length) reasons.push(`${c.host}: missing tool${tools.length > 1 ? 's' : ''} ${tools.join(', ')}`)

@@ -22,6 +22,11 @@ const PROBE = [
   'release=6.18.44-fc-v657', 'distro=Debian GNU/Linux 12 (bookworm)',
   'tool:ip=1', 'tool:ping=1', 'tool:ifconfig=0',
   'feature:veth=ok', 'feature:ipip=Error: Unknown device type.',
+  // A docker container in its own cgroup namespace asked to create a v1 hierarchy (as on a cgroup
+  // v2 machine, where none is mounted), as the probe flattens mount's two lines.
+  'feature:cgroup1_freezer=mount: /tmp/tmp.VfrMR1ObH1: permission denied.        dmesg(1) may have more information after failed mount system call.',
+  // A docker container (no CAP_SYS_TIME) on a kernel with time namespaces.
+  'feature:timens=unshare: failed to write to /proc/self/timens_offsets: Operation not permitted',
 ].join('\n')
 
 describe('missingRequirements', () => {
@@ -29,6 +34,20 @@ describe('missingRequirements', () => {
 
   test('a missing kernel feature names the host, the feature and its config option', () => {
     expect(missingRequirements({ kernel: ['ipip'], tools: [] }, [caps])).toBe('host01: kernel lacks ipip (CONFIG_NET_IPIP)')
+  })
+
+  test('a feature a host can lack with the kernel option set says so, with what the trial got', () => {
+    expect(missingRequirements({ kernel: ['cgroup1_freezer'], tools: [] }, [caps])).toBe(
+      'host01: cannot mount a cgroup v1 freezer hierarchy and make a cgroup in it (CONFIG_CGROUP_FREEZER, or not allowed here: ' +
+        'mount: /tmp/tmp.VfrMR1ObH1: permission denied.        dmesg(1) may have more information after failed mount system call.)',
+    )
+  })
+
+  test('a time namespace whose clock offsets cannot be set', () => {
+    expect(missingRequirements({ kernel: ['timens'], tools: [] }, [caps])).toBe(
+      'host01: cannot make a time namespace with a clock offset (CONFIG_TIME_NS, or not allowed here: ' +
+        'unshare: failed to write to /proc/self/timens_offsets: Operation not permitted)',
+    )
   })
 
   test('a missing tool is named', () => {
