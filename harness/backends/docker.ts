@@ -42,6 +42,10 @@ const SECURITY_OPTS = ['seccomp=unconfined', 'apparmor=unconfined']
 // `--security-opt systempaths=unconfined` is a CLI spelling: the API takes empty path masks.
 const UNMASKED_SYSTEM_PATHS = { MaskedPaths: [], ReadonlyPaths: [] }
 const WIRING_TIMEOUT_MS = 15_000
+/** Like a host's own cgroup namespace: its cgroup root is `/`, and a cgroup v1 hierarchy
+ *  mounted inside shows only the container's part of the machine's. (Engine API 1.41; not in
+ *  dockerode's types.) */
+const PRIVATE_CGROUP_NAMESPACE: object = { CgroupnsMode: 'private' }
 
 class DockerHost extends BaseHost {
   constructor(name: string, private readonly container: Dockerode.Container) {
@@ -104,6 +108,11 @@ function claimInterface(mac: string, name: string): string[] {
 const UNDO_DOCKER = [
   // sysfs is mounted read-only for unprivileged containers; netns nodes can write to theirs.
   'mount -o remount,rw /sys',
+  // So are the cgroup file systems; a real host's are writable. Each container has its own
+  // cgroup namespace: what a lab makes there (cgroup v1 examples) stays inside its cgroup,
+  // which docker removes with the container.
+  '{ [ "$(stat -f -c %T /sys/fs/cgroup)" != tmpfs ] || mount -o remount,rw /sys/fs/cgroup; }',
+  `for m in $(awk '$3 ~ /^cgroup2?$/ && index($2, "/sys/fs/cgroup") == 1 {print $2}' /proc/self/mounts); do mount -o remount,bind,rw "$m" || { echo "cannot make $m writable" >&2; exit 1; }; done`,
   // Docker turns IPv6 off in containers of IPv4-only networks.
   'sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0 net.ipv6.conf.lo.disable_ipv6=0',
   // Docker lets unprivileged users bind low ports and open ping sockets; a fresh namespace does not.
@@ -245,6 +254,7 @@ async function startContainers(
       Labels: { ...o.labels, 'labproof.node': node },
       HostConfig: {
         Init: true, // reaps what a killed command leaves behind
+        ...PRIVATE_CGROUP_NAMESPACE,
         NetworkMode: first!,
         // `ip netns` keeps its namespaces on tmpfs on a real host (and lists them newest first,
         // as the documents show). Only /run/netns: the archive API cannot read a tmpfs, and
