@@ -243,7 +243,9 @@ export const vagrantBackend: Backend = {
     const machines: Machine[] = names.map((name) => ({ name }))
     let env: Record<string, string> = {}
     let upStarted = false
-    const destroy = async () => {
+    let destroyed: Promise<void> | undefined
+    const destroy = () => (destroyed ??= destroyOnce())
+    const destroyOnce = async () => {
       for (const m of machines) m.host?.close()
       if (upStarted) {
         const t0 = performance.now()
