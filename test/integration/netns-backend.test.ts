@@ -1,5 +1,5 @@
 // The embedded backend on this machine's kernel: the topology every scenario relies on.
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -118,6 +118,11 @@ describe.skipIf(!root)('netns backend (needs root)', () => {
     expect(caps.tools.ip).toBe(true)
     expect(caps.kernelRelease).toMatch(/^\d+\.\d+/)
     expect(await lab.host('host01').succeed('ip -br link')).not.toMatch(/lp-/)
+    // The cgroup v1 trial makes and removes a cgroup in the machine's freezer hierarchy (here
+    // where this machine mounts it), and mounts it only in a scratch mount namespace.
+    const freezer = await readdir('/sys/fs/cgroup/freezer').catch(() => [] as string[])
+    expect(freezer.filter((n) => n.startsWith('lp-'))).toEqual([])
+    expect(await lab.host('host01').succeed('grep -c labproof-probe /proc/self/mountinfo || true')).toBe('0\n')
   })
 })
 
