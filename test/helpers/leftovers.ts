@@ -2,6 +2,7 @@
 // by the markers on their command lines, temp dirs by name, docker resources by label. A
 // resource counts as left behind when the labproof process that owns it is gone (runs of other
 // people on this machine, still going, are not counted).
+import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -61,6 +62,8 @@ export interface LeftoverCounts {
   dockerNetworks: string[]
   /** Entries of /run/netns in this machine's own namespace (labproof never makes any). */
   rootNetns: string[]
+  /** DOCKER-USER rules labproof added for a lab bridge that no longer exists (local engine). */
+  firewallRules: string[]
 }
 
 /** `owner` field of a `marker:<lab>:<owner>:<host>` argument, if the process has one. */
@@ -96,7 +99,24 @@ export async function leftovers(opts: { rootNetnsBefore?: string[]; owners?: Set
   }).map((name) => path.join(tmpdir(), name))
   const rootNetns = existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => !(opts.rootNetnsBefore ?? []).includes(n)) : []
   const docker = await dockerLeftovers(opts.owners)
-  return { netnsNodes, tcpdumps, qemuVms, tempDirs, dockerContainers: docker.containers, dockerNetworks: docker.networks, rootNetns }
+  return { netnsNodes, tcpdumps, qemuVms, tempDirs, dockerContainers: docker.containers, dockerNetworks: docker.networks, rootNetns, firewallRules: staleFirewallRules() }
+}
+
+/** labproof's DOCKER-USER rules whose bridge is gone, in whichever iptables holds the chain.
+ *  A legacy table is listed only when it exists (listing one would create it). */
+function staleFirewallRules(): string[] {
+  const script = [
+    'for t in iptables-nft ip6tables-nft iptables-legacy ip6tables-legacy; do',
+    '  command -v $t >/dev/null 2>&1 || continue',
+    '  case $t in iptables-legacy) grep -qx filter /proc/net/ip_tables_names 2>/dev/null || continue ;; ip6tables-legacy) grep -qx filter /proc/net/ip6_tables_names 2>/dev/null || continue ;; esac',
+    '  $t -w -S DOCKER-USER 2>/dev/null | grep -- "labproof:" | sed "s/^/$t /"',
+    'done; true',
+  ].join('\n')
+  const r = spawnSync('sh', ['-c', script], { encoding: 'utf8' })
+  return (r.stdout ?? '').split('\n').filter(Boolean).filter((rule) => {
+    const bridge = / -i (\S+) /.exec(rule)?.[1]
+    return !bridge || !existsSync(`/sys/class/net/${bridge}`)
+  })
 }
 
 export function rootNetnsEntries(): string[] {

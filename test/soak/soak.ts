@@ -149,6 +149,7 @@ async function main(): Promise<number> {
     ['labproof docker networks', counts.dockerNetworks.length, everyone.dockerNetworks.length],
     ['labproof temp dirs (labproof-pcap-*, labproof-qemu-*)', counts.tempDirs.length, everyone.tempDirs.length],
     ['new /run/netns entries in the root namespace', counts.rootNetns.length, everyone.rootNetns.length],
+    ['DOCKER-USER rules for lab bridges that are gone', counts.firewallRules.length, everyone.firewallRules.length],
   ]
   const killed = outcomes.filter((o) => o.kill !== 'none')
   const completed = outcomes.filter((o) => o.kill === 'none')
