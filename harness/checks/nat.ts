@@ -11,6 +11,7 @@ import type { StepContext } from '../scenario/step-context.ts'
 import { stripPrefix } from '../topology.ts'
 import { Mismatches } from './check-failure.ts'
 import { assertPing, pingCommand } from './ping.ts'
+import { PING_BOUNDS } from '../scenario/bounded.ts'
 
 export const INTERNET_CAPTURE_POINT = 'internet:eth0'
 
@@ -20,7 +21,7 @@ export async function runNatCheck(c: NatCheck, ctx: StepContext): Promise<string
   if (!spec) throw new Error(`${hostName} is not a host of this lab`)
   const publicAddress = stripPrefix(spec.underlayAddress)
   const point = INTERNET_CAPTURE_POINT
-  const { result: r, evidence } = await withCaptures(ctx, [{ on: point, filter: `icmp and host ${c.to}` }], () => ctx.run(c.from, pingCommand({ to: c.to, count: 3 })))
+  const { result: r, evidence } = await withCaptures(ctx, [{ on: point, filter: `icmp and host ${c.to}` }], () => ctx.run(c.from, pingCommand({ to: c.to, count: 3 }, PING_BOUNDS.interval)))
   const p = parsePing(r.stdout + r.stderr)
   const subject = `${c.to} from ${c.from} ${c.masqueraded ? 'through NAT' : 'without NAT'}`
   assertPing(p, { reachable: c.masqueraded }, subject, r.stdout + r.stderr)

@@ -4,14 +4,14 @@ import { boundCommand } from '../../harness/scenario/bounded.ts'
 describe('boundCommand', () => {
   test('a ping with no count gets a count, a short interval and a reply deadline', () => {
     const b = boundCommand('ip netns exec ns1 ping 10.10.20.2')
-    expect(b.command).toBe('ip netns exec ns1 ping -c 3 -i 0.2 -W 1 10.10.20.2')
+    expect(b.command).toBe('ip netns exec ns1 ping -c 3 -i 0.01 -W 1 10.10.20.2')
     expect(b.isPing).toBe(true)
     expect(b.notes.join(' ')).toMatch(/bounded to 3 echo requests/)
   })
 
   test("the document's own count is kept", () => {
     const b = boundCommand('ip netns exec ns0 ping -c 10 192.168.1.99')
-    expect(b.command).toBe('ip netns exec ns0 ping -i 0.2 -W 1 -c 10 192.168.1.99')
+    expect(b.command).toBe('ip netns exec ns0 ping -i 0.01 -W 1 -c 10 192.168.1.99')
     expect(b.notes.join(' ')).not.toMatch(/bounded to/)
   })
 
