@@ -3,6 +3,7 @@ import { backendByName } from '../harness/backends/index.ts'
 import type { LoadedScenario } from '../harness/scenario/loader.ts'
 import { topologyOf } from '../harness/scenario/runner.ts'
 import { DEFAULT_STEP_TIMEOUT_MS } from '../harness/scenario/session.ts'
+import { cpuMs } from './cpu.ts'
 import { floorExitCodes, floorSegments, type FloorCommand } from './floor-script.ts'
 
 export interface FloorRun {
@@ -10,6 +11,7 @@ export interface FloorRun {
   commandsMs: number
   destroyMs: number
   totalMs: number
+  cpuMs: number
   /** Exit status of every command, in order (undefined: the script never got to it). */
   exitCodes: (number | undefined)[]
   scripts: number
@@ -19,6 +21,7 @@ export async function runFloor(scenario: LoadedScenario, commands: FloorCommand[
   const backend = await backendByName(backendName)
   const segments = floorSegments(commands)
   const t0 = performance.now()
+  const cpu0 = cpuMs()
   const lab = await backend.provision(topologyOf(scenario))
   const t1 = performance.now()
   const exitCodes: (number | undefined)[] = []
@@ -35,5 +38,5 @@ export async function runFloor(scenario: LoadedScenario, commands: FloorCommand[
     await lab.destroy()
   }
   const t3 = performance.now()
-  return { provisionMs: t1 - t0, commandsMs: t2 - t1, destroyMs: t3 - t2, totalMs: t3 - t0, exitCodes, scripts: segments.length }
+  return { provisionMs: t1 - t0, commandsMs: t2 - t1, destroyMs: t3 - t2, totalMs: t3 - t0, cpuMs: cpuMs() - cpu0, exitCodes, scripts: segments.length }
 }

@@ -14,15 +14,18 @@ export interface ScenarioResult {
   /** ScenarioSession: start, every step, stop. */
   labproofMs: Spread
   labproofStepsMs: Spread
+  labproofCpuMs: Spread
   /** The floor: provision, the document commands as plain scripts, destroy. */
   floorMs: Spread
   floorCommandsMs: Spread
+  floorCpuMs: Spread
   /** labproof / floor, per repetition (paired runs), both including provisioning and teardown. */
   ratio: Spread
   /** (labproof − floor) / steps that ran, per repetition. */
   overheadPerStepMs: Spread
   /** `npx labproof run ID`: vitest startup and reporters included. */
   cliMs?: Spread
+  cliCpuMs?: Spread
   failures: string[]
   floorMismatches: FloorMismatch[]
 }
@@ -34,6 +37,7 @@ export interface BackendResult {
   scenarios: ScenarioResult[]
   /** `npx labproof run`: every scenario, in parallel on separate labs. */
   suiteMs?: Spread
+  suiteCpuMs?: Spread
   suiteTests?: string
   suiteFailures: string[]
 }
@@ -58,25 +62,14 @@ export function toMarkdown(r: BenchResults): string {
       '**floor**: the same document commands (bounded as labproof bounds them, errata corrections included) as one plain ' +
       '`sh` script per run of commands on one host, on a freshly provisioned lab, no checks, no captures. Both include ' +
       'provisioning and teardown; **ratio** = labproof / floor per repetition; **overhead/step** = (labproof − floor) / steps run. ' +
-      '**CLI**: `npx labproof run ID`, vitest startup included.',
+      '**CLI**: `npx labproof run ID`, vitest startup included. **CPU**: user + system time of labproof and every process it ran ' +
+      '(medians; less sensitive than wall time to other load on the machine).',
     '',
   ]
   for (const b of r.backends) {
     lines.push(`## ${b.backend} (${b.detail}), ${b.reps} repetitions`, '')
-    lines.push('| scenario | steps run | provision ms | labproof s | floor s | ratio | overhead/step ms | CLI s |')
-    lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
-    for (const s of b.scenarios) {
-      lines.push(`| ${s.id} | ${s.ran}/${s.steps} | ${formatSpread(s.provisionMs)} | ${formatSpread(s.labproofMs, 's')} | ${formatSpread(s.floorMs, 's')} | ` +
-        `${ratio(s.ratio)} | ${formatSpread(s.overheadPerStepMs)} | ${s.cliMs ? formatSpread(s.cliMs, 's') : '–'} |`)
-    }
-    const total = (pick: (s: ScenarioResult) => Spread) => b.scenarios.reduce((sum, s) => sum + pick(s).median, 0)
-    const labproof = total((s) => s.labproofMs)
-    const floor = total((s) => s.floorMs)
-    const ran = b.scenarios.reduce((sum, s) => sum + s.ran, 0)
-    lines.push(`| **all, one after another** | ${ran}/${b.scenarios.reduce((sum, s) => sum + s.steps, 0)} | | ${(labproof / 1000).toFixed(2)} | ${(floor / 1000).toFixed(2)} | ` +
-      `${(labproof / floor).toFixed(2)} | ${Math.round((labproof - floor) / ran)} | |`)
-    lines.push('')
-    if (b.suiteMs) lines.push(`Whole suite, \`npx labproof run --backend ${b.backend}\` (scenarios in parallel on separate labs): **${formatSpread(b.suiteMs, 's')} s** (${b.suiteTests}).`, '')
+    if (b.scenarios.length) lines.push(...scenarioTable(b))
+    if (b.suiteMs) lines.push(`Whole suite, \`npx labproof run --backend ${b.backend}\` (scenarios in parallel on separate labs): **${formatSpread(b.suiteMs, 's')} s**, CPU ${b.suiteCpuMs ? secs(b.suiteCpuMs.median) : '?'} s (${b.suiteTests}).`, '')
     const problems = [
       ...b.scenarios.flatMap((s) => s.failures.map((f) => `${s.id}: ${f}`)),
       ...b.suiteFailures,
@@ -87,6 +80,29 @@ export function toMarkdown(r: BenchResults): string {
   for (const s of r.skippedBackends) lines.push(`Not measured: ${s.backend} — ${s.detail}.`, '')
   if (r.notes.length) lines.push(...r.notes.map((n) => `- ${n}`), '')
   return lines.join('\n')
+}
+
+function scenarioTable(b: BackendResult): string[] {
+  const lines: string[] = []
+  lines.push('| scenario | steps run | provision ms | labproof s | floor s | ratio | overhead/step ms | CLI s | CPU s labproof / floor / CLI |')
+  lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+  for (const s of b.scenarios) {
+    lines.push(`| ${s.id} | ${s.ran}/${s.steps} | ${formatSpread(s.provisionMs)} | ${formatSpread(s.labproofMs, 's')} | ${formatSpread(s.floorMs, 's')} | ` +
+      `${ratio(s.ratio)} | ${formatSpread(s.overheadPerStepMs)} | ${s.cliMs ? formatSpread(s.cliMs, 's') : '–'} | ` +
+      `${secs(s.labproofCpuMs.median)} / ${secs(s.floorCpuMs.median)} / ${s.cliCpuMs ? secs(s.cliCpuMs.median) : '–'} |`)
+  }
+  const total = (pick: (s: ScenarioResult) => Spread) => b.scenarios.reduce((sum, s) => sum + pick(s).median, 0)
+  const labproof = total((s) => s.labproofMs)
+  const floor = total((s) => s.floorMs)
+  const ran = b.scenarios.reduce((sum, s) => sum + s.ran, 0)
+  lines.push(`| **all, one after another** | ${ran}/${b.scenarios.reduce((sum, s) => sum + s.steps, 0)} | | ${(labproof / 1000).toFixed(2)} | ${(floor / 1000).toFixed(2)} | ` +
+    `${(labproof / floor).toFixed(2)} | ${Math.round((labproof - floor) / ran)} | | ${secs(total((s) => s.labproofCpuMs))} / ${secs(total((s) => s.floorCpuMs))} / |`)
+  lines.push('')
+  return lines
+}
+
+function secs(ms: number): string {
+  return (ms / 1000).toFixed(2)
 }
 
 function ratio(s: Spread): string {

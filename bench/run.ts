@@ -1,7 +1,7 @@
 // `npm run bench`: what labproof costs on top of the lab itself, per scenario and backend.
 //
 //   npm run bench -- [--reps 5] [--backend netns]... [--qemu] [--scenario ID]... [--no-cli]
-//                    [--no-suite] [--out bench/results] [--name latest]
+//                    [--no-suite] [--no-sessions] [--out bench/results] [--name latest]
 //
 // Per scenario: provisioning, the scenario through ScenarioSession, its floor (the document
 // commands alone as plain scripts), their ratio and the overhead per step, and the scenario
@@ -30,6 +30,7 @@ const { values } = parseArgs({
     scenario: { type: 'string', multiple: true },
     'no-cli': { type: 'boolean', default: false },
     'no-suite': { type: 'boolean', default: false },
+    'no-sessions': { type: 'boolean', default: false },
     out: { type: 'string', default: path.join(PACKAGE_DIR, 'bench', 'results') },
     name: { type: 'string', default: 'latest' },
   },
@@ -58,7 +59,7 @@ for (const { backend, detail } of backends.filter((b) => b.available)) {
   // Warm-up (untimed): which steps run here, hence the floor's commands, and a check that the
   // floor's commands exit as labproof's did.
   const floors = new Map<string, { commands: FloorCommand[]; mismatches: FloorMismatch[]; failure?: string }>()
-  for (const s of scenarios) {
+  for (const s of values['no-sessions'] ? [] : scenarios) {
     log(`${backend} ${s.id}: warm-up`)
     const session = await runSession(s, opts)
     const commands = floorCommands(planSteps(s), (n) => session.ran.has(n))
@@ -68,7 +69,7 @@ for (const { backend, detail } of backends.filter((b) => b.available)) {
 
   const sessions = new Map<string, SessionRun[]>(scenarios.map((s) => [s.id, []]))
   const floorRuns = new Map<string, FloorRun[]>(scenarios.map((s) => [s.id, []]))
-  for (let rep = 0; rep < reps; rep++) {
+  for (let rep = 0; rep < (values['no-sessions'] ? 0 : reps); rep++) {
     for (const s of scenarios) {
       const commands = floors.get(s.id)!.commands
       // Alternate which goes first, so neither always runs on a machine the other just warmed.
@@ -78,35 +79,42 @@ for (const { backend, detail } of backends.filter((b) => b.available)) {
         else floorRuns.get(s.id)!.push(await runFloor(s, commands, backend))
       }
       const last = sessions.get(s.id)!.at(-1)!
-      log(`${backend} ${s.id} rep ${rep + 1}/${reps}: labproof ${ms(last.totalMs)}, floor ${ms(floorRuns.get(s.id)!.at(-1)!.totalMs)}`)
+      log(`${backend} ${s.id} rep ${rep + 1}/${reps}: labproof ${ms(last.totalMs)} (CPU ${ms(last.cpuMs)}), floor ${ms(floorRuns.get(s.id)!.at(-1)!.totalMs)} (CPU ${ms(floorRuns.get(s.id)!.at(-1)!.cpuMs)})`)
     }
   }
 
   const cli = new Map<string, number[]>(scenarios.map((s) => [s.id, []]))
+  const cliCpu = new Map<string, number[]>(scenarios.map((s) => [s.id, []]))
   const cliFailures = new Map<string, string[]>(scenarios.map((s) => [s.id, []]))
   if (!values['no-cli']) {
     for (let rep = 0; rep < reps; rep++) {
       for (const s of scenarios) {
         const r = await runCli([s.id], backend)
         cli.get(s.id)!.push(r.ms)
+        cliCpu.get(s.id)!.push(r.cpuMs)
         if (r.exitCode !== 0) cliFailures.get(s.id)!.push(`npx labproof run ${s.id} exited ${r.exitCode}: ${r.failure?.slice(-300)}`)
-        log(`${backend} ${s.id} CLI rep ${rep + 1}/${reps}: ${ms(r.ms)} (${r.tests})`)
+        log(`${backend} ${s.id} CLI rep ${rep + 1}/${reps}: ${ms(r.ms)}, CPU ${ms(r.cpuMs)} (${r.tests})`)
       }
     }
   }
 
-  for (const s of scenarios) result.scenarios.push(summarize(s, sessions.get(s.id)!, floorRuns.get(s.id)!, floors.get(s.id)!, cli.get(s.id)!, cliFailures.get(s.id)!))
+  for (const s of values['no-sessions'] ? [] : scenarios) {
+    result.scenarios.push(summarize(s, sessions.get(s.id)!, floorRuns.get(s.id)!, floors.get(s.id)!, cli.get(s.id)!, cliCpu.get(s.id)!, cliFailures.get(s.id)!))
+  }
 
   if (!values['no-suite']) {
     const suite: number[] = []
+    const suiteCpu: number[] = []
     for (let rep = 0; rep < reps; rep++) {
       const r = await runCli(values.scenario ?? [], backend)
       suite.push(r.ms)
+      suiteCpu.push(r.cpuMs)
       result.suiteTests = r.tests
       if (r.exitCode !== 0) result.suiteFailures.push(`npx labproof run exited ${r.exitCode}: ${r.failure?.slice(-300)}`)
-      log(`${backend} suite rep ${rep + 1}/${reps}: ${ms(r.ms)} (${r.tests})`)
+      log(`${backend} suite rep ${rep + 1}/${reps}: ${ms(r.ms)}, CPU ${ms(r.cpuMs)} (${r.tests})`)
     }
     result.suiteMs = spread(suite)
+    result.suiteCpuMs = spread(suiteCpu)
   }
   await write(results)
 }
@@ -114,7 +122,7 @@ machine.loadAtEnd = currentLoad()
 await write(results)
 log(`wrote ${path.join(values.out, `${values.name}.md`)} and .json`)
 
-function summarize(s: LoadedScenario, sessions: SessionRun[], floors: FloorRun[], floor: { commands: FloorCommand[]; mismatches: FloorMismatch[]; failure?: string }, cli: number[], cliFailures: string[]): ScenarioResult {
+function summarize(s: LoadedScenario, sessions: SessionRun[], floors: FloorRun[], floor: { commands: FloorCommand[]; mismatches: FloorMismatch[]; failure?: string }, cli: number[], cliCpu: number[], cliFailures: string[]): ScenarioResult {
   const ran = sessions[0]?.passed ?? 0
   const pairs = sessions.map((x, i) => [x.totalMs, floors[i]!.totalMs] as const)
   const failures = [...new Set([floor.failure, ...sessions.map((x) => x.failure)].filter((f): f is string => Boolean(f))), ...cliFailures]
@@ -127,11 +135,13 @@ function summarize(s: LoadedScenario, sessions: SessionRun[], floors: FloorRun[]
     provisionMs: spread(sessions.map((x) => x.provisionMs)),
     labproofMs: spread(sessions.map((x) => x.totalMs)),
     labproofStepsMs: spread(sessions.map((x) => x.stepsMs)),
+    labproofCpuMs: spread(sessions.map((x) => x.cpuMs)),
     floorMs: spread(floors.map((x) => x.totalMs)),
     floorCommandsMs: spread(floors.map((x) => x.commandsMs)),
+    floorCpuMs: spread(floors.map((x) => x.cpuMs)),
     ratio: spread(pairs.map(([l, f]) => l / f)),
     overheadPerStepMs: spread(pairs.map(([l, f]) => (l - f) / Math.max(ran, 1))),
-    ...(cli.length ? { cliMs: spread(cli) } : {}),
+    ...(cli.length ? { cliMs: spread(cli), cliCpuMs: spread(cliCpu) } : {}),
     failures,
     floorMismatches: floor.mismatches,
   }

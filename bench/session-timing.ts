@@ -4,6 +4,7 @@ import type { ExecResult } from '../harness/host.ts'
 import type { LoadedScenario } from '../harness/scenario/loader.ts'
 import { planSteps, type RunOptions } from '../harness/scenario/runner.ts'
 import { ScenarioSession } from '../harness/scenario/session.ts'
+import { cpuMs } from './cpu.ts'
 
 export interface SessionRun {
   /** backend.provision until the lab is ready. */
@@ -11,6 +12,8 @@ export interface SessionRun {
   stepsMs: number
   stopMs: number
   totalMs: number
+  /** CPU time of this process and the commands it ran. */
+  cpuMs: number
   steps: number
   passed: number
   skipped: number
@@ -25,8 +28,9 @@ export interface SessionRun {
 export async function runSession(scenario: LoadedScenario, opts: RunOptions): Promise<SessionRun> {
   const session = new ScenarioSession(scenario, opts)
   const plan = planSteps(scenario)
-  const run: SessionRun = { provisionMs: 0, stepsMs: 0, stopMs: 0, totalMs: 0, steps: plan.length, passed: 0, skipped: 0, failed: 0, ran: new Set(), transcripts: new Map() }
+  const run: SessionRun = { provisionMs: 0, stepsMs: 0, stopMs: 0, totalMs: 0, cpuMs: 0, steps: plan.length, passed: 0, skipped: 0, failed: 0, ran: new Set(), transcripts: new Map() }
   const t0 = performance.now()
+  const cpu0 = cpuMs()
   try {
     await session.start()
     const t1 = performance.now()
@@ -50,5 +54,6 @@ export async function runSession(scenario: LoadedScenario, opts: RunOptions): Pr
     run.stopMs = performance.now() - t2
   }
   run.totalMs = performance.now() - t0
+  run.cpuMs = cpuMs() - cpu0
   return run
 }
