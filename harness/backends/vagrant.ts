@@ -20,7 +20,7 @@
 // `$TMPDIR/labproof-vagrant-<lab>-<owner pid>-…`: what `labproof clean` looks for.
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -143,6 +143,58 @@ async function freeManagementSubnet(labId: string): Promise<string> {
   throw new Error('vagrant backend: no free /24 in 10.231.0.0/16 for the management network')
 }
 
+/** The management network, defined by labproof rather than vagrant-libvirt: its bridge is named
+ *  after the lab (vagrant-libvirt would pick the first free virbrN, which two labs starting at
+ *  once can both pick), and a subnet another lab took meanwhile is retried. Isolated: no
+ *  <forward>, so libvirt routes nothing from it and offers no default route. */
+async function createManagementNetwork(name: string, bridge: string, labId: string, dir: string): Promise<string> {
+  let lastError = ''
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const subnet = await freeManagementSubnet(`${labId}${attempt || ''}`)
+    const base = subnet.split('.').slice(0, 3).join('.')
+    const file = join(dir, 'mgmt-network.xml')
+    await writeFile(file, `<network>\n  <name>${name}</name>\n  <bridge name='${bridge}' stp='on' delay='0'/>\n` +
+      `  <ip address='${base}.1' netmask='255.255.255.0'>\n    <dhcp><range start='${base}.2' end='${base}.254'/></dhcp>\n  </ip>\n</network>\n`)
+    const defined = await virsh(['net-define', file])
+    if (!defined.ok) throw new Error(`vagrant backend: virsh net-define ${name} failed: ${defined.err}`)
+    const started = await virsh(['net-start', name])
+    if (started.ok) return subnet
+    lastError = started.err
+    await virsh(['net-undefine', name])
+  }
+  throw new Error(`vagrant backend: could not start the management network ${name}: ${lastError}`)
+}
+
+/** One process at a time uploads a box's base image into libvirt's pool (vagrant-libvirt's own
+ *  lock is per process: two labs starting at once would both upload the same volume). */
+async function withBoxUploadLock<T>(boxName: string, work: () => Promise<T>): Promise<T> {
+  const prefix = `${boxDirName(boxName)}_vagrant_box_image_`
+  const uploaded = async () => (await volumeNames()).some((v) => v.startsWith(prefix))
+  if (await uploaded()) return work()
+  const lock = join(tmpdir(), `${VAGRANT_DIR_PREFIX}-upload-${boxDirName(boxName)}.lock`)
+  for (let waited = 0; ; waited += 1000) {
+    try {
+      await mkdir(lock)
+      await writeFile(join(lock, 'pid'), String(process.pid))
+      break
+    } catch {
+      const owner = Number(await readFile(join(lock, 'pid'), 'utf8').catch(() => '0'))
+      if (owner && !ownerAlive(owner)) {
+        await rm(lock, { recursive: true, force: true })
+        continue
+      }
+      if (waited % 30_000 === 0) progress(`waiting for process ${owner || '?'}, which is uploading ${boxName} into libvirt`)
+      await new Promise((r) => setTimeout(r, 1000))
+      if (await uploaded()) return work()
+    }
+  }
+  try {
+    return await work()
+  } finally {
+    await rm(lock, { recursive: true, force: true })
+  }
+}
+
 function boxDirName(name: string): string {
   return name.replace(/\//g, '-VAGRANTSLASH-')
 }
@@ -252,8 +304,8 @@ export const vagrantBackend: Backend = {
         const r = await runVagrant(['destroy', '-f'], env, DESTROY_TIMEOUT_MS)
         if (r.exitCode !== 0) progress(`vagrant destroy -f failed (exit ${r.exitCode}); sweeping by name:\n${r.lines.slice(-10).join('\n')}`)
         else progress(`vagrant destroy -f: ${((performance.now() - t0) / 1000).toFixed(1)} s`)
-        if (libvirt) await sweepLibvirt((labId) => labId === id)
       }
+      if (libvirt) await sweepLibvirt((labId) => labId === id)
       // The veth would go with the gateway's namespace, but only once the kernel gets round to it.
       if (macvtapUnderlay) await runProcess('ip', ['link', 'del', underlayDevice], { timeoutMs: 10_000 })
       await Promise.all([...nodes.values()].map(killNode))
@@ -289,7 +341,7 @@ export const vagrantBackend: Backend = {
         ...(provider ? { VAGRANT_DEFAULT_PROVIDER: provider } : {}),
         ...(macvtapUnderlay ? { LABPROOF_VAGRANT_UNDERLAY_DEV: underlayDevice } : {}),
         ...(libvirt ? {
-          LABPROOF_VAGRANT_MGMT_NET: await freeManagementSubnet(id),
+          LABPROOF_VAGRANT_MGMT_NET: await createManagementNetwork(`${VAGRANT_NAME_PREFIX}-${id}-${process.pid}-mgmt`, `lpm${id.slice(-8)}`, id, dir),
           LABPROOF_VAGRANT_LIBVIRT_DRIVER: accel!.accel === 'kvm' ? 'kvm' : 'qemu',
           LABPROOF_VAGRANT_CONSOLE_DIR: dir,
         } : {}),
@@ -301,7 +353,7 @@ export const vagrantBackend: Backend = {
       const upT0 = performance.now()
       upStarted = true
       let lastProgress = 0
-      const up = await runVagrant(['up', ...(provider ? ['--provider', provider] : [])], env, UP_TIMEOUT_MS, (line) => {
+      const vagrantUp = () => runVagrant(['up', ...(provider ? ['--provider', provider] : [])], env, UP_TIMEOUT_MS, (line) => {
         if (/Progress: \d+%/.test(line)) {
           // The base box upload redraws one bar; show it every few seconds only.
           if (Date.now() - lastProgress < 5_000) return
@@ -309,6 +361,7 @@ export const vagrantBackend: Backend = {
         }
         progress(line.trim())
       })
+      const up = libvirt && boxName ? await withBoxUploadLock(boxName, vagrantUp) : await vagrantUp()
       const upMs = Math.round(performance.now() - upT0)
       if (up.exitCode !== 0) {
         throw new Error(`vagrant backend: vagrant up failed (exit ${up.exitCode}${up.timedOut ? `, no result within ${UP_TIMEOUT_MS / 1000} s` : ''}):\n` +
@@ -396,9 +449,9 @@ function ownerAlive(pid: number): boolean {
 
 const NAMED = new RegExp(`^${VAGRANT_NAME_PREFIX}-(lp\\w+)-(\\d+)-`)
 
-async function virsh(args: string[]): Promise<{ ok: boolean; out: string }> {
+async function virsh(args: string[]): Promise<{ ok: boolean; out: string; err: string }> {
   const r = await runProcess('virsh', ['-c', LIBVIRT_URI, ...args], { timeoutMs: 60_000 })
-  return { ok: r.exitCode === 0, out: r.stdout }
+  return { ok: r.exitCode === 0, out: r.stdout, err: r.stderr.trim() }
 }
 
 /** Volumes of libvirt's default pool (this virsh's vol-list has no --name: read the table). */
