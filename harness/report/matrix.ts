@@ -3,6 +3,7 @@
 // which kernel and distro each cell's hosts really ran.
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
+import { FEATURE_NOT_USABLE } from '../host.ts'
 
 export interface StepFact {
   kind: 'step'
@@ -58,10 +59,15 @@ export async function readMatrix(runRecords: string, cells: string[]): Promise<M
         detail: failed.length ? `step ${failed[0]!.step}: ${failed[0]!.reason ?? ''}` : reasons.join('; '),
       }
       for (const h of facts.filter((x): x is HostFact => x.kind === 'host' && (x as HostFact).cell === cell)) {
+        // Features a host can lack with the kernel option set (a container's limits) are not
+        // the kernel's.
+        const notUsable = h.missing.filter((f) => f in FEATURE_NOT_USABLE)
+        const notInKernel = h.missing.filter((f) => !notUsable.includes(f))
         hosts[`${cell} ${h.host}`] = [
           `${h.distro}, kernel ${h.kernelRelease}`,
           h.versions && `${h.versions.iproute2}, ${h.versions.iptables}`,
-          h.missing.length && `kernel lacks ${h.missing.join(' ')}`,
+          notInKernel.length && `kernel lacks ${notInKernel.join(' ')}`,
+          notUsable.length && `cannot use ${notUsable.join(' ')}`,
           h.missingTools?.length && `no ${h.missingTools.join(' ')}`,
         ].filter(Boolean).join('; ')
       }
