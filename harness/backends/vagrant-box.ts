@@ -352,10 +352,16 @@ async function restoreSpecialModes(ext4: string, rootfs: string): Promise<void> 
 async function fetchStaticBusybox(work: string): Promise<string> {
   const debs = join(work, 'debs')
   await mkdir(debs)
-  const r = await runProcess('sh', ['-c', `cd ${shellQuote(debs)} && apt-get download -q busybox-static`], { timeoutMs: 300_000 })
+  const download = `cd ${shellQuote(debs)} && apt-get download -q busybox-static`
+  let r = await runProcess('sh', ['-c', download], { timeoutMs: 300_000 })
+  if (r.exitCode !== 0) {
+    // A fresh machine may have no package lists yet.
+    await runProcess('apt-get', ['update', '-qq'], { timeoutMs: 300_000 })
+    r = await runProcess('sh', ['-c', download], { timeoutMs: 300_000 })
+  }
   const deb = (await readdir(debs)).find((f) => f.endsWith('.deb'))
   if (r.exitCode !== 0 || !deb) {
-    throw new Error(`building the Vagrant box: apt-get download busybox-static failed (run apt-get update first?):\n${r.stderr.trim()}`)
+    throw new Error(`building the Vagrant box: apt-get download busybox-static failed, after an apt-get update too:\n${r.stderr.trim()}`)
   }
   await run('dpkg-deb -x busybox-static', 'dpkg-deb', ['-x', join(debs, deb), join(debs, 'x')])
   const binary = [join(debs, 'x/bin/busybox'), join(debs, 'x/usr/bin/busybox')].find((p) => existsSync(p))

@@ -20,7 +20,7 @@
 // `$TMPDIR/labproof-vagrant-<lab>-<owner pid>-…`: what `labproof clean` looks for.
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -499,8 +499,17 @@ export async function reapVagrantLeftovers(): Promise<string[]> {
   for (const name of await readdir(tmpdir())) {
     const m = new RegExp(`^${VAGRANT_DIR_PREFIX}-(\\w+)-(\\d+)-`).exec(name)
     if (!m || ownerAlive(Number(m[2]))) continue
-    const dir = join(tmpdir(), name)
+    // Claim it first: another labproof process may be sweeping at the same moment, and two
+    // `vagrant destroy` on one directory fail each other. The claim names this process as the
+    // owner, so if it dies midway the next sweep takes over.
+    const dir = join(tmpdir(), `${VAGRANT_DIR_PREFIX}-${m[1]}-${process.pid}-reaping`)
+    try {
+      await rename(join(tmpdir(), name), dir)
+    } catch {
+      continue
+    }
     const env = await readFile(join(dir, 'env.json'), 'utf8').then((t) => JSON.parse(t) as Record<string, string>).catch(() => undefined)
+    if (env) env.VAGRANT_DOTFILE_PATH = join(dir, '.vagrant')
     if (env && existsSync(join(dir, '.vagrant')) && await commandWorks('command -v vagrant')) {
       // The underlay veth died with the run's gateway node, and vagrant refuses a Vagrantfile
       // naming a missing device even to destroy: replay without it (nothing else depends on it).

@@ -195,7 +195,9 @@ describe.skipIf(skipReason !== undefined)(`vagrant backend, libvirt provider${sk
       const t0 = performance.now()
       const removed = await reapVagrantLeftovers()
       console.log(`vagrant backend: labproof clean in ${Math.round(performance.now() - t0)} ms: ${removed.join('; ')}`)
-      expect(removed.some((r) => r.includes(labId))).toBe(true)
+      // Another labproof process on this machine may sweep the dead owner's lab first: then it is
+      // gone all the same, which is what is checked below.
+      if (!removed.some((r) => r.includes(labId))) console.log(`vagrant backend: lab ${labId} was swept by another labproof process`)
       expect(libvirtLeftovers(labId)).toEqual({ domains: [], networks: [], volumes: [] })
       expect(readdirSync(tmpdir()).filter((d) => d.startsWith(`${VAGRANT_DIR_PREFIX}-${labId}-`))).toEqual([])
     } finally {
