@@ -9,12 +9,13 @@
 // The veth's machine-side end has no address, answers no ARP and has IPv6 off: lab frames pass
 // between the VMs and the gateway's namespace and nowhere else — no Linux bridge in the
 // machine's namespace, so no br_netfilter/FORWARD rules (docker's DROP) see them either. With
-// any other provider a third VM plays the gateway (vagrant/provision.sh gateway).
+// any other provider (or LABPROOF_VAGRANT_GATEWAY=vm) a third VM plays the gateway
+// (vagrant/provision.sh gateway).
 //
-// The management network (vagrant ssh) is an isolated libvirt network (mode none: no
-// forwarding, no default route handed out). labproof's own box keeps it in a network namespace
-// of its own inside the guest, so the lab never sees it; on other boxes the provisioning takes
-// away any default route through it.
+// The management network (vagrant ssh) is an isolated libvirt network labproof defines (no
+// <forward>: no routing, no default route handed out; bridge lpm<lab>). labproof's own box keeps
+// it in a network namespace of its own inside the guest, so the lab never sees it; on other
+// boxes the provisioning takes away any default route through it.
 //
 // Names: every VM, network and volume is `labproof-<lab>-<owner pid>-…`, the dotfile dir is
 // `$TMPDIR/labproof-vagrant-<lab>-<owner pid>-…`: what `labproof clean` looks for.
@@ -361,7 +362,9 @@ export const vagrantBackend: Backend = {
         }
         progress(line.trim())
       })
-      const up = libvirt && boxName ? await withBoxUploadLock(boxName, vagrantUp) : await vagrantUp()
+      // libvirt makes the macvtaps as the domains start: turn their IPv6 off as soon as they appear.
+      const silencer = macvtapUnderlay ? setInterval(() => void silenceMacvtaps(underlayDevice), 50) : undefined
+      const up = await (libvirt && boxName ? withBoxUploadLock(boxName, vagrantUp) : vagrantUp()).finally(() => clearInterval(silencer))
       const upMs = Math.round(performance.now() - upT0)
       if (up.exitCode !== 0) {
         throw new Error(`vagrant backend: vagrant up failed (exit ${up.exitCode}${up.timedOut ? `, no result within ${UP_TIMEOUT_MS / 1000} s` : ''}):\n` +
