@@ -22,7 +22,15 @@ export function netnsNodePids(filter: { labId?: string; owner?: number } = {}): 
   return pids
 }
 
-interface Proc { pid: number; ppid: number; comm: string; argv: string[]; cgroup: () => string }
+interface Proc {
+  pid: number
+  ppid: number
+  /** Clock ticks after boot: with the PID, names the process (a PID is reused, this pair is not). */
+  started: number
+  comm: string
+  argv: string[]
+  cgroup: () => string
+}
 
 /** Every process now, with its parent and command line. */
 export function processes(): Proc[] {
@@ -37,6 +45,7 @@ export function processes(): Proc[] {
       found.push({
         pid: Number(entry),
         ppid: Number(fields[1]),
+        started: Number(fields[19]),
         comm: stat.slice(stat.indexOf('(') + 1, close),
         argv: readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter(Boolean),
         cgroup: () => safeRead(`/proc/${entry}/cgroup`),

@@ -60,6 +60,8 @@ interface Run {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
   /** Every process ever seen below the CLI (its workers, their nodes and commands). */
   seen: Set<number>
+  /** Their start times: a PID seen again later may be another process's. */
+  started: Map<number, number>
 }
 
 async function startRun(name: string, yaml: string, args: string[] = []): Promise<Run> {
@@ -75,7 +77,7 @@ async function startRun(name: string, yaml: string, args: string[] = []): Promis
   child.stdout!.on('data', (d) => (out += String(d)))
   child.stderr!.on('data', (d) => (out += String(d)))
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
-  return { child, output: () => out, exited, seen: new Set([child.pid!]) }
+  return { child, output: () => out, exited, seen: new Set([child.pid!]), started: new Map() }
 }
 
 /** Processes below the CLI now (recorded in run.seen as they come). */
@@ -86,7 +88,9 @@ function descendants(run: Run): ReturnType<typeof processes> {
     grew = false
     for (const p of procs) if (run.seen.has(p.ppid) && !run.seen.has(p.pid)) { run.seen.add(p.pid); grew = true }
   }
-  return procs.filter((p) => run.seen.has(p.pid))
+  const found = procs.filter((p) => run.seen.has(p.pid))
+  for (const p of found) if (!run.started.has(p.pid)) run.started.set(p.pid, p.started)
+  return found
 }
 
 async function waitFor(run: Run, what: string, found: (procs: ReturnType<typeof processes>) => boolean, timeoutMs = 90_000): Promise<void> {
@@ -105,7 +109,7 @@ const isSleep = (marker: string) => (p: { argv: string[] }) => p.argv[0] === 'sl
 async function expectNothingLeft(run: Run): Promise<void> {
   let alive: ReturnType<typeof processes> = []
   for (let i = 0; i < 100; i++) {
-    alive = processes().filter((p) => run.seen.has(p.pid))
+    alive = processes().filter((p) => run.seen.has(p.pid) && (run.started.get(p.pid) ?? p.started) === p.started)
     if (alive.length === 0) break
     await new Promise((r) => setTimeout(r, 100))
   }

@@ -43,8 +43,10 @@ function random(): number {
 type Kill = 'none' | 'cli' | 'tree'
 interface Outcome { n: number; kill: Kill; atMs?: number; exit: string; ms: number; hung: boolean }
 
-/** Every process below `pid`, recorded as they come, so leftovers can be attributed to the soak. */
+/** Every process below `pid`, recorded as they come (PID and start time: PIDs are reused), so
+ *  leftovers can be attributed to the soak. */
 const seen = new Set<number>()
+const seenStarted = new Map<number, number>()
 function below(pid: number): ReturnType<typeof processes> {
   const procs = processes()
   const mine = new Set([pid])
@@ -53,8 +55,12 @@ function below(pid: number): ReturnType<typeof processes> {
     grew = false
     for (const p of procs) if (mine.has(p.ppid) && !mine.has(p.pid)) { mine.add(p.pid); grew = true }
   }
-  for (const p of mine) seen.add(p)
-  return procs.filter((p) => mine.has(p.pid))
+  const found = procs.filter((p) => mine.has(p.pid))
+  for (const p of found) {
+    seen.add(p.pid)
+    seenStarted.set(p.pid, p.started)
+  }
+  return found
 }
 
 async function oneRun(n: number, kill: Kill, atMs: number, outDir: string): Promise<Outcome> {
@@ -64,7 +70,6 @@ async function oneRun(n: number, kill: Kill, atMs: number, outDir: string): Prom
     env: { ...process.env, LABPROOF_OUTPUT_DIR: path.join(outDir, `run-${n}`), NO_COLOR: '1', FORCE_COLOR: '0', TESTCONTAINERS_RYUK_DISABLED: 'true' },
     stdio: ['ignore', 'ignore', 'ignore'],
   })
-  seen.add(npx.pid!)
   const exited = new Promise<string>((resolve) => npx.on('exit', (code, signal) => resolve(signal ?? String(code))))
   const watch = setInterval(() => below(npx.pid!), 200)
   let killedAt: number | undefined
@@ -131,7 +136,7 @@ async function main(): Promise<number> {
 
   // What the soak's runs left: processes still alive among those it saw, and resources whose
   // owner was one of its processes (all gone by now).
-  const stillAlive = processes().filter((p) => seen.has(p.pid))
+  const stillAlive = processes().filter((p) => seenStarted.get(p.pid) === p.started)
   const counts: LeftoverCounts = await leftovers({ rootNetnsBefore, owners: seen })
   // /run/netns names no owner: an entry another test on this machine holds for a moment is not
   // ours. Give such entries 30 s to go; what stays is counted.
