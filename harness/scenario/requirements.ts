@@ -46,14 +46,20 @@ export function mergeRequirements(...all: (Partial<Requirements> | undefined)[])
 /** The step's own needs: declared plus inferred from its command(s) or check kind. */
 export function stepRequirements(step: Step): Requirements {
   if (isSectionStep(step)) return mergeRequirements(step.requires)
+  // Packets as evidence need tcpdump: a step's captures and wire claims, and the ping and nat
+  // checks, which prove their claims on the wire (grading's read-only checks do not).
+  const captures: Partial<Requirements> | undefined = step.capture?.length || step.wire?.length ? { tools: ['tcpdump'] } : undefined
+  const onTheWire = (c: Check): Partial<Requirements> => ({ tools: [...CHECK_TOOLS[checkKind(c)], ...(WIRE_CHECKS.has(checkKind(c)) ? ['tcpdump' as const] : [])] })
   if (isRunStep(step)) {
     return mergeRequirements(
       step.requires, inferRequirements(step.run), step.erratum && inferRequirements(step.erratum.corrected),
-      ...(step.erratum?.shows ?? []).map((c) => ({ tools: CHECK_TOOLS[checkKind(c)] })),
+      ...(step.erratum?.shows ?? []).map(onTheWire), captures,
     )
   }
-  return mergeRequirements(step.requires, { tools: CHECK_TOOLS[checkKind(step.check)] })
+  return mergeRequirements(step.requires, onTheWire(step.check), captures)
 }
+
+const WIRE_CHECKS = new Set(['ping', 'nat'])
 
 /** The hosts a step runs on: `host01/ns1` → host01. */
 export function stepHosts(step: Step): string[] {

@@ -65,7 +65,8 @@ export function planSteps(s: LoadedScenario): PlannedStep[] {
       sectionRequires = step.requires
       continue
     }
-    plan.push({ number: index + 1, step, section, requires: mergeRequirements(s.requires, sectionRequires, stepRequirements(step)) })
+    const scenarioCaptures = s.capture?.length ? { tools: ['tcpdump' as const] } : undefined
+    plan.push({ number: index + 1, step, section, requires: mergeRequirements(s.requires, sectionRequires, stepRequirements(step), scenarioCaptures) })
   }
   return plan
 }

@@ -1,6 +1,8 @@
 import { describe, expect, test } from 'vitest'
 import { parseProbe } from '../../harness/capabilities.ts'
+import { parseScenario } from '../../harness/scenario/loader.ts'
 import { inferRequirements, missingRequirements } from '../../harness/scenario/requirements.ts'
+import { planSteps } from '../../harness/scenario/runner.ts'
 
 describe('inferRequirements', () => {
   test('kernel features from the command itself', () => {
@@ -61,5 +63,30 @@ describe('missingRequirements', () => {
   test('a feature the probe never reached is not assumed present', () => {
     expect(caps.features.gre).toBe('not probed')
     expect(missingRequirements({ kernel: ['gre'], tools: [] }, [caps])).toMatch(/lacks gre/)
+  })
+})
+
+describe('packets as evidence need tcpdump', () => {
+  const plan = (yaml: string) => planSteps(parseScenario(`id: t\ntitle: t\nsource: { doc: t.txt, section: t }\n${yaml}`, 't.yaml'))
+
+  test('ping and nat checks, captures and wire claims; not other checks or plain commands', () => {
+    const [ping, route, captured, wired, plain] = plan([
+      'steps:',
+      '  - check: { ping: { from: host01, to: 8.8.8.8 } }',
+      '  - check: { route: { on: host01, dst: default } }',
+      '  - { on: host01, run: ip link show, capture: [{ on: "host01:ens33" }] }',
+      '  - { on: host01, run: ping -c 1 8.8.8.8, wire: [{ on: "host01:ens33", match: { proto: icmp } }] }',
+      '  - { on: host01, run: ip link show }',
+    ].join('\n') + '\n')
+    expect(ping!.requires.tools).toEqual(['ping', 'tcpdump'])
+    expect(route!.requires.tools).toEqual(['ip'])
+    expect(captured!.requires.tools).toEqual(['ip', 'tcpdump'])
+    expect(wired!.requires.tools).toEqual(['ping', 'tcpdump'])
+    expect(plain!.requires.tools).toEqual(['ip'])
+  })
+
+  test("a scenario's own captures: every step", () => {
+    const [step] = plan('capture: [{ on: "internet:eth0" }]\nsteps:\n  - { on: host01, run: ip link show }\n')
+    expect(step!.requires.tools).toEqual(['ip', 'tcpdump'])
   })
 })
