@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Everything labproof needs on a fresh Debian/Ubuntu machine, as root: the lab tools, the npm
-# dependencies, and (with --docker / --vm) a Docker engine with the host image, and qemu with
-# the VM image. Idempotent: run it again and it only checks.
+# dependencies, and (with --docker / --vm / --vagrant) a Docker engine with the host image, qemu
+# with the VM image, and vagrant with libvirt and labproof's local box. Idempotent: run it again
+# and it only checks.
 #
 #   ci/setup.sh            netns backend only (what `npx labproof run` uses by default)
-#   ci/setup.sh --all      also Docker and the VM backend (what `npm test` exercises)
+#   ci/setup.sh --docker   also a Docker engine and the host image
+#   ci/setup.sh --vm       also qemu and the VM image
 #   ci/setup.sh --vagrant  also vagrant, vagrant-libvirt and libvirt (started here without
-#                          systemd), and labproof's local Vagrant box (not part of --all)
+#                          systemd), and labproof's local Vagrant box
+#   ci/setup.sh --all      all of the above (what `npm test` exercises)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +18,7 @@ for arg in "$@"; do
   case "$arg" in
     --docker) want_docker=1 ;;
     --vm) want_vm=1 ;;
-    --all) want_docker=1 want_vm=1 ;;
+    --all) want_docker=1 want_vm=1 want_vagrant=1 ;;
     --vagrant) want_vagrant=1 ;;
     *) echo "usage: ci/setup.sh [--docker] [--vm] [--vagrant] [--all]" >&2; exit 2 ;;
   esac

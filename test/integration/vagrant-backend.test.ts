@@ -206,3 +206,21 @@ describe.skipIf(skipReason !== undefined)(`vagrant backend, libvirt provider${sk
     }
   }, 1_200_000)
 })
+
+// The CI's Vagrant suite: one seed scenario, every step, through the real CLI.
+describe.skipIf(skipReason !== undefined)(`a seed scenario on the vagrant backend${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  test('namespace-routing passes on two Vagrant VMs, and nothing of the lab is left', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'labproof-vagrant-run-'))
+    try {
+      const r = spawnSync(process.execPath, [join(REPO_ROOT, 'bin', 'labproof.js'), 'run', 'namespace-routing', '--backend', 'vagrant'], {
+        cwd: REPO_ROOT, encoding: 'utf8', timeout: 600_000,
+        env: { ...process.env, LABPROOF_OUTPUT_DIR: out, NO_COLOR: '1', FORCE_COLOR: '0', VAGRANT_CHECKPOINT_DISABLE: '1' },
+      })
+      expect(r.stdout + r.stderr).toMatch(/Tests\s+33 passed \(33\)/)
+      expect(r.status).toBe(0)
+      expect(sh('virsh -c qemu:///system list --all --name').stdout).not.toMatch(/labproof-/)
+    } finally {
+      await rm(out, { recursive: true, force: true })
+    }
+  }, 660_000)
+})
