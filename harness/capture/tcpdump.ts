@@ -1,12 +1,10 @@
 // Capture control: tcpdump on any interface of any host or namespace, started before a step and
 // stopped after it (also when the step fails), with the pcap brought home through the host API.
 //
-// tcpdump runs inside the host, so it dies with the host whatever happens to labproof; stop()
-// interrupts it (packets flushed: -U writes each packet as it comes), waits until it is gone,
-// copies the file home and removes it from the host.
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
+// tcpdump runs inside the host, so it dies with the host whatever happens to labproof. Each
+// capture costs two round trips to the host: start() starts it and waits until it listens;
+// stop() interrupts it (packets flushed: -U writes each packet as it comes), waits until it is
+// gone, sends the file home on the command's output and removes it from the host.
 import { shellQuote, type Host } from '../host.ts'
 import type { Lab } from '../lab.ts'
 
@@ -36,9 +34,14 @@ export interface FinishedCapture {
 }
 
 const REMOTE_DIR = '/run/labproof-captures'
-/** Local copies are made in `labproof-pcap-<pid>-…`: `labproof clean` removes those of a dead process. */
+/** Captures come home through the stop command's own output (base64), with no local copy; the
+ *  prefix names the copies earlier versions made, which `labproof clean` still removes. */
 export const PCAP_TEMP_PREFIX = 'labproof-pcap-'
 const READY_TIMEOUT_MS = 5_000
+/** How often the host looks for tcpdump's "listening on" line, and for its exit after SIGINT. */
+const POLL_SECONDS = 0.005
+/** SIGINT lets tcpdump flush and close the file; SIGKILL if it is not gone within 2 s. */
+const STOP_GRACE_SECONDS = 2
 let counter = 0
 
 export class RunningCapture {
@@ -49,71 +52,83 @@ export class RunningCapture {
     private readonly remoteBase: string,
   ) {}
 
+  /** Start tcpdump and wait until it listens, in one round trip to the host. */
   static async start(lab: Lab, spec: CaptureSpec): Promise<RunningCapture> {
     const point = parseCapturePoint(spec.on)
     const host = lab.host(point.host)
     const base = `${REMOTE_DIR}/${process.pid}-${Date.now().toString(36)}-${counter++}`
-    // -U and --immediate-mode: each packet is delivered and written as it arrives (else the last
-    // batch is lost on stop); -s 262: headers only, enough for every check and a
-    // few KB per capture; -n: no name lookups (nothing may leave the lab).
-    const filter = spec.filter ? ` ${shellQuote(spec.filter)}` : ''
-    const cmd = `mkdir -p ${REMOTE_DIR} && { tcpdump -n -U --immediate-mode -s 262 -i ${shellQuote(point.iface)} -w ${base}.pcap${filter} >/dev/null 2>${base}.log </dev/null & echo $!; }`
-    const r = await host.exec(cmd, { netns: point.netns, timeoutMs: 10_000 })
-    const pid = Number(r.stdout.trim())
-    if (r.exitCode !== 0 || !pid) throw new Error(`could not start tcpdump on ${spec.on}: ${(r.stderr || r.stdout).trim()}`)
-    const capture = new RunningCapture(spec, host, pid, base)
-    // tcpdump says "listening on" once its socket is open; packets before that would be lost.
-    const ready = await host.exec(
-      `for i in $(seq 100); do grep -q 'listening on' ${base}.log && exit 0; kill -0 ${pid} 2>/dev/null || break; sleep 0.05; done; cat ${base}.log; exit 1`,
-      { timeoutMs: READY_TIMEOUT_MS + 1000 },
-    )
-    if (ready.exitCode !== 0) {
-      await capture.discard()
-      throw new Error(`tcpdump did not start on ${spec.on}: ${ready.stdout.trim() || 'no answer within 5 s'}`)
+    const r = await host.exec(startScript(base, point.iface, spec.filter), { netns: point.netns, timeoutMs: READY_TIMEOUT_MS + 5_000 })
+    const pid = Number(/^pid=(\d+)$/m.exec(r.stdout)?.[1])
+    if (r.exitCode !== 0 || !pid) {
+      throw new Error(`tcpdump did not start on ${spec.on}: ${(r.stderr.trim() || r.stdout.trim() || `exit ${r.exitCode}`)}${r.timedOut ? ' (no answer in time)' : ''}`)
     }
-    return capture
+    return new RunningCapture(spec, host, pid, base)
   }
 
-  /** Interrupt tcpdump, wait for it to exit, and bring the pcap home. */
+  /** Interrupt tcpdump, wait for it to exit, and bring the pcap home: one round trip. */
   async stop(): Promise<FinishedCapture> {
-    await this.interrupt()
-    const dir = await mkdtemp(path.join(tmpdir(), `${PCAP_TEMP_PREFIX}${process.pid}-`))
-    try {
-      const local = path.join(dir, 'capture.pcap')
-      await this.host.copyFrom(`${this.remoteBase}.pcap`, local)
-      const pcap = await readFile(local)
-      const log = await this.host.exec(`cat ${this.remoteBase}.log`)
-      return { spec: this.spec, pcap, tcpdumpLog: log.stdout.trim() }
-    } finally {
-      await rm(dir, { recursive: true, force: true })
-      await this.host.exec(`rm -f ${this.remoteBase}.pcap ${this.remoteBase}.log`)
+    const r = await this.host.exec(stopScript(this.pid, this.remoteBase, true), { timeoutMs: 10_000 })
+    if (r.exitCode !== 0) {
+      throw new Error(`could not stop tcpdump (pid ${this.pid}) on ${this.spec.on} and bring its pcap home (exit ${r.exitCode}): ${r.stderr.trim()}`)
     }
+    return { spec: this.spec, pcap: Buffer.from(r.stdout, 'base64'), tcpdumpLog: r.stderr.trim() }
   }
 
   /** Stop without keeping anything. */
   async discard(): Promise<void> {
-    await this.interrupt()
-    await this.host.exec(`rm -f ${this.remoteBase}.pcap ${this.remoteBase}.log`)
-  }
-
-  private async interrupt(): Promise<void> {
-    // SIGINT lets tcpdump flush and close the file; SIGKILL if it does not go within 2 s.
-    const r = await this.host.exec(
-      `kill -INT ${this.pid} 2>/dev/null; for i in $(seq 40); do kill -0 ${this.pid} 2>/dev/null || exit 0; sleep 0.05; done; kill -KILL ${this.pid}; exit 0`,
-      { timeoutMs: 5_000 },
-    )
-    if (r.exitCode !== 0) throw new Error(`could not stop tcpdump (pid ${this.pid}) on ${this.spec.on}: ${r.stderr.trim()}`)
+    await this.host.exec(stopScript(this.pid, this.remoteBase, false), { timeoutMs: 10_000 })
   }
 }
 
-/** Start every capture; if one fails, those already started are discarded. */
+/** Start tcpdump in the background, print its PID, and return once it listens: packets sent
+ *  before that would be lost. On failure, its log goes to stderr and nothing is left behind.
+ *  -U and --immediate-mode: each packet is delivered and written as it arrives (else the last
+ *  batch is lost on stop); -s 262: headers only, enough for every check and a few KB per
+ *  capture; -n: no name lookups (nothing may leave the lab). */
+export function startScript(base: string, iface: string, filter?: string): string {
+  const polls = Math.ceil(READY_TIMEOUT_MS / 1000 / POLL_SECONDS)
+  return [
+    // The log exists before tcpdump does: the background job creates its redirection later.
+    `mkdir -p ${REMOTE_DIR} && : > ${base}.log || exit 1`,
+    `tcpdump -n -U --immediate-mode -s 262 -i ${shellQuote(iface)} -w ${base}.pcap${filter ? ` ${shellQuote(filter)}` : ''} >/dev/null 2>${base}.log </dev/null &`,
+    'pid=$!',
+    'echo "pid=$pid"',
+    // Only shell builtins in the check, so polling costs one `sleep` per round.
+    `listening() { while IFS= read -r line; do case $line in *'listening on'*) return 0;; esac; done < ${base}.log; return 1; }`,
+    'n=0',
+    'until listening; do',
+    `  if ! kill -0 "$pid" 2>/dev/null || [ "$n" -ge ${polls} ]; then`,
+    `    kill -KILL "$pid" 2>/dev/null; cat ${base}.log >&2; [ "$n" -ge ${polls} ] && echo "no answer within ${READY_TIMEOUT_MS / 1000} s" >&2`,
+    `    rm -f ${base}.pcap ${base}.log; exit 1`,
+    '  fi',
+    `  n=$((n + 1)); sleep ${POLL_SECONDS}`,
+    'done',
+  ].join('\n')
+}
+
+/** Interrupt tcpdump and wait until it is gone; then, when kept, its log on stderr and the
+ *  pcap in base64 on stdout; the files are removed either way. */
+export function stopScript(pid: number, base: string, keep: boolean): string {
+  const polls = Math.ceil(STOP_GRACE_SECONDS / POLL_SECONDS)
+  return [
+    `kill -INT ${pid} 2>/dev/null`,
+    'n=0',
+    `while kill -0 ${pid} 2>/dev/null; do`,
+    `  if [ "$n" -ge ${polls} ]; then kill -KILL ${pid} 2>/dev/null; break; fi`,
+    `  n=$((n + 1)); sleep ${POLL_SECONDS}`,
+    'done',
+    ...(keep ? [`cat ${base}.log >&2`, `base64 < ${base}.pcap`, 'status=$?'] : ['status=0']),
+    `rm -f ${base}.pcap ${base}.log`,
+    'exit $status',
+  ].join('\n')
+}
+
+/** Start every capture, side by side; if one fails, those that started are discarded. */
 export async function startCaptures(lab: Lab, specs: CaptureSpec[]): Promise<RunningCapture[]> {
-  const started: RunningCapture[] = []
-  try {
-    for (const spec of specs) started.push(await RunningCapture.start(lab, spec))
-    return started
-  } catch (e) {
-    await Promise.all(started.map((c) => c.discard()))
-    throw e
-  }
+  const results = await Promise.allSettled(specs.map((spec) => RunningCapture.start(lab, spec)))
+  const started = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (!failed) return started
+  await Promise.all(started.map((c) => c.discard()))
+  throw failed.reason
 }
