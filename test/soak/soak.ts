@@ -8,7 +8,7 @@
 //   cli   SIGKILL of the labproof process (its vitest worker must notice and tear its lab down);
 //   tree  SIGKILL of the labproof process and its workers at once (nothing runs any handler: the
 //         nodes die by pdeathsig, what remains is for the next run's sweep and `labproof clean`).
-// The moment is uniform between 0.3 s and the typical length of a run that was not killed.
+// The moment is uniform between 0.3 s and 85% of the typical length of a run not killed.
 import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -119,7 +119,8 @@ async function main(): Promise<number> {
     const r = random()
     const kill: Kill = r < 0.25 ? 'cli' : r < 0.5 ? 'tree' : 'none'
     const typical = median(outcomes.filter((o) => o.kill === 'none' && !o.hung).map((o) => o.ms))
-    const atMs = Math.round(300 + random() * typical)
+    // Before the typical end, so a run chosen for a kill is killed, not finished first.
+    const atMs = Math.round(300 + random() * typical * 0.85)
     const o = await oneRun(n, kill, atMs, outDir)
     outcomes.push(o)
     process.stdout.write(`  run ${String(n).padStart(2)}: ${o.kill === 'none' ? 'ran to the end' : `SIGKILL (${o.kill}) at ${o.atMs} ms`}, exit ${o.exit}, ${(o.ms / 1000).toFixed(1)} s\n`)
