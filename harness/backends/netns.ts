@@ -12,7 +12,8 @@ import { BaseHost } from '../base-host.ts'
 import { hostLookup, newLabId, type Backend, type Lab } from '../lab.ts'
 import { runProcess } from '../local-process.ts'
 import { GATEWAY, INTERNET, stripPrefix, type Topology } from '../topology.ts'
-import type { Host } from '../host.ts'
+import type { Capabilities, Host } from '../host.ts'
+import { probeCapabilities } from '../capabilities.ts'
 
 /** Every node's command line carries `labproof-netns:<lab id>:<owner pid>:<hostname>`, which
  *  `labproof clean` looks for. */
@@ -43,12 +44,28 @@ export class NetnsHost extends BaseHost {
     return runProcess('nsenter', ['-t', String(this.node.innerPid), '-n', '-m', '-u', '-p', '--wd=/', '--', 'sh', '-c', script], opts)
   }
 
+  /** Every netns host of every lab runs this machine's kernel on this machine's file system:
+   *  one probe answers for all of them, each under its own name. */
+  override capabilities(): Promise<Capabilities> {
+    machineProbe ??= probeCapabilities(this).then((caps) => {
+      // A probe cut short (its lab torn down meanwhile) answers for its own host only.
+      if (caps.kernelRelease === 'unknown' || Object.values(caps.features).some((f) => typeof f === 'string' && f.startsWith('not probed'))) machineProbe = undefined
+      return caps
+    }, (e: unknown) => {
+      machineProbe = undefined
+      throw e
+    })
+    return machineProbe.then((caps) => ({ ...caps, host: this.name }))
+  }
+
   async copyFrom(remotePath: string, localPath: string): Promise<void> {
     // The node shares the machine's file system except /run, /sys and /proc: read the file
     // through the node's own view of the tree.
     await copyFile(`/proc/${this.node.innerPid}/root${remotePath}`, localPath)
   }
 }
+
+let machineProbe: Promise<Capabilities> | undefined
 
 export interface NodeProcess {
   child: ChildProcess

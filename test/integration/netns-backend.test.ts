@@ -123,6 +123,8 @@ describe.skipIf(!root)('netns backend (needs root)', () => {
     const freezer = await readdir('/sys/fs/cgroup/freezer').catch(() => [] as string[])
     expect(freezer.filter((n) => n.startsWith('lp-'))).toEqual([])
     expect(await lab.host('host01').succeed('grep -c labproof-probe /proc/self/mountinfo || true')).toBe('0\n')
+    // Same kernel, same file system: one probe answers for every netns host, under its own name.
+    expect(await lab.host('host02').capabilities()).toEqual({ ...caps, host: 'host02' })
   })
 })
 
