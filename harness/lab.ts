@@ -1,6 +1,6 @@
 // A lab is one provisioned topology: its hosts by name (host01, host02, gateway, internet),
 // and the one call that removes everything the backend created for it.
-import type { Host } from './host.ts'
+import type { Host, KernelFeature } from './host.ts'
 import type { Topology } from './topology.ts'
 
 export interface Lab {
@@ -11,6 +11,9 @@ export interface Lab {
   readonly hosts: ReadonlyMap<string, Host>
   /** Backend facts shown in the report (image, kernel, provisioning time). */
   readonly facts: Record<string, string>
+  /** Kernel features whose state the hosts share with the machine and with other labs on it
+   *  (the netns backend's cgroup v1 hierarchies): steps using them run one lab at a time. */
+  readonly machineWide?: readonly KernelFeature[]
   host(name: string): Host
   destroy(): Promise<void>
 }

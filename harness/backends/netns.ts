@@ -216,6 +216,8 @@ export const netnsBackend: Backend = {
       topology,
       hosts,
       facts: { backend: 'netns', provisionMs: String(Math.round(performance.now() - started)) },
+      // cgroup v1 hierarchies are the machine's: a lab's cgroups there are every lab's.
+      machineWide: ['cgroup1_freezer'],
       host: hostLookup(hosts, 'netns'),
       destroy,
     }

@@ -3,6 +3,7 @@
 import { backendByName } from '../backends/index.ts'
 import type { Capabilities } from '../host.ts'
 import type { Lab } from '../lab.ts'
+import { MachineLock } from '../machine-lock.ts'
 import type { LoadedScenario } from './loader.ts'
 import { missingRequirements, stepHosts } from './requirements.ts'
 import { runStep, type StepOutcome } from './run-step.ts'
@@ -21,6 +22,8 @@ export class ScenarioSession {
   lab: Lab | undefined
   private blockedBy: number | undefined
   private readonly caps = new Map<string, Capabilities>()
+  /** Held from the first step that uses machine-wide state until the lab is gone. */
+  private machineLock: MachineLock | undefined
   /** Hosts probed for the first time by the last runStep, for the report. */
   newlyProbed: Capabilities[] = []
 
@@ -46,6 +49,8 @@ export class ScenarioSession {
   async stop(): Promise<void> {
     await this.lab?.destroy()
     this.lab = undefined
+    await this.machineLock?.release()
+    this.machineLock = undefined
   }
 
   async runStep({ number, step, requires }: PlannedStep): Promise<StepResult> {
@@ -62,6 +67,9 @@ export class ScenarioSession {
     }
     const missing = missingRequirements(requires, hosts.map((h) => this.caps.get(h)!))
     if (missing) return { status: 'skipped', reason: missing }
+    if (!this.machineLock && requires.kernel.some((f) => lab.machineWide?.includes(f))) {
+      this.machineLock = await MachineLock.acquire(`${this.opts.backend}-machine-wide-state`)
+    }
     const ctx = new StepContext(lab, step.timeoutMs ?? this.stepTimeoutMs, { explainMissingNamespace: true })
     try {
       return { status: 'passed', ctx, outcome: await runStep(step, ctx, this.scenario.capture) }
