@@ -44,7 +44,7 @@ const scenarios = selectScenarios(await loadScenarios(), values.scenario ?? [])
 const backends = await availableBackends({ qemu: values.qemu || (values.backend ?? []).includes('qemu'), ...(values.backend ? { only: values.backend } : {}) })
 const results: BenchResults = {
   machine,
-  command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+  command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
   notes: [],
   backends: [],
   skippedBackends: backends.filter((b) => !b.available).map(({ backend, detail }) => ({ backend, detail })),
