@@ -5,15 +5,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { NETNS_MARKER } from './backends/netns.ts'
 import { PCAP_TEMP_PREFIX } from './capture/tcpdump.ts'
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
+import { isAlive } from './process-alive.ts'
 
 /** netns nodes whose owner died. They normally die with it (pdeathsig); this is the backstop. */
 async function staleNetnsNodes(): Promise<{ pid: number; label: string }[]> {

@@ -8,7 +8,8 @@
 // labproof exits 128 + the signal's number. A second signal exits at once.
 import { readdirSync, readFileSync } from 'node:fs'
 import { constants } from 'node:os'
-import { cleanLeftovers, isAlive } from './cleanup.ts'
+import { cleanLeftovers } from './cleanup.ts'
+import { isAlive } from './process-alive.ts'
 
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const
 /** The docker backend gives a hung engine 10 s; a little more for the worker to go. */

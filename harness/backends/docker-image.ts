@@ -16,6 +16,7 @@ import { getContainerRuntimeClient } from 'testcontainers'
 import type Dockerode from 'dockerode'
 import { runProcess } from '../local-process.ts'
 import { execInContainer, type ContainerExecResult } from './docker-exec.ts'
+import { isAlive } from '../process-alive.ts'
 
 export const HOST_DISTROS = ['bookworm', 'trixie', 'bullseye'] as const
 export type HostDistro = (typeof HOST_DISTROS)[number]
@@ -261,22 +262,13 @@ async function buildLock(image: string, progress: Progress): Promise<() => Promi
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
     }
     const holder = Number(await readFile(lockPath, 'utf8').catch(() => ''))
-    if (!holder || !processAlive(holder)) {
+    if (!holder || !isAlive(holder)) {
       await rm(lockPath, { force: true })
       continue
     }
     if (!waiting) progress(`waiting for process ${holder}, which is building ${image}`)
     waiting = true
     await new Promise((r) => setTimeout(r, 2000))
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
 

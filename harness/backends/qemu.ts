@@ -23,6 +23,7 @@ import { GATEWAY, INTERNET, type HostSpec, type Topology } from '../topology.ts'
 import { NetnsHost, gatewayScript, hostScript, internetScript, killNode, netnsPreflight, startNode, type NodeProcess } from './netns.ts'
 import { connectSsh, SshHost } from './ssh-host.ts'
 import { DEFAULT_VM_KERNEL, ensureVmImage, GUEST_READY_MARKER, isVmKernel, VM_KERNELS, type VmImage } from './vm-image.ts'
+import { isAlive } from '../process-alive.ts'
 
 /** Every VM's qemu command line carries `labproof-qemu:<lab>:<owner pid>:<host>` (in -name),
  *  and its temp dir is `labproof-qemu-<lab>-<owner pid>-…`: what `labproof clean` looks for. */
@@ -191,15 +192,6 @@ function killVm(vm: Vm): Promise<void> {
   })
 }
 
-function ownerAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
 /** VMs and temp dirs whose labproof process is gone (they normally die with it: pdeathsig);
  *  killed by PID and removed. Returns what it removed, for `labproof clean`. */
 export async function reapQemuLeftovers(): Promise<string[]> {
@@ -210,7 +202,7 @@ export async function reapQemuLeftovers(): Promise<string[]> {
     const marker = cmdline.split('\0').find((a) => a.startsWith(`${QEMU_MARKER}:`))
     if (!marker) continue
     const [, labId, owner, host] = marker.split(':')
-    if (ownerAlive(Number(owner))) continue
+    if (isAlive(Number(owner))) continue
     try {
       process.kill(Number(entry), 'SIGKILL')
       removed.push(`qemu VM ${host} of lab ${labId} (pid ${entry})`)
@@ -220,7 +212,7 @@ export async function reapQemuLeftovers(): Promise<string[]> {
   }
   for (const name of await readdir(tmpdir())) {
     const m = new RegExp(`^${QEMU_MARKER}-(\\w+)-(\\d+)-`).exec(name)
-    if (!m || ownerAlive(Number(m[2]))) continue
+    if (!m || isAlive(Number(m[2]))) continue
     await rm(join(tmpdir(), name), { recursive: true, force: true })
     removed.push(`qemu overlays of lab ${m[1]} (${join(tmpdir(), name)})`)
   }

@@ -18,6 +18,8 @@ import { shellQuote } from '../host.ts'
 import { runProcess } from '../local-process.ts'
 import { newcArchive, type CpioEntry } from './cpio.ts'
 import { DEFAULT_VM_KERNEL, ensureVmImage } from './vm-image.ts'
+import { withBuildLock } from '../build-lock.ts'
+import { isAlive } from '../process-alive.ts'
 
 /** Where libvirt's qemu (which runs as an unprivileged user) may read a kernel and initrd. */
 export const LIBVIRT_BOOT_DIR = '/var/lib/libvirt/boot'
@@ -228,7 +230,7 @@ export async function ensureVagrantBox(): Promise<VagrantBox> {
   const cached = await readBox(dir)
   if (cached) return cached
   await mkdir(vagrantCacheRoot(), { recursive: true })
-  return withLock(`${dir}.lock`, async () => (await readBox(dir)) ?? buildBox(dir, hash, image))
+  return withBuildLock(`${dir}.lock`, progress, async () => (await readBox(dir)) ?? buildBox(dir, hash, image))
 }
 
 async function readBox(dir: string): Promise<VagrantBox | undefined> {
@@ -239,39 +241,6 @@ async function readBox(dir: string): Promise<VagrantBox | undefined> {
     return { name: m.name, file, dir, kernelRelease: m.kernelRelease, hostKeySha256: m.hostKeySha256, buildMs: m.buildMs }
   } catch {
     return undefined
-  }
-}
-
-/** One builder at a time, across processes: a lock directory holding the owner's PID. */
-async function withLock<T>(lockDir: string, work: () => Promise<T>): Promise<T> {
-  for (let waitedMs = 0; ; waitedMs += 1000) {
-    try {
-      await mkdir(lockDir)
-      await writeFile(join(lockDir, 'pid'), String(process.pid))
-      break
-    } catch {
-      const owner = Number(await readFile(join(lockDir, 'pid'), 'utf8').catch(() => '0'))
-      if (owner && !alive(owner)) {
-        await rm(lockDir, { recursive: true, force: true })
-        continue
-      }
-      if (waitedMs % 30_000 === 0) progress(`waiting for process ${owner || '?'} that is building ${lockDir.replace(/\.lock$/, '')}`)
-      await new Promise((r) => setTimeout(r, 1000))
-    }
-  }
-  try {
-    return await work()
-  } finally {
-    await rm(lockDir, { recursive: true, force: true })
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
   }
 }
 

@@ -34,6 +34,7 @@ import { detectAccel } from './qemu.ts'
 import { connectSsh, SshHost } from './ssh-host.ts'
 import { BOX_NAME_PREFIX, ensureVagrantBox, installBootFiles, type VagrantBox } from './vagrant-box.ts'
 import { parseHostKeys, parseSshConfig, plainLines } from './vagrant-output.ts'
+import { isAlive } from '../process-alive.ts'
 
 export const VAGRANT_NAME_PREFIX = 'labproof'
 export const VAGRANT_DIR_PREFIX = 'labproof-vagrant'
@@ -180,7 +181,7 @@ async function withBoxUploadLock<T>(boxName: string, work: () => Promise<T>): Pr
       break
     } catch {
       const owner = Number(await readFile(join(lock, 'pid'), 'utf8').catch(() => '0'))
-      if (owner && !ownerAlive(owner)) {
+      if (owner && !isAlive(owner)) {
         await rm(lock, { recursive: true, force: true })
         continue
       }
@@ -441,15 +442,6 @@ export const vagrantBackend: Backend = {
   },
 }
 
-function ownerAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
 const NAMED = new RegExp(`^${VAGRANT_NAME_PREFIX}-(lp\\w+)-(\\d+)-`)
 
 async function virsh(args: string[]): Promise<{ ok: boolean; out: string; err: string }> {
@@ -501,7 +493,7 @@ export async function reapVagrantLeftovers(): Promise<string[]> {
   const removed: string[] = []
   for (const name of await readdir(tmpdir())) {
     const m = new RegExp(`^${VAGRANT_DIR_PREFIX}-(\\w+)-(\\d+)-`).exec(name)
-    if (!m || ownerAlive(Number(m[2]))) continue
+    if (!m || isAlive(Number(m[2]))) continue
     // Claim it first: another labproof process may be sweeping at the same moment, and two
     // `vagrant destroy` on one directory fail each other. The claim names this process as the
     // owner, so if it dies midway the next sweep takes over.
@@ -524,7 +516,7 @@ export async function reapVagrantLeftovers(): Promise<string[]> {
     await rm(dir, { recursive: true, force: true })
     removed.push(`vagrant directory of lab ${m[1]} (${dir})`)
   }
-  if (await commandWorks('command -v virsh')) removed.push(...await sweepLibvirt((_lab, owner) => !ownerAlive(owner)))
+  if (await commandWorks('command -v virsh')) removed.push(...await sweepLibvirt((_lab, owner) => !isAlive(owner)))
   return removed
 }
 

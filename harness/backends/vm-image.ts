@@ -14,6 +14,8 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { runProcess } from '../local-process.ts'
 import { shellQuote } from '../host.ts'
+import { withBuildLock } from '../build-lock.ts'
+import { isAlive } from '../process-alive.ts'
 
 /** Kernel series labproof can boot, and the Debian suite whose cloud kernel provides it. */
 export const VM_KERNELS = {
@@ -198,7 +200,7 @@ export async function ensureVmImage(kernel: string = DEFAULT_VM_KERNEL): Promise
   const cached = await readImage(dir, kernel)
   if (cached) return cached
   await mkdir(cacheRoot(), { recursive: true })
-  return withLock(`${dir}.lock`, async () => (await readImage(dir, kernel)) ?? buildImage(dir, kernel))
+  return withBuildLock(`${dir}.lock`, progress, async () => (await readImage(dir, kernel)) ?? buildImage(dir, kernel))
 }
 
 async function readImage(dir: string, kernel: VmKernel): Promise<VmImage | undefined> {
@@ -207,39 +209,6 @@ async function readImage(dir: string, kernel: VmKernel): Promise<VmImage | undef
     return { ...m, dir, kernel, vmlinuz: join(dir, 'vmlinuz'), rootfs: join(dir, 'rootfs.ext4'), privateKeyPath: join(dir, 'id_ed25519') }
   } catch {
     return undefined
-  }
-}
-
-/** One builder at a time per image, across processes: a lock directory holding the owner's PID. */
-async function withLock<T>(lockDir: string, work: () => Promise<T>): Promise<T> {
-  for (let waitedMs = 0; ; waitedMs += 1000) {
-    try {
-      await mkdir(lockDir)
-      await writeFile(join(lockDir, 'pid'), String(process.pid))
-      break
-    } catch {
-      const owner = Number(await readFile(join(lockDir, 'pid'), 'utf8').catch(() => '0'))
-      if (owner && !processAlive(owner)) {
-        await rm(lockDir, { recursive: true, force: true })
-        continue
-      }
-      if (waitedMs % 30_000 === 0) progress(`waiting for process ${owner || '?'} that is building ${lockDir.replace(/\.lock$/, '')}`)
-      await new Promise((r) => setTimeout(r, 1000))
-    }
-  }
-  try {
-    return await work()
-  } finally {
-    await rm(lockDir, { recursive: true, force: true })
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
   }
 }
 
@@ -293,7 +262,7 @@ async function buildImage(dir: string, kernel: VmKernel): Promise<VmImage> {
 async function unpackRootfs(rootfs: string): Promise<void> {
   const tarball = join(cacheRoot(), `debootstrap-${ROOTFS_SUITE}-${debootstrapHash()}.tar`)
   if (!existsSync(tarball)) {
-    await withLock(`${tarball}.lock`, async () => {
+    await withBuildLock(`${tarball}.lock`, progress, async () => {
       if (existsSync(tarball)) return
       const staging = `${tarball}.d-${process.pid}`
       await rm(staging, { recursive: true, force: true })

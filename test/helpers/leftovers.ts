@@ -9,7 +9,7 @@ import path from 'node:path'
 import { NETNS_MARKER } from '../../harness/backends/netns.ts'
 import { QEMU_MARKER } from '../../harness/backends/qemu.ts'
 import { PCAP_TEMP_PREFIX } from '../../harness/capture/tcpdump.ts'
-import { isAlive } from '../../harness/cleanup.ts'
+import { isAlive } from '../../harness/process-alive.ts'
 
 export function netnsNodePids(filter: { labId?: string; owner?: number } = {}): number[] {
   const pids: number[] = []
