@@ -2,7 +2,7 @@
 // the host, never throwing) and `copyFrom`.
 import { probeCapabilities } from './capabilities.ts'
 import {
-  CommandError, shellQuote,
+  CommandError, requireFailure, requireSuccess, shellQuote,
   type Capabilities, type ExecOptions, type ExecResult, type Host,
 } from './host.ts'
 
@@ -25,15 +25,11 @@ export abstract class BaseHost implements Host {
   }
 
   async succeed(cmd: string, opts?: ExecOptions): Promise<string> {
-    const r = await this.exec(cmd, opts)
-    if (r.exitCode !== 0) throw new CommandError(r, `expected the command to succeed on ${this.name}, it exited ${r.exitCode}`)
-    return r.stdout
+    return requireSuccess(await this.exec(cmd, opts))
   }
 
   async fail(cmd: string, opts?: ExecOptions): Promise<string> {
-    const r = await this.exec(cmd, opts)
-    if (r.exitCode === 0) throw new CommandError(r, `expected the command to fail on ${this.name}, it succeeded`)
-    return r.stdout + r.stderr
+    return requireFailure(await this.exec(cmd, opts))
   }
 
   async waitUntilSucceeds(cmd: string, opts: ExecOptions & { intervalMs?: number } = {}): Promise<string> {

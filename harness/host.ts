@@ -83,6 +83,18 @@ export class CommandError extends Error {
   }
 }
 
+/** `succeed`'s verdict on a result: its stdout, or a CommandError with the transcript. */
+export function requireSuccess(r: ExecResult): string {
+  if (r.exitCode !== 0) throw new CommandError(r, `expected the command to succeed on ${r.host}, it exited ${r.exitCode}`)
+  return r.stdout
+}
+
+/** `fail`'s verdict on a result: its output, or a CommandError when it succeeded. */
+export function requireFailure(r: ExecResult): string {
+  if (r.exitCode === 0) throw new CommandError(r, `expected the command to fail on ${r.host}, it succeeded`)
+  return r.stdout + r.stderr
+}
+
 export function formatResult(r: ExecResult): string {
   const where = r.netns ? `${r.host}/${r.netns}` : r.host
   const lines = [`$ [${where}] ${r.command}`, `exit ${r.exitCode}${r.timedOut ? ' (killed: timed out)' : ''} after ${r.ms} ms`]

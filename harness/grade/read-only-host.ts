@@ -2,7 +2,7 @@
 // that a guarantee rather than a habit: it runs nothing but the read-only probe commands the
 // checks issue (ping, `ip -j … show`, `bridge -j link show`, `sysctl -n`, `iptables -S`,
 // `command -v`), and refuses anything else before it reaches the machine.
-import { CommandError, type Capabilities, type ExecOptions, type ExecResult, type Host } from '../host.ts'
+import { requireFailure, requireSuccess, type Capabilities, type ExecOptions, type ExecResult, type Host } from '../host.ts'
 
 /** One argument: plain characters, or single-quoted without a quote inside (shellQuote's output). */
 const ARG = String.raw`(?:[\w.:/@%+=,-]+|'[^']*')`
@@ -40,15 +40,11 @@ export class ReadOnlyHost implements Host {
   }
 
   async succeed(cmd: string, opts?: ExecOptions): Promise<string> {
-    const r = await this.exec(cmd, opts)
-    if (r.exitCode !== 0) throw new CommandError(r, `expected the command to succeed on ${this.name}, it exited ${r.exitCode}`)
-    return r.stdout
+    return requireSuccess(await this.exec(cmd, opts))
   }
 
   async fail(cmd: string, opts?: ExecOptions): Promise<string> {
-    const r = await this.exec(cmd, opts)
-    if (r.exitCode === 0) throw new CommandError(r, `expected the command to fail on ${this.name}, it succeeded`)
-    return r.stdout + r.stderr
+    return requireFailure(await this.exec(cmd, opts))
   }
 
   waitUntilSucceeds(cmd: string): Promise<string> {
