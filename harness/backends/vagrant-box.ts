@@ -17,7 +17,7 @@ import { pathToFileURL } from 'node:url'
 import { shellQuote } from '../host.ts'
 import { runProcess } from '../local-process.ts'
 import { newcArchive, type CpioEntry } from './cpio.ts'
-import { DEFAULT_VM_KERNEL, ensureVmImage } from './vm-image.ts'
+import { DEFAULT_VM_KERNEL, ensureVmImage, GUEST_INIT_MOUNTS } from './vm-image.ts'
 import { withBuildLock } from '../build-lock.ts'
 import { isAlive } from '../process-alive.ts'
 
@@ -29,20 +29,7 @@ export const BOX_NAME_PREFIX = 'labproof/bookworm'
 // virtio NIC, on the lowest PCI slot, is eth0: vagrant-libvirt's management NIC.
 const BOX_INIT = `#!/bin/sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-exec </dev/null >/dev/console 2>&1
-say() { echo "labproof-init: $*"; }
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -o remount,rw /
-mkdir -p /dev/pts /dev/shm
-mount -t devpts -o gid=5,mode=620,ptmxmode=000 devpts /dev/pts
-mount -t tmpfs -o mode=1777 tmpfs /dev/shm
-mount -t tmpfs -o mode=0755 tmpfs /run
-mount -t tmpfs -o mode=1777 tmpfs /tmp
-mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
-mount -t bpf bpf /sys/fs/bpf 2>/dev/null
-mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
-hostname -F /etc/hostname 2>/dev/null || hostname labproof
+${GUEST_INIT_MOUNTS}hostname -F /etc/hostname 2>/dev/null || hostname labproof
 ip link set lo up
 # No udev: load the drivers of the devices present by their aliases, twice, since the virtio
 # devices (the NICs) appear only once virtio_pci has bound the PCI functions.

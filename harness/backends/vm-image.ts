@@ -40,16 +40,9 @@ export const MANAGEMENT_GUEST_ADDRESS = '10.0.2.15/24'
 /** Printed on the serial console once sshd is up. */
 export const GUEST_READY_MARKER = 'labproof-guest-ready'
 
-// PID 1 of the guest. No systemd: under TCG every second of boot counts. It mounts the API
-// file systems, names the NICs by the MACs qemu gave them (labproof.underlay_mac → the
-// topology's interface, labproof.mgmt_mac → mgmt0), and runs sshd in a network namespace of
-// its own holding mgmt0: the lab's namespace sees only lo and the underlay, as on real hosts,
-// and no lab route can ever point at the management network. Commands reach the lab's
-// namespace through `nsenter --net=/proc/1/ns/net`.
-const GUEST_INIT = `#!/bin/sh
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-exec </dev/null >/dev/console 2>&1
+/** The start of a guest's own init (no systemd): console, the kernel's file systems, tmpfs
+ *  /run and /tmp. Shared with the Vagrant box's init. */
+export const GUEST_INIT_MOUNTS = `exec </dev/null >/dev/console 2>&1
 say() { echo "labproof-init: $*"; }
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -62,7 +55,18 @@ mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
 mount -t bpf bpf /sys/fs/bpf 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
-hostname_=localhost underlay_if=ens33 underlay_mac= mgmt_mac=
+`
+
+// PID 1 of the guest. No systemd: under TCG every second of boot counts. It mounts the API
+// file systems, names the NICs by the MACs qemu gave them (labproof.underlay_mac → the
+// topology's interface, labproof.mgmt_mac → mgmt0), and runs sshd in a network namespace of
+// its own holding mgmt0: the lab's namespace sees only lo and the underlay, as on real hosts,
+// and no lab route can ever point at the management network. Commands reach the lab's
+// namespace through `nsenter --net=/proc/1/ns/net`.
+const GUEST_INIT = `#!/bin/sh
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+${GUEST_INIT_MOUNTS}hostname_=localhost underlay_if=ens33 underlay_mac= mgmt_mac=
 for word in $(cat /proc/cmdline); do
   case "$word" in
     labproof.hostname=*) hostname_=\${word#*=} ;;
