@@ -14,6 +14,10 @@ export interface Lab {
   /** Kernel features whose state the hosts share with the machine and with other labs on it
    *  (the netns backend's cgroup v1 hierarchies): steps using them run one lab at a time. */
   readonly machineWide?: readonly KernelFeature[]
+  /** The least time, in seconds, a check waits before it concludes a ping gets no reply
+   *  (see checks/reply-wait.ts); a second when unset. Backends whose hosts share this kernel
+   *  answer in microseconds and set less. */
+  readonly noReplyWaitS?: number
   host(name: string): Host
   destroy(): Promise<void>
 }
@@ -31,6 +35,9 @@ export interface Backend {
   preflight?(opts?: ProvisionOptions): Promise<void>
   provision(topology: Topology, opts?: ProvisionOptions): Promise<Lab>
 }
+
+/** noReplyWaitS of backends whose hosts are namespaces or containers on this kernel. */
+export const LOCAL_KERNEL_NO_REPLY_WAIT_S = 0.25
 
 export function newLabId(): string {
   return `lp${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`

@@ -17,7 +17,7 @@ import { release } from 'node:os'
 import path from 'node:path'
 import type Dockerode from 'dockerode'
 import { BaseHost } from '../base-host.ts'
-import { hostLookup, newLabId, type Backend, type Lab, type ProvisionOptions } from '../lab.ts'
+import { hostLookup, LOCAL_KERNEL_NO_REPLY_WAIT_S, newLabId, type Backend, type Lab, type ProvisionOptions } from '../lab.ts'
 import { GATEWAY, INTERNET, stripPrefix, type Topology } from '../topology.ts'
 import { shellQuote, type Host } from '../host.ts'
 import { firstTarEntry } from './docker-archive.ts'
@@ -202,6 +202,7 @@ export const dockerBackend: Backend = {
           mode: privileged ? 'privileged' : `capabilities ${CAPABILITIES.join(',')}`,
           provisionMs: String(Math.round(performance.now() - started)),
         },
+        noReplyWaitS: LOCAL_KERNEL_NO_REPLY_WAIT_S,
         host: hostLookup(hosts, 'docker'),
         destroy,
       }

@@ -9,7 +9,7 @@
 import { copyFile, readFile } from 'node:fs/promises'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { BaseHost } from '../base-host.ts'
-import { hostLookup, newLabId, type Backend, type Lab } from '../lab.ts'
+import { hostLookup, LOCAL_KERNEL_NO_REPLY_WAIT_S, newLabId, type Backend, type Lab } from '../lab.ts'
 import { runProcess } from '../local-process.ts'
 import { GATEWAY, INTERNET, stripPrefix, type Topology } from '../topology.ts'
 import type { Capabilities, Host } from '../host.ts'
@@ -218,6 +218,7 @@ export const netnsBackend: Backend = {
       facts: { backend: 'netns', provisionMs: String(Math.round(performance.now() - started)) },
       // cgroup v1 hierarchies are the machine's: a lab's cgroups there are every lab's.
       machineWide: ['cgroup1_freezer'],
+      noReplyWaitS: LOCAL_KERNEL_NO_REPLY_WAIT_S,
       host: hostLookup(hosts, 'netns'),
       destroy,
     }

@@ -21,8 +21,11 @@ export async function runNatCheck(c: NatCheck, ctx: StepContext): Promise<string
   if (!spec) throw new Error(`${hostName} is not a host of this lab`)
   const publicAddress = stripPrefix(spec.underlayAddress)
   const point = INTERNET_CAPTURE_POINT
-  const { result: r, evidence } = await withCaptures(ctx, [{ on: point, filter: `icmp and host ${c.to}` }], () => ctx.run(c.from, pingCommand({ to: c.to, count: 3 }, PING_BOUNDS.interval)))
+  const noReplyWait = c.masqueraded ? '' : ` (${ctx.replyWait.describe()})`
+  const command = pingCommand({ to: c.to, count: 3 }, PING_BOUNDS.interval, c.masqueraded ? PING_BOUNDS.deadline : ctx.replyWait.seconds)
+  const { result: r, evidence } = await withCaptures(ctx, [{ on: point, filter: `icmp and host ${c.to}` }], () => ctx.run(c.from, command))
   const p = parsePing(r.stdout + r.stderr)
+  ctx.replyWait.note(p)
   const subject = `${c.to} from ${c.from} ${c.masqueraded ? 'through NAT' : 'without NAT'}`
   assertPing(p, { reachable: c.masqueraded }, subject, r.stdout + r.stderr)
 
@@ -40,5 +43,5 @@ export async function runNatCheck(c: NatCheck, ctx: StepContext): Promise<string
     if (replies.length > 0) m.add('no echo reply (no route back to a private source)', `${replies.length} replies sent`)
   }
   m.throwIfAny(`${subject}, seen at the internet host`, `packets on ${point}:\n${evidence.decode(point)}`)
-  return `${subject}: ${describePing(p)}; the internet host saw source ${sources.join(', ')} and sent ${replies.length} replies`
+  return `${subject}: ${describePing(p)}; the internet host saw source ${sources.join(', ')} and sent ${replies.length} replies${noReplyWait}`
 }

@@ -4,17 +4,31 @@ import { withCaptures } from '../capture/evidence.ts'
 import { matchPacket } from '../capture/pattern.ts'
 import { outerIpv4 } from '../capture/pcap.ts'
 import { shellQuote } from '../host.ts'
-import { describePing, parsePing, type PingSummary } from '../parse/ping.ts'
+import { describePing, firstRequests, parsePing, type PingSummary } from '../parse/ping.ts'
 import { PING_BOUNDS, PORTABLE_PING_INTERVAL } from '../scenario/bounded.ts'
 import type { PingCheck } from '../scenario/schema.ts'
 import type { StepContext } from '../scenario/step-context.ts'
 import { CheckFailure, Mismatches } from './check-failure.ts'
 
 /** The ping a check sends. By default at the pace any user may send (grading runs as the
- *  student's login); in a lab, where labproof is root, at the lab's pace (PING_BOUNDS). */
-export function pingCommand(c: Pick<PingCheck, 'to' | 'count' | 'interface'>, interval = PORTABLE_PING_INTERVAL): string {
-  const iface = c.interface ? ` -I ${shellQuote(c.interface)}` : ''
-  return `ping -c ${c.count} -i ${interval} -W ${PING_BOUNDS.deadline}${iface} ${c.to}`
+ *  student's login); in a lab, where labproof is root, at the lab's pace (PING_BOUNDS). After
+ *  the last request, ping waits `waitS` for replies when none has come (-W). */
+export function pingCommand(c: Pick<PingCheck, 'to' | 'count' | 'interface'>, interval = PORTABLE_PING_INTERVAL, waitS = PING_BOUNDS.deadline): string {
+  return `ping -c ${c.count} -i ${interval} -W ${waitS}${interfaceOption(c)} ${c.to}`
+}
+
+/** For a claim about loss: ping ends as soon as `count` replies are in, and otherwise at a
+ *  deadline that gives every request at least PING_BOUNDS.deadline (-w). Without -w, ping
+ *  gives the last reply only max(2 × the slowest round trip, the interval), so at 10 ms a reply
+ *  delayed by a loaded machine would count as lost. Until the deadline ping keeps sending:
+ *  loss is judged on the first `count` requests (firstRequests). */
+export function pingUntilAnsweredCommand(c: Pick<PingCheck, 'to' | 'count' | 'interface'>, interval: number): string {
+  const deadline = Math.ceil(PING_BOUNDS.deadline + interval * (c.count - 1))
+  return `ping -c ${c.count} -i ${interval} -w ${deadline}${interfaceOption(c)} ${c.to}`
+}
+
+function interfaceOption(c: Pick<PingCheck, 'interface'>): string {
+  return c.interface ? ` -I ${shellQuote(c.interface)}` : ''
 }
 
 /** Compare a parsed ping with what was expected; shared by ping checks and ping steps. */
@@ -33,12 +47,15 @@ export function assertPing(p: PingSummary, want: { reachable?: boolean; ttl?: nu
 
 export async function runPingCheck(c: PingCheck, ctx: StepContext): Promise<string> {
   const point = `${c.from}:any`
-  // After its last request, ping waits for replies only max(2 × the slowest round trip, the
-  // interval): at 10 ms a reply delayed by a loaded machine would count as lost. A claim about
-  // loss is sent at the portable pace, which gives the last reply 200 ms.
-  const interval = c.loss !== undefined ? PORTABLE_PING_INTERVAL : PING_BOUNDS.interval
-  const { result: r, evidence } = await withCaptures(ctx, [{ on: point, filter: `icmp and host ${c.to}` }], () => ctx.run(c.from, pingCommand(c, interval)))
-  const p = parsePing(r.stdout + r.stderr)
+  const interval = PING_BOUNDS.interval
+  const noReplyWait = c.reachable === false ? ` (${ctx.replyWait.describe()})` : ''
+  const command = c.loss !== undefined ? pingUntilAnsweredCommand(c, interval)
+    : c.reachable === false ? pingCommand(c, interval, ctx.replyWait.seconds)
+    : pingCommand(c, interval)
+  const { result: r, evidence } = await withCaptures(ctx, [{ on: point, filter: `icmp and host ${c.to}` }], () => ctx.run(c.from, command))
+  const sent = parsePing(r.stdout + r.stderr)
+  ctx.replyWait.note(sent)
+  const p = c.loss !== undefined ? firstRequests(sent, c.count) : sent
   assertPing(p, c, `ping ${c.to} from ${c.from}`, r.stdout + r.stderr)
   let wire = ''
   if (c.reachable && c.ttl !== undefined) {
@@ -50,5 +67,5 @@ export async function runPingCheck(c: PingCheck, ctx: StepContext): Promise<stri
     }
     wire = `; on the wire: ${replies.length} echo replies with ttl ${c.ttl}`
   }
-  return `ping ${c.to} from ${c.from}: ${describePing(p)}${wire}`
+  return `ping ${c.to} from ${c.from}: ${describePing(p)}${wire}${noReplyWait}`
 }

@@ -61,6 +61,16 @@ export function parsePing(output: string): PingSummary {
   return { replies, transmitted, received, lossPercent, errors, ...(sendError ? { sendError } : {}) }
 }
 
+/** The ping as if it had sent only its first `count` requests: a ping with a deadline (-w)
+ *  keeps sending until `count` replies are in, and loss is a claim about the requests asked for.
+ *  A reply to one of them counts once, duplicates aside. */
+export function firstRequests(p: PingSummary, count: number): PingSummary {
+  if (p.transmitted <= count) return p
+  const replies = p.replies.filter((r) => r.seq <= count)
+  const received = new Set(replies.map((r) => r.seq)).size
+  return { ...p, replies, transmitted: count, received, lossPercent: ((count - received) * 100) / count }
+}
+
 export function describePing(p: PingSummary): string {
   if (p.sendError) return `ping could not send: ${p.sendError}`
   const ttls = [...new Set(p.replies.map((r) => r.ttl))]

@@ -63,6 +63,7 @@ async function runCommand(target: string, command: string, step: RunStep, expect
   const bounded = boundCommand(command)
   ctx.notes.push(...bounded.notes.map((n) => `${command}: ${n}`))
   const r = await ctx.run(target, bounded.command, { input: step.input, timeoutMs: step.timeoutMs })
+  if (bounded.isPing) ctx.replyWait.note(parsePing(r.stdout + r.stderr))
   // tcpdump stopped by its bound exits 124 from `timeout`: that is the expected end.
   const boundedStop = bounded.command !== command && !bounded.isPing && r.exitCode === 124 && !r.timedOut
   if (r.timedOut) {

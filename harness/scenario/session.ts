@@ -1,6 +1,7 @@
 // One scenario on one lab, step by step: provisioning, the capability gate, "blocked by step N",
 // and the step itself. The vitest binding (runner.ts) and the benchmark drive the same session.
 import { backendByName } from '../backends/index.ts'
+import { ReplyWait } from '../checks/reply-wait.ts'
 import type { Capabilities } from '../host.ts'
 import type { Lab } from '../lab.ts'
 import { MachineLock } from '../machine-lock.ts'
@@ -26,6 +27,8 @@ export class ScenarioSession {
   private machineLock: MachineLock | undefined
   /** Hosts probed for the first time by the last runStep, for the report. */
   newlyProbed: Capabilities[] = []
+  /** Reply times of this session's lab (see checks/reply-wait.ts). */
+  private replyWait = new ReplyWait()
 
   constructor(readonly scenario: LoadedScenario, readonly opts: RunOptions) {}
 
@@ -43,6 +46,7 @@ export class ScenarioSession {
   async start(): Promise<Lab> {
     const backend = await backendByName(this.opts.backend)
     this.lab = await backend.provision(topologyOf(this.scenario), { distro: this.opts.distro, kernel: this.opts.kernel })
+    this.replyWait = new ReplyWait(this.lab.noReplyWaitS)
     return this.lab
   }
 
@@ -70,7 +74,7 @@ export class ScenarioSession {
     if (!this.machineLock && requires.kernel.some((f) => lab.machineWide?.includes(f))) {
       this.machineLock = await MachineLock.acquire(`${this.opts.backend}-machine-wide-state`)
     }
-    const ctx = new StepContext(lab, step.timeoutMs ?? this.stepTimeoutMs, { explainMissingNamespace: true })
+    const ctx = new StepContext(lab, step.timeoutMs ?? this.stepTimeoutMs, { explainMissingNamespace: true, replyWait: this.replyWait })
     try {
       return { status: 'passed', ctx, outcome: await runStep(step, ctx, this.scenario.capture) }
     } catch (error) {

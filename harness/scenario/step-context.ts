@@ -2,6 +2,7 @@
 // the report), notes on how commands were bounded, and evidence files such as pcaps.
 import type { Capture } from '../capture/pcap.ts'
 import { formatResult, type ExecResult, type Host } from '../host.ts'
+import { ReplyWait } from '../checks/reply-wait.ts'
 import type { Lab } from '../lab.ts'
 
 export interface Attachment {
@@ -29,14 +30,18 @@ export class StepContext {
   readonly attachments: Attachment[] = []
   /** Decoded captures of this step by capture point, for wire checks. */
   readonly captured = new Map<string, Capture>()
+  /** The lab's reply times, shared by its steps: how long a "no reply" check waits. */
+  readonly replyWait: ReplyWait
 
   constructor(
     readonly lab: Lab,
     readonly timeoutMs: number,
-    /** Whether an `on: host/ns` naming a namespace the host lacks fails the step with the
-     *  namespaces it has (a scenario run); grading reads only, and says so itself. */
-    private readonly opts: { explainMissingNamespace?: boolean } = {},
-  ) {}
+    /** explainMissingNamespace: an `on: host/ns` naming a namespace the host lacks fails the
+     *  step with the namespaces it has (a scenario run); grading reads only, and says so itself. */
+    private readonly opts: { explainMissingNamespace?: boolean; replyWait?: ReplyWait } = {},
+  ) {
+    this.replyWait = opts.replyWait ?? new ReplyWait(lab.noReplyWaitS)
+  }
 
   target(target: string): Target {
     return resolveTarget(this.lab, target)
