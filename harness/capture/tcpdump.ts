@@ -3,8 +3,8 @@
 //
 // tcpdump runs inside the host, so it dies with the host whatever happens to labproof. Each
 // capture costs two round trips to the host: start() starts it and waits until it listens;
-// stop() interrupts it (packets flushed: -U writes each packet as it comes), waits until it is
-// gone, sends the file home on the command's output and removes it from the host.
+// stop() interrupts it (packets flushed: -U writes each packet as it comes), waits until it has
+// finished writing, sends the file home on the command's output and removes it from the host.
 import { shellQuote, type Host } from '../host.ts'
 import type { Lab } from '../lab.ts'
 
@@ -106,14 +106,19 @@ export function startScript(base: string, iface: string, filter?: string): strin
   ].join('\n')
 }
 
-/** Interrupt tcpdump and wait until it is gone; then, when kept, its log on stderr and the
- *  pcap in base64 on stdout; the files are removed either way. */
+/** Interrupt tcpdump and wait until it has written its last packet: it prints its statistics
+ *  ("N packets captured") when its capture loop ends, and with -U every packet is in the file by
+ *  then. Its exit is not waited for: closing a packet socket costs the kernel another 20–30 ms
+ *  (an RCU grace period), and tcpdump is gone moments later on its own. SIGKILL if it has not
+ *  finished within the grace. Then, when kept, its log on stderr and the pcap in base64 on
+ *  stdout; the files are removed either way. */
 export function stopScript(pid: number, base: string, keep: boolean): string {
   const polls = Math.ceil(STOP_GRACE_SECONDS / POLL_SECONDS)
   return [
     `kill -INT ${pid} 2>/dev/null`,
+    `finished() { kill -0 ${pid} 2>/dev/null || return 0; while IFS= read -r line; do case $line in *'packets captured'*) return 0;; esac; done < ${base}.log; return 1; }`,
     'n=0',
-    `while kill -0 ${pid} 2>/dev/null; do`,
+    'until finished; do',
     `  if [ "$n" -ge ${polls} ]; then kill -KILL ${pid} 2>/dev/null; break; fi`,
     `  n=$((n + 1)); sleep ${POLL_SECONDS}`,
     'done',

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { netnsBackend } from '../../harness/backends/netns.ts'
 import { withCaptures } from '../../harness/capture/evidence.ts'
 import { matchPacket } from '../../harness/capture/pattern.ts'
+import type { Host } from '../../harness/host.ts'
 import type { Lab } from '../../harness/lab.ts'
 import { StepContext } from '../../harness/scenario/step-context.ts'
 import { buildTopology } from '../../harness/topology.ts'
@@ -48,7 +49,7 @@ describe.skipIf(!root)('captures (needs root)', () => {
     expect(pcap.contentType).toBe('application/vnd.tcpdump.pcap')
     expect((pcap.content as Buffer).readUInt32LE(0)).toBe(0xa1b2c3d4)
     expect(String(ctx.attachments.find((a) => a.name.endsWith('decoded'))!.content)).toMatch(/IP 192\.168\.21\.11 > 192\.168\.21\.12 ttl 64 ICMP echo request/)
-    expect((await lab.host('host02').exec('pgrep -x tcpdump')).stdout).toBe('')
+    await expectTcpdumpGone(lab.host('host02'))
   })
 
   test('a step that fails mid-capture still stops tcpdump and keeps the packets', async () => {
@@ -58,8 +59,8 @@ describe.skipIf(!root)('captures (needs root)', () => {
       throw new Error('the step failed')
     })).rejects.toThrow('the step failed')
     expect(ctx.captured.get('host01:ens33')!.packets.length).toBeGreaterThan(0)
-    expect((await lab.host('host01').exec('pgrep -x tcpdump')).stdout).toBe('')
     expect((await lab.host('host01').exec('ls /run/labproof-captures')).stdout).toBe('')
+    await expectTcpdumpGone(lab.host('host01'))
   })
 
   test('a capture on an interface that does not exist fails clearly', async () => {
@@ -93,6 +94,12 @@ describe.skipIf(!root)('a run killed in the middle of a capture (needs root)', (
     expect(tcpdumpsBefore.filter(alive)).toEqual([])
   })
 })
+
+/** stop() returns once tcpdump has written its last packet; its exit follows moments later
+ *  (the kernel closing its packet socket), and must. */
+async function expectTcpdumpGone(host: Host): Promise<void> {
+  await host.waitUntilSucceeds('! pgrep -x tcpdump', { timeoutMs: 2_000, intervalMs: 20 })
+}
 
 function alive(pid: number): boolean {
   try {
