@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { BaseHost } from '../base-host.ts'
 import { hostLookup, LOCAL_KERNEL_NO_REPLY_WAIT_S, newLabId, type Backend, type Lab } from '../lab.ts'
 import { runProcess } from '../local-process.ts'
+import { SERVER_SCRIPT, SHELL_DIR, ShellServer } from '../shell-server.ts'
 import { GATEWAY, INTERNET, stripPrefix, type Topology } from '../topology.ts'
 import type { Capabilities, Host } from '../host.ts'
 import { probeCapabilities } from '../capabilities.ts'
@@ -40,8 +41,30 @@ export class NetnsHost extends BaseHost {
     super(name)
   }
 
-  protected runShell(script: string, opts: { timeoutMs: number; input?: string }) {
-    return runProcess('nsenter', ['-t', String(this.node.innerPid), '-n', '-m', '-u', '-p', '--wd=/', '--', 'sh', '-c', script], opts)
+  private shell: Promise<ShellServer | undefined> | undefined
+
+  protected async runShell(script: string, opts: { timeoutMs: number; input?: string }) {
+    const shell = await this.shellServer()
+    // Without its shell (the node is gone), nsenter says why the command cannot run.
+    return shell ? shell.run(script, opts) : runProcess('nsenter', [...this.enter(), 'sh', '-c', script], opts)
+  }
+
+  /** The node's command shell, started by the first command (and again if it died). */
+  private async shellServer(): Promise<ShellServer | undefined> {
+    const current = await this.shell
+    if (current?.alive) return current
+    this.shell = ShellServer.start('nsenter', [...this.enter(), 'sh', '-c', SERVER_SCRIPT], `/proc/${this.node.innerPid}/root${SHELL_DIR}`, this.name)
+      .catch(() => undefined)
+    return this.shell
+  }
+
+  /** Settles once the node's shell, if it has one, has exited: after the node is killed. */
+  async shellGone(): Promise<void> {
+    await (await this.shell)?.done
+  }
+
+  private enter(): string[] {
+    return ['-t', String(this.node.innerPid), '-n', '-m', '-u', '-p', '--wd=/', '--']
   }
 
   /** Every netns host of every lab runs this machine's kernel on this machine's file system:
@@ -187,15 +210,17 @@ export const netnsBackend: Backend = {
     const startedNodes = await Promise.allSettled(nodeNames.map((n) => startNode(id, hostnames.get(n) ?? n)))
     const nodes = new Map<string, NodeProcess>()
     startedNodes.forEach((r, i) => r.status === 'fulfilled' && nodes.set(nodeNames[i]!, r.value))
+    const hosts = new Map<string, NetnsHost>()
     const destroy = async () => {
       await Promise.all([...nodes.values()].map(killNode))
+      await Promise.all([...hosts.values()].map((h) => h.shellGone()))
     }
     const failed = startedNodes.find((r) => r.status === 'rejected')
     if (failed) {
       await destroy()
       throw (failed as PromiseRejectedResult).reason
     }
-    const hosts = new Map<string, Host>(nodeNames.map((n) => [n, new NetnsHost(n, nodes.get(n)!)]))
+    for (const n of nodeNames) hosts.set(n, new NetnsHost(n, nodes.get(n)!))
     const pids = new Map(nodeNames.map((n) => [n, nodes.get(n)!.innerPid]))
     try {
       // Only the network namespace is entered for the wiring, so `netns PID` names the other

@@ -7,7 +7,8 @@ import { netnsBackend } from '../../harness/backends/netns.ts'
 import type { Lab } from '../../harness/lab.ts'
 import { buildTopology } from '../../harness/topology.ts'
 import { parsePing } from '../../harness/parse/ping.ts'
-import { netnsNodePids } from '../helpers/leftovers.ts'
+import { SHELL_DIR } from '../../harness/shell-server.ts'
+import { netnsNodePids, processes } from '../helpers/leftovers.ts'
 
 const root = process.getuid?.() === 0
 
@@ -89,6 +90,22 @@ describe.skipIf(!root)('netns backend (needs root)', () => {
       .toBeLessThanOrEqual(1) // at most the node's own idle sleep
   })
 
+  test("commands run side by side on one host, each with its own output and status (the host's shell serves them all)", async () => {
+    const h = lab.host('host02')
+    const results = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => h.exec(`sleep 0.${i % 3}; echo out${i}; echo err${i} >&2; exit ${i}`)))
+    expect(results.map((r) => [r.stdout, r.stderr, r.exitCode])).toEqual([1, 2, 3, 4, 5, 6].map((i) => [`out${i}\n`, `err${i}\n`, i]))
+  })
+
+  test('a command that leaves a job in the background returns when it exits; the job lives on', async () => {
+    const h = lab.host('host02')
+    const r = await h.exec('sleep 4242 & echo $!', { timeoutMs: 5_000 })
+    expect(r.exitCode).toBe(0)
+    expect(r.ms).toBeLessThan(1_000)
+    const pid = r.stdout.trim()
+    expect(await h.succeed(`cat /proc/${pid}/cmdline | tr '\\0' ' '`)).toBe('sleep 4242 ')
+    await h.succeed(`kill ${pid}`)
+  })
+
   test('succeed throws with the transcript; fail throws when the command works', async () => {
     await expect(lab.host('host01').succeed('ip link show nothere')).rejects.toThrow(/expected the command to succeed on host01, it exited 1\n\$ \[host01\] ip link show nothere[\s\S]*Device "nothere" does not exist/)
     await expect(lab.host('host01').fail('true')).rejects.toThrow(/expected the command to fail on host01/)
@@ -132,8 +149,11 @@ describe.skipIf(!root)('netns lab lifetime (needs root)', () => {
   test('destroy removes every node process', async () => {
     const lab = await netnsBackend.provision(buildTopology())
     expect(netnsNodePids({ labId: lab.id }).length).toBeGreaterThanOrEqual(4)
+    await lab.host('host01').succeed('true') // its shell started
+    expect(ourShellServers().length).toBeGreaterThanOrEqual(1)
     await lab.destroy()
     expect(netnsNodePids({ labId: lab.id })).toEqual([])
+    expect(ourShellServers()).toEqual([])
   })
 
   test('a labproof process killed with SIGKILL takes its hosts with it', async () => {
@@ -155,3 +175,8 @@ describe.skipIf(!root)('netns lab lifetime (needs root)', () => {
     expect(netnsNodePids({ labId })).toEqual([])
   })
 })
+
+/** The hosts' command shells this test process started (nsenter … sh -c <server>). */
+function ourShellServers(): number[] {
+  return processes().filter((p) => p.ppid === process.pid && p.argv[0] === 'nsenter' && p.argv.at(-1)!.includes(SHELL_DIR)).map((p) => p.pid)
+}
