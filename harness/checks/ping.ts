@@ -67,5 +67,14 @@ export async function runPingCheck(c: PingCheck, ctx: StepContext): Promise<stri
     }
     wire = `; on the wire: ${replies.length} echo replies with ttl ${c.ttl}`
   }
+  if (!c.reachable) {
+    // Also after ping gave up: the capture runs on until it is stopped, so a reply slower than
+    // the wait still shows here.
+    const replies = evidence.captures.get(point)!.packets.filter((pkt) => matchPacket(pkt, { proto: 'icmp', icmp: 'echo-reply', src: c.to }))
+    if (replies.length) {
+      throw new CheckFailure(`no echo reply from ${c.to} on the wire at ${point}`, `${replies.length} captured, which ping did not count`, `packets on ${point}:\n${evidence.decode(point)}`)
+    }
+    wire = '; on the wire: no echo reply'
+  }
   return `ping ${c.to} from ${c.from}: ${describePing(p)}${wire}${noReplyWait}`
 }

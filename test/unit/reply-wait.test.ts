@@ -12,27 +12,27 @@ describe('how long a "no reply" check waits', () => {
   })
 
   test("the backend's least wait while replies are fast", () => {
-    const wait = new ReplyWait(0.25)
+    const wait = new ReplyWait(0.1)
     wait.note(fixture('ping-reply.txt')) // slowest reply 0.254 ms
-    expect(wait.seconds).toBe(0.25)
-    expect(wait.describe()).toBe('no reply within 250 ms (slowest reply in this lab 0.254 ms)')
+    expect(wait.seconds).toBe(0.1)
+    expect(wait.describe()).toBe('no reply within 100 ms (slowest reply in this lab 0.254 ms)')
   })
 
   test('grows with the slowest reply the lab has shown, up to a second', () => {
-    const wait = new ReplyWait(0.25)
+    const wait = new ReplyWait(0.1)
     const slow = (ms: number) => ({ ...fixture('ping-reply.txt'), replies: [{ from: '10.0.0.1', seq: 1, ttl: 64, timeMs: ms }] })
-    wait.note(slow(31.2))
-    expect(wait.seconds).toBe(0.63) // 20 × 31.2 ms, rounded up to 10 ms
-    wait.note(slow(4)) // a faster reply later does not shorten it
-    expect(wait.seconds).toBe(0.63)
-    wait.note(slow(400))
+    wait.note(slow(3.12))
+    expect(wait.seconds).toBe(0.32) // 100 × 3.12 ms, rounded up to 10 ms
+    wait.note(slow(0.4)) // a faster reply later does not shorten it
+    expect(wait.seconds).toBe(0.32)
+    wait.note(slow(40))
     expect(wait.seconds).toBe(1)
   })
 
   test('a ping without replies changes nothing', () => {
-    const wait = new ReplyWait(0.25)
+    const wait = new ReplyWait(0.1)
     wait.note(fixture('ping-no-reply.txt'))
-    expect(wait.describe()).toBe('no reply within 250 ms (no reply timed in this lab yet)')
+    expect(wait.describe()).toBe('no reply within 100 ms (no reply timed in this lab yet)')
   })
 })
 
