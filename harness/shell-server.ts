@@ -8,9 +8,9 @@
 // background job of the command could hold open, so a command is done when its shell exits.
 // Each command runs under setsid, in a process group of its own, as a command run by
 // runProcess does: a timeout kills the whole group and keeps the output so far.
-import { spawn, type ChildProcess } from 'node:child_process'
-import { readFile, rm, writeFile } from 'node:fs/promises'
-import { createInterface } from 'node:readline'
+import { spawn } from 'node:child_process'
+import { access, readFile, rm, writeFile } from 'node:fs/promises'
+import { createInterface, type Interface } from 'node:readline'
 import type { ProcessResult } from './local-process.ts'
 
 /** Inside the host: the directory of the command files. */
@@ -21,6 +21,7 @@ export const SHELL_DIR = '/run/labproof-exec'
  *  while commands run, so commands may run side by side. */
 export const SERVER_SCRIPT = [
   `d=${SHELL_DIR}`,
+  'command -v setsid >/dev/null || { echo "no setsid in this host"; exit 1; }',
   'mkdir -p "$d" && echo ready || exit 1',
   'go() { setsid sh "$d/$1.sh" <"$2" >"$d/$1.out" 2>"$d/$1.err" & echo "pid $1 $!"; wait $!; echo "end $1 $?"; }',
   'while read -r op arg; do',
@@ -41,22 +42,32 @@ interface Pending {
   end: (status: number) => void
 }
 
+/** How requests reach the server and answers come back: a local process's pipes, or an exec
+ *  stream of a container engine. */
+export interface ShellTransport {
+  stdin: NodeJS.WritableStream
+  /** The server's standard output alone. */
+  stdout: NodeJS.ReadableStream
+  /** Settles when the server is gone. */
+  exited: Promise<void>
+  /** The server's standard error so far, to explain a failed start. */
+  stderr(): string
+}
+
 export class ShellServer {
   private readonly pending = new Map<string, Pending>()
   private next = 0
   private exited = false
-  /** Settles when the server has exited (its host torn down, or close()). */
-  readonly done: Promise<void>
 
   private constructor(
-    private readonly child: ChildProcess,
+    private readonly transport: ShellTransport,
+    lines: Interface,
     /** SHELL_DIR as this machine sees it. */
     private readonly localDir: string,
     readonly name: string,
   ) {
-    createInterface({ input: child.stdout! }).on('line', (line) => this.answer(line))
-    this.done = new Promise((resolve) => child.once('exit', () => resolve()))
-    child.on('exit', () => {
+    lines.on('line', (line) => this.answer(line))
+    void transport.exited.then(() => {
       this.exited = true
       // The host is gone (its namespaces were torn down): so are its commands.
       for (const p of this.pending.values()) p.end(137)
@@ -64,23 +75,28 @@ export class ShellServer {
     })
   }
 
-  /** Start `command args…` (which must run SERVER_SCRIPT with sh inside the host) and wait
-   *  until it is ready. */
-  static async start(command: string, args: string[], localDir: string, name: string): Promise<ShellServer> {
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] })
-    child.stdin!.on('error', () => {})
-    const stderr: string[] = []
-    child.stderr!.on('data', (d) => stderr.push(String(d)))
-    await new Promise<void>((resolve, reject) => {
-      const fail = (why: string) => reject(new Error(`could not start a shell in ${name}: ${why}${stderr.length ? `: ${stderr.join('').trim()}` : ''}`))
-      child.once('error', (e) => fail(e.message))
-      child.once('exit', (code, signal) => fail(`it exited ${code ?? signal} before it was ready`))
-      child.stdout!.once('data', (d) => (String(d).startsWith('ready') ? resolve() : fail(`it said ${JSON.stringify(String(d))}`)))
+  /** Start a server on `transport` (which runs SERVER_SCRIPT with sh inside the host) and wait
+   *  until it is ready and its directory is reachable from here at `localDir`. */
+  static async start(transport: ShellTransport, localDir: string, name: string): Promise<ShellServer> {
+    const fail = (why: string) => new Error(`could not start a shell in ${name}: ${why}${transport.stderr() ? `: ${transport.stderr().trim()}` : ''}`)
+    const lines = createInterface({ input: transport.stdout })
+    const first = await new Promise<string>((resolve, reject) => {
+      void transport.exited.then(() => reject(fail('it exited before it was ready')))
+      lines.once('line', resolve)
     })
-    child.removeAllListeners('exit')
-    child.removeAllListeners('error')
-    child.on('error', () => {})
-    return new ShellServer(child, localDir, name)
+    if (first !== 'ready') throw fail(`it said ${JSON.stringify(first)}`)
+    const server = new ShellServer(transport, lines, localDir, name)
+    // The files must be reachable from here (a local engine, this machine's /proc).
+    if (!(await access(localDir).then(() => true, () => false))) {
+      server.close()
+      throw fail(`${localDir} is not reachable from this machine`)
+    }
+    return server
+  }
+
+  /** Settles when the server has exited (its host torn down, or close()). */
+  get done(): Promise<void> {
+    return this.transport.exited
   }
 
   get alive(): boolean {
@@ -108,7 +124,7 @@ export class ShellServer {
         resolve(s)
       }
       if (this.exited) return p.end(137)
-      this.child.stdin!.write(`${opts.input !== undefined ? 'run' : 'run0'} ${id}\n`)
+      this.transport.stdin.write(`${opts.input !== undefined ? 'run' : 'run0'} ${id}\n`)
     })
     const [stdout, stderr] = await Promise.all([readFile(file('out'), 'utf8').catch(() => ''), readFile(file('err'), 'utf8').catch(() => '')])
     // Removed behind the result: nothing waits on it, and the next command has its own files.
@@ -125,7 +141,7 @@ export class ShellServer {
 
   /** End the server (its host may live on); commands still running are left to the host. */
   close(): void {
-    this.child.stdin!.end()
+    this.transport.stdin.end()
   }
 
   private answer(line: string): void {
@@ -143,6 +159,43 @@ export class ShellServer {
 
   private kill(p: Pending): void {
     p.killed = true
-    if (p.pgid && !this.exited) this.child.stdin!.write(`kill ${p.pgid}\n`)
+    if (p.pgid && !this.exited) this.transport.stdin.write(`kill ${p.pgid}\n`)
+  }
+}
+
+/** A server run by a local program (`nsenter … sh -c SERVER_SCRIPT`). */
+export function spawnTransport(command: string, args: string[]): ShellTransport {
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] })
+  child.stdin.on('error', () => {})
+  const stderr: string[] = []
+  child.stderr.on('data', (d) => stderr.push(String(d)))
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve())
+    child.once('error', (e) => {
+      stderr.push(e.message)
+      resolve()
+    })
+  })
+  return { stdin: child.stdin, stdout: child.stdout, exited, stderr: () => stderr.join('') }
+}
+
+/** A host's shell server, started by its first command and again if it has died since. When it
+ *  cannot start at all (no setsid, files out of reach), it is not tried again: the host runs its
+ *  commands its own slower way. */
+export class HostShell {
+  private current: Promise<ShellServer | undefined> | undefined
+
+  constructor(private readonly start: () => Promise<ShellServer>) {}
+
+  async server(): Promise<ShellServer | undefined> {
+    const server = await this.current
+    if (server?.alive || (this.current && !server)) return server
+    this.current = this.start().catch(() => undefined)
+    return this.current
+  }
+
+  /** Settles once the server, if one was started, has exited. */
+  async gone(): Promise<void> {
+    await (await this.current)?.done
   }
 }

@@ -2,8 +2,9 @@
 // the script runs under `timeout -s KILL`, which on expiry kills its whole process group inside
 // the container (a forked ping or tcpdump does not outlive its step). A client-side backstop
 // gives up on an engine that stops answering.
-import { Writable } from 'node:stream'
+import { PassThrough, Writable } from 'node:stream'
 import type Dockerode from 'dockerode'
+import type { ShellTransport } from '../shell-server.ts'
 
 export interface ContainerExecResult {
   exitCode: number
@@ -76,4 +77,21 @@ async function exitCodeOf(exec: Dockerode.Exec): Promise<number> {
     if (i > 200) return -1
     await new Promise((r) => setTimeout(r, 10))
   }
+}
+
+/** A long-lived exec for a container's command shell (shell-server.ts): its stdin carries the
+ *  requests, its stdout the answers. */
+export async function containerShellTransport(container: Dockerode.Container, cmd: string[]): Promise<ShellTransport> {
+  const exec = await container.exec({ Cmd: cmd, AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: false })
+  const stream = await exec.start({ hijack: true, stdin: true })
+  const stdout = new PassThrough()
+  const stderr: string[] = []
+  container.modem.demuxStream(stream, stdout, new Writable({ write(chunk: Buffer, _enc, done) { stderr.push(String(chunk)); done() } }))
+  const exited = new Promise<void>((resolve) => {
+    stream.on('end', resolve)
+    stream.on('close', resolve)
+    stream.on('error', resolve)
+  })
+  void exited.then(() => stdout.end())
+  return { stdin: stream as unknown as NodeJS.WritableStream, stdout, exited, stderr: () => stderr.join('') }
 }

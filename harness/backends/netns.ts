@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { BaseHost } from '../base-host.ts'
 import { hostLookup, LOCAL_KERNEL_NO_REPLY_WAIT_S, newLabId, type Backend, type Lab } from '../lab.ts'
 import { runProcess } from '../local-process.ts'
-import { SERVER_SCRIPT, SHELL_DIR, ShellServer } from '../shell-server.ts'
+import { HostShell, SERVER_SCRIPT, SHELL_DIR, ShellServer, spawnTransport } from '../shell-server.ts'
 import { GATEWAY, INTERNET, stripPrefix, type Topology } from '../topology.ts'
 import type { Capabilities, Host } from '../host.ts'
 import { probeCapabilities } from '../capabilities.ts'
@@ -41,26 +41,18 @@ export class NetnsHost extends BaseHost {
     super(name)
   }
 
-  private shell: Promise<ShellServer | undefined> | undefined
+  private readonly shell = new HostShell(() => ShellServer.start(
+    spawnTransport('nsenter', [...this.enter(), 'sh', '-c', SERVER_SCRIPT]), `/proc/${this.node.innerPid}/root${SHELL_DIR}`, this.name))
 
   protected async runShell(script: string, opts: { timeoutMs: number; input?: string }) {
-    const shell = await this.shellServer()
+    const shell = await this.shell.server()
     // Without its shell (the node is gone), nsenter says why the command cannot run.
     return shell ? shell.run(script, opts) : runProcess('nsenter', [...this.enter(), 'sh', '-c', script], opts)
   }
 
-  /** The node's command shell, started by the first command (and again if it died). */
-  private async shellServer(): Promise<ShellServer | undefined> {
-    const current = await this.shell
-    if (current?.alive) return current
-    this.shell = ShellServer.start('nsenter', [...this.enter(), 'sh', '-c', SERVER_SCRIPT], `/proc/${this.node.innerPid}/root${SHELL_DIR}`, this.name)
-      .catch(() => undefined)
-    return this.shell
-  }
-
   /** Settles once the node's shell, if it has one, has exited: after the node is killed. */
-  async shellGone(): Promise<void> {
-    await (await this.shell)?.done
+  shellGone(): Promise<void> {
+    return this.shell.gone()
   }
 
   private enter(): string[] {
