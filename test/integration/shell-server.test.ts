@@ -1,0 +1,60 @@
+// The long-lived shell that runs a host's commands (netns and docker hosts), here as a local
+// process on this machine: what happens when it cannot start, so a host falls back.
+import { afterAll, describe, expect, test } from 'vitest'
+import { rm } from 'node:fs/promises'
+import { HostShell, SERVER_SCRIPT, SHELL_DIR, ShellServer, spawnTransport } from '../../harness/shell-server.ts'
+
+const local = () => spawnTransport('sh', ['-c', SERVER_SCRIPT])
+const root = process.getuid?.() === 0
+
+describe.skipIf(!root)('a host shell on this machine (needs root: it writes to /run)', () => {
+  afterAll(async () => {
+    await rm(SHELL_DIR, { recursive: true, force: true })
+  })
+
+  test('runs commands with input, output, errors and status', async () => {
+    const shell = await ShellServer.start(local(), SHELL_DIR, 'this machine')
+    expect(await shell.run('cat; echo oops >&2; exit 4', { timeoutMs: 5_000, input: 'in\n' })).toMatchObject({ stdout: 'in\n', stderr: 'oops\n', exitCode: 4 })
+    expect(await shell.run('read x || echo "no input"', { timeoutMs: 5_000 })).toMatchObject({ stdout: 'no input\n', exitCode: 0 })
+    shell.close()
+    await shell.done
+    expect(shell.alive).toBe(false)
+  })
+
+  test('refuses to start when its files are out of reach from here', async () => {
+    await expect(ShellServer.start(local(), '/nonexistent/labproof-exec', 'a remote engine')).rejects.toThrow(
+      'could not start a shell in a remote engine: /nonexistent/labproof-exec is not reachable from this machine')
+  })
+
+  test('refuses to start in a host without setsid (no process group per command)', async () => {
+    await expect(ShellServer.start(spawnTransport('env', ['PATH=/nonexistent', '/bin/sh', '-c', SERVER_SCRIPT]), SHELL_DIR, 'a bare image'))
+      .rejects.toThrow('could not start a shell in a bare image: it said "no setsid in this host"')
+  })
+
+  test('a host whose shell cannot start is not asked again: it runs its commands its own way', async () => {
+    let starts = 0
+    const host = new HostShell(() => {
+      starts++
+      return ShellServer.start(local(), '/nonexistent/labproof-exec', 'x')
+    })
+    expect(await host.server()).toBeUndefined()
+    expect(await host.server()).toBeUndefined()
+    expect(starts).toBe(1)
+  })
+
+  test('a shell that died is started again by the next command', async () => {
+    let starts = 0
+    const host = new HostShell(() => {
+      starts++
+      return ShellServer.start(local(), SHELL_DIR, 'this machine')
+    })
+    const first = (await host.server())!
+    first.close()
+    await host.gone()
+    const second = (await host.server())!
+    expect(second).not.toBe(first)
+    expect(await second.run('echo again', { timeoutMs: 5_000 })).toMatchObject({ stdout: 'again\n', exitCode: 0 })
+    expect(starts).toBe(2)
+    second.close()
+  })
+})
