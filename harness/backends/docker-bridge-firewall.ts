@@ -6,6 +6,13 @@
 // docker keeps for its users. Nothing bridged elsewhere or routed is accepted: the isolation
 // rules still stop any packet from leaving the machine.
 //
+// The same rule goes at the top of DOCKER-ISOLATION-STAGE-1 too: whenever any network is
+// created or removed, docker moves its jumps to the top of FORWARD one after the other (the
+// isolation jump first, DOCKER-USER's next), and for that moment a lab's packets meet the
+// isolation rules before DOCKER-USER. Another lab starting or ending dropped a running lab's
+// pings that way. Docker inserts a new network's isolation rules above ours, but those name
+// only that network's bridge.
+//
 // The rules are set from a short-lived helper container in the engine host's network namespace
 // (works with a remote engine too), and removed when their bridge is gone.
 import type Dockerode from 'dockerode'
@@ -37,19 +44,27 @@ function forEachDockerFirewall(body: string[]): string[] {
   ]
 }
 
+/** The chains that get the rule, where they exist. */
+const CHAINS = ['DOCKER-USER', 'DOCKER-ISOLATION-STAGE-1']
+
 export function acceptBridgedScript(labId: string, bridges: string[]): string {
-  return forEachDockerFirewall(
-    bridges.map((b) => `$ipt -w -I DOCKER-USER -i ${b} -o ${b} -m comment --comment ${COMMENT_PREFIX}${labId} -j ACCEPT || exit 1`),
-  ).join('\n')
+  return forEachDockerFirewall([
+    `for chain in ${CHAINS.join(' ')}; do`,
+    '  $ipt -w -S $chain >/dev/null 2>&1 || continue',
+    ...bridges.map((b) => `  $ipt -w -I $chain -i ${b} -o ${b} -m comment --comment ${COMMENT_PREFIX}${labId} -j ACCEPT || exit 1`),
+    'done',
+  ]).join('\n')
 }
 
 /** Delete every labproof rule whose bridge no longer exists. */
 export const PRUNE_SCRIPT = [
   ...forEachDockerFirewall([
-    `$ipt -w -S DOCKER-USER 2>/dev/null | grep -- "--comment \\"\\?${COMMENT_PREFIX}" | while read -r rule; do`,
+    `for chain in ${CHAINS.join(' ')}; do`,
+    `$ipt -w -S $chain 2>/dev/null | grep -- "--comment \\"\\?${COMMENT_PREFIX}" | while read -r rule; do`,
     '  bridge=$(echo "$rule" | sed -n "s/.* -i \\([^ ]*\\) .*/\\1/p")',
     '  [ -n "$bridge" ] && [ -e "/sys/class/net/$bridge" ] && continue',
     '  eval "$ipt -w $(echo "$rule" | sed "s/^-A /-D /")"',
+    'done',
     'done',
   ]),
   'true',

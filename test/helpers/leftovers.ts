@@ -111,14 +111,15 @@ export async function leftovers(opts: { rootNetnsBefore?: string[]; owners?: Set
   return { netnsNodes, tcpdumps, qemuVms, tempDirs, dockerContainers: docker.containers, dockerNetworks: docker.networks, rootNetns, firewallRules: staleFirewallRules() }
 }
 
-/** labproof's DOCKER-USER rules whose bridge is gone, in whichever iptables holds the chain.
+/** labproof's DOCKER-USER and DOCKER-ISOLATION-STAGE-1 rules whose bridge is gone, in whichever
+ *  iptables holds the chains.
  *  A legacy table is listed only when it exists (listing one would create it). */
 function staleFirewallRules(): string[] {
   const script = [
     'for t in iptables-nft ip6tables-nft iptables-legacy ip6tables-legacy; do',
     '  command -v $t >/dev/null 2>&1 || continue',
     '  case $t in iptables-legacy) grep -qx filter /proc/net/ip_tables_names 2>/dev/null || continue ;; ip6tables-legacy) grep -qx filter /proc/net/ip6_tables_names 2>/dev/null || continue ;; esac',
-    '  $t -w -S DOCKER-USER 2>/dev/null | grep -- "labproof:" | sed "s/^/$t /"',
+    '  for chain in DOCKER-USER DOCKER-ISOLATION-STAGE-1; do $t -w -S $chain 2>/dev/null | grep -- "labproof:" | sed "s/^/$t /"; done',
     'done; true',
   ].join('\n')
   const r = spawnSync('sh', ['-c', script], { encoding: 'utf8' })
