@@ -1,5 +1,6 @@
 import { defineConfig } from 'vitest/config'
 import { outputDirs } from './harness/output-dirs.ts'
+import { jobsFromEnv } from './harness/scenario/jobs.ts'
 
 const out = outputDirs()
 
@@ -15,8 +16,8 @@ export default defineConfig({
       ['allure-vitest/reporter', { resultsDir: out.allureResults }],
     ],
     pool: 'forks',
-    // How many scenarios run at once (each on its own lab); see runOptionsFromEnv.
-    maxConcurrency: Number(process.env.LABPROOF_JOBS) || 4,
+    // How many scenarios run at once, each on its own lab.
+    maxConcurrency: jobsFromEnv(),
     testTimeout: 120_000,
     hookTimeout: 600_000,
   },

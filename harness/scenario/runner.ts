@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, test, type TestContext } from 'vitest'
 import { attachStep, labelStep, recordErratum, recordHostFacts, recordStepResult } from '../report/allure.ts'
 import { buildTopology } from '../topology.ts'
+import { jobsFromEnv } from './jobs.ts'
 import type { LoadedScenario } from './loader.ts'
 import { mergeRequirements, stepRequirements } from './requirements.ts'
 import { stepTitle } from './run-step.ts'
@@ -20,14 +21,11 @@ export interface RunOptions {
   jobs: number
 }
 
-/** Namespaces are cheap; VMs under TCG on two cores are not. */
-const DEFAULT_JOBS: Record<string, number> = { netns: 4, docker: 2, qemu: 1, vagrant: 1 }
-
 export function runOptionsFromEnv(env = process.env): RunOptions {
   const backend = env.LABPROOF_BACKEND || 'netns'
   return {
     backend,
-    jobs: Number(env.LABPROOF_JOBS) || DEFAULT_JOBS[backend] || 1,
+    jobs: jobsFromEnv(env),
     ...(env.LABPROOF_DISTRO ? { distro: env.LABPROOF_DISTRO } : {}),
     ...(env.LABPROOF_KERNEL ? { kernel: env.LABPROOF_KERNEL } : {}),
   }
