@@ -188,8 +188,12 @@ export class HostShell {
   constructor(private readonly start: () => Promise<ShellServer>) {}
 
   async server(): Promise<ShellServer | undefined> {
-    const server = await this.current
-    if (server?.alive || (this.current && !server)) return server
+    const pending = this.current
+    if (pending) {
+      const server = await pending
+      if (!server || server.alive) return server // could not start, or running
+      if (this.current !== pending) return this.server() // another command is restarting it
+    }
     this.current = this.start().catch(() => undefined)
     return this.current
   }
