@@ -17,7 +17,7 @@ import { pathToFileURL } from 'node:url'
 import { shellQuote } from '../host.ts'
 import { runProcess } from '../local-process.ts'
 import { newcArchive, type CpioEntry } from './cpio.ts'
-import { DEFAULT_VM_KERNEL, ensureVmImage, GUEST_INIT_MOUNTS } from './vm-image.ts'
+import { DEFAULT_VM_KERNEL, ensureVmImage, GUEST_INIT_DEVICES, GUEST_INIT_MOUNTS } from './vm-image.ts'
 import { withBuildLock } from '../build-lock.ts'
 import { isAlive } from '../process-alive.ts'
 
@@ -30,19 +30,7 @@ export const BOX_NAME_PREFIX = 'labproof/bookworm'
 const BOX_INIT = `#!/bin/sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 ${GUEST_INIT_MOUNTS}hostname -F /etc/hostname 2>/dev/null || hostname labproof
-ip link set lo up
-# No udev: load the drivers of the devices present by their aliases, twice, since the virtio
-# devices (the NICs) appear only once virtio_pci has bound the PCI functions.
-coldplug() { cat /sys/bus/pci/devices/*/modalias /sys/bus/virtio/devices/*/modalias 2>/dev/null | sort -u | xargs modprobe -qab 2>/dev/null; }
-coldplug; coldplug
-# Device nodes whose modules load on first open (/dev/net/tun), as systemd-tmpfiles would make.
-while read -r module dev spec; do
-  case "$module" in '#'*|'') continue ;; esac
-  nums=\${spec#?}
-  case "$dev" in */*) mkdir -p "/dev/\${dev%/*}" ;; esac
-  [ -e "/dev/$dev" ] || mknod -m 0666 "/dev/$dev" "\${spec%"$nums"}" "\${nums%:*}" "\${nums#*:}"
-done < /lib/modules/$(uname -r)/modules.devname
-i=0
+${GUEST_INIT_DEVICES}i=0
 until [ -e /sys/class/net/eth0 ]; do
   i=$((i + 1)); [ $i -gt 100 ] && { say "no management NIC (eth0)"; exit 1; }
   sleep 0.1

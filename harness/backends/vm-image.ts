@@ -57,6 +57,22 @@ mount -t bpf bpf /sys/fs/bpf 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 `
 
+/** Next in a guest's init: lo up, the drivers of the devices present and the device nodes of
+ *  modules that load on first open. Shared with the Vagrant box's init. */
+export const GUEST_INIT_DEVICES = `ip link set lo up
+# No udev: load the drivers of the devices present by their aliases, twice, since the virtio
+# devices (the NICs) appear only once virtio_pci has bound the PCI functions.
+coldplug() { cat /sys/bus/pci/devices/*/modalias /sys/bus/virtio/devices/*/modalias 2>/dev/null | sort -u | xargs modprobe -qab 2>/dev/null; }
+coldplug; coldplug
+# Device nodes whose modules load on first open (/dev/net/tun), as systemd-tmpfiles would make.
+while read -r module dev spec; do
+  case "$module" in '#'*|'') continue ;; esac
+  nums=\${spec#?}
+  case "$dev" in */*) mkdir -p "/dev/\${dev%/*}" ;; esac
+  [ -e "/dev/$dev" ] || mknod -m 0666 "/dev/$dev" "\${spec%"$nums"}" "\${nums%:*}" "\${nums#*:}"
+done < /lib/modules/$(uname -r)/modules.devname
+`
+
 // PID 1 of the guest. No systemd: under TCG every second of boot counts. It mounts the API
 // file systems, names the NICs by the MACs qemu gave them (labproof.underlay_mac → the
 // topology's interface, labproof.mgmt_mac → mgmt0), and runs sshd in a network namespace of
@@ -77,19 +93,7 @@ for word in $(cat /proc/cmdline); do
 done
 echo "$hostname_" > /proc/sys/kernel/hostname
 echo "$hostname_" > /etc/hostname
-ip link set lo up
-# No udev: load the drivers of the devices present by their aliases, twice, since the virtio
-# devices (the NICs) appear only once virtio_pci has bound the PCI functions.
-coldplug() { cat /sys/bus/pci/devices/*/modalias /sys/bus/virtio/devices/*/modalias 2>/dev/null | sort -u | xargs modprobe -qab 2>/dev/null; }
-coldplug; coldplug
-# Device nodes whose modules load on first open (/dev/net/tun), as systemd-tmpfiles would make.
-while read -r module dev spec; do
-  case "$module" in '#'*|'') continue ;; esac
-  nums=\${spec#?}
-  case "$dev" in */*) mkdir -p "/dev/\${dev%/*}" ;; esac
-  [ -e "/dev/$dev" ] || mknod -m 0666 "/dev/$dev" "\${spec%"$nums"}" "\${nums%:*}" "\${nums#*:}"
-done < /lib/modules/$(uname -r)/modules.devname
-name_nic() {
+${GUEST_INIT_DEVICES}name_nic() {
   i=0
   while [ $i -lt 100 ]; do
     for dev in /sys/class/net/*; do
