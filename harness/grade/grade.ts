@@ -14,17 +14,8 @@ import { connectTarget, parseTarget, redactTarget, type ConnectedMachine, type C
 
 export type CheckStatus = 'passed' | 'failed' | 'needs-setup'
 
-/** One command a check ran, and what came back. */
-export interface Evidence {
-  /** `host01` or `host01/ns1`. */
-  where: string
-  command: string
-  exitCode: number
-  stdout: string
-  stderr: string
-  ms: number
-  timedOut?: boolean
-}
+/** One command a check ran, and what came back; `where` is `host01` or `host01/ns1`. */
+export type Evidence = Omit<ExecResult, 'host' | 'netns'> & { where: string }
 
 export interface GradedCheck {
   step: number
@@ -201,16 +192,8 @@ function assertUsable(machine: ConnectedMachine, r: ExecResult, timeoutMs: numbe
   if (lost) throw new MachineFailure(lost)
 }
 
-function toEvidence(r: ExecResult): Evidence {
-  return {
-    where: r.netns ? `${r.host}/${r.netns}` : r.host,
-    command: r.command,
-    exitCode: r.exitCode,
-    stdout: r.stdout,
-    stderr: r.stderr,
-    ms: r.ms,
-    ...(r.timedOut ? { timedOut: true } : {}),
-  }
+function toEvidence({ host, netns, ...rest }: ExecResult): Evidence {
+  return { where: netns ? `${host}/${netns}` : host, ...rest }
 }
 
 /** Run `work` on every item, at most `limit` at once; results land by index. */
