@@ -7,6 +7,7 @@ import { isMap, LineCounter, parseDocument, type Document } from 'yaml'
 import type { z } from 'zod'
 import { DEFAULT_HOST_NAMES, GATEWAY, INTERNET } from '../topology.ts'
 import { checkStep, runStep, sectionStep, scenario as scenarioSchema, type Scenario } from './schema.ts'
+import { checkScenarioSource } from './source-sync.ts'
 
 /** The scenarios shipped with labproof, or another folder of them (LABPROOF_SCENARIO_DIR). */
 export const SCENARIO_DIR = process.env.LABPROOF_SCENARIO_DIR || fileURLToPath(new URL('../../scenarios/', import.meta.url))
@@ -124,7 +125,12 @@ function checkTargets(s: Scenario, file: string, doc: Document, lines: LineCount
 }
 
 export async function loadScenarioFile(file: string): Promise<LoadedScenario> {
-  return parseScenario(await readFile(file, 'utf8'), path.relative(process.cwd(), file) || file)
+  const text = await readFile(file, 'utf8')
+  const scenario = parseScenario(text, path.relative(process.cwd(), file) || file)
+  // Where its document is at hand, the scenario must still be in step with it.
+  const source = await checkScenarioSource(file, text, scenario.source.doc)
+  if (source.status === 'drift') throw source.error
+  return scenario
 }
 
 /** All scenarios in `dir`, in file-name order; ids must be unique. */

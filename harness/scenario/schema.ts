@@ -228,6 +228,9 @@ export const runStep = z.strictObject({
   capture: z.array(capture).optional(),
   /** Claims about the packets on the wire while this step runs. */
   wire: z.array(wireAssertion).optional(),
+  /** true: the scenario adds this command; the document does not give it here. Every other
+   *  `run:` must stand in the document verbatim, in its order (checked when it is at hand). */
+  added: z.boolean().optional(),
   /** Why this step is here or what the document says about it. */
   note: z.string().optional(),
 })
@@ -256,6 +259,8 @@ export const step = z.union([runStep, checkStep, sectionStep])
 export const scenario = z.strictObject({
   id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'lowercase letters, digits and dashes'),
   title: z.string(),
+  /** `doc`: the document, a path relative to the scenario file or a name looked up in the
+   *  document folders (`--docs DIR`, LABPROOF_DOCS, package.json `labproof.docs`). */
   source: z.strictObject({ doc: z.string(), section: z.string() }),
   requires: requirements.default({ kernel: [], tools: [] }),
   underlay: z.strictObject({ interface: z.string().optional(), gateway: ipv4.optional() }).optional(),
