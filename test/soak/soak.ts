@@ -2,7 +2,11 @@
 // moment, then `labproof clean`, then a count of everything labproof could have left behind,
 // which must be 0. Not part of `npm test` (vitest picks up *.test.ts only): `npm run soak`.
 //
-//   npm run soak [-- --runs 50] [--scenario ID]... [--backend netns|docker] [--seed N]
+//   npm run soak [-- --runs 50] [--scenario ID]... [--backend netns|docker] [--seed N] [--keep DIR]
+//
+// A run that ran to the end and failed, or hung, keeps its evidence (console output, JUnit, run
+// records, Allure results) under --keep (default ./soak-results/<start time>/run-N); the soak
+// prints each one's failing steps with their messages. Every other run's output is deleted.
 //
 // Kills, chosen at random for about half of the runs:
 //   cli   SIGKILL of the labproof process (its vitest worker must notice and tear its lab down);
@@ -10,12 +14,14 @@
 //         nodes die by pdeathsig, what remains is for the next run's sweep and `labproof clean`).
 // The moment is uniform between 0.3 s and 85% of the typical length of a run not killed.
 import { spawn } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { createWriteStream } from 'node:fs'
+import { cp, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { leftovers, processes, rootNetnsEntries, type LeftoverCounts } from '../helpers/leftovers.ts'
+import { failedTestcases } from './junit-failures.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const RUN_LIMIT_MS = 10 * 60_000
@@ -26,8 +32,10 @@ const { values } = parseArgs({
     scenario: { type: 'string', multiple: true, default: [] },
     backend: { type: 'string', default: 'netns' },
     seed: { type: 'string' },
+    keep: { type: 'string' },
   },
 })
+const keepDir = path.resolve(values.keep ?? path.join('soak-results', new Date().toISOString().replace(/[:.]/g, '-')))
 const runs = Number(values.runs)
 let seed = Number(values.seed ?? Date.now() % 2 ** 31)
 const firstSeed = seed
@@ -41,7 +49,7 @@ function random(): number {
 }
 
 type Kill = 'none' | 'cli' | 'tree'
-interface Outcome { n: number; kill: Kill; atMs?: number; exit: string; ms: number; hung: boolean }
+interface Outcome { n: number; kill: Kill; atMs?: number; exit: string; ms: number; hung: boolean; kept?: string; failures?: string[] }
 
 /** Every process below `pid`, recorded as they come (PID and start time: PIDs are reused), so
  *  leftovers can be attributed to the soak. */
@@ -65,12 +73,18 @@ function below(pid: number): ReturnType<typeof processes> {
 
 async function oneRun(n: number, kill: Kill, atMs: number, outDir: string): Promise<Outcome> {
   const started = performance.now()
+  const runDir = path.join(outDir, `run-${n}`)
+  await mkdir(runDir, { recursive: true })
+  // The console of every run, kept with its reports when the run fails.
+  const consoleLog = createWriteStream(path.join(runDir, 'console.log'))
   const npx = spawn('npx', ['labproof', 'run', ...values.scenario!, '--backend', values.backend!], {
     cwd: ROOT,
-    env: { ...process.env, LABPROOF_OUTPUT_DIR: path.join(outDir, `run-${n}`), NO_COLOR: '1', FORCE_COLOR: '0', TESTCONTAINERS_RYUK_DISABLED: 'true' },
-    stdio: ['ignore', 'ignore', 'ignore'],
+    env: { ...process.env, LABPROOF_OUTPUT_DIR: runDir, NO_COLOR: '1', FORCE_COLOR: '0', TESTCONTAINERS_RYUK_DISABLED: 'true' },
+    stdio: ['ignore', 'pipe', 'pipe'],
   })
-  const exited = new Promise<string>((resolve) => npx.on('exit', (code, signal) => resolve(signal ?? String(code))))
+  npx.stdout.pipe(consoleLog, { end: false })
+  npx.stderr.pipe(consoleLog, { end: false })
+  const exited = new Promise<string>((resolve) => npx.on('close', (code, signal) => resolve(signal ?? String(code))))
   const watch = setInterval(() => below(npx.pid!), 200)
   let killedAt: number | undefined
   if (kill !== 'none') {
@@ -101,7 +115,16 @@ async function oneRun(n: number, kill: Kill, atMs: number, outDir: string): Prom
       }
     }
   }
-  return { n, kill: killedAt === undefined ? 'none' : kill, atMs: killedAt, exit: result === 'hung' ? 'hung' : result, ms: Math.round(performance.now() - started), hung: result === 'hung' }
+  await new Promise((r) => consoleLog.end(r))
+  const o: Outcome = { n, kill: killedAt === undefined ? 'none' : kill, atMs: killedAt, exit: result === 'hung' ? 'hung' : result, ms: Math.round(performance.now() - started), hung: result === 'hung' }
+  // Evidence of a run that should have passed and did not; a killed run's is of no interest.
+  if (o.hung || (o.kill === 'none' && o.exit !== '0')) {
+    o.kept = path.join(keepDir, `run-${n}`)
+    await cp(runDir, o.kept, { recursive: true })
+    o.failures = failedTestcases(await readFile(path.join(runDir, 'reports', 'junit.xml'), 'utf8').catch(() => ''))
+  }
+  await rm(runDir, { recursive: true, force: true })
+  return o
 }
 
 function median(xs: number[]): number {
@@ -124,6 +147,7 @@ async function main(): Promise<number> {
     const o = await oneRun(n, kill, atMs, outDir)
     outcomes.push(o)
     process.stdout.write(`  run ${String(n).padStart(2)}: ${o.kill === 'none' ? 'ran to the end' : `SIGKILL (${o.kill}) at ${o.atMs} ms`}, exit ${o.exit}, ${(o.ms / 1000).toFixed(1)} s\n`)
+    if (o.kept) process.stdout.write(describeKept(o))
   }
 
   const clean = await new Promise<{ code: number | null; out: string }>((resolve) => {
@@ -173,10 +197,17 @@ async function main(): Promise<number> {
   for (const [what, list] of Object.entries(counts)) for (const item of list as string[]) process.stdout.write(`  left: ${what}: ${item}\n`)
   for (const p of stillAlive) process.stdout.write(`  left: process ${p.pid} ${p.argv.join(' ').slice(0, 150)}\n`)
   await rm(outDir, { recursive: true, force: true })
+  const kept = outcomes.filter((o) => o.kept)
+  if (kept.length) process.stdout.write(`\nfailed or hung runs, evidence kept in ${keepDir}:\n${kept.map(describeKept).join('')}`)
   const total = rows.reduce((n, [, mine]) => n + mine, 0)
   const ok = total === 0 && hung.length === 0 && failedComplete.length === 0
   process.stdout.write(ok ? 'soak: PASS (0 left behind, no run hung, every run not killed passed)\n' : 'soak: FAIL\n')
   return ok ? 0 : 1
+}
+
+function describeKept(o: Outcome): string {
+  const what = o.failures?.length ? o.failures.map((f) => `      ${f}\n`).join('') : `      (no failed step in its JUnit: see ${path.join(o.kept!, 'console.log')})\n`
+  return `    run ${o.n} ${o.hung ? 'hung' : `exited ${o.exit}`}; kept in ${o.kept}\n${what}`
 }
 
 // Exit at once: the docker client the counts used keeps a connection open.
