@@ -1,0 +1,142 @@
+// The reference end state of a scenario: what the lab's hosts look like once every step ran,
+// recorded by `labproof run` (reports/endstate/) and, with `labproof endstate record`, stored
+// beside the scenario (scenarios/<file>.endstate.json), where it is reviewed like code. What
+// belongs to the lab's machinery rather than to the document is left out: lo, the underlay
+// interface and its routes, routes the kernel derives from addresses, default policies.
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import type { Lab } from '../lab.ts'
+import { outputDirs } from '../output-dirs.ts'
+import type { Subscriber } from '../engine/events.ts'
+import type { LoadedScenario } from '../scenario/loader.ts'
+import { planSteps, type PlannedStep } from '../scenario/plan.ts'
+import type { Topology } from '../topology.ts'
+import { machineState, type MachineState } from './model.ts'
+import { probeEndState, type Exec } from './probe.ts'
+
+export const END_STATE_FORMAT = 1
+
+export interface EndStateFile {
+  format: number
+  scenario: string
+  /** How it was recorded: the backend and the kernel, for the reviewer. */
+  recordedOn: { backend: string; kernel?: string }
+  hosts: Record<string, MachineState>
+}
+
+/** `scenarios/001-veth-bridge-nat.yaml` → `scenarios/001-veth-bridge-nat.endstate.json`. */
+export function endStateFileOf(scenarioFile: string): string {
+  return scenarioFile.replace(/\.ya?ml$/, '') + '.endstate.json'
+}
+
+/** Kernel parameters a scenario touches: written with sysctl or into /proc/sys, or checked. */
+export function sysctlKeysOf(s: LoadedScenario): string[] {
+  const keys = new Set(['net.ipv4.ip_forward'])
+  for (const step of s.steps) {
+    const texts = 'run' in step ? [step.run, step.erratum?.corrected ?? ''] : 'check' in step && step.check.sysctl ? [`sysctl ${step.check.sysctl.key}=`] : []
+    for (const t of texts) {
+      for (const m of t.matchAll(/\bsysctl\b[^;&|\n]*?\b((?:net|kernel|vm|fs)\.[\w.-]+)\s*=/g)) keys.add(m[1]!)
+      for (const m of t.matchAll(/>\s*\/proc\/sys\/([\w/-]+)/g)) keys.add(m[1]!.replace(/\//g, '.'))
+    }
+  }
+  return [...keys].sort()
+}
+
+/** The lab's part of a host's state. */
+export function referenceState(state: MachineState, topology: Topology, s: LoadedScenario): MachineState {
+  const underlay = topology.underlay.interface
+  const commands = s.steps.flatMap((step) => ('run' in step ? [step.run, step.erratum?.corrected ?? ''] : [])).join('\n')
+  const labSets = (word: string) => new RegExp(`\\b${word}\\b`).test(commands)
+  const isMachinery = (ns: string, name: string) => name === 'lo' || (ns === '' && name === underlay)
+  const sortBy = <T>(list: T[], key: (x: T) => string) => [...list].sort((a, b) => key(a).localeCompare(key(b)))
+  return {
+    namespaces: [...state.namespaces].sort(),
+    links: sortBy(state.links.filter((l) => !isMachinery(l.ns, l.name)), (l) => `${l.ns} ${l.name}`).map((l) => ({ ...l, addresses: [...l.addresses].sort() })),
+    routes: sortBy(state.routes.filter((r) => r.proto !== 'kernel' && !(r.ns === '' && r.dev === underlay)), (r) => `${r.ns} ${r.dst}`)
+      .map(({ ns, dst, via, dev, metric, proto }) => ({
+        ns, dst, ...(via ? { via } : {}), ...(dev ? { dev } : {}),
+        ...(metric !== undefined && labSets('metric') ? { metric } : {}), ...(proto && labSets('proto') ? { proto } : {}),
+      })),
+    ports: sortBy(state.ports, (p) => `${p.ns} ${p.bridge} ${p.port}`),
+    sysctls: Object.fromEntries(Object.entries(state.sysctls).filter(([, v]) => v !== null).sort()),
+    iptables: state.iptables.filter((c) => c.rules.length || (c.policy && c.policy !== 'ACCEPT')),
+    unreadable: state.unreadable,
+  }
+}
+
+/** Every host of the lab a student may play, read and reduced to the lab's part. */
+export async function readReference(s: LoadedScenario, lab: Lab, hostNames: string[]): Promise<EndStateFile> {
+  const hosts: Record<string, MachineState> = {}
+  let kernel: string | undefined
+  for (const name of hostNames) {
+    const host: Exec = lab.host(name)
+    const raw = await probeEndState(host, sysctlKeysOf(s), 20_000)
+    hosts[name] = referenceState(machineState(raw), lab.topology, s)
+    kernel ??= (await host.exec('uname -r', { timeoutMs: 10_000 })).stdout.trim() || undefined
+  }
+  return { format: END_STATE_FORMAT, scenario: s.id, recordedOn: { backend: lab.backend, ...(kernel ? { kernel } : {}) }, hosts }
+}
+
+export function formatEndStateFile(f: EndStateFile): string {
+  return `${JSON.stringify(f, null, 2)}\n`
+}
+
+/** The engine's hook (a subscriber, see harness/engine/events.ts): once the scenario's last step
+ *  has its result, and before teardown, the lab's end state is read and handed to `write`
+ *  (default: reports/endstate/<file>.endstate.json). Nothing is recorded when a step failed (the
+ *  lab stopped midway). Never fails the run: a problem is one line on stderr. */
+export function endStateSubscriber(write: (file: EndStateFile, s: LoadedScenario) => Promise<void> = writeRunEndState): Subscriber {
+  let lab: Lab | undefined
+  let failed = false
+  const atEnd = async (e: { scenario: LoadedScenario; step: PlannedStep }) => {
+    const steps = planSteps(e.scenario)
+    if (failed || !lab || e.step.number !== steps.at(-1)?.number) return
+    try {
+      await write(await readReference(e.scenario, lab, lab.topology.hosts.map((h) => h.name)), e.scenario)
+    } catch (error) {
+      process.stderr.write(`labproof: the end state of ${e.scenario.id} could not be recorded: ${(error as Error).message.split('\n')[0]}\n`)
+    }
+  }
+  return {
+    'lab-up': (e) => { lab = e.lab; failed = false },
+    'step-result': async (e) => {
+      if (e.result.status === 'failed') failed = true
+      await atEnd(e)
+    },
+    'step-skipped': (e) => {
+      if (e.reason.startsWith('blocked by') || e.reason === 'the lab was not provisioned') failed = true
+      return atEnd(e)
+    },
+    'lab-down': () => { lab = undefined },
+  }
+}
+
+async function writeRunEndState(file: EndStateFile, s: LoadedScenario): Promise<void> {
+  const dir = path.join(outputDirs().reports, 'endstate')
+  await mkdir(dir, { recursive: true })
+  await writeFile(path.join(dir, path.basename(endStateFileOf(s.file))), formatEndStateFile(file))
+}
+
+export class EndStateFileError extends Error {}
+
+/** The stored reference beside a scenario, or undefined when there is none. */
+export async function loadEndState(s: LoadedScenario): Promise<EndStateFile | undefined> {
+  const file = endStateFileOf(s.file)
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw e
+  }
+  let data: EndStateFile
+  try {
+    data = JSON.parse(text) as EndStateFile
+  } catch (e) {
+    throw new EndStateFileError(`${file}: not valid JSON (${(e as Error).message}); regenerate it with labproof endstate record ${s.id}`)
+  }
+  if (data.format !== END_STATE_FORMAT || data.scenario !== s.id || typeof data.hosts !== 'object') {
+    throw new EndStateFileError(`${file}: not an end state of ${s.id} in format ${END_STATE_FORMAT}; regenerate it with labproof endstate record ${s.id}`)
+  }
+  return data
+}
