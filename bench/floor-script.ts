@@ -4,7 +4,7 @@
 // captures, no expectations: what the lab itself costs.
 import { shellQuote } from '../harness/host.ts'
 import { boundCommand } from '../harness/scenario/bounded.ts'
-import type { PlannedStep } from '../harness/scenario/runner.ts'
+import type { PlannedStep } from '../harness/scenario/plan.ts'
 import { isRunStep } from '../harness/scenario/schema.ts'
 
 export interface FloorCommand {

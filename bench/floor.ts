@@ -1,8 +1,8 @@
 // Run a scenario's floor on a freshly provisioned lab, through the host API (host.exec), timed.
 import { backendByName } from '../harness/backends/index.ts'
 import type { LoadedScenario } from '../harness/scenario/loader.ts'
-import { topologyOf } from '../harness/scenario/runner.ts'
-import { DEFAULT_STEP_TIMEOUT_MS } from '../harness/scenario/session.ts'
+import { DEFAULT_STEP_TIMEOUT_MS } from '../harness/engine/engine.ts'
+import { topologyOf } from '../harness/scenario/plan.ts'
 import { cpuMs } from './cpu.ts'
 import { floorExitCodes, floorSegments, type FloorCommand } from './floor-script.ts'
 

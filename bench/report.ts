@@ -11,7 +11,7 @@ export interface ScenarioResult {
   floorCommands: number
   floorScripts: number
   provisionMs: Spread
-  /** ScenarioSession: start, every step, stop. */
+  /** ScenarioEngine: start, every step, stop. */
   labproofMs: Spread
   labproofStepsMs: Spread
   labproofCpuMs: Spread
@@ -58,7 +58,7 @@ export function toMarkdown(r: BenchResults): string {
     `${m.date.slice(0, 16).replace('T', ' ')} UTC · ${m.nproc} cores, ${m.memoryGiB} GiB · ${m.distro} · kernel ${m.kernel} · node ${m.node} · ` +
       `load average ${m.loadAtStart.join(' ')} at the start, ${m.loadAtEnd?.join(' ') ?? '?'} at the end · \`${r.command}\``,
     '',
-    'Times: median (min–max) over the repetitions. **labproof**: ScenarioSession start, every step, stop. ' +
+    'Times: median (min–max) over the repetitions. **labproof**: ScenarioEngine start, every step, stop. ' +
       '**floor**: the same document commands (bounded as labproof bounds them, errata corrections included) as one plain ' +
       '`sh` script per run of commands on one host, on a freshly provisioned lab, no checks, no captures. Both include ' +
       'provisioning and teardown; **ratio** = labproof / floor per repetition; **overhead/step** = (labproof − floor) / steps run. ' +

@@ -3,7 +3,7 @@
 //   npm run bench -- [--reps 5] [--backend netns]... [--qemu] [--scenario ID]... [--no-cli]
 //                    [--no-suite] [--no-sessions] [--out bench/results] [--name latest]
 //
-// Per scenario: provisioning, the scenario through ScenarioSession, its floor (the document
+// Per scenario: provisioning, the scenario through ScenarioEngine, its floor (the document
 // commands alone as plain scripts), their ratio and the overhead per step, and the scenario
 // through `npx labproof run ID`; per backend: the whole suite through `npx labproof run`.
 // Sessions and floors run one at a time, alternating, so drift in the machine's load hits both.
@@ -11,7 +11,8 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { loadScenarios, selectScenarios, type LoadedScenario } from '../harness/scenario/loader.ts'
-import { planSteps, runOptionsFromEnv } from '../harness/scenario/runner.ts'
+import { runOptionsFromEnv } from '../harness/engine/run-options.ts'
+import { planSteps } from '../harness/scenario/plan.ts'
 import { availableBackends } from './backends.ts'
 import { PACKAGE_DIR, runCli } from './cli-timing.ts'
 import { compareFloor, type FloorMismatch } from './floor-check.ts'

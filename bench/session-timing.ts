@@ -1,9 +1,10 @@
-// A scenario through labproof's engine, outside vitest: ScenarioSession start, every planned
+// A scenario through labproof's engine, outside vitest: ScenarioEngine start, every planned
 // step, stop; timed by phase.
 import type { ExecResult } from '../harness/host.ts'
 import type { LoadedScenario } from '../harness/scenario/loader.ts'
-import { planSteps, type RunOptions } from '../harness/scenario/runner.ts'
-import { ScenarioSession } from '../harness/scenario/session.ts'
+import { ScenarioEngine } from '../harness/engine/engine.ts'
+import type { RunOptions } from '../harness/engine/run-options.ts'
+import { planSteps } from '../harness/scenario/plan.ts'
 import { cpuMs } from './cpu.ts'
 
 export interface SessionRun {
@@ -26,7 +27,7 @@ export interface SessionRun {
 }
 
 export async function runSession(scenario: LoadedScenario, opts: RunOptions): Promise<SessionRun> {
-  const session = new ScenarioSession(scenario, opts)
+  const session = new ScenarioEngine(scenario, opts)
   const plan = planSteps(scenario)
   const run: SessionRun = { provisionMs: 0, stepsMs: 0, stopMs: 0, totalMs: 0, cpuMs: 0, steps: plan.length, passed: 0, skipped: 0, failed: 0, ran: new Set(), transcripts: new Map() }
   const t0 = performance.now()
@@ -40,7 +41,7 @@ export async function runSession(scenario: LoadedScenario, opts: RunOptions): Pr
       if (r.status === 'passed') {
         run.passed++
         run.ran.add(planned.number)
-        run.transcripts.set(planned.number, r.ctx.transcript)
+        run.transcripts.set(planned.number, r.record.transcript)
       } else if (r.status === 'skipped') run.skipped++
       else {
         run.failed++

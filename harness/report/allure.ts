@@ -1,13 +1,24 @@
 // What each test carries into the Allure report: labels (source document, scenario, section),
 // the command transcript, notes on bounded commands, evidence files (pcaps), host facts, errata.
+// allureSubscriber() takes them from the engine's events; it runs inside the vitest test the
+// step is (allure-vitest finds the test from there).
 import * as allure from 'allure-js-commons'
+import type { Subscriber, StepRecord } from '../engine/events.ts'
+import type { RunOptions } from '../engine/run-options.ts'
 import { formatResult, type Capabilities } from '../host.ts'
 import type { LoadedScenario } from '../scenario/loader.ts'
 import type { ErratumRecord } from '../scenario/run-step.ts'
-import type { RunOptions } from '../scenario/runner.ts'
-import type { StepContext } from '../scenario/step-context.ts'
-import type { StepResult } from '../scenario/session.ts'
-import { recordRunFact } from './run-record.ts'
+
+export function allureSubscriber(): Subscriber {
+  return {
+    'step-started': (e) => labelStep(e.scenario, e.step.section, e.step.number, e.options),
+    'host-probed': (e) => recordHostFacts(e.capabilities),
+    'step-result': async (e) => {
+      await attachStep(e.result.record)
+      if (e.result.status === 'passed' && e.result.outcome.erratum) await recordErratum(e.scenario, e.step.section, e.step.number, e.result.outcome.erratum)
+    },
+  }
+}
 
 export async function labelStep(s: LoadedScenario, section: string, number: number, opts: RunOptions): Promise<void> {
   await allure.epic(s.source.doc)
@@ -22,18 +33,17 @@ export async function labelStep(s: LoadedScenario, section: string, number: numb
   if (opts.kernel) await allure.parameter('kernel', opts.kernel)
 }
 
-export async function attachStep(ctx: StepContext): Promise<void> {
-  if (ctx.transcript.length > 0) {
-    const text = [...ctx.notes.map((n) => `note: ${n}`), ...ctx.transcript.map(formatResult)].join('\n\n')
+export async function attachStep(record: StepRecord): Promise<void> {
+  if (record.transcript.length > 0) {
+    const text = [...record.notes.map((n) => `note: ${n}`), ...record.transcript.map(formatResult)].join('\n\n')
     await allure.attachment('transcript', text, { contentType: 'text/plain', fileExtension: 'txt' })
   }
-  for (const a of ctx.attachments) {
+  for (const a of record.attachments) {
     await allure.attachment(a.name, a.content, { contentType: a.contentType, ...(a.fileExtension ? { fileExtension: a.fileExtension } : {}) })
   }
 }
 
-export async function recordHostFacts(scenarioId: string, cell: string, caps: Capabilities): Promise<void> {
-  const missing = Object.entries(caps.features).filter(([, v]) => v !== true).map(([k]) => k)
+export async function recordHostFacts(caps: Capabilities): Promise<void> {
   const table = [
     `${caps.host}: ${caps.distro}, kernel ${caps.kernelRelease}, ${caps.versions.iproute2}, ${caps.versions.iptables}`,
     ...Object.entries(caps.features).map(([k, v]) => `  ${k.padEnd(8)} ${v === true ? 'yes' : `no: ${v}`}`),
@@ -41,13 +51,6 @@ export async function recordHostFacts(scenarioId: string, cell: string, caps: Ca
     `  missing tools: ${Object.entries(caps.tools).filter(([, v]) => !v).map(([k]) => k).join(' ') || '-'}`,
   ].join('\n')
   await allure.attachment(`${caps.host} kernel and features`, table, { contentType: 'text/plain', fileExtension: 'txt' })
-  const missingTools = Object.entries(caps.tools).filter(([, v]) => !v).map(([k]) => k)
-  await recordRunFact(scenarioId, 'host', { cell, host: caps.host, kernelRelease: caps.kernelRelease, distro: caps.distro, versions: caps.versions, missing, missingTools })
-}
-
-export async function recordStepResult(scenarioId: string, cell: string, step: number, r: StepResult): Promise<void> {
-  const reason = r.status === 'skipped' ? r.reason : r.status === 'failed' ? String((r.error as Error)?.message ?? r.error).split('\n')[0] : undefined
-  await recordRunFact(scenarioId, 'step', { cell, step, status: r.status, ...(reason ? { reason } : {}) })
 }
 
 export async function recordErratum(s: LoadedScenario, section: string, step: number, e: ErratumRecord): Promise<void> {
@@ -59,5 +62,4 @@ export async function recordErratum(s: LoadedScenario, section: string, step: nu
     `corrected: ${e.corrected}`,
     `why:       ${e.why}`,
   ].join('\n'), { contentType: 'text/plain', fileExtension: 'txt' })
-  await recordRunFact(s.id, 'errata', { doc: s.source.doc, section, step, ...e })
 }

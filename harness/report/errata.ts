@@ -3,7 +3,7 @@
 import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { LoadedScenario } from '../scenario/loader.ts'
-import { planSteps } from '../scenario/runner.ts'
+import { planSteps } from '../scenario/plan.ts'
 import { isRunStep } from '../scenario/schema.ts'
 import { outputDirs } from '../output-dirs.ts'
 

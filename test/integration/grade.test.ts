@@ -15,7 +15,7 @@ import { gradeClass } from '../../harness/grade/class.ts'
 import { gradeStudent, type GradeOptions, type StudentGrade } from '../../harness/grade/grade.ts'
 import { runProcess } from '../../harness/local-process.ts'
 import { loadScenarios, selectScenarios, type LoadedScenario } from '../../harness/scenario/loader.ts'
-import { topologyOf } from '../../harness/scenario/runner.ts'
+import { topologyOf } from '../../harness/scenario/plan.ts'
 import { startStudentMachines, type StudentMachine, type StudentNetwork } from '../helpers/student-machines.ts'
 
 // Ryuk needs an image pulled from a registry; labproof reaps by label itself.

@@ -10,8 +10,9 @@ import type { Host } from '../../harness/host.ts'
 import type { Lab } from '../../harness/lab.ts'
 import { runProcess } from '../../harness/local-process.ts'
 import { parseScenario } from '../../harness/scenario/loader.ts'
-import { planSteps } from '../../harness/scenario/runner.ts'
-import { DEFAULT_STEP_TIMEOUT_MS, ScenarioSession, type StepResult } from '../../harness/scenario/session.ts'
+import { DEFAULT_STEP_TIMEOUT_MS, ScenarioEngine } from '../../harness/engine/engine.ts'
+import type { StepResult } from '../../harness/engine/events.ts'
+import { planSteps } from '../../harness/scenario/plan.ts'
 import { buildTopology } from '../../harness/topology.ts'
 
 const root = process.getuid?.() === 0
@@ -115,9 +116,9 @@ describe.skipIf(!docker)('a docker host command past its timeout (needs a docker
 })
 
 describe.skipIf(!root)('step timeouts in a scenario (needs root)', () => {
-  async function runAll(yaml: string): Promise<{ session: ScenarioSession; results: StepResult[] }> {
+  async function runAll(yaml: string): Promise<{ session: ScenarioEngine; results: StepResult[] }> {
     const s = parseScenario(yaml, 'timeouts.yaml')
-    const session = new ScenarioSession(s, { backend: 'netns', jobs: 1 })
+    const session = new ScenarioEngine(s, { backend: 'netns', jobs: 1 })
     await session.start()
     try {
       const results: StepResult[] = []
@@ -137,7 +138,7 @@ describe.skipIf(!root)('step timeouts in a scenario (needs root)', () => {
 
   test('the default is 30 s per command, and the test runner allows a step more than its timeout', async () => {
     const s = parseScenario(`${header()}  - { on: host01, run: 'true' }\n  - { on: host01, run: 'true', timeoutMs: 90000 }\n`, 'timeouts.yaml')
-    const session = new ScenarioSession(s, { backend: 'netns', jobs: 1 })
+    const session = new ScenarioEngine(s, { backend: 'netns', jobs: 1 })
     expect(DEFAULT_STEP_TIMEOUT_MS).toBe(30_000)
     expect(session.stepTimeoutMs).toBe(30_000)
     const [plain, long] = planSteps(s)

@@ -5,7 +5,7 @@ import { describe, expect, test } from 'vitest'
 import { compareFloor } from '../../bench/floor-check.ts'
 import { floorCommands, floorExitCodes, floorScript, floorSegments } from '../../bench/floor-script.ts'
 import { parseScenario } from '../../harness/scenario/loader.ts'
-import { planSteps } from '../../harness/scenario/runner.ts'
+import { planSteps } from '../../harness/scenario/plan.ts'
 
 const scenario = parseScenario(`
 id: floor

@@ -2,7 +2,7 @@
 import { describe, expect, test } from 'vitest'
 import { maxScore, planGrading } from '../../harness/grade/plan.ts'
 import { loadScenarios, parseScenario, selectScenarios, type LoadedScenario } from '../../harness/scenario/loader.ts'
-import { topologyOf } from '../../harness/scenario/runner.ts'
+import { topologyOf } from '../../harness/scenario/plan.ts'
 
 const [namespaceRouting, vethBridgeNat] = selectScenarios(await loadScenarios(), ['namespace-routing', 'veth-bridge-nat']) as [LoadedScenario, LoadedScenario]
 const plan = (s: LoadedScenario, role = 'host01') => planGrading(s, topologyOf(s), role)

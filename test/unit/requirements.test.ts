@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest'
 import { parseProbe } from '../../harness/capabilities.ts'
 import { parseScenario } from '../../harness/scenario/loader.ts'
 import { inferRequirements, missingRequirements } from '../../harness/scenario/requirements.ts'
-import { planSteps } from '../../harness/scenario/runner.ts'
+import { planSteps } from '../../harness/scenario/plan.ts'
 
 describe('inferRequirements', () => {
   test('kernel features from the command itself', () => {
