@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { NETNS_MARKER } from './backends/netns.ts'
 import { PCAP_TEMP_PREFIX } from './capture/tcpdump.ts'
-import { isAlive } from './process-alive.ts'
+import { ownerAlive, parseOwnerTag } from './ownership/owner.ts'
 
 /** netns nodes whose owner died. They normally die with it (pdeathsig); this is the backstop. */
 async function staleNetnsNodes(): Promise<{ pid: number; label: string }[]> {
@@ -16,7 +16,8 @@ async function staleNetnsNodes(): Promise<{ pid: number; label: string }[]> {
     const marker = cmdline.split('\0').find((a) => a.startsWith(`${NETNS_MARKER}:`))
     if (!marker) continue
     const [, labId, owner, hostname] = marker.split(':')
-    if (isAlive(Number(owner))) continue
+    const parsed = parseOwnerTag(owner)
+    if (!parsed || ownerAlive(parsed)) continue
     found.push({ pid: Number(entry), label: `netns host ${hostname} of lab ${labId} (pid ${entry})` })
   }
   return found
@@ -39,7 +40,7 @@ async function stalePcapDirs(): Promise<string[]> {
   const removed: string[] = []
   for (const name of await readdir(tmpdir()).catch(() => [] as string[])) {
     const m = new RegExp(`^${PCAP_TEMP_PREFIX}(\\d+)-`).exec(name)
-    if (!m || isAlive(Number(m[1]))) continue
+    if (!m || ownerAlive(Number(m[1]))) continue
     await rm(path.join(tmpdir(), name), { recursive: true, force: true })
     removed.push(`capture copy ${path.join(tmpdir(), name)}`)
   }

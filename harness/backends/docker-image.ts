@@ -8,7 +8,7 @@
 // image (also cached), or fails naming what is missing.
 import { createHash } from 'node:crypto'
 import { request } from 'node:http'
-import { mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readdir } from 'node:fs/promises'
 import path from 'node:path'
 import { spawn } from 'node:child_process'
 import { pathToFileURL } from 'node:url'
@@ -16,7 +16,7 @@ import { getContainerRuntimeClient } from 'testcontainers'
 import type Dockerode from 'dockerode'
 import { runProcess } from '../local-process.ts'
 import { execInContainer, type ContainerExecResult } from './docker-exec.ts'
-import { isAlive } from '../process-alive.ts'
+import { Lock } from '../ownership/lock.ts'
 
 export const HOST_DISTROS = ['bookworm', 'trixie', 'bullseye'] as const
 export type HostDistro = (typeof HOST_DISTROS)[number]
@@ -145,7 +145,7 @@ export async function buildHostImage(opts: BuildHostImageOptions): Promise<Built
     return { image, built: false, ms: Math.round(performance.now() - started) }
   }
   // Scenario files run side by side: one process builds, the others wait and use its image.
-  const release = await buildLock(image, progress)
+  const lock = await buildLock(image, progress)
   try {
     if (!opts.force && await imageExists(docker, image)) {
       return { image, built: false, ms: Math.round(performance.now() - started) }
@@ -153,7 +153,7 @@ export async function buildHostImage(opts: BuildHostImageOptions): Promise<Built
     await removeLeftoverRootfs(opts.distro)
     return await build(docker, image, opts, progress, started)
   } finally {
-    await release()
+    await lock.release()
   }
 }
 
@@ -248,28 +248,10 @@ async function importRootfs(docker: Dockerode, rootfs: string, image: string, di
   await docker.getImage(image).tag({ repo: HOST_IMAGE_REPOSITORY, tag: distro })
 }
 
-/** An exclusive lock file per image tag, taken over when its holder died. */
-async function buildLock(image: string, progress: Progress): Promise<() => Promise<void>> {
-  const lockPath = `/var/tmp/labproof-build-${image.replace(/[^\w.-]+/g, '_')}.lock`
-  let waiting = false
-  for (;;) {
-    try {
-      const handle = await open(lockPath, 'wx')
-      await handle.writeFile(String(process.pid))
-      await handle.close()
-      return () => rm(lockPath, { force: true })
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
-    }
-    const holder = Number(await readFile(lockPath, 'utf8').catch(() => ''))
-    if (!holder || !isAlive(holder)) {
-      await rm(lockPath, { force: true })
-      continue
-    }
-    if (!waiting) progress(`waiting for process ${holder}, which is building ${image}`)
-    waiting = true
-    await new Promise((r) => setTimeout(r, 2000))
-  }
+/** One builder per image tag on this machine. */
+function buildLock(image: string, progress: Progress): Promise<Lock> {
+  const lockFile = `/var/tmp/labproof-build-${image.replace(/[^\w.-]+/g, '_')}.lock`
+  return Lock.acquire(lockFile, { purpose: `building ${image}`, onWait: (holder) => progress(`waiting for ${holder}`) })
 }
 
 function splitRef(ref: string): [string, string] {

@@ -3,9 +3,9 @@
 // this one place (clean up the live labs, then re-raise the signal); and a stale sweep, run at
 // the first provisioning of a process and by `labproof clean`, for labs whose owner died without
 // cleaning up (SIGKILL, a crash). Ryuk is not used: it needs an image pulled from a registry.
-import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import type Dockerode from 'dockerode'
+import { currentOwner, ownerAlive } from '../ownership/owner.ts'
 import { PRUNE_SCRIPT, runOnEngineHost } from './docker-bridge-firewall.ts'
 import { dockerClient, HOST_IMAGE_REPOSITORY } from './docker-image.ts'
 
@@ -21,36 +21,20 @@ export const LABEL_IMAGE = 'labproof.image'
 
 /** The labels that tie a resource to `labId` and to this process. */
 export function ownerLabels(labId: string): Record<string, string> {
+  const owner = currentOwner()
   return {
     [LABEL_LAB]: labId,
-    [LABEL_RUN]: String(process.pid),
-    [LABEL_RUN_STARTED]: processStartTime(process.pid) ?? '',
+    [LABEL_RUN]: String(owner.pid),
+    [LABEL_RUN_STARTED]: owner.started === undefined ? '' : String(owner.started),
     [LABEL_MACHINE]: hostname(),
-  }
-}
-
-function processStartTime(pid: number): string | undefined {
-  try {
-    // Field 22 of /proc/PID/stat; the command name (field 2) may hold spaces, so count after ')'.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
-  } catch {
-    return undefined
   }
 }
 
 /** Whether the process that labelled a resource is gone (false when this machine cannot tell). */
 export function ownerIsGone(labels: Record<string, string> | undefined): boolean {
   if (!labels || labels[LABEL_MACHINE] !== hostname()) return false
-  const pid = Number(labels[LABEL_RUN])
-  if (!Number.isInteger(pid) || pid <= 0) return true
-  try {
-    process.kill(pid, 0)
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ESRCH') return true
-  }
   const started = labels[LABEL_RUN_STARTED]
-  return Boolean(started) && processStartTime(pid) !== started
+  return !ownerAlive({ pid: Number(labels[LABEL_RUN]), started: started ? Number(started) : undefined })
 }
 
 export interface ReapOptions {

@@ -15,8 +15,9 @@ import { HostShell, SERVER_SCRIPT, SHELL_DIR, ShellServer, spawnTransport } from
 import { GATEWAY, INTERNET, stripPrefix, type Topology } from '../topology.ts'
 import type { Capabilities, Host } from '../host.ts'
 import { probeCapabilities } from '../capabilities.ts'
+import { ownerTag } from '../ownership/owner.ts'
 
-/** Every node's command line carries `labproof-netns:<lab id>:<owner pid>:<hostname>`, which
+/** Every node's command line carries `labproof-netns:<lab id>:<owner tag>:<hostname>`, which
  *  `labproof clean` looks for. */
 export const NETNS_MARKER = 'labproof-netns'
 
@@ -91,7 +92,7 @@ export async function startNode(labId: string, hostname: string): Promise<NodePr
   const child = spawn(
     'setpriv',
     ['--pdeathsig', 'KILL', '--', 'unshare', '--kill-child=SIGKILL', '--net', '--mount', '--uts', '--pid', '--fork',
-      '--mount-proc', '--propagation', 'private', 'sh', '-c', NODE_INIT, `${NETNS_MARKER}:${labId}:${process.pid}:${hostname}`, hostname],
+      '--mount-proc', '--propagation', 'private', 'sh', '-c', NODE_INIT, `${NETNS_MARKER}:${labId}:${ownerTag()}:${hostname}`, hostname],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   )
   const output: string[] = []

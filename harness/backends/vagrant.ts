@@ -21,7 +21,7 @@
 // `$TMPDIR/labproof-vagrant-<lab>-<owner pid>-…`: what `labproof clean` looks for.
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -34,6 +34,7 @@ import { detectAccel } from './qemu.ts'
 import { connectSsh, SshHost } from './ssh-host.ts'
 import { BOX_NAME_PREFIX, ensureVagrantBox, installBootFiles, type VagrantBox } from './vagrant-box.ts'
 import { parseHostKeys, parseSshConfig, plainLines } from './vagrant-output.ts'
+import { withLock } from '../ownership/lock.ts'
 import { isAlive } from '../process-alive.ts'
 
 export const VAGRANT_NAME_PREFIX = 'labproof'
@@ -174,27 +175,7 @@ async function withBoxUploadLock<T>(boxName: string, work: () => Promise<T>): Pr
   const uploaded = async () => (await volumeNames()).some((v) => v.startsWith(prefix))
   if (await uploaded()) return work()
   const lock = join(tmpdir(), `${VAGRANT_DIR_PREFIX}-upload-${boxDirName(boxName)}.lock`)
-  for (let waited = 0; ; waited += 1000) {
-    try {
-      await mkdir(lock)
-      await writeFile(join(lock, 'pid'), String(process.pid))
-      break
-    } catch {
-      const owner = Number(await readFile(join(lock, 'pid'), 'utf8').catch(() => '0'))
-      if (owner && !isAlive(owner)) {
-        await rm(lock, { recursive: true, force: true })
-        continue
-      }
-      if (waited % 30_000 === 0) progress(`waiting for process ${owner || '?'}, which is uploading ${boxName} into libvirt`)
-      await new Promise((r) => setTimeout(r, 1000))
-      if (await uploaded()) return work()
-    }
-  }
-  try {
-    return await work()
-  } finally {
-    await rm(lock, { recursive: true, force: true })
-  }
+  return withLock(lock, { purpose: `uploading ${boxName} into libvirt`, onWait: (holder) => progress(`waiting for ${holder}`) }, work)
 }
 
 function boxDirName(name: string): string {

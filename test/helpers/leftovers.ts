@@ -9,7 +9,7 @@ import path from 'node:path'
 import { NETNS_MARKER } from '../../harness/backends/netns.ts'
 import { QEMU_MARKER } from '../../harness/backends/qemu.ts'
 import { PCAP_TEMP_PREFIX } from '../../harness/capture/tcpdump.ts'
-import { isAlive } from '../../harness/process-alive.ts'
+import { ownerAlive, parseOwnerTag, type Owner } from '../../harness/ownership/owner.ts'
 
 export function netnsNodePids(filter: { labId?: string; owner?: number } = {}): number[] {
   const pids: number[] = []
@@ -17,7 +17,7 @@ export function netnsNodePids(filter: { labId?: string; owner?: number } = {}): 
     const marker = p.argv.find((a) => a.startsWith(`${NETNS_MARKER}:`))
     if (!marker) continue
     const [, labId, owner] = marker.split(':')
-    if ((!filter.labId || labId === filter.labId) && (!filter.owner || Number(owner) === filter.owner)) pids.push(p.pid)
+    if ((!filter.labId || labId === filter.labId) && (!filter.owner || parseOwnerTag(owner)?.pid === filter.owner)) pids.push(p.pid)
   }
   return pids
 }
@@ -76,16 +76,20 @@ export interface LeftoverCounts {
 }
 
 /** `owner` field of a `marker:<lab>:<owner>:<host>` argument, if the process has one. */
-function ownerOf(p: Proc, marker: string): number | undefined {
+function ownerOf(p: Proc, marker: string): Owner | undefined {
   const m = p.argv.find((a) => a.startsWith(`${marker}:`))
-  return m ? Number(m.split(':')[2]) : undefined
+  return m ? parseOwnerTag(m.split(':')[2]) ?? { pid: 0 } : undefined
 }
 
 /** `owners`: count only what these processes owned (a test's own runs), not other people's. */
 export async function leftovers(opts: { rootNetnsBefore?: string[]; owners?: Set<number> } = {}): Promise<LeftoverCounts> {
   const procs = processes()
   const byPid = new Map(procs.map((p) => [p.pid, p]))
-  const gone = (owner: number | undefined) => owner !== undefined && !isAlive(owner) && (!opts.owners || opts.owners.has(owner))
+  const gone = (owner: Owner | number | undefined) => {
+    if (owner === undefined) return false
+    const pid = typeof owner === 'number' ? owner : owner.pid
+    return !ownerAlive(owner) && (!opts.owners || opts.owners.has(pid))
+  }
   const staleNode = (p: Proc) => gone(ownerOf(p, NETNS_MARKER))
   /** The nearest ancestor that is a netns node, if any. */
   const nodeOf = (p: Proc): Proc | undefined => {

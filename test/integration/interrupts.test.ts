@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { NETNS_MARKER } from '../../harness/backends/netns.ts'
 import { QEMU_MARKER } from '../../harness/backends/qemu.ts'
 import { PCAP_TEMP_PREFIX } from '../../harness/capture/tcpdump.ts'
-import { isAlive } from '../../harness/process-alive.ts'
+import { ownerAlive as isAlive } from '../../harness/ownership/owner.ts'
 import { leftovers, processes, rootNetnsEntries, totalLeftovers } from '../helpers/leftovers.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
