@@ -3,6 +3,7 @@
 // simulated internet host (8.8.8.8) behind the gateway. The gateway and the internet host know
 // only the underlay and the internet, never a lab's private subnets: a namespace behind a host
 // reaches 8.8.8.8 only once that host masquerades. Nothing here is connected to the machine's real network.
+import { cidrProblem, hostnameProblem, inSubnet, interfaceNameProblem, ipv4Problem } from './scenario/values.ts'
 
 export interface HostSpec {
   /** Scenario name: "host01". */
@@ -44,9 +45,15 @@ export interface TopologyOverrides {
   internet?: string[]
 }
 
-export function buildTopology(o: TopologyOverrides = {}): Topology {
+/** A problem with the overrides, with the scenario field it is about. */
+export interface TopologyProblem {
+  path: (string | number)[]
+  message: string
+}
+
+function hostSpecs(o: TopologyOverrides): HostSpec[] {
   const names = new Set<string>([...DEFAULT_HOST_NAMES, ...Object.keys(o.hosts ?? {})])
-  const hosts: HostSpec[] = [...names].map((name, i) => {
+  return [...names].map((name, i) => {
     const given = o.hosts?.[name]
     return {
       name,
@@ -54,13 +61,49 @@ export function buildTopology(o: TopologyOverrides = {}): Topology {
       underlayAddress: given?.underlay ?? `192.168.21.${11 + i}/24`,
     }
   })
+}
+
+/** What is wrong with a scenario's `underlay:` and `hosts:` taken together (the defaults filled
+ *  in): names and addresses each valid, every host on one subnet with one prefix, no address
+ *  twice, the gateway inside that subnet and no host's address. The scenario schema reports
+ *  these at load; buildTopology refuses them too, for callers that skip the schema. */
+export function topologyProblems(o: TopologyOverrides): TopologyProblem[] {
+  const problems: TopologyProblem[] = []
+  const add = (path: (string | number)[], message: string | undefined) => message && problems.push({ path, message })
+  if (o.interface !== undefined) add(['underlay', 'interface'], interfaceNameProblem(o.interface))
+  if (o.gateway !== undefined) add(['underlay', 'gateway'], ipv4Problem(o.gateway))
+  for (const [name, h] of Object.entries(o.hosts ?? {})) {
+    if (h.hostname !== undefined) add(['hosts', name, 'hostname'], hostnameProblem(h.hostname))
+    if (h.underlay !== undefined) add(['hosts', name, 'underlay'], cidrProblem(h.underlay, 'interface'))
+  }
+  if (problems.length) return problems
+  const hosts = hostSpecs(o)
+  const first = hosts[0]!
+  const where = (h: HostSpec) => (o.hosts?.[h.name]?.underlay !== undefined ? ['hosts', h.name, 'underlay'] : ['hosts'])
+  const seen = new Map<string, string>()
+  for (const h of hosts) {
+    const address = stripPrefix(h.underlayAddress)
+    if (h !== first && (h.underlayAddress.split('/')[1] !== first.underlayAddress.split('/')[1] || !inSubnet(address, first.underlayAddress))) {
+      add(where(h), `${h.name} (${h.underlayAddress}) is not on the underlay subnet of ${first.name} (${first.underlayAddress}): hosts share one subnet and prefix`)
+    }
+    const other = seen.get(address)
+    if (other) add(where(h), `${h.name} has the address ${address} of ${other}`)
+    seen.set(address, h.name)
+  }
+  if (o.gateway !== undefined && !problems.length) {
+    if (!inSubnet(o.gateway, first.underlayAddress)) add(['underlay', 'gateway'], `${o.gateway} is outside the underlay subnet ${hostInSubnet(first.underlayAddress, 0)}/${first.underlayAddress.split('/')[1]}: the hosts could not reach their gateway`)
+    else if (cidrProblem(`${o.gateway}/${first.underlayAddress.split('/')[1]}`, 'interface')) add(['underlay', 'gateway'], cidrProblem(`${o.gateway}/${first.underlayAddress.split('/')[1]}`, 'interface'))
+    else if (seen.has(o.gateway)) add(['underlay', 'gateway'], `${o.gateway} is the address of ${seen.get(o.gateway)}`)
+  }
+  return problems
+}
+
+export function buildTopology(o: TopologyOverrides = {}): Topology {
+  const problem = topologyProblems(o)[0]
+  if (problem) throw new Error(`${problem.path.join('.')}: ${problem.message}`)
+  const hosts = hostSpecs(o)
   const first = hosts[0]!.underlayAddress
   const prefixLength = Number(first.split('/')[1] ?? 24)
-  for (const h of hosts) {
-    if (!sameSubnet(h.underlayAddress, first)) {
-      throw new Error(`hosts ${hosts[0]!.name} (${first}) and ${h.name} (${h.underlayAddress}) are not on one underlay subnet`)
-    }
-  }
   return {
     underlay: {
       interface: o.interface ?? 'ens33',
@@ -100,12 +143,6 @@ export function stripPrefix(cidr: string): string {
 
 function maskOf(prefix: number): number {
   return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0
-}
-
-export function sameSubnet(a: string, b: string): boolean {
-  const prefix = Number(a.split('/')[1] ?? 32)
-  const mask = maskOf(prefix)
-  return ((ipToInt(stripPrefix(a)) & mask) >>> 0) === ((ipToInt(stripPrefix(b)) & mask) >>> 0)
 }
 
 /** The n-th address of the subnet `cidr` lies in: hostInSubnet("192.168.21.11/24", 1) = 192.168.21.1 */

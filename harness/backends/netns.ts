@@ -1,7 +1,8 @@
 // The embedded default backend: every node of the topology (host01, host02, gateway, internet)
-// is one process in its own network, mount, UTS and PID namespaces, with a private /run, so
-// `ip netns add ns1` in Host 01 and in Host 02 are different namespaces. Nothing is linked to
-// the machine's own network namespace: no packet can leave.
+// is one process in its own network, mount, UTS and PID namespaces, on a root file system of its
+// own (netns-root.ts: an overlay of the machine's, thrown away with the node), so `ip netns add
+// ns1` in Host 01 and in Host 02 are different namespaces and a lab's writes never reach the
+// machine. Nothing is linked to the machine's own network namespace: no packet can leave.
 //
 // Lifetime: each node is `setpriv --pdeathsig KILL unshare --kill-child …`. If labproof dies,
 // even by SIGKILL, the kernel kills the node, whose PID namespace takes every process started
@@ -11,9 +12,10 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { BaseHost } from '../base-host.ts'
 import { hostLookup, LOCAL_KERNEL_NO_REPLY_WAIT_S, newLabId, type Backend, type Lab } from '../lab.ts'
 import { runProcess } from '../local-process.ts'
+import { dropCapabilities, nodeInitScript } from './netns-root.ts'
 import { HostShell, SERVER_SCRIPT, SHELL_DIR, ShellServer, spawnTransport } from '../shell-server.ts'
 import { GATEWAY, INTERNET, stripPrefix, type Topology } from '../topology.ts'
-import type { Capabilities, Host } from '../host.ts'
+import { shellQuote, type Capabilities, type Host } from '../host.ts'
 import { probeCapabilities } from '../capabilities.ts'
 import { ownerTag } from '../ownership/owner.ts'
 
@@ -21,21 +23,7 @@ import { ownerTag } from '../ownership/owner.ts'
  *  `labproof clean` looks for. */
 export const NETNS_MARKER = 'labproof-netns'
 
-const NODE_INIT = [
-  'mount -t tmpfs -o mode=0755 labproof /run',
-  'mount -t sysfs sysfs /sys',
-  'hostname "$1"',
-  // A real host resolves its own name from /etc/hosts (Debian writes `127.0.1.1 NAME`). Without
-  // it, sudo asks DNS, whose queries die at the gateway: 10 s per sudo. The file is bound over
-  // /etc/hosts in this node's mount namespace only, then unlinked from /run.
-  '{ cat /etc/hosts; echo; printf "127.0.1.1\\t%s\\n" "$1"; } > /run/.labproof-hosts',
-  'mount --bind /run/.labproof-hosts /etc/hosts',
-  'rm /run/.labproof-hosts',
-  'ip link set lo up',
-  'echo ready',
-  // PID 1 of the node: reaps whatever commands leave behind, until the node is killed.
-  'exec sh -c "while :; do sleep 3600 & wait; done"',
-].join(' && ')
+const NODE_INIT = nodeInitScript()
 
 export class NetnsHost extends BaseHost {
   constructor(name: string, private readonly node: NodeProcess) {
@@ -43,12 +31,12 @@ export class NetnsHost extends BaseHost {
   }
 
   private readonly shell = new HostShell(() => ShellServer.start(
-    spawnTransport('nsenter', [...this.enter(), 'sh', '-c', SERVER_SCRIPT]), `/proc/${this.node.innerPid}/root${SHELL_DIR}`, this.name))
+    spawnTransport('nsenter', [...this.enter(), ...dropCapabilities(), 'sh', '-c', SERVER_SCRIPT]), `/proc/${this.node.innerPid}/root${SHELL_DIR}`, this.name))
 
   protected async runShell(script: string, opts: { timeoutMs: number; input?: string }) {
     const shell = await this.shell.server()
     // Without its shell (the node is gone), nsenter says why the command cannot run.
-    return shell ? shell.run(script, opts) : runProcess('nsenter', [...this.enter(), 'sh', '-c', script], opts)
+    return shell ? shell.run(script, opts) : runProcess('nsenter', [...this.enter(), ...dropCapabilities(), 'sh', '-c', script], opts)
   }
 
   /** Settles once the node's shell, if it has one, has exited: after the node is killed. */
@@ -56,8 +44,10 @@ export class NetnsHost extends BaseHost {
     return this.shell.gone()
   }
 
+  /** Entering the mount namespace sets the root and working directory to the node's own `/`
+   *  (no --wd: it would open a directory of the machine's tree and keep it as the cwd). */
   private enter(): string[] {
-    return ['-t', String(this.node.innerPid), '-n', '-m', '-u', '-p', '--wd=/', '--']
+    return ['-t', String(this.node.innerPid), '-n', '-m', '-u', '-p', '--']
   }
 
   /** Every netns host of every lab runs this machine's kernel on this machine's file system:
@@ -75,8 +65,7 @@ export class NetnsHost extends BaseHost {
   }
 
   async copyFrom(remotePath: string, localPath: string): Promise<void> {
-    // The node shares the machine's file system except /run, /sys and /proc: read the file
-    // through the node's own view of the tree.
+    // The node has a root of its own (netns-root.ts): read the file through its view of the tree.
     await copyFile(`/proc/${this.node.innerPid}/root${remotePath}`, localPath)
   }
 }
@@ -92,7 +81,7 @@ export async function startNode(labId: string, hostname: string): Promise<NodePr
   const child = spawn(
     'setpriv',
     ['--pdeathsig', 'KILL', '--', 'unshare', '--kill-child=SIGKILL', '--net', '--mount', '--uts', '--pid', '--fork',
-      '--mount-proc', '--propagation', 'private', 'sh', '-c', NODE_INIT, `${NETNS_MARKER}:${labId}:${ownerTag()}:${hostname}`, hostname],
+      '--propagation', 'private', 'sh', '-c', NODE_INIT, `${NETNS_MARKER}:${labId}:${ownerTag()}:${hostname}`, hostname],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   )
   const output: string[] = []
@@ -131,37 +120,45 @@ export function killNode(node: NodeProcess): Promise<void> {
 }
 
 /** The wiring, run inside the nodes: the gateway owns the underlay segment as a bridge.
- *  `vethHosts` are the hosts given a veth port on it (other backends plug in their own). */
+ *  `vethHosts` are the hosts given a veth port on it (other backends plug in their own). Every
+ *  value from a scenario was validated at load (topologyProblems) and is quoted here as well. */
 export function gatewayScript(t: Topology, pids: Map<string, number>, vethHosts = t.hosts): string {
+  const q = shellQuote
   const lines = [
     'ip link add underlay type bridge',
-    `ip addr add ${t.underlay.gateway}/${t.underlay.prefixLength} brd + dev underlay`,
+    `ip addr add ${q(`${t.underlay.gateway}/${t.underlay.prefixLength}`)} brd + dev underlay`,
     'ip link set underlay up',
   ]
   for (const h of vethHosts) {
     lines.push(
-      `ip link add port-${h.name} type veth peer name ${t.underlay.interface} netns ${pids.get(h.name)}`,
-      `ip link set port-${h.name} master underlay up`,
+      `ip link add ${q(`port-${h.name}`)} type veth peer name ${q(t.underlay.interface)} netns ${pidOf(pids, h.name)}`,
+      `ip link set ${q(`port-${h.name}`)} master underlay up`,
     )
   }
   lines.push(
-    `ip link add wan type veth peer name eth0 netns ${pids.get(INTERNET)}`,
-    `ip addr add ${t.internet.gatewayTransit} dev wan`,
+    `ip link add wan type veth peer name eth0 netns ${pidOf(pids, INTERNET)}`,
+    `ip addr add ${q(t.internet.gatewayTransit)} dev wan`,
     'ip link set wan up',
-    ...t.internet.addresses.map((a) => `ip route add ${a}/32 via ${stripPrefix(t.internet.internetTransit)}`),
+    ...t.internet.addresses.map((a) => `ip route add ${q(`${a}/32`)} via ${q(stripPrefix(t.internet.internetTransit))}`),
     'sysctl -qw net.ipv4.ip_forward=1',
   )
   return lines.join(' && ')
 }
 
+function pidOf(pids: Map<string, number>, name: string): number {
+  const pid = pids.get(name)
+  if (!Number.isInteger(pid)) throw new Error(`no node process for ${name}`)
+  return pid!
+}
+
 export function hostScript(t: Topology, underlayAddress: string): string {
-  const dev = t.underlay.interface
+  const dev = shellQuote(t.underlay.interface)
   return [
     // `brd +`: the subnet's broadcast address, as DHCP or a distro's network configuration sets
     // it on a real host's NIC (`ifconfig` shows it: broadcast 192.168.21.255).
-    `ip addr add ${underlayAddress} brd + dev ${dev}`,
+    `ip addr add ${shellQuote(underlayAddress)} brd + dev ${dev}`,
     `ip link set ${dev} up`,
-    `ip route add default via ${t.underlay.gateway}`,
+    `ip route add default via ${shellQuote(t.underlay.gateway)}`,
     // A new network namespace inherits IPv4 settings from the machine's own; a fresh host
     // does not forward until the lab turns it on.
     'sysctl -qw net.ipv4.ip_forward=0',
@@ -169,13 +166,14 @@ export function hostScript(t: Topology, underlayAddress: string): string {
 }
 
 export function internetScript(t: Topology): string {
+  const q = shellQuote
   return [
-    `ip addr add ${t.internet.internetTransit} dev eth0`,
+    `ip addr add ${q(t.internet.internetTransit)} dev eth0`,
     'ip link set eth0 up',
-    ...t.internet.addresses.map((a) => `ip addr add ${a}/32 dev lo`),
+    ...t.internet.addresses.map((a) => `ip addr add ${q(`${a}/32`)} dev lo`),
     // Like a real internet: it can answer the hosts' public (underlay) addresses, and has no
     // route at all to a lab's private subnets, so a private source never gets a reply.
-    `ip route add ${t.underlay.subnet} via ${stripPrefix(t.internet.gatewayTransit)}`,
+    `ip route add ${q(t.underlay.subnet)} via ${q(stripPrefix(t.internet.gatewayTransit))}`,
   ].join(' && ')
 }
 
