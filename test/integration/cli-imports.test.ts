@@ -1,0 +1,84 @@
+// The commands that only plan or read (help, list, errata, grade) load neither vitest nor Allure:
+// they run with a module hook that refuses those imports and logs each attempt. The control: a
+// script that does import them is caught.
+import { spawn } from 'node:child_process'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { afterAll, beforeAll, expect, test } from 'vitest'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const CLI = path.join(ROOT, 'bin', 'labproof.js')
+const GUARD = pathToFileURL(path.join(ROOT, 'test', 'fixtures', 'import-guard', 'register.mjs')).href
+
+let dir: string
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'labproof-imports-'))
+})
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
+
+interface Guarded { code: number | null; stdout: string; stderr: string; refused: string[] }
+
+/** labproof ARGS with the import guard; `refused` lists what it tried to import and could not. */
+function guarded(name: string, args: string[]): Promise<Guarded> {
+  return guardedNode(name, [CLI, ...args])
+}
+
+async function guardedNode(name: string, argv: string[]): Promise<Guarded> {
+  const log = path.join(dir, `${name}.log`)
+  const r = await new Promise<Omit<Guarded, 'refused'>>((resolve, reject) => {
+    const child = spawn(process.execPath, argv, {
+      cwd: ROOT,
+      env: { ...process.env, NODE_OPTIONS: `--import=${GUARD}`, LABPROOF_IMPORT_GUARD_LOG: log, LABPROOF_OUTPUT_DIR: path.join(dir, 'out'), NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += String(d)))
+    child.stderr.on('data', (d) => (stderr += String(d)))
+    child.on('error', reject)
+    child.on('close', (code) => resolve({ code, stdout, stderr }))
+  })
+  const refused = (await readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean)
+  return { ...r, refused }
+}
+
+test('help loads neither vitest nor Allure', async () => {
+  const r = await guarded('help', ['--help'])
+  expect(r.refused).toEqual([])
+  expect(r.code).toBe(0)
+  expect(r.stdout).toMatch(/labproof run/)
+}, 60_000)
+
+test('list loads neither vitest nor Allure', async () => {
+  const r = await guarded('list', ['list'])
+  expect(r.refused).toEqual([])
+  expect(r.code).toBe(0)
+  expect(r.stdout).toMatch(/^namespace-routing$/m)
+}, 60_000)
+
+test('errata loads neither vitest nor Allure', async () => {
+  const r = await guarded('errata', ['errata', '--json'])
+  expect(r.refused).toEqual([])
+  expect(r.code).toBe(0)
+  expect(JSON.parse(r.stdout).length).toBeGreaterThan(0)
+}, 60_000)
+
+test('grade loads neither vitest nor Allure, up to a machine it cannot reach', async () => {
+  // Port 1 on loopback: refused at once, nothing leaves the machine.
+  const r = await guarded('grade', ['grade', '--scenario', 'namespace-routing', '--target', 'ssh://root@127.0.0.1:1', '--out', path.join(dir, 'grades')])
+  expect(r.refused).toEqual([])
+  expect(r.code).toBe(1)
+  expect(r.stdout).toMatch(/NOT GRADED \(0 points\)/)
+}, 60_000)
+
+test('the guard catches the vitest binding loaded through tsx, as labproof loads its modules', async () => {
+  const script = "(await import('tsx/esm/api')).register(); await import('./harness/scenario/runner.ts').then(() => console.log('loaded'), () => console.log('refused'))"
+  const r = await guardedNode('control', ['--input-type=module', '-e', script])
+  expect(r.stdout.trim()).toBe('refused')
+  expect(r.refused).toContain(`vitest imported by ${pathToFileURL(path.join(ROOT, 'harness/scenario/runner.ts')).href}`)
+  expect(r.refused).toContain(`allure-js-commons imported by ${pathToFileURL(path.join(ROOT, 'harness/report/allure.ts')).href}`)
+}, 60_000)
