@@ -14,6 +14,7 @@ import { DEFAULT_STEP_TIMEOUT_MS, ScenarioEngine } from '../../harness/engine/en
 import type { StepResult } from '../../harness/engine/events.ts'
 import { planSteps } from '../../harness/scenario/plan.ts'
 import { buildTopology } from '../../harness/topology.ts'
+import { describeWithEngine, dockerMissing } from '../helpers/engines.ts'
 
 const root = process.getuid?.() === 0
 
@@ -88,17 +89,9 @@ describe.skipIf(!root)('a netns host command past its timeout (needs root)', () 
   })
 })
 
-const docker = root ? await import('../../harness/backends/docker-image.ts').then(async (m) => {
-  try {
-    const client = await m.dockerClient()
-    await client.ping()
-    return true
-  } catch {
-    return false
-  }
-}) : false
+const dockerMissingHere = await dockerMissing()
 
-describe.skipIf(!docker)('a docker host command past its timeout (needs a docker engine)', () => {
+describeWithEngine('docker', dockerMissingHere, 'a docker host command past its timeout', () => {
   let lab: Lab
   beforeAll(async () => {
     process.env.TESTCONTAINERS_RYUK_DISABLED = 'true'
@@ -136,14 +129,19 @@ describe.skipIf(!root)('step timeouts in a scenario (needs root)', () => {
     return r?.status === 'failed' ? String((r.error as Error).message) : ''
   }
 
-  test('the default is 30 s per command, and the test runner allows a step more than its timeout', async () => {
-    const s = parseScenario(`${header()}  - { on: host01, run: 'true' }\n  - { on: host01, run: 'true', timeoutMs: 90000 }\n`, 'timeouts.yaml')
-    const session = new ScenarioEngine(s, { backend: 'netns', jobs: 1 })
-    expect(DEFAULT_STEP_TIMEOUT_MS).toBe(30_000)
-    expect(session.stepTimeoutMs).toBe(30_000)
-    const [plain, long] = planSteps(s)
-    expect(session.stepBudgetMs(plain!.step)).toBeGreaterThan(30_000)
-    expect(session.stepBudgetMs(long!.step)).toBeGreaterThan(90_000)
+  test("a scenario without timeoutMs gets the default, and the test runner allows each step more than its command's timeout", async () => {
+    // More than the timeout: a hanging command must fail with its own message and transcript,
+    // not be cut short by vitest's.
+    const plainScenario = parseScenario(`${header()}  - { on: host01, run: 'true' }\n  - { on: host01, run: 'true', timeoutMs: 90000 }\n`, 'timeouts.yaml')
+    const plain = new ScenarioEngine(plainScenario, { backend: 'netns', jobs: 1 })
+    expect(plain.stepTimeoutMs).toBe(DEFAULT_STEP_TIMEOUT_MS)
+    const [first, long] = planSteps(plainScenario)
+    expect(plain.stepBudgetMs(first!.step)).toBeGreaterThan(DEFAULT_STEP_TIMEOUT_MS)
+    expect(plain.stepBudgetMs(long!.step)).toBeGreaterThan(90_000)
+    const ownScenario = parseScenario(`${header('timeoutMs: 700\n')}  - { on: host01, run: 'true' }\n`, 'timeouts.yaml')
+    const own = new ScenarioEngine(ownScenario, { backend: 'netns', jobs: 1 })
+    expect(own.stepTimeoutMs).toBe(700)
+    expect(own.stepBudgetMs(planSteps(ownScenario)[0]!.step)).toBeGreaterThan(700)
   })
 
   test("the scenario's timeoutMs: the step fails naming the command, the timeout, and what it printed", async () => {
