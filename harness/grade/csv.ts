@@ -45,7 +45,7 @@ export function parseCsv(text: string): CsvRow[] {
       field += c
     }
   }
-  if (quoted) throw new Error(`line ${rowLine}: a quoted field is not closed`)
+  if (quoted) throw new Error(`${rowLine}: a quoted field opens on this line and is never closed`)
   if (field !== '' || fields.length) endRow()
   return rows
 }

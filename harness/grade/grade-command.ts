@@ -1,23 +1,34 @@
 // `labproof grade`: one machine (--target) or a class (--targets students.csv), graded against a
 // scenario's checks, read-only. Reports per student under --out; a class also gets summary.csv.
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { loadScenarioFile, SCENARIO_DIR, type LoadedScenario } from '../scenario/loader.ts'
+import { loadConfig } from '../config.ts'
+import { resolveOneScenario } from '../scenario/selection.ts'
 import { topologyOf } from '../scenario/plan.ts'
 import { outputDirs } from '../output-dirs.ts'
-import { classSummaryCsv, DEFAULT_JOBS, gradeClass, parseStudentsCsv } from './class.ts'
-import { DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, gradeStudent, type GradeOptions, type StudentGrade } from './grade.ts'
+import { EndStateFileError } from '../endstate/record.ts'
+import { planSteps } from '../scenario/plan.ts'
+import { serveBoard, type BoardState } from './board.ts'
+import { classSummaryCsv, DEFAULT_JOBS, gradeClass, parseStudentsCsv, StudentsCsvError } from './class.ts'
+import { DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, gradeStudent, prepareGrading, type GradeOptions, type GradingPlan, type Student, type StudentGrade } from './grade.ts'
+import { canvasCsv, moodleCsv } from './gradebook.ts'
+import { GradingFileError } from './weights.ts'
 import { evidenceText, uniqueBaseNames, writeStudentReports } from './report-files.ts'
 import { parseTarget, redactTarget, TargetError } from './targets.ts'
 
-export const GRADE_USAGE = `labproof grade --scenario ID (--target TARGET | --targets students.csv) [options]
+export const DEFAULT_INTERVAL_S = 30
+
+export const GRADE_USAGE = `labproof grade --scenario FILE|ID (--target TARGET | --targets students.csv) [options]
 
   Scores a student's live machine against the scenario's checks, never changing it: only
   read-only commands run (ping, ip -j … show, bridge -j link show, sysctl -n, iptables -S).
   TARGET is ssh://user@host[:port], local (this machine) or docker:CONTAINER.
   students.csv has a header row and the columns name,target,identity (identity: the private
-  key file, relative to the CSV; optional column host_key_sha256).
+  key file, relative to the CSV; optional columns host_key_sha256, email, lms_id). A row that
+  cannot be graded as written scores 0 with file:line and the reason; the rest are graded.
+  A host key is trusted from, most specific first: the CSV's host_key_sha256, then
+  --host-key-sha256, then the known_hosts file (the first one given is the only one consulted).
 
   --as ROLE                 the role the machine plays in the lab (default host01)
   --identity KEY            private key for ssh targets (passphrase from LABPROOF_SSH_PASSPHRASE)
@@ -29,6 +40,11 @@ export const GRADE_USAGE = `labproof grade --scenario ID (--target TARGET | --ta
   --name NAME               the student's name for --target (default: the target)
   --command-timeout MS      per command (default ${DEFAULT_COMMAND_TIMEOUT_MS}); a command past it grades the student 0
   --connect-timeout MS      TCP connect plus SSH handshake (default ${DEFAULT_CONNECT_TIMEOUT_MS})
+  --watch                   grade the class again and again, every --interval seconds, until stopped
+  --interval S              seconds between rounds with --watch (default ${DEFAULT_INTERVAL_S})
+  --serve HOST:PORT         serve the live class board there (read-only; PORT 0 picks one)
+
+  A class also gets summary.csv, gradebook-moodle.csv and gradebook-canvas.csv under --out.
 
   Exit code 0 when every graded check of every student passed, 1 otherwise, 2 for a usage error.
 `
@@ -60,6 +76,9 @@ export async function gradeCommand(args: string[]): Promise<number> {
       name: { type: 'string' },
       'command-timeout': { type: 'string' },
       'connect-timeout': { type: 'string' },
+      watch: { type: 'boolean', default: false },
+      interval: { type: 'string' },
+      serve: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -70,7 +89,8 @@ export async function gradeCommand(args: string[]): Promise<number> {
   if (positionals.length) throw new GradeUsageError(`unexpected argument "${positionals[0]}"\n\n${GRADE_USAGE}`)
   if (!values.scenario) throw new GradeUsageError(`name the lab to grade with --scenario ID\n\n${GRADE_USAGE}`)
   if (!values.target === !values.targets) throw new GradeUsageError(`give either --target TARGET (one machine) or --targets students.csv (a class)\n\n${GRADE_USAGE}`)
-  const scenario = await loadOneScenario(values.scenario)
+  // A file, or an id among the default scenarios (another file there being mid-edit does not stop it).
+  const scenario = await resolveOneScenario(values.scenario, { config: loadConfig() })
   const topology = topologyOf(scenario)
   const roles = topology.hosts.map((h) => h.name)
   if (!roles.includes(values.as)) throw new GradeUsageError(`--as ${values.as}: the scenario's hosts are ${roles.join(', ')}`)
@@ -86,6 +106,16 @@ export async function gradeCommand(args: string[]): Promise<number> {
     ...(process.env.LABPROOF_SSH_PASSPHRASE ? { passphrase: process.env.LABPROOF_SSH_PASSPHRASE } : {}),
   }
   const out = path.resolve(values.out ?? path.join(outputDirs().reports, 'grades'))
+  if ((values.watch || values.serve) && !values.targets) throw new GradeUsageError('--watch and --serve grade a class: give --targets students.csv')
+  const intervalS = positiveInt(values.interval, 'interval', DEFAULT_INTERVAL_S)
+  const serve = values.serve ? parseListen(values.serve) : undefined
+  let plan: GradingPlan
+  try {
+    plan = await prepareGrading(scenario, topology, values.as)
+  } catch (e) {
+    if (e instanceof GradingFileError || e instanceof EndStateFileError) throw new GradeUsageError(e.message)
+    throw e
+  }
 
   if (values.target) {
     // One machine named wrongly is a usage mistake (in a class, that row alone scores 0).
@@ -95,47 +125,86 @@ export async function gradeCommand(args: string[]): Promise<number> {
       if (e instanceof TargetError) throw new GradeUsageError(`--target: ${e.message}`)
       throw e
     }
-    const grade = await gradeStudent({ name: values.name ?? redactTarget(values.target), target: values.target }, scenario, topology, opts)
+    const grade = await gradeStudent({ name: values.name ?? redactTarget(values.target), target: values.target }, scenario, topology, opts, plan)
     const files = await writeStudentReports(grade, out)
     process.stdout.write(`${formatGradeText(grade)}\nreports: ${files.html}\n         ${files.json}\n         ${files.junit}\n`)
     return fullMarks(grade) ? 0 : 1
   }
 
   const csvFile = path.resolve(values.targets!)
-  const students = parseStudentsCsv(await readFile(csvFile, 'utf8'), csvFile)
-  if (students.length === 0) throw new GradeUsageError(`${csvFile}: no students below the header row`)
+  let students: Student[]
+  try {
+    students = parseStudentsCsv(await readFile(csvFile, 'utf8'), csvFile)
+  } catch (e) {
+    if (e instanceof StudentsCsvError) throw new GradeUsageError(e.message)
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new GradeUsageError(`${csvFile}: no such file (--targets)`)
+    throw e
+  }
+  if (students.length === 0) throw new GradeUsageError(`${csvFile}:2: no students below the header row`)
   const unique = uniqueBaseNames(students.map((s) => s.name))
   const baseNames = new Map(students.map((s, i) => [s.name, unique[i]!]))
   const jobs = positiveInt(values.jobs, 'jobs', DEFAULT_JOBS)
-  const started = performance.now()
-  process.stdout.write(`grading ${students.length} student${students.length === 1 ? '' : 's'} on ${scenario.id} (${jobs} at once)\n`)
-  const grades = await gradeClass(students, scenario, topology, {
-    ...opts,
-    jobs,
-    onGraded: async (g) => {
-      await writeStudentReports(g, out, baseNames.get(g.name))
-      process.stdout.write(`${oneLine(g)}\n`)
-    },
-  })
-  await mkdir(out, { recursive: true })
-  const summary = path.join(out, 'summary.csv')
-  await writeFile(summary, classSummaryCsv(grades))
-  const errors = grades.filter((g) => g.error).length
-  process.stdout.write(`\n${grades.length} graded in ${((performance.now() - started) / 1000).toFixed(1)} s` +
-    `${errors ? `, ${errors} could not be graded (0 points, reason in the report)` : ''}\nsummary: ${summary}\nreports: ${out}/\n`)
+  const board: BoardState = {
+    scenario: { id: scenario.id, title: scenario.title }, sections: [...new Set(planSteps(scenario).map((p) => p.section))],
+    students, baseNames, grades: new Map(), round: 0, intervalS,
+  }
+  let stopped = false
+  let wake: () => void = () => {}
+  const server = serve ? await serveBoard(board, serve.host, serve.port) : undefined
+  const stop = () => { stopped = true; wake() }
+  if (values.watch || server) {
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+  }
+  if (server) process.stdout.write(`class board: ${server.url}\n`)
+  let grades: StudentGrade[] = []
+  try {
+    for (;;) {
+      const started = performance.now()
+      board.round++
+      process.stdout.write(`${board.round > 1 ? '\n' : ''}grading ${students.length} student${students.length === 1 ? '' : 's'} on ${scenario.id} (${jobs} at once)${values.watch ? `, round ${board.round}` : ''}\n`)
+      grades = await gradeClass(students, scenario, topology, {
+        ...opts,
+        jobs,
+        plan,
+        onGraded: async (g) => {
+          board.grades.set(g.name, g)
+          await writeStudentReports(g, out, baseNames.get(g.name))
+          process.stdout.write(`${oneLine(g)}\n`)
+        },
+      })
+      await mkdir(out, { recursive: true })
+      const summary = path.join(out, 'summary.csv')
+      await writeFile(summary, classSummaryCsv(grades))
+      await writeFile(path.join(out, 'gradebook-moodle.csv'), moodleCsv(grades, students, scenario.title))
+      await writeFile(path.join(out, 'gradebook-canvas.csv'), canvasCsv(grades, students, scenario.title))
+      const errors = grades.filter((g) => g.error).length
+      process.stdout.write(`\n${grades.length} graded in ${((performance.now() - started) / 1000).toFixed(1)} s` +
+        `${errors ? `, ${errors} could not be graded (0 points, reason in the report)` : ''}\nsummary: ${summary}\ngrade book: ${path.join(out, 'gradebook-moodle.csv')}, ${path.join(out, 'gradebook-canvas.csv')}\nreports: ${out}/\n`)
+      if (!values.watch) break
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, intervalS * 1000)
+        wake = () => { clearTimeout(timer); resolve() }
+        if (stopped) wake()
+      })
+      if (stopped) break
+    }
+    // Served without --watch: the board stays up, on the one round, until stopped.
+    if (server && !values.watch && !stopped) await new Promise<void>((resolve) => { wake = resolve })
+  } finally {
+    server?.server.close()
+    process.off('SIGINT', stop)
+    process.off('SIGTERM', stop)
+  }
   return grades.every(fullMarks) ? 0 : 1
 }
 
-/** The scenario to grade; another scenario file being broken (an author mid-edit) does not stop it. */
-async function loadOneScenario(id: string): Promise<LoadedScenario> {
-  const files = (await readdir(SCENARIO_DIR)).filter((f) => /\.ya?ml$/.test(f)).sort()
-  const loaded = await Promise.allSettled(files.map((f) => loadScenarioFile(path.join(SCENARIO_DIR, f))))
-  const found = loaded.flatMap((r) => (r.status === 'fulfilled' && r.value.id === id ? [r.value] : []))
-  if (found.length === 1) return found[0]!
-  if (found.length > 1) throw new Error(`scenario id "${id}" is used by ${found.map((s) => s.file).join(' and ')}`)
-  const known = loaded.flatMap((r) => (r.status === 'fulfilled' ? [r.value.id] : []))
-  const broken = loaded.flatMap((r) => (r.status === 'rejected' ? [`  ${(r.reason as Error).message.split('\n')[0]}`] : []))
-  throw new GradeUsageError(`no scenario with id "${id}"; known scenarios: ${known.join(', ')}${broken.length ? `\nscenario files that could not be read:\n${broken.join('\n')}` : ''}`)
+/** `127.0.0.1:8080`, `[::1]:8080`, `:8080` (loopback). */
+function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text)
+  const port = m ? Number(m[3]) : NaN
+  if (!m || port > 65535) throw new GradeUsageError(`--serve ${text}: give HOST:PORT, e.g. 127.0.0.1:8080`)
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port }
 }
 
 function fullMarks(g: StudentGrade): boolean {
@@ -155,7 +224,7 @@ export function formatGradeText(g: StudentGrade): string {
   if (g.error) lines.push(`  NOT GRADED (0 points): ${g.error}`)
   for (const c of g.checks) {
     const mark = c.status === 'passed' ? 'PASS' : c.status === 'failed' ? 'FAIL' : 'N/A '
-    lines.push(`  ${mark} step ${String(c.step).padStart(2)}  ${c.title}  [${c.status === 'needs-setup' ? '-' : `${c.earned}/${c.points}`}]`)
+    lines.push(`  ${mark} step ${String(c.step).padStart(2)}  ${c.item ? 'end state: ' : ''}${c.title}  [${c.status === 'needs-setup' ? '-' : `${c.earned}/${c.points}`}]`)
     if (c.status === 'failed') {
       if (c.expected) lines.push(`         expected ${c.expected}`, `              got ${c.got}`)
       else lines.push(`         ${c.got}`)
@@ -164,6 +233,8 @@ export function formatGradeText(g: StudentGrade): string {
     }
     if (c.status === 'needs-setup') lines.push(`         needs setup: ${c.reason}`)
   }
+  for (const x of g.sections) lines.push(`  section ${x.section}: ${x.score} / ${x.max}`)
+  for (const c of g.conditions) lines.push(`  machine: ${c.name} ${c.value} (${c.effect})`)
   lines.push(`score: ${g.score} / ${g.max}${g.max ? ` (${g.percent}%)` : ''}`)
   return lines.join('\n')
 }

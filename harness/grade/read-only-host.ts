@@ -1,26 +1,18 @@
 // Grading never changes a student's machine. The checks only read state, and this wrapper makes
 // that a guarantee rather than a habit: it runs nothing but the read-only probe commands the
-// checks issue (ping, `ip -j … show`, `bridge -j link show`, `sysctl -n`, `iptables -S`,
-// `command -v`), and refuses anything else before it reaches the machine.
+// check kinds declare (harness/checks/<kind>.ts, grading.probes: ping, `ip -j … show`,
+// `bridge -j link show`, `sysctl -n`, `iptables -S`, …) and `command -v`, and refuses anything
+// else before it reaches the machine.
+import { GRADING_PROBES, GRADING_TOOLS } from '../checks/index.ts'
 import { requireFailure, requireSuccess, type Capabilities, type ExecOptions, type ExecResult, type Host } from '../host.ts'
-
-/** One argument: plain characters, or single-quoted without a quote inside (shellQuote's output). */
-const ARG = String.raw`(?:[\w.:/@%+=,-]+|'[^']*')`
-
-const READ_ONLY_COMMANDS: RegExp[] = [
-  new RegExp(String.raw`^ping -c \d+ -i [\d.]+ -W \d+(?: -I ${ARG})? [\d.]+$`),
-  /^ip -j route show$/,
-  new RegExp(String.raw`^ip -j -d addr show dev ${ARG}$`),
-  /^bridge -j link show$/,
-  /^sysctl -n [\w.-]+$/,
-  new RegExp(String.raw`^iptables -t (?:filter|nat|mangle|raw|security) -S ${ARG}$`),
-]
+// The end state's probe (harness/endstate/probe.ts) reads only, too.
+import { END_STATE_PROBES } from '../endstate/probe.ts'
 
 /** The probe grading runs first: which tools exist, and what machine this is. */
-export const MACHINE_PROBE = 'hostname; uname -r; for t in ip ping bridge sysctl iptables; do command -v "$t" >/dev/null 2>&1 && echo "tool:$t"; done; true'
+export const MACHINE_PROBE = `hostname; uname -r; for t in ${GRADING_TOOLS.join(' ')}; do command -v "$t" >/dev/null 2>&1 && echo "tool:$t"; done; true`
 
 export function isReadOnlyCommand(cmd: string): boolean {
-  return cmd === MACHINE_PROBE || READ_ONLY_COMMANDS.some((re) => re.test(cmd))
+  return cmd === MACHINE_PROBE || GRADING_PROBES.some((re) => re.test(cmd)) || END_STATE_PROBES.some((re) => re.test(cmd))
 }
 
 export class ReadOnlyRefusal extends Error {}

@@ -64,8 +64,10 @@ export interface ConnectOptions {
   passphrase?: string
   /** OpenSSH known_hosts; default ~/.ssh/known_hosts when it exists. */
   knownHostsFile?: string
-  /** Pinned host key fingerprints ("SHA256:…"), besides known_hosts. */
+  /** Pinned host key fingerprints ("SHA256:…"); when given, known_hosts is not consulted. */
   hostKeySha256?: string[]
+  /** Where the pins come from, for messages (default --host-key-sha256). */
+  hostKeySource?: string
   /** Run every command through `sudo -n` (a non-root login with passwordless sudo). */
   sudo?: boolean
   connectTimeoutMs: number
@@ -150,9 +152,11 @@ async function connectSshTarget(spec: Extract<TargetSpec, { kind: 'ssh' }>, opts
   } catch (e) {
     throw new TargetError(`${where}: cannot read the identity file ${opts.identityFile} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`)
   }
+  // The most specific pin wins: a fingerprint given for this machine (the CSV's host_key_sha256,
+  // or --host-key-sha256), and only without one the known_hosts file.
   const pins = [...(opts.hostKeySha256 ?? [])]
   const defaultKnownHosts = path.join(homedir(), '.ssh', 'known_hosts')
-  const knownHostsFile = opts.knownHostsFile ?? (existsSync(defaultKnownHosts) ? defaultKnownHosts : undefined)
+  const knownHostsFile = pins.length ? undefined : opts.knownHostsFile ?? (existsSync(defaultKnownHosts) ? defaultKnownHosts : undefined)
   if (knownHostsFile) {
     let text: string
     try {
@@ -162,6 +166,7 @@ async function connectSshTarget(spec: Extract<TargetSpec, { kind: 'ssh' }>, opts
     }
     pins.push(...trustedFingerprints(text, spec.host, spec.port).map((k) => k.fingerprint))
   }
+  const trustedBy = opts.hostKeySha256?.length ? (opts.hostKeySource ?? '--host-key-sha256') : knownHostsFile ?? 'no known_hosts file'
   let connection: SshConnection
   try {
     connection = await connectSsh({
@@ -175,15 +180,26 @@ async function connectSshTarget(spec: Extract<TargetSpec, { kind: 'ssh' }>, opts
       ...(opts.sudo ? { commandPrefix: 'sudo -n' } : {}),
     })
   } catch (e) {
-    let message = (e as Error).message
-    if (knownHostsFile && /is unknown, refusing/.test(message)) message += ` (or add its key to ${knownHostsFile})`
-    throw new TargetError(message)
+    throw new TargetError(hostKeyMessage((e as Error).message, where, trustedBy, pins.length > 0) ?? (e as Error).message)
   }
-  const verifiedBy = [opts.hostKeySha256?.length ? 'the pinned fingerprint' : '', knownHostsFile ? knownHostsFile : ''].filter(Boolean).join(' / ')
+  const verifiedBy = opts.hostKeySha256?.length ? `the fingerprint pinned by ${trustedBy}` : knownHostsFile!
   return {
     host: new SshHost(opts.role, connection),
     description: `${where} over SSH, host key verified against ${verifiedBy}${opts.sudo ? ', commands through sudo -n' : ''}`,
     lostBecause: () => (connection.closed ? `the SSH connection to ${where} closed during grading` : undefined),
     close: async () => connection.close(),
   }
+}
+
+/** Where a host key can be pinned, and which wins: said once in every host-key message. */
+export const HOST_KEY_PLACES = 'pin it in one of three places: --host-key-sha256 FP (one machine), the host_key_sha256 column of the students\' CSV, ' +
+  'or a known_hosts file (--known-hosts FILE, default ~/.ssh/known_hosts); the CSV column wins over --host-key-sha256, which wins over known_hosts'
+
+/** The ssh layer's host-key refusal, said for a teacher: the key the machine showed (once),
+ *  what was trusted, and where to pin it. Undefined for any other failure. */
+export function hostKeyMessage(message: string, where: string, trustedBy: string, hadPins: boolean): string | undefined {
+  const seen = /the host presented (SHA256:[\w+/=]+)/.exec(message)?.[1] ?? /the host key (SHA256:[\w+/=]+) is unknown/.exec(message)?.[1]
+  if (!seen) return undefined
+  return `${where}: the machine's host key is ${seen}, which ${trustedBy} does not ${hadPins ? 'match' : 'list'}, so labproof did not log in. ` +
+    `If this is the student's machine (check with ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on it), ${HOST_KEY_PLACES}.`
 }
