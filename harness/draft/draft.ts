@@ -51,7 +51,8 @@ interface Classified extends PostLine {
 function commandText(lines: Classified[], i: number, first: string): { text: string; next: number } {
   const parts = [first]
   let j = i + 1
-  while (/\\$/.test(parts.at(-1)!) && j < lines.length) parts.push(lines[j++]!.text.trimEnd())
+  // A comment after the backslash (`id 100 \ # VNI`) is broken shell, but the post means a continuation.
+  while (/\\(\s+#.*)?$/.test(parts.at(-1)!) && j < lines.length) parts.push(lines[j++]!.text.trimEnd())
   const heredoc = /<<-?\s*['"]?(\w+)['"]?/.exec(first)
   if (heredoc) {
     while (j < lines.length) {
@@ -76,6 +77,8 @@ export function draftScenario(postText: string, opts: { doc: string; fileName?: 
   const namespaceHost = new Map<string, HostName>()
   const variables = new Map<string, { value: string; line: number }>()
   const assigned = new Set<string>()
+  /** Namespaces and links the post's commands make, by name. */
+  const made = new Set<string>()
   const recentProse: NearbyProse[] = []
   /** Numbers a shell printed as PIDs (`[1] 1489125`, `echo $$`), with their lines. */
   const shownPids = new Map<string, number>()
@@ -178,6 +181,14 @@ export function draftScenario(postText: string, opts: { doc: string; fileName?: 
       step.on = `${namespaceHost.get(namespaceLabel)}/${namespaceLabel}`
       step.todos.push(`line ${line.n}: run in namespace ${namespaceLabel} because the post labels it so; the command does not name it`)
     }
+    // A clean-up before the lab (deleting what the post has not made yet) fails on a fresh host.
+    const deleted = /\bip\s+(?:-\S+\s+)*(?:netns|link)\s+(?:delete|del)\s+(?:dev\s+)?([\w.@-]+)|\bbrctl\s+delbr\s+([\w.-]+)/.exec(run)
+    const deletedName = deleted ? (deleted[1] ?? deleted[2])! : undefined
+    if (deletedName && !made.has(deletedName) && !output.length) {
+      step.expect = { exitCode: 'any' }
+      step.todos.push(`line ${line.n}: deletes ${deletedName} before the post makes it (a clean-up): on a fresh host it fails, so any exit code is accepted`)
+    }
+    for (const m of run.matchAll(/\b(?:netns\s+add|link\s+add(?:\s+name)?|peer\s+name|addbr|tuntap\s+add(?:\s+dev)?|tunnel\s+add)\s+([\w.@-]+)/g)) made.add(m[1]!)
     const added = NETNS_ADD.exec(run)
     if (added) namespaceHost.set(added[1]!, host)
     if (named && !namespaceHost.has(named)) step.todos.push(`line ${line.n}: namespace ${named} is not made by any command of the post before this`)
@@ -193,6 +204,8 @@ export function draftScenario(postText: string, opts: { doc: string; fileName?: 
     step.todos.push(...drafted.todos.map((t) => (/^line \d+/.test(t) ? t : `line ${line.n}: ${t}`)))
     const bounded = boundCommand(run)
     if (bounded.notes.length) step.notes.push(`does not end on its own: runs as \`${bounded.command}\``)
+    const glued = /\S*[a-z0-9][A-Z][a-z]\w*(\s+[A-Z]\w*)*\s*$/.exec(run.split('\n').at(-1)!)
+    if (glued && /\s[A-Z]/.test(glued[0]) || glued && /[a-z0-9][A-Z]{2,}/.test(glued[0])) step.todos.push(`line ${line.n}: the command runs into the next heading (\`${glued[0].trim()}\`): the post lost a line break there`)
     if (/\btail\s+-f\b|\bwatch\b|^\s*top\b|\bnc\s+-l|\bsleep\s+\d{3,}\s*$/.test(run)) step.todos.push(`line ${line.n}: this command does not end on its own: background it or give timeoutMs`)
     // The post's shell variables, spelled out.
     const uses = [...run.matchAll(/\$\{?([A-Za-z_]\w*)\}?/g)].map((m) => m[1]!).filter((v) => variables.has(v))
@@ -270,6 +283,8 @@ function isPlainHeading(lines: Classified[], i: number): boolean {
   const l = lines[i]!
   if (l.fenced || !(l.k.kind === 'prose' || l.k.kind === 'other')) return false
   const t = l.text.trim()
+  // "步骤 1:清理旧配置", "Step 2: create the bridge", "第三步": a step heading, blank lines or not.
+  if (t.length <= 40 && /^(步骤|step|第\S{1,3}步)\s*\d*\s*[:：.、]?/i.test(t)) return true
   if (t.length > 40 || /[。，,;；!！?？:：]$/.test(t) || /^[•·\-*\d]/.test(t) || /^image-\d+|^\W*$/.test(t)) return false
   if (/\d+\.\d+\.\d+\.\d+|[=|<>]/.test(t)) return false
   const before = lines[i - 1]
@@ -286,7 +301,8 @@ function titleOf(lines: Classified[]): string | undefined {
   if (front >= 0 && front < 20) return lines[front]!.text.replace(/^title:\s*/, '').trim()
   const heading = lines.find((l) => l.k.kind === 'heading')
   if (heading && heading.k.kind === 'heading') return heading.k.title
-  return lines.find((l) => l.text.trim() && l.text.trim() !== '---')?.text.trim().slice(0, 80)
+  const first = lines.find((l) => l.text.trim() && l.text.trim() !== '---')?.text.trim()
+  return first && first.length <= 60 && !/[.。,，]$/.test(first) ? first : undefined
 }
 
 function idOf(title: string, fileName: string): string {
@@ -306,7 +322,8 @@ function draftUnderlay(postText: string, runSteps: DraftRunStep[], lines: Classi
       const shown = shownAddress(outputsOf(step), nic.name)
       if (shown) clues.push({ host, address: shown.address, prefix: shown.prefix, line: step.line, why: `the post shows ${nic.name} with this address on it` })
     }
-    const tunnel = /\bremote\s+(\d+\.\d+\.\d+\.\d+)\s+local\s+(\d+\.\d+\.\d+\.\d+)|\blocal\s+(\d+\.\d+\.\d+\.\d+)\s+remote\s+(\d+\.\d+\.\d+\.\d+)/.exec(step.run)
+    const joined = step.run.replace(/\\(\s+#[^\n]*)?\n/g, ' ')
+    const tunnel = /\bremote\s+(\d+\.\d+\.\d+\.\d+)\s+local\s+(\d+\.\d+\.\d+\.\d+)|\blocal\s+(\d+\.\d+\.\d+\.\d+)\s+remote\s+(\d+\.\d+\.\d+\.\d+)/.exec(joined)
     if (tunnel && !inNamespace) {
       const [remote, local] = tunnel[1] ? [tunnel[1], tunnel[2]!] : [tunnel[4]!, tunnel[3]!]
       clues.push({ host, address: local, line: step.line, why: 'the tunnel\'s local end on this machine' })

@@ -17,8 +17,9 @@ export function hostLabels(text: string): HostName[] {
     /(?<![\w])([AB])\s*(?:节点|主机|机器|服务器|\bnode\b|\bhost\b|\bmachine\b)/g,
     /\b(first|second)\s+(?:host|node|machine|server|vm)\b/gi,
     /第([一二])台/g,
+    /\b(remote|other|second|peer) (?:host|node|machine|server)\b|(另一台)/gi,
   ]
-  for (const re of patterns) for (const m of text.matchAll(re)) add(m.index ?? 0, m[1]!.replace(/^二$/, '2'))
+  for (const re of patterns) for (const m of text.matchAll(re)) add(m.index ?? 0, (m[1] ?? m[2]!).replace(/^二$/, '2'))
   return found.sort((a, b) => a.at - b.at).map((f) => f.host)
 }
 

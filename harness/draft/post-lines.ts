@@ -47,6 +47,8 @@ const PROMPTS: { re: RegExp; strict: boolean }[] = [
   { re: /^\s*(?<user>[\w.-]+)@(?<host>[\w.-]+):[^\s#$]*\s*[#$%]\s?(?<cmd>.*)$/, strict: false },
   { re: /^\s*(?<user>[\w.-]+)@(?<host>[\w.-]+)\s*[#$%]\s?(?<cmd>.*)$/, strict: false },
   { re: /^\s*\$\s+(?<cmd>.*)$/, strict: false },
+  // `host1$ ip link`, `host1$sudo ip link`: a bare machine name before the prompt sign.
+  { re: /^\s*(?<host>[A-Za-z][\w.-]*)[$#]\s?(?<cmd>\S.*)$/, strict: true },
   // `# ` is also how a comment starts: a command only when it is a known lab tool's.
   { re: /^\s*#\s+(?<cmd>.*)$/, strict: true },
 ]
@@ -126,12 +128,17 @@ function isPlaceholder(command: string, program: string, args: string[]): boolea
   return program === 'ip' && args.some((a) => /^[A-Z][A-Z_]{2,}$/.test(a))
 }
 
-/** A line a reader would type: a known lab tool's command line, with no prose in it. */
-export function isLabCommand(text: string): boolean {
+/** A line a reader would type: a known lab tool's command line, with no prose in it. `bare`: no
+ *  prompt or code block says so, so `ip netns` alone (a word in a sentence broken over lines) is
+ *  not taken. */
+export function isLabCommand(text: string, bare = false): boolean {
   const command = commandPart(text)
   if (!command || CJK.test(command)) return false
   if (/[。，；：！？]$|[.!?]$/.test(command) && command.split(/\s+/).length > 4) return false
   const { program, args } = programOf(command)
+  if (bare && program === 'ip' && args.length < 2) return false
+  // What follows sudo is typed, whatever the program.
+  if (/^\s*sudo\s+[\w./-]+/.test(command) && !TOOLS[program]) return !isPlaceholder(command, program, args)
   const accepts = TOOLS[program]
   return Boolean(accepts && accepts(args) && !isPlaceholder(command, program, args))
 }
@@ -163,8 +170,8 @@ export function classify(line: PostLine, markdown = true): LineKind {
     if (strict ? isLabCommand(typed) : isAnyCommand(typed)) return { kind: 'command', command: typed, prompt: m.groups.host ? prompt : undefined }
   }
   if (/^\s*(#|\/\/)/.test(text)) return { kind: 'comment', text: text.replace(/^\s*(#+|\/\/)\s*/, '') }
-  if (isLabCommand(text)) return { kind: 'command', command: commandPart(text) }
-  if (line.fenced && /^\s*(export\s+)?[A-Za-z_]\w*=\S+\s*$/.test(text)) return { kind: 'command', command: text.trim() }
+  if (isLabCommand(text, !line.fenced)) return { kind: 'command', command: commandPart(text) }
+  if (/^\s*(export\s+)?[A-Za-z_]\w*=("[^"]*"|'[^']*'|[^\s"']+)\s*$/.test(text) && (line.fenced || /^\s*(export\s+)?[A-Z_][A-Z0-9_]*=["']/.test(text))) return { kind: 'command', command: text.trim() }
   if (isProse(text)) return { kind: 'prose' }
   return { kind: 'other' }
 }
@@ -174,6 +181,7 @@ export function classify(line: PostLine, markdown = true): LineKind {
 const TOOL_OUTPUT = /^(PING\s|---.*---$|\d+ packets transmitted|rtt |\d+ bytes from|Kernel IP routing table|Destination\s+Gateway|From \S+ icmp_seq)/
 
 export function isProse(text: string): boolean {
+  if (/^\s*[-*•·]\s+[A-Za-z\u4e00-\u9fff]/.test(text)) return true
   const t = text.trim().replace(/^([•·]|[-*+]\s|\d+[.)]\s)\s*/, '')
   if (TOOL_OUTPUT.test(t)) return false
   if (CJK.test(t)) return true
