@@ -1,7 +1,19 @@
 // bridge: its ports and each port's STP state, from `bridge -j link show`.
-import type { BridgeCheck } from '../scenario/schema.ts'
+import { z } from 'zod'
+import { interfaceName, target } from '../scenario/fields.ts'
 import type { StepContext } from '../scenario/step-context.ts'
 import { Mismatches } from './check-failure.ts'
+import { defineCheck } from './kind.ts'
+
+const schema = z.strictObject({
+  on: target,
+  name: interfaceName,
+  /** Ports and the STP state each must be in: forwarding, disabled, blocking, listening, learning. */
+  ports: z.record(interfaceName, z.enum(['forwarding', 'disabled', 'blocking', 'listening', 'learning', 'any'])),
+  /** Whether ports not listed are an error. */
+  exact: z.boolean().default(false),
+})
+export type BridgeCheck = z.output<typeof schema>
 
 export interface BridgePort {
   ifname: string
@@ -14,7 +26,7 @@ export function portsOf(all: BridgePort[], bridge: string): BridgePort[] {
   return all.filter((p) => p.master === bridge)
 }
 
-export async function runBridgeCheck(c: BridgeCheck, ctx: StepContext): Promise<string> {
+async function runBridgeCheck(c: BridgeCheck, ctx: StepContext): Promise<string> {
   const ports = portsOf(JSON.parse((await ctx.query(c.on, 'bridge -j link show')) || '[]') as BridgePort[], c.name)
   const seen = ports.map((p) => `${p.ifname} ${p.state ?? '?'}`).join(', ') || 'no ports'
   const m = new Mismatches()
@@ -29,3 +41,18 @@ export async function runBridgeCheck(c: BridgeCheck, ctx: StepContext): Promise<
   m.throwIfAny(`bridge ${c.name} on ${c.on}`, `ports: ${seen}`)
   return `bridge ${c.name} on ${c.on}: ${seen}`
 }
+
+export default defineCheck({
+  name: 'bridge',
+  description: "a Linux bridge's ports and the STP state of each",
+  schema,
+  targets: ['on'],
+  requires: { tools: ['bridge'] },
+  title: (c) => `bridge ${c.name} ports on ${c.on}`,
+  run: runBridgeCheck,
+  grading: {
+    probes: [/^bridge -j link show$/],
+    tools: ['bridge'],
+    subject: (c) => [c.on, c.name],
+  },
+})

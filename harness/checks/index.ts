@@ -1,62 +1,86 @@
-// Check kinds by name. Each returns a one-line summary of what it saw, or throws CheckFailure.
-import type { Check, CheckKind } from '../scenario/schema.ts'
+// The registry of check kinds: every harness/checks/<kind>.ts whose default export is
+// defineCheck({...}) (kind.ts), found in this folder when labproof starts. The scenario schema,
+// dispatch, requirement inference, grading and the loader's messages read it; none of them
+// names a kind.
+import { readdirSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { z } from 'zod'
+import type { KernelFeature, Tool } from '../host.ts'
 import type { StepContext } from '../scenario/step-context.ts'
-import type { Requirements } from '../scenario/schema.ts'
-import { runBridgeCheck } from './bridge.ts'
-import { runIptablesCheck } from './iptables.ts'
-import { runLinkCheck } from './link.ts'
-import { runNatCheck } from './nat.ts'
-import { runPingCheck } from './ping.ts'
-import { runRouteCheck } from './route.ts'
-import { runSysctlCheck } from './sysctl.ts'
+import { isCheckKind, type CheckKindDefinition } from './kind.ts'
 
-type Runner = (c: never, ctx: StepContext) => Promise<string>
+const HERE = path.dirname(fileURLToPath(import.meta.url))
 
-const RUNNERS: Record<CheckKind, Runner> = {
-  ping: runPingCheck,
-  route: runRouteCheck,
-  link: runLinkCheck,
-  bridge: runBridgeCheck,
-  sysctl: runSysctlCheck,
-  iptables: runIptablesCheck,
-  nat: runNatCheck,
+async function findKinds(): Promise<CheckKindDefinition[]> {
+  const files = readdirSync(HERE).filter((f) => /^[a-z][\w-]*\.ts$/.test(f) && f !== 'index.ts' && !f.endsWith('.test.ts')).sort()
+  const kinds: CheckKindDefinition[] = []
+  for (const file of files) {
+    const { default: kind } = await import(pathToFileURL(path.join(HERE, file)).href) as { default?: unknown }
+    if (!isCheckKind(kind)) continue
+    if (`${kind.name}.ts` !== file) throw new Error(`${path.join(HERE, file)}: the check kind "${kind.name}" must live in ${kind.name}.ts`)
+    kinds.push(kind)
+  }
+  return kinds
 }
 
-/** The tools each kind runs, so a host lacking them skips the check instead of failing it. */
-export const CHECK_TOOLS: Record<CheckKind, Requirements['tools']> = {
-  ping: ['ping'],
-  route: ['ip'],
-  link: ['ip'],
-  bridge: ['bridge'],
-  sysctl: ['sysctl'],
-  iptables: ['iptables'],
-  nat: ['ping'],
+/** Every kind by name, in alphabetical order. */
+export const CHECK_KINDS: ReadonlyMap<string, CheckKindDefinition> = new Map((await findKinds()).map((k) => [k.name, k]))
+export const CHECK_KIND_NAMES: readonly string[] = [...CHECK_KINDS.keys()]
+
+/** `check: { KIND: {...} }`: exactly one kind, its body validated by that kind's schema. */
+export const check = z
+  .strictObject(Object.fromEntries([...CHECK_KINDS].map(([name, k]) => [name, k.schema.describe(k.description).optional()])))
+  .refine((c) => Object.keys(c).length === 1, { message: `a check names exactly one kind: ${CHECK_KIND_NAMES.join(', ')}` })
+
+export type Check = z.output<typeof check>
+
+/** The kind of a validated check. */
+export function kindOf(c: Check): CheckKindDefinition {
+  const name = checkKind(c)
+  const kind = CHECK_KINDS.get(name)
+  if (!kind) throw new Error(`no check kind "${name}"; the kinds are ${CHECK_KIND_NAMES.join(', ')}`)
+  return kind
 }
 
-export function checkKind(c: Check): CheckKind {
-  return Object.keys(c)[0] as CheckKind
+export function checkKind(c: Check): string {
+  return Object.keys(c)[0]!
 }
 
 export function checkBody(c: Check): Record<string, unknown> {
   return Object.values(c)[0] as Record<string, unknown>
 }
 
+/** Runs a check in a lab: a one-line summary of what it saw, or a thrown CheckFailure. */
 export function runCheck(c: Check, ctx: StepContext): Promise<string> {
-  const kind = checkKind(c)
-  return RUNNERS[kind](checkBody(c) as never, ctx)
+  return kindOf(c).run(checkBody(c), ctx)
+}
+
+/** Runs a check on a student's machine: only the kind's read-only probes are sent. */
+export function runCheckForGrading(c: Check, ctx: StepContext): Promise<string> {
+  const kind = kindOf(c)
+  return (kind.grading.run ?? kind.run)(checkBody(c), ctx)
 }
 
 /** A short title: `ping 10.10.20.2 from host01/ns1 (ttl 63)`. */
 export function describeCheck(c: Check): string {
-  const kind = checkKind(c)
-  const b = checkBody(c) as Record<string, string | number | boolean | undefined>
-  switch (kind) {
-    case 'ping': return `ping ${b.to} from ${b.from}${b.reachable === false ? ' fails' : ''}${b.ttl !== undefined ? ` (ttl ${b.ttl})` : ''}`
-    case 'route': return `${b.present === false ? 'no ' : ''}route ${b.dst}${b.via ? ` via ${b.via}` : ''}${b.dev ? ` dev ${b.dev}` : ''} on ${b.on}`
-    case 'link': return `link ${b.name} on ${b.on}${b.exists === false ? ' absent' : ''}`
-    case 'bridge': return `bridge ${b.name} ports on ${b.on}`
-    case 'sysctl': return `${b.key} = ${b.value} on ${b.on}`
-    case 'iptables': return `iptables ${b.table} ${b.chain} ${b.present === false ? 'lacks' : 'has'} "${b.rule}" on ${b.on}`
-    case 'nat': return `${b.to} from ${b.from} ${b.masqueraded ? 'masqueraded' : 'not masqueraded'}`
-  }
+  return kindOf(c).title(checkBody(c))
 }
+
+/** What a host needs for the check in a lab run. */
+export function checkRequirements(c: Check): { tools: Tool[]; kernel: KernelFeature[] } {
+  const { tools, kernel = [] } = kindOf(c).requires
+  return { tools: [...tools], kernel: [...kernel] }
+}
+
+/** Where the check looks, as written: `host01/ns1`; the first is where it runs. */
+export function checkTargets(c: Check): { field: string; target: string }[] {
+  const body = checkBody(c)
+  return kindOf(c).targets.flatMap((field) => (typeof body[field] === 'string' ? [{ field, target: body[field] as string }] : []))
+}
+
+/** Every command any kind may send to a student's machine (grade/read-only-host.ts). */
+export const GRADING_PROBES: readonly RegExp[] = [...CHECK_KINDS.values()].flatMap((k) => k.grading.probes)
+
+/** Every program grading may run for some kind, to see which a machine has. */
+export const GRADING_TOOLS: readonly string[] = [...new Set([...CHECK_KINDS.values()].flatMap((k) => k.grading.tools))]

@@ -1,9 +1,28 @@
 // link / addr: exists, admin state, type, master, addresses and peer, MAC or none; read from
 // `ip -j -d addr show`.
-import type { LinkCheck } from '../scenario/schema.ts'
+import { z } from 'zod'
+import { shellQuote } from '../host.ts'
+import { cidr, interfaceName, ipv4, target } from '../scenario/fields.ts'
 import type { StepContext } from '../scenario/step-context.ts'
 import { CheckFailure, Mismatches } from './check-failure.ts'
-import { shellQuote } from '../host.ts'
+import { defineCheck, SHELL_ARG } from './kind.ts'
+
+const schema = z.strictObject({
+  on: target,
+  name: interfaceName,
+  exists: z.boolean().default(true),
+  /** Administrative state: `ip link set NAME up` makes it up. */
+  state: z.enum(['up', 'down']).optional(),
+  type: z.enum(['veth', 'bridge', 'ipip', 'gre', 'tun', 'tap', 'vxlan', 'macvlan', 'loopback', 'ether']).optional(),
+  master: interfaceName.optional(),
+  /** Addresses with prefix the link must carry (others may exist). */
+  addresses: z.array(cidr).optional(),
+  /** Peer address of a point-to-point address (`ip addr add A peer B`). */
+  peer: ipv4.optional(),
+  /** Whether the link has a MAC address (a tun has none, a tap has one). */
+  mac: z.boolean().optional(),
+})
+export type LinkCheck = z.output<typeof schema>
 
 export interface IpLink {
   ifname: string
@@ -42,7 +61,7 @@ export function describeLink(l: IpLink): string {
   ].filter(Boolean).join(', ')
 }
 
-export async function runLinkCheck(c: LinkCheck, ctx: StepContext): Promise<string> {
+async function runLinkCheck(c: LinkCheck, ctx: StepContext): Promise<string> {
   const r = await ctx.run(c.on, `ip -j -d addr show dev ${shellQuote(c.name)}`)
   const exists = r.exitCode === 0
   if (!c.exists) {
@@ -69,3 +88,18 @@ export async function runLinkCheck(c: LinkCheck, ctx: StepContext): Promise<stri
   m.throwIfAny(`${c.name} on ${c.on}`, describeLink(link))
   return describeLink(link)
 }
+
+export default defineCheck({
+  name: 'link',
+  description: 'a network interface exists (or not), up or down, with its type, master, addresses, peer and MAC',
+  schema,
+  targets: ['on'],
+  requires: { tools: ['ip'] },
+  title: (c) => `link ${c.name} on ${c.on}${c.exists === false ? ' absent' : ''}`,
+  run: runLinkCheck,
+  grading: {
+    probes: [new RegExp(String.raw`^ip -j -d addr show dev ${SHELL_ARG}$`)],
+    tools: ['ip'],
+    subject: (c) => [c.on, c.name],
+  },
+})

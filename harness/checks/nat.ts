@@ -6,16 +6,30 @@ import { withCaptures } from '../capture/evidence.ts'
 import { matchPacket } from '../capture/pattern.ts'
 import { outerIpv4 } from '../capture/pcap.ts'
 import { describePing, parsePing } from '../parse/ping.ts'
-import type { NatCheck } from '../scenario/schema.ts'
+import { z } from 'zod'
+import { PING_BOUNDS } from '../scenario/bounded.ts'
+import { ipv4, target } from '../scenario/fields.ts'
 import type { StepContext } from '../scenario/step-context.ts'
 import { stripPrefix } from '../topology.ts'
 import { Mismatches } from './check-failure.ts'
+import { defineCheck } from './kind.ts'
 import { assertPing, pingCommand } from './ping.ts'
-import { PING_BOUNDS } from '../scenario/bounded.ts'
+
+const schema = z.strictObject({
+  /** The private side: usually a namespace behind a host, `host01/ns1`. */
+  from: target,
+  /** An address on the simulated internet, `8.8.8.8`. */
+  to: ipv4,
+  /** true: replies come back and the internet host sees the host's underlay address as
+   *  source, never the private one. false: the internet host sees the private source and no
+   *  reply comes back. */
+  masqueraded: z.boolean(),
+})
+export type NatCheck = z.output<typeof schema>
 
 export const INTERNET_CAPTURE_POINT = 'internet:eth0'
 
-export async function runNatCheck(c: NatCheck, ctx: StepContext): Promise<string> {
+async function runNatCheck(c: NatCheck, ctx: StepContext): Promise<string> {
   const hostName = c.from.split('/')[0]!
   const spec = ctx.lab.topology.hosts.find((h) => h.name === hostName)
   if (!spec) throw new Error(`${hostName} is not a host of this lab`)
@@ -45,3 +59,21 @@ export async function runNatCheck(c: NatCheck, ctx: StepContext): Promise<string
   m.throwIfAny(`${subject}, seen at the internet host`, `packets on ${point}:\n${evidence.decode(point)}`)
   return `${subject}: ${describePing(p)}; the internet host saw source ${sources.join(', ')} and sent ${replies.length} replies${noReplyWait}`
 }
+
+export default defineCheck({
+  name: 'nat',
+  description: "a namespace's pings to the simulated internet are masqueraded behind its host (or not), seen at the internet host",
+  schema,
+  targets: ['from'],
+  requires: { tools: ['ping', 'tcpdump'] },
+  title: (c) => `${c.to} from ${c.from} ${c.masqueraded ? 'masqueraded' : 'not masqueraded'}`,
+  run: runNatCheck,
+  grading: {
+    // Never sent: a student's machine is not behind the lab's gateway (notGradable).
+    probes: [],
+    tools: ['ping'],
+    subject: (c) => [c.from, c.to],
+    notGradable: (c) => `needs the lab's simulated internet host (${c.to}) behind a gateway that has no route back to private subnets; ` +
+      'a student\'s machine has neither, so this check is proven only by `labproof run`',
+  },
+})

@@ -6,9 +6,24 @@ import { outerIpv4 } from '../capture/pcap.ts'
 import { shellQuote } from '../host.ts'
 import { describePing, firstRequests, parsePing, type PingSummary } from '../parse/ping.ts'
 import { PING_BOUNDS, PORTABLE_PING_INTERVAL } from '../scenario/bounded.ts'
-import type { PingCheck } from '../scenario/schema.ts'
+import { interfaceName, ipv4, target } from '../scenario/fields.ts'
 import type { StepContext } from '../scenario/step-context.ts'
+import { z } from 'zod'
 import { CheckFailure, Mismatches } from './check-failure.ts'
+import { defineCheck, SHELL_ARG } from './kind.ts'
+
+const schema = z.strictObject({
+  from: target,
+  to: ipv4,
+  reachable: z.boolean().default(true),
+  ttl: z.number().int().min(0).max(255).optional(),
+  /** Packet loss in percent, e.g. 0. */
+  loss: z.number().min(0).max(100).optional(),
+  count: z.number().int().min(1).max(100).default(3),
+  /** ping -I: send from this interface. */
+  interface: interfaceName.optional(),
+})
+export type PingCheck = z.output<typeof schema>
 
 /** The ping a check sends. By default at the pace any user may send (grading runs as the
  *  student's login); in a lab, where labproof is root, at the lab's pace (PING_BOUNDS). After
@@ -45,7 +60,7 @@ export function assertPing(p: PingSummary, want: { reachable?: boolean; ttl?: nu
   m.throwIfAny(subject, output.trim())
 }
 
-export async function runPingCheck(c: PingCheck, ctx: StepContext): Promise<string> {
+async function runPingCheck(c: PingCheck, ctx: StepContext): Promise<string> {
   const point = `${c.from}:any`
   const interval = PING_BOUNDS.interval
   const noReplyWait = c.reachable === false ? ` (${ctx.replyWait.describe()})` : ''
@@ -78,3 +93,34 @@ export async function runPingCheck(c: PingCheck, ctx: StepContext): Promise<stri
   }
   return `ping ${c.to} from ${c.from}: ${describePing(p)}${wire}${noReplyWait}`
 }
+
+/** Grading judges a ping by what ping prints (replies, loss, the TTL of every reply), which is
+ *  what a student sees: a capture would start a process and write a file on their machine. */
+async function gradePing(c: PingCheck, ctx: StepContext): Promise<string> {
+  const r = await ctx.run(c.from, pingCommand(c))
+  const p = parsePing(r.stdout + r.stderr)
+  assertPing(p, c, `ping ${c.to} from ${c.from}`, r.stdout + r.stderr)
+  return `ping ${c.to} from ${c.from}: ${describePing(p)}`
+}
+
+export default defineCheck({
+  name: 'ping',
+  description: 'an address answers pings (or not) from a host or namespace, with the loss and the TTL of every reply, proven on the wire',
+  schema,
+  targets: ['from'],
+  requires: { tools: ['ping', 'tcpdump'] },
+  title: (c) => `ping ${c.to} from ${c.from}${c.reachable === false ? ' fails' : ''}${c.ttl !== undefined ? ` (ttl ${c.ttl})` : ''}`,
+  run: runPingCheck,
+  grading: {
+    probes: [new RegExp(String.raw`^ping -c \d+ -i [\d.]+ -W \d+(?: -I ${SHELL_ARG})? [\d.]+$`)],
+    tools: ['ping'],
+    subject: (c) => [c.from, c.to, c.interface],
+    notGradable: (c, machine) => {
+      const node = machine.otherNodes.get(c.to)
+      if (node === machine.internet) return `pings ${c.to}, the lab's simulated internet host; from a real machine that would be the real internet`
+      if (node) return `pings ${c.to}, the address of ${node}, a machine this grading does not control`
+      return undefined
+    },
+    run: gradePing,
+  },
+})

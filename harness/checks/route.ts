@@ -1,7 +1,20 @@
 // route: a destination with via / dev, present or absent, read from `ip -j route`.
-import type { RouteCheck } from '../scenario/schema.ts'
+import { z } from 'zod'
+import { interfaceName, ipv4, target, valid } from '../scenario/fields.ts'
 import type { StepContext } from '../scenario/step-context.ts'
+import { cidrProblem, ipv4Problem } from '../scenario/values.ts'
 import { CheckFailure } from './check-failure.ts'
+import { defineCheck } from './kind.ts'
+
+const schema = z.strictObject({
+  on: target,
+  /** `default`, `10.10.20.0/24`, or a host `172.16.20.20`. */
+  dst: z.union([z.literal('default'), valid((v) => (v.includes('/') ? cidrProblem(v, 'network') : ipv4Problem(v)))]),
+  via: ipv4.optional(),
+  dev: interfaceName.optional(),
+  present: z.boolean().default(true),
+})
+export type RouteCheck = z.output<typeof schema>
 
 export interface IpRoute {
   dst: string
@@ -29,7 +42,7 @@ export function findRoute(routes: IpRoute[], c: Pick<RouteCheck, 'dst' | 'via' |
   return routes.find((r) => sameDestination(r.dst, c.dst) && (!c.via || r.gateway === c.via) && (!c.dev || r.dev === c.dev))
 }
 
-export async function runRouteCheck(c: RouteCheck, ctx: StepContext): Promise<string> {
+async function runRouteCheck(c: RouteCheck, ctx: StepContext): Promise<string> {
   const routes = JSON.parse((await ctx.query(c.on, 'ip -j route show')) || '[]') as IpRoute[]
   const found = findRoute(routes, c)
   const wanted = formatRoute({ dst: c.dst, gateway: c.via, dev: c.dev })
@@ -38,3 +51,18 @@ export async function runRouteCheck(c: RouteCheck, ctx: StepContext): Promise<st
   if (!c.present && found) throw new CheckFailure(`no route ${wanted} on ${c.on}`, formatRoute(found), table)
   return c.present ? `${c.on} routes ${formatRoute(found!)}` : `${c.on} has no route ${wanted}`
 }
+
+export default defineCheck({
+  name: 'route',
+  description: 'a route to a destination, with its gateway and device, is in a routing table (or is not)',
+  schema,
+  targets: ['on'],
+  requires: { tools: ['ip'] },
+  title: (c) => `${c.present === false ? 'no ' : ''}route ${c.dst}${c.via ? ` via ${c.via}` : ''}${c.dev ? ` dev ${c.dev}` : ''} on ${c.on}`,
+  run: runRouteCheck,
+  grading: {
+    probes: [/^ip -j route show$/],
+    tools: ['ip'],
+    subject: (c) => [c.on, c.dst],
+  },
+})

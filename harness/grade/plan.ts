@@ -1,20 +1,23 @@
 // Which of a scenario's checks can be graded on one student's machine, from the state as found.
 // Left out, with the reason, and not counted in the score ("needs setup"):
 //  - checks on another host of the lab (host02, the gateway, the internet host);
-//  - nat checks, which need the lab's simulated internet host;
-//  - pings to another node's address or to the simulated internet (from a real machine that
-//    would be the real internet);
+//  - checks their kind says a machine as found cannot show (harness/checks/<kind>.ts,
+//    grading.notGradable): nat checks need the lab's simulated internet host; pings to another
+//    node's address or to the simulated internet (from a real machine that would be the real
+//    internet);
 //  - checks of an intermediate state: a later check of the same thing (same link, route,
-//    bridge, sysctl, rule, ping) says what it must be once the lab is finished.
-import { checkBody, checkKind, describeCheck, CHECK_TOOLS } from '../checks/index.ts'
+//    bridge, sysctl, rule, ping: the kind's grading.subject) says what it must be once the lab
+//    is finished.
+import { checkBody, checkKind, checkTargets, describeCheck, kindOf } from '../checks/index.ts'
+import type { GradingMachine } from '../checks/kind.ts'
 import type { LoadedScenario } from '../scenario/loader.ts'
-import { isRunStep, isSectionStep, type CheckKind, type CheckStep } from '../scenario/schema.ts'
+import { isRunStep, isSectionStep, type CheckStep } from '../scenario/schema.ts'
 import { GATEWAY, INTERNET, stripPrefix, type Topology } from '../topology.ts'
 
 export interface PlannedCheck {
   /** Step number in the scenario (1-based, as the runner numbers them). */
   step: number
-  kind: CheckKind
+  kind: string
   title: string
   /** `host01/ns1`: where the check looks. */
   target: string
@@ -29,18 +32,7 @@ export interface PlannedCheck {
 
 /** What a check is about: two checks with one subject describe the same thing at two times. */
 export function checkSubject(step: CheckStep): string {
-  const kind = checkKind(step.check)
-  const b = checkBody(step.check) as Record<string, unknown>
-  const parts: Record<CheckKind, unknown[]> = {
-    ping: [b.from, b.to, b.interface],
-    route: [b.on, b.dst],
-    link: [b.on, b.name],
-    bridge: [b.on, b.name],
-    sysctl: [b.on, b.key],
-    iptables: [b.on, b.table, b.chain, b.rule],
-    nat: [b.from, b.to],
-  }
-  return JSON.stringify([kind, ...parts[kind]])
+  return JSON.stringify([checkKind(step.check), ...kindOf(step.check).grading.subject(checkBody(step.check))])
 }
 
 export function planGrading(s: LoadedScenario, topology: Topology, role: string): PlannedCheck[] {
@@ -54,10 +46,10 @@ export function planGrading(s: LoadedScenario, topology: Topology, role: string)
   otherNodes.set(topology.underlay.gateway, GATEWAY)
   for (const a of topology.internet.addresses) otherNodes.set(a, INTERNET)
 
+  const machine: GradingMachine = { role, otherNodes, internet: INTERNET }
   return numbered.map(({ step, number }) => {
     const kind = checkKind(step.check)
-    const body = checkBody(step.check) as Record<string, unknown>
-    const target = String(body.on ?? body.from)
+    const target = checkTargets(step.check)[0]!.target
     const planned: PlannedCheck = {
       step: number,
       kind,
@@ -66,28 +58,20 @@ export function planGrading(s: LoadedScenario, topology: Topology, role: string)
       points: step.points ?? 1,
       ...(step.hint ? { hint: step.hint } : {}),
       check: step,
-      tools: [...CHECK_TOOLS[kind]],
+      tools: [...kindOf(step.check).grading.tools],
     }
-    const reason = whyNotGradable(step, number, kind, body, target, role, otherNodes, lastOfSubject)
+    const reason = whyNotGradable(step, number, target, machine, lastOfSubject)
     return reason ? { ...planned, needsSetup: reason } : planned
   })
 }
 
 function whyNotGradable(
-  step: CheckStep, number: number, kind: CheckKind, body: Record<string, unknown>, target: string, role: string,
-  otherNodes: Map<string, string>, lastOfSubject: Map<string, number>,
+  step: CheckStep, number: number, target: string, machine: GradingMachine, lastOfSubject: Map<string, number>,
 ): string | undefined {
   const host = target.split('/')[0]!
-  if (host !== role) return `runs on ${host}, a machine this grading does not control (the student's machine plays ${role})`
-  if (kind === 'nat') {
-    return `needs the lab's simulated internet host (${String(body.to)}) behind a gateway that has no route back to private subnets; ` +
-      'a student\'s machine has neither, so this check is proven only by `labproof run`'
-  }
-  if (kind === 'ping') {
-    const node = otherNodes.get(String(body.to))
-    if (node === INTERNET) return `pings ${String(body.to)}, the lab's simulated internet host; from a real machine that would be the real internet`
-    if (node) return `pings ${String(body.to)}, the address of ${node}, a machine this grading does not control`
-  }
+  if (host !== machine.role) return `runs on ${host}, a machine this grading does not control (the student's machine plays ${machine.role})`
+  const kindSays = kindOf(step.check).grading.notGradable?.(checkBody(step.check), machine)
+  if (kindSays) return kindSays
   const final = lastOfSubject.get(checkSubject(step))!
   if (final !== number) {
     return `describes the lab midway: step ${final} checks the same thing as it must be once the lab is finished, and a finished lab is graded on its final state`

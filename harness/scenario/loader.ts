@@ -5,6 +5,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { isMap, LineCounter, parseDocument, type Document } from 'yaml'
 import type { z } from 'zod'
+import { CHECK_KIND_NAMES, checkKind, checkTargets as checkTargetFields } from '../checks/index.ts'
 import { DEFAULT_HOST_NAMES, GATEWAY, INTERNET } from '../topology.ts'
 import { checkStep, runStep, sectionStep, scenario as scenarioSchema, type Scenario } from './schema.ts'
 import { checkScenarioSource } from './source-sync.ts'
@@ -56,7 +57,7 @@ function issueToError(file: string, doc: Document, lines: LineCounter, data: unk
   }
   let problem = issue.message
   if (issue.code === 'unrecognized_keys') {
-    const where = issue.path.at(-1) === 'check' ? ` (check kinds: ping, route, link, bridge, sysctl, iptables, nat)` : ''
+    const where = issue.path.at(-1) === 'check' ? ` (check kinds: ${CHECK_KIND_NAMES.join(', ')})` : ''
     problem = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}${where}`
     return locate(file, doc, lines, [...issue.path, issue.keys[0]!], problem, true)
   }
@@ -102,16 +103,10 @@ function checkTargets(s: Scenario, file: string, doc: Document, lines: LineCount
       targets.push([['steps', String(i), 'on'], step.on])
       if (step.erratum?.on) targets.push([['steps', String(i), 'erratum', 'on'], step.erratum.on])
       for (const [j, c] of (step.erratum?.shows ?? []).entries()) {
-        const [kind, body] = Object.entries(c)[0]! as [string, Record<string, unknown>]
-        for (const key of ['on', 'from'] as const) {
-          if (typeof body[key] === 'string') targets.push([['steps', String(i), 'erratum', 'shows', String(j), kind, key], body[key] as string])
-        }
+        for (const t of checkTargetFields(c)) targets.push([['steps', String(i), 'erratum', 'shows', String(j), checkKind(c), t.field], t.target])
       }
     } else {
-      const [kind, body] = Object.entries(step.check)[0]! as [string, Record<string, unknown>]
-      for (const key of ['on', 'from'] as const) {
-        if (typeof body[key] === 'string') targets.push([['steps', String(i), 'check', kind, key], body[key] as string])
-      }
+      for (const t of checkTargetFields(step.check)) targets.push([['steps', String(i), 'check', checkKind(step.check), t.field], t.target])
     }
     for (const c of step.capture ?? []) targets.push([['steps', String(i), 'capture'], c.on.split(':')[0]!])
     for (const [p, t] of targets) {

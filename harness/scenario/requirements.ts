@@ -2,8 +2,8 @@
 // document's command itself (`ip tunnel add … mode ipip` needs ipip; `ifconfig` needs net-tools).
 // A host that lacks it makes the step skipped with the reason, never failed, never passed.
 import { FEATURE_NOT_USABLE, KERNEL_CONFIG, TOOLS, type Capabilities, type KernelFeature, type Tool } from '../host.ts'
-import { checkBody, checkKind, CHECK_TOOLS } from '../checks/index.ts'
-import { isRunStep, isSectionStep, type Check, type Requirements, type Step } from './schema.ts'
+import { checkRequirements, checkTargets } from '../checks/index.ts'
+import { isRunStep, isSectionStep, type Requirements, type Step } from './schema.ts'
 
 const FEATURE_PATTERNS: [KernelFeature, RegExp][] = [
   ['ipip', /\b(mode|type)\s+ipip\b/],
@@ -46,34 +46,26 @@ export function mergeRequirements(...all: (Partial<Requirements> | undefined)[])
 /** The step's own needs: declared plus inferred from its command(s) or check kind. */
 export function stepRequirements(step: Step): Requirements {
   if (isSectionStep(step)) return mergeRequirements(step.requires)
-  // Packets as evidence need tcpdump: a step's captures and wire claims, and the ping and nat
-  // checks, which prove their claims on the wire (grading's read-only checks do not).
+  // Packets as evidence need tcpdump: a step's captures and wire claims (checks that prove
+  // their claims on the wire say so in their own requirements).
   const captures: Partial<Requirements> | undefined = step.capture?.length || step.wire?.length ? { tools: ['tcpdump'] } : undefined
-  const onTheWire = (c: Check): Partial<Requirements> => ({ tools: [...CHECK_TOOLS[checkKind(c)], ...(WIRE_CHECKS.has(checkKind(c)) ? ['tcpdump' as const] : [])] })
   if (isRunStep(step)) {
     return mergeRequirements(
       step.requires, inferRequirements(step.run), step.erratum && inferRequirements(step.erratum.corrected),
-      ...(step.erratum?.shows ?? []).map(onTheWire), captures,
+      ...(step.erratum?.shows ?? []).map(checkRequirements), captures,
     )
   }
-  return mergeRequirements(step.requires, onTheWire(step.check), captures)
+  return mergeRequirements(step.requires, checkRequirements(step.check), captures)
 }
-
-const WIRE_CHECKS = new Set(['ping', 'nat'])
 
 /** The hosts a step runs on: `host01/ns1` → host01. */
 export function stepHosts(step: Step): string[] {
   if (isSectionStep(step)) return []
   if (isRunStep(step)) {
-    const targets = [step.on, step.erratum?.on, ...(step.erratum?.shows ?? []).flatMap(checkTargets)]
+    const targets = [step.on, step.erratum?.on, ...(step.erratum?.shows ?? []).flatMap((c) => checkTargets(c).map((t) => t.target))]
     return [...new Set(targets.filter((t): t is string => t !== undefined).map((t) => t.split('/')[0]!))]
   }
-  return checkTargets(step.check).map((t) => t.split('/')[0]!)
-}
-
-function checkTargets(c: Check): string[] {
-  const body = checkBody(c)
-  return [body.on, body.from].filter((v): v is string => typeof v === 'string')
+  return [...new Set(checkTargets(step.check).map((t) => t.target.split('/')[0]!))]
 }
 
 /** Why the step cannot run on these hosts, or undefined when everything is there. */

@@ -2,12 +2,8 @@
 // scenarios/schema.json from this file for editors.
 import { z } from 'zod'
 import { KERNEL_FEATURES, TOOLS } from '../host.ts'
-
-const ipv4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'an IPv4 address like 10.10.20.2')
-const cidr = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'an address with prefix like 192.168.21.11/24')
-
-/** `host01` or `host01/ns1` (a network namespace inside host01). */
-export const target = z.string().regex(/^[a-z][\w-]*(\/[\w.-]+)?$/, 'a host like host01, or host/namespace like host01/ns1')
+import { check } from '../checks/index.ts'
+import { cidr, ipv4, target } from './fields.ts'
 
 export const requirements = z.strictObject({
   kernel: z.array(z.enum(KERNEL_FEATURES)).default([]),
@@ -95,103 +91,6 @@ export const wireAssertion = z.strictObject({
   /** 0: never seen. */
   max: z.number().int().min(0).optional(),
 })
-
-const pingCheck = z.strictObject({
-  from: target,
-  to: ipv4,
-  reachable: z.boolean().default(true),
-  ttl: z.number().int().min(0).max(255).optional(),
-  /** Packet loss in percent, e.g. 0. */
-  loss: z.number().min(0).max(100).optional(),
-  count: z.number().int().min(1).max(100).default(3),
-  /** ping -I: send from this interface. */
-  interface: z.string().optional(),
-})
-
-const routeCheck = z.strictObject({
-  on: target,
-  /** `default`, `10.10.20.0/24`, or a host `172.16.20.20`. */
-  dst: z.string(),
-  via: ipv4.optional(),
-  dev: z.string().optional(),
-  present: z.boolean().default(true),
-})
-
-const linkCheck = z.strictObject({
-  on: target,
-  name: z.string(),
-  exists: z.boolean().default(true),
-  /** Administrative state: `ip link set NAME up` makes it up. */
-  state: z.enum(['up', 'down']).optional(),
-  type: z.enum(['veth', 'bridge', 'ipip', 'gre', 'tun', 'tap', 'vxlan', 'macvlan', 'loopback', 'ether']).optional(),
-  master: z.string().optional(),
-  /** Addresses with prefix the link must carry (others may exist). */
-  addresses: z.array(cidr).optional(),
-  /** Peer address of a point-to-point address (`ip addr add A peer B`). */
-  peer: ipv4.optional(),
-  /** Whether the link has a MAC address (a tun has none, a tap has one). */
-  mac: z.boolean().optional(),
-})
-
-const bridgeCheck = z.strictObject({
-  on: target,
-  name: z.string(),
-  /** Ports and the STP state each must be in: forwarding, disabled, blocking, listening, learning. */
-  ports: z.record(z.string(), z.enum(['forwarding', 'disabled', 'blocking', 'listening', 'learning', 'any'])),
-  /** Whether ports not listed are an error. */
-  exact: z.boolean().default(false),
-})
-
-const sysctlCheck = z.strictObject({
-  on: target,
-  key: z.string().regex(/^[\w.-]+$/),
-  value: z.union([z.string(), z.number()]).transform(String),
-})
-
-const iptablesCheck = z.strictObject({
-  on: target,
-  table: z.enum(['filter', 'nat', 'mangle', 'raw', 'security']).default('filter'),
-  chain: z.string(),
-  /** The rule as `iptables -S` prints it after `-A CHAIN`, e.g. `-s 192.168.28.0/24 -j MASQUERADE`. */
-  rule: z.string(),
-  present: z.boolean().default(true),
-})
-
-const natCheck = z.strictObject({
-  /** The private side: usually a namespace behind a host, `host01/ns1`. */
-  from: target,
-  /** An address on the simulated internet, `8.8.8.8`. */
-  to: ipv4,
-  /** true: replies come back and the internet host sees the host's underlay address as
-   *  source, never the private one. false: the internet host sees the private source and no
-   *  reply comes back. */
-  masqueraded: z.boolean(),
-})
-
-export const checkKinds = {
-  ping: pingCheck,
-  route: routeCheck,
-  link: linkCheck,
-  bridge: bridgeCheck,
-  sysctl: sysctlCheck,
-  iptables: iptablesCheck,
-  nat: natCheck,
-}
-export type CheckKind = keyof typeof checkKinds
-
-export const check = z
-  .strictObject({
-    ping: pingCheck.optional(),
-    route: routeCheck.optional(),
-    link: linkCheck.optional(),
-    bridge: bridgeCheck.optional(),
-    sysctl: sysctlCheck.optional(),
-    iptables: iptablesCheck.optional(),
-    nat: natCheck.optional(),
-  })
-  .refine((c) => Object.keys(c).length === 1, {
-    message: `a check names exactly one kind: ${Object.keys(checkKinds).join(', ')}`,
-  })
 
 export const erratum = z.strictObject({
   /** The command the document should have given; it runs after the verbatim one. */
@@ -283,13 +182,6 @@ export type ExpectationVariant = z.infer<typeof expectationVariant>
 export type Requirements = z.infer<typeof requirements>
 export type CaptureSpec = z.infer<typeof capture>
 export type WireAssertionSpec = z.infer<typeof wireAssertion>
-export type PingCheck = z.infer<typeof pingCheck>
-export type RouteCheck = z.infer<typeof routeCheck>
-export type LinkCheck = z.infer<typeof linkCheck>
-export type BridgeCheck = z.infer<typeof bridgeCheck>
-export type SysctlCheck = z.infer<typeof sysctlCheck>
-export type IptablesCheck = z.infer<typeof iptablesCheck>
-export type NatCheck = z.infer<typeof natCheck>
 
 export function isRunStep(s: Step | RunStep | CheckStep): s is RunStep {
   return 'run' in s

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { CHECK_KIND_NAMES } from '../../harness/checks/index.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const CLI = path.join(ROOT, 'bin', 'labproof.js')
@@ -168,7 +169,7 @@ describe.concurrent('scenario files (LABPROOF_SCENARIO_DIR)', () => {
 
   test('a check of an unknown kind, with the kinds there are', async () => {
     const d = await folder('kind', { 'broken.yaml': VALID.replace('check: { link: {', 'check: { arp: {') })
-    expectOneLine(await cli(['list'], { LABPROOF_SCENARIO_DIR: d }), /broken\.yaml:6:\d+: steps\[1\]\.check\.arp: unknown field "arp" \(check kinds: ping, route, link, bridge, sysctl, iptables, nat\)/)
+    expectOneLine(await cli(['list'], { LABPROOF_SCENARIO_DIR: d }), new RegExp(`broken\\.yaml:6:\\d+: steps\\[1\\]\\.check\\.arp: unknown field "arp" \\(check kinds: ${CHECK_KIND_NAMES.join(', ')}\\)`))
   })
 
   test('a missing required field', async () => {

@@ -1,0 +1,56 @@
+// The check registry: every kind file in harness/checks/ is found and drives the scenario schema,
+// the JSON Schema, the loader's messages and grading's allowlist; a kind's probes are anchored,
+// so grading's allowlist admits whole commands only.
+import { readdirSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { expect, test } from 'vitest'
+import { check, CHECK_KIND_NAMES, CHECK_KINDS, GRADING_PROBES } from '../../harness/checks/index.ts'
+import { isReadOnlyCommand } from '../../harness/grade/read-only-host.ts'
+import { parseScenario } from '../../harness/scenario/loader.ts'
+import { scenarioJsonSchema } from '../../harness/scenario/write-json-schema.ts'
+
+const CHECKS_DIR = fileURLToPath(new URL('../../harness/checks/', import.meta.url))
+
+test('every kind file is registered under its file name, in alphabetical order', async () => {
+  const kindFiles: string[] = []
+  for (const f of readdirSync(CHECKS_DIR).filter((f) => f.endsWith('.ts') && f !== 'index.ts')) {
+    const mod = await import(new URL(f, `file://${CHECKS_DIR}`).href) as { default?: unknown }
+    if (mod.default) kindFiles.push(f.replace(/\.ts$/, ''))
+  }
+  expect(kindFiles.length).toBeGreaterThanOrEqual(8)
+  expect(CHECK_KIND_NAMES).toEqual([...kindFiles].sort())
+  expect([...CHECK_KINDS.values()].map((k) => k.name)).toEqual(CHECK_KIND_NAMES)
+})
+
+test('the scenario schema and scenarios/schema.json have every kind, described', () => {
+  const json = JSON.parse(scenarioJsonSchema()) as unknown
+  const found = new Map<string, string | undefined>()
+  const walk = (n: unknown): void => {
+    if (!n || typeof n !== 'object') return
+    const props = (n as { properties?: Record<string, { description?: string }> }).properties
+    if (props && CHECK_KIND_NAMES.every((k) => k in props)) for (const k of CHECK_KIND_NAMES) found.set(k, props[k]!.description)
+    for (const v of Object.values(n)) walk(v)
+  }
+  walk(json)
+  expect([...found.keys()]).toEqual(CHECK_KIND_NAMES)
+  for (const k of CHECK_KIND_NAMES) expect(found.get(k)).toBe(CHECK_KINDS.get(k)!.description)
+  expect(check.safeParse({ mtu: { on: 'host01', name: 'v1', mtu: 1400 } }).success).toBe(true)
+  expect(check.safeParse({ mtu: { on: 'host01', name: 'v1', mtu: 1400 }, sysctl: { on: 'host01', key: 'a', value: 1 } }).error?.issues[0]?.message)
+    .toBe(`a check names exactly one kind: ${CHECK_KIND_NAMES.join(', ')}`)
+})
+
+test('the loader names the registered kinds when a check names another', () => {
+  const yaml = 'id: t\ntitle: t\nsource: { doc: t.txt, section: s }\nsteps:\n  - check: { mtus: { on: host01, name: v1, mtu: 1 } }\n'
+  expect(() => parseScenario(yaml, 't.yaml')).toThrow(`t.yaml:5:14: steps[0].check.mtus: unknown field "mtus" (check kinds: ${CHECK_KIND_NAMES.join(', ')})`)
+})
+
+test("grading's allowlist is the kinds' probes, each anchored at both ends", () => {
+  expect(GRADING_PROBES.length).toBeGreaterThan(0)
+  for (const re of GRADING_PROBES) {
+    expect(re.source.startsWith('^') && re.source.endsWith('$'), `${re} must match a whole command`).toBe(true)
+  }
+  expect(isReadOnlyCommand('ip -j route show')).toBe(true)
+  expect(isReadOnlyCommand('ip -j route show; ip link set lo down')).toBe(false)
+  expect(isReadOnlyCommand("ip -j link show dev 'v1'")).toBe(true)
+  expect(isReadOnlyCommand('ip -j link show dev v1 && reboot')).toBe(false)
+})
