@@ -1,0 +1,85 @@
+// A repository's labproof settings: labproof.config.json, labproof.config.yaml (or .yml), or a
+// "labproof" field in package.json, in the current directory. Paths in it are relative to the
+// file. What the command line says wins, then the environment, then this file, then defaults.
+import { existsSync, readFileSync } from 'node:fs'
+import path from 'node:path'
+import { LineCounter, parseDocument } from 'yaml'
+import { z } from 'zod'
+import { BACKEND_NAMES } from './backends/index.ts'
+
+export const CONFIG_FILES = ['labproof.config.json', 'labproof.config.yaml', 'labproof.config.yml'] as const
+
+const configSchema = z.strictObject({
+  /** Scenario folders or files: what `labproof run` runs when given no argument, and where ids are looked up. */
+  scenarios: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+  /** Where reports/, allure-results/ and allure-report/ go. */
+  output: z.string().min(1).optional(),
+  backend: z.enum(BACKEND_NAMES as [string, ...string[]]).optional(),
+  /** Scenarios run at once, each on its own lab. */
+  jobs: z.number().int().positive().optional(),
+  /** Folders holding the scenarios' documents (`labproof check-source`). */
+  docs: z.array(z.string().min(1)).optional(),
+})
+
+export interface LabproofConfig {
+  /** The file it came from (`package.json` for the field); absent when there is none. */
+  file?: string
+  /** Absolute paths. */
+  scenarios?: string[]
+  output?: string
+  backend?: string
+  jobs?: number
+  docs?: string[]
+}
+
+export class ConfigError extends Error {}
+
+export function loadConfig(cwd = process.cwd()): LabproofConfig {
+  const found = CONFIG_FILES.map((f) => path.join(cwd, f)).filter((f) => existsSync(f))
+  const pkgFile = path.join(cwd, 'package.json')
+  const pkgField = existsSync(pkgFile) && hasLabproofField(pkgFile)
+  if (pkgField) found.push(pkgFile)
+  if (found.length === 0) return {}
+  if (found.length > 1) throw new ConfigError(`labproof's settings are in ${found.map((f) => path.relative(cwd, f)).join(' and ')}: keep one`)
+  const file = found[0]!
+  const fieldPath = file === pkgFile ? ['labproof'] : []
+  const lines = new LineCounter()
+  const doc = parseDocument(readFileSync(file, 'utf8'), { lineCounter: lines, prettyErrors: false })
+  const shown = path.relative(cwd, file)
+  if (doc.errors.length > 0) {
+    const pos = lines.linePos(doc.errors[0]!.pos[0])
+    throw new ConfigError(`${shown}:${pos.line}:${pos.col}: not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${doc.errors[0]!.message.split('\n')[0]}`)
+  }
+  const data: unknown = fieldPath.length ? (doc.toJS() as Record<string, unknown>).labproof : doc.toJS()
+  const parsed = configSchema.safeParse(data ?? {})
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!
+    const where = [...fieldPath, ...issue.path] as (string | number)[]
+    const field = issue.code === 'unrecognized_keys' ? [...where, issue.keys[0]!] : where
+    const node = doc.getIn(where, true) as { range?: [number, number] } | undefined
+    const pos = node?.range ? lines.linePos(node.range[0]) : { line: 1, col: 1 }
+    const problem = issue.code === 'unrecognized_keys'
+      ? `unknown setting "${issue.keys[0]}" (the settings are ${Object.keys(configSchema.shape).join(', ')})`
+      : issue.message
+    throw new ConfigError(`${shown}:${pos.line}:${pos.col}: ${field.join('.') || 'labproof'}: ${problem}`)
+  }
+  const c = parsed.data
+  const dir = path.dirname(file)
+  const resolve = (p: string) => path.resolve(dir, p)
+  return {
+    file,
+    ...(c.scenarios ? { scenarios: (Array.isArray(c.scenarios) ? c.scenarios : [c.scenarios]).map(resolve) } : {}),
+    ...(c.output ? { output: resolve(c.output) } : {}),
+    ...(c.backend ? { backend: c.backend } : {}),
+    ...(c.jobs ? { jobs: c.jobs } : {}),
+    ...(c.docs ? { docs: c.docs.map(resolve) } : {}),
+  }
+}
+
+function hasLabproofField(pkgFile: string): boolean {
+  try {
+    return (JSON.parse(readFileSync(pkgFile, 'utf8')) as { labproof?: unknown }).labproof !== undefined
+  } catch {
+    return false // a package.json that is not JSON is npm's concern
+  }
+}
