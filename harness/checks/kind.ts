@@ -32,7 +32,7 @@ export interface CheckKindSpec<Body extends Record<string, unknown>> {
   /** What a host needs for the check in a lab run; a host lacking it skips the step with the
    *  reason. List tcpdump when the check proves its claim on the wire. */
   requires: { tools: readonly Tool[]; kernel?: readonly KernelFeature[] }
-  /** One line naming the claim: `mtu of v1 on host01/ns1 is 1400`. */
+  /** One line naming the claim: `mtu 1400 on v1 at host01/ns1`. */
   title(body: Body): string
   /** Runs the check in a lab: returns a one-line summary of what it saw, or throws
    *  CheckFailure (check-failure.ts) saying what was expected and what came back. */
