@@ -1,18 +1,26 @@
 // What each test carries into the Allure report: labels (source document, scenario, section),
-// the command transcript, notes on bounded commands, evidence files (pcaps), host facts, errata.
+// the command transcript, notes on bounded commands, evidence files (pcaps), host facts, errata;
+// a skipped step's transcript says what was not run and why (its reason reaches the test's
+// statusDetails through report/allure-reporter.ts).
 // allureSubscriber() takes them from the engine's events; it runs inside the vitest test the
 // step is (allure-vitest finds the test from there).
 import * as allure from 'allure-js-commons'
 import type { Subscriber, StepRecord } from '../engine/events.ts'
 import type { RunOptions } from '../engine/run-options.ts'
-import { formatResult, type Capabilities } from '../host.ts'
+import type { Capabilities } from '../host.ts'
 import type { LoadedScenario } from '../scenario/loader.ts'
 import type { ErratumRecord } from '../scenario/run-step.ts'
+import { skippedTranscript, transcriptText } from './transcript.ts'
 
 export function allureSubscriber(): Subscriber {
+  const probed: Capabilities[] = []
   return {
     'step-started': (e) => labelStep(e.scenario, e.step.section, e.step.number, e.options),
-    'host-probed': (e) => recordHostFacts(e.capabilities),
+    'host-probed': (e) => {
+      probed.push(e.capabilities)
+      return recordHostFacts(e.capabilities)
+    },
+    'step-skipped': async (e) => await allure.attachment('transcript', skippedTranscript(e.step, e.title, e.reason, probed), { contentType: 'text/plain', fileExtension: 'txt' }),
     'step-result': async (e) => {
       await attachStep(e.result.record)
       if (e.result.status === 'passed' && e.result.outcome.erratum) await recordErratum(e.scenario, e.step.section, e.step.number, e.result.outcome.erratum)
@@ -34,10 +42,7 @@ export async function labelStep(s: LoadedScenario, section: string, number: numb
 }
 
 export async function attachStep(record: StepRecord): Promise<void> {
-  if (record.transcript.length > 0) {
-    const text = [...record.notes.map((n) => `note: ${n}`), ...record.transcript.map(formatResult)].join('\n\n')
-    await allure.attachment('transcript', text, { contentType: 'text/plain', fileExtension: 'txt' })
-  }
+  if (record.transcript.length > 0) await allure.attachment('transcript', transcriptText(record), { contentType: 'text/plain', fileExtension: 'txt' })
   for (const a of record.attachments) {
     await allure.attachment(a.name, a.content, { contentType: a.contentType, ...(a.fileExtension ? { fileExtension: a.fileExtension } : {}) })
   }

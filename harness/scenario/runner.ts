@@ -4,9 +4,12 @@
 // Allure and the run records subscribe to the same events.
 import { afterAll, beforeAll, describe, test, type TestContext } from 'vitest'
 import { ScenarioEngine } from '../engine/engine.ts'
-import type { RunOptions } from '../engine/run-options.ts'
+import { cellName, type RunOptions } from '../engine/run-options.ts'
 import { allureSubscriber } from '../report/allure.ts'
 import { runRecordSubscriber } from '../report/run-record.ts'
+import { endStateSubscriber } from '../endstate/record.ts'
+import { stepMeta } from '../report/step-meta.ts'
+import { withHint } from '../report/verdict.ts'
 import type { LoadedScenario } from './loader.ts'
 import { planSteps } from './plan.ts'
 import { stepTitle } from './run-step.ts'
@@ -14,7 +17,8 @@ import { stepTitle } from './run-step.ts'
 const PROVISION_TIMEOUT_MS = 600_000
 
 export function bindScenario(s: LoadedScenario, opts: RunOptions): void {
-  const engine = new ScenarioEngine(s, opts).subscribe(allureSubscriber()).subscribe(runRecordSubscriber())
+  // endStateSubscriber: the lab's end state, before teardown, to reports/endstate/ (grading's reference).
+  const engine = new ScenarioEngine(s, opts).subscribe(allureSubscriber()).subscribe(runRecordSubscriber()).subscribe(endStateSubscriber())
   // Scenarios run side by side on separate labs; the steps of one scenario run in order.
   const suite = opts.jobs > 1 ? describe.concurrent : describe
   suite(`${s.id}: ${s.title}`, () => {
@@ -22,11 +26,13 @@ export function bindScenario(s: LoadedScenario, opts: RunOptions): void {
     afterAll(() => engine.stop(), 60_000)
 
     for (const planned of planSteps(s)) {
-      test.sequential(`step ${planned.number}: ${stepTitle(planned.step)}`, async (t: TestContext) => {
+      // The meta names the step (scenario, file, line, cell, hint) for the JUnit file.
+      const meta = { labproof: stepMeta(s, planned, cellName(opts)) }
+      test.sequential(`step ${planned.number}: ${stepTitle(planned.step)}`, { timeout: engine.stepBudgetMs(planned.step), meta }, async (t: TestContext) => {
         const result = await engine.runStep(planned)
         if (result.status === 'skipped') t.skip(result.reason)
-        if (result.status === 'failed') throw result.error
-      }, engine.stepBudgetMs(planned.step))
+        if (result.status === 'failed') throw withHint(result.error, meta.labproof.hint)
+      })
     }
   })
 }

@@ -1,0 +1,184 @@
+// labproof's JUnit file, written by a vitest reporter in vitest's main process.
+//
+// Which steps exist comes from the tests vitest collected (each step's test carries its
+// scenario, file, line and cell: step-meta.ts). What happened to each comes from the run
+// records (run-record.ts), which the worker writes before a step's test ends, so they are never
+// behind what vitest's main process has heard; where a step has no record, vitest's own result
+// is used (a step that hit vitest's timeout, a lab that could not be provisioned). A step with
+// neither did not run: it is skipped with "interrupted".
+//
+// The file is rewritten whole (temporary file, then rename) when the steps are collected, after
+// each scenario and at the end, and once more as the process exits if the run did not end
+// (Ctrl-C, SIGTERM): a run stopped any way leaves a well-formed file saying which steps ran.
+// The cells of a matrix (`--distro a,b`: one vitest run each, in one process) share one file.
+import { constants } from 'node:os'
+import path from 'node:path'
+import type { Reporter, TestCase, TestModule, TestSuite, Vitest } from 'vitest/node'
+import { writeFileAtomic } from './atomic-write.ts'
+import { junitXml, type JunitCase, type JunitOutcome, type JunitSuite } from './junit.ts'
+import { currentRunId, readStepFacts, type StepFact } from './run-record.ts'
+import type { StepMeta } from './step-meta.ts'
+import { suggestedFix } from './verdict.ts'
+
+export interface JunitReporterOptions {
+  outputFile: string
+  /** Where the run records are (reports/run/). */
+  runRecords: string
+}
+
+/** One vitest run's part of the file; a matrix run has one per cell. */
+interface Part {
+  render(signal?: string): JunitSuite[]
+  ended: boolean
+}
+
+const STORE = Symbol.for('labproof.junit.parts')
+const store = globalThis as { [STORE]?: Map<string, Part[]> }
+
+export default class JunitReporter implements Reporter {
+  private readonly modules: TestModule[] = []
+  private readonly part: Part
+  private readonly runId = currentRunId()
+
+  constructor(private readonly options: JunitReporterOptions) {
+    this.part = { render: (signal) => this.render(signal), ended: false }
+  }
+
+  onInit(_vitest: Vitest): void {
+    const parts = (store[STORE] ??= new Map())
+    const forFile = parts.get(this.options.outputFile)
+    if (forFile) forFile.push(this.part)
+    else {
+      parts.set(this.options.outputFile, [this.part])
+      writeOnExit(this.options.outputFile)
+    }
+  }
+
+  onTestModuleCollected(module: TestModule): void {
+    if (!this.modules.includes(module)) this.modules.push(module)
+    this.write()
+  }
+
+  onTestSuiteResult(suite: TestSuite): void {
+    if ([...suite.children.allTests()].some((t) => t.meta().labproof)) this.write()
+  }
+
+  onTestModuleEnd(): void {
+    this.write()
+  }
+
+  onTestRunEnd(modules: ReadonlyArray<TestModule>): void {
+    for (const m of modules) if (!this.modules.includes(m)) this.modules.push(m)
+    this.part.ended = true
+    this.write()
+  }
+
+  private write(): void {
+    writeJunit(this.options.outputFile)
+  }
+
+  private render(signal?: string): JunitSuite[] {
+    const suites = new Map<string, JunitSuite>()
+    for (const module of this.modules) {
+      for (const test of module.children.allTests()) {
+        const meta = test.meta().labproof
+        const key = meta ? `scenario\0${meta.scenario}\0${meta.cell}` : `module\0${module.moduleId}`
+        let suite = suites.get(key)
+        if (!suite) {
+          suite = meta ? scenarioSuite(meta) : { name: relative(module.moduleId), file: relative(module.moduleId), cases: [] }
+          suites.set(key, suite)
+        }
+        suite.cases.push(meta ? this.stepCase(test, meta, signal) : genericCase(test, module, signal))
+      }
+    }
+    return [...suites.values()]
+  }
+
+  private stepCase(test: TestCase, meta: StepMeta, signal: string | undefined): JunitCase {
+    const matrixCell = meta.cell.includes(' ') ? ` [${meta.cell}]` : ''
+    const base = {
+      name: `step ${meta.step}: ${meta.title}${matrixCell}`,
+      classname: meta.scenario,
+      file: meta.file,
+      ...(meta.line ? { line: meta.line } : {}),
+    }
+    const fact = this.stepFacts(meta).get(meta.step)
+    if (fact) {
+      const outcome: JunitOutcome = fact.status === 'passed' ? { status: 'passed' }
+        : fact.status === 'skipped' ? { status: 'skipped', message: fact.reason ?? 'skipped' }
+        : { status: 'failed', message: fact.reason ?? 'failed', type: fact.type ?? 'Error', detail: fact.message ?? fact.reason ?? '' }
+      return { ...base, timeS: (fact.ms ?? 0) / 1000, outcome, ...(fact.transcript ? { systemOut: fact.transcript } : {}) }
+    }
+    return { ...base, ...vitestOutcome(test, signal, meta.hint) }
+  }
+
+  /** The step facts of this run for the scenario and cell, re-read each time (they grow). */
+  private stepFacts(meta: StepMeta): Map<number, StepFact> {
+    const byStep = new Map<number, StepFact>()
+    for (const f of readStepFacts(this.options.runRecords, meta.scenario)) {
+      if (f.run === this.runId && f.cell === meta.cell) byStep.set(f.step, f)
+    }
+    return byStep
+  }
+}
+
+function scenarioSuite(meta: StepMeta): JunitSuite {
+  const matrixCell = meta.cell.includes(' ') ? ` [${meta.cell}]` : ''
+  return {
+    name: `${meta.scenario}: ${meta.scenarioTitle}${matrixCell}`,
+    file: meta.file,
+    properties: { scenario: meta.scenario, cell: meta.cell, 'source document': meta.sourceDoc },
+    cases: [],
+  }
+}
+
+function genericCase(test: TestCase, module: TestModule, signal: string | undefined): JunitCase {
+  return {
+    name: test.fullName,
+    classname: relative(module.moduleId),
+    file: relative(module.moduleId),
+    ...(test.location ? { line: test.location.line } : {}),
+    ...vitestOutcome(test, signal),
+  }
+}
+
+/** What vitest itself knows of a test: its result, or that it never finished. */
+function vitestOutcome(test: TestCase, signal: string | undefined, hint?: string): { timeS: number; outcome: JunitOutcome } {
+  const r = test.result()
+  const timeS = (test.diagnostic()?.duration ?? 0) / 1000
+  if (r.state === 'passed') return { timeS, outcome: { status: 'passed' } }
+  if (r.state === 'skipped') return { timeS, outcome: { status: 'skipped', message: r.note ?? (test.options.mode === 'todo' ? 'todo' : 'skipped') } }
+  if (r.state === 'failed') {
+    const e = r.errors[0]
+    const message = e?.message ?? 'failed'
+    const detail = [message, e?.stack?.split('\n').filter((l) => /^\s+at /.test(l)).join('\n'), hint && !message.includes(suggestedFix(hint)) ? suggestedFix(hint) : ''].filter(Boolean).join('\n')
+    return { timeS, outcome: { status: 'failed', message: message.split('\n').find((l) => l.trim()) ?? message, type: e?.name ?? 'Error', detail } }
+  }
+  const running = (test as unknown as { task?: { result?: { state?: string } } }).task?.result?.state === 'run'
+  const by = signal ? ` (${signal})` : ''
+  return { timeS, outcome: { status: 'skipped', message: `interrupted: the run was stopped${by} ${running ? 'while this step ran' : 'before this step ran'}` } }
+}
+
+function relative(file: string): string {
+  return path.relative(process.cwd(), file) || file
+}
+
+function writeJunit(file: string, signal?: string): void {
+  const parts = store[STORE]?.get(file) ?? []
+  writeFileAtomic(file, junitXml(parts.flatMap((p) => p.render(signal))))
+}
+
+/** When the process exits before a run ended (a signal, a second Ctrl-C), the file is written
+ *  once more, naming the signal; synchronously, as an 'exit' handler must. */
+function writeOnExit(file: string): void {
+  process.on('exit', (code) => {
+    const parts = store[STORE]?.get(file) ?? []
+    const signal = code > 128 ? Object.entries(constants.signals).find(([, n]) => n === code - 128)?.[0] : undefined
+    if (!signal && parts.every((p) => p.ended)) return
+    try {
+      writeJunit(file, signal)
+    } catch (e) {
+      process.stderr.write(`labproof: could not write ${file}: ${(e as Error).message}\n`)
+    }
+  })
+}
