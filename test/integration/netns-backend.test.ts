@@ -1,4 +1,5 @@
 // The embedded backend on this machine's kernel: the topology every scenario relies on.
+import { randomBytes } from 'node:crypto'
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -14,21 +15,18 @@ const root = process.getuid?.() === 0
 
 describe.skipIf(!root)('netns backend (needs root)', () => {
   let lab: Lab
-  let provisionMs: number
 
   beforeAll(async () => {
-    const t0 = performance.now()
     lab = await netnsBackend.provision(buildTopology())
-    provisionMs = performance.now() - t0
   })
 
   afterAll(async () => {
     await lab?.destroy()
   })
 
-  test('provisions two hosts, a gateway and an internet host in well under a second', () => {
+  // How long provisioning takes is the benchmark's to measure (npm run bench), not a test's.
+  test('provisions two hosts, a gateway and an internet host', () => {
     expect([...lab.hosts.keys()]).toEqual(['host01', 'host02', 'gateway', 'internet'])
-    expect(provisionMs).toBeLessThan(1000)
   })
 
   test('hosts are named host-01 and host-02, with ens33 on the underlay and a default route via the gateway', async () => {
@@ -82,12 +80,15 @@ describe.skipIf(!root)('netns backend (needs root)', () => {
   })
 
   test('a command past its timeout is killed with its children and reported as timed out', async () => {
-    const r = await lab.host('host01').exec('sleep 30 & sleep 30; echo never', { timeoutMs: 300 })
+    // A duration no other sleep has, so the host's process list shows exactly these two.
+    const seconds = `300.${randomBytes(3).readUIntBE(0, 3)}`
+    const r = await lab.host('host01').exec(`sleep ${seconds} & sleep ${seconds}; echo never`, { timeoutMs: 300 })
     expect(r.timedOut).toBe(true)
     expect(r.exitCode).toBe(124)
-    expect(r.ms).toBeLessThan(2000)
-    expect((await lab.host('host01').succeed('ps -eo comm')).split('\n').filter((c) => c === 'sleep 30' || c === 'sleep').length)
-      .toBeLessThanOrEqual(1) // at most the node's own idle sleep
+    expect(r.stdout).not.toContain('never')
+    const args = (await lab.host('host01').succeed('ps -eo args')).split('\n')
+    expect(args).toContain('ps -eo args') // the list is this host's, and read by args
+    expect(args.filter((a) => a === `sleep ${seconds}`)).toEqual([])
   })
 
   test("commands run side by side on one host, each with its own output and status (the host's shell serves them all)", async () => {
@@ -100,7 +101,7 @@ describe.skipIf(!root)('netns backend (needs root)', () => {
     const h = lab.host('host02')
     const r = await h.exec('sleep 4242 & echo $!', { timeoutMs: 5_000 })
     expect(r.exitCode).toBe(0)
-    expect(r.ms).toBeLessThan(1_000)
+    expect(r.timedOut).toBeUndefined() // it did not wait for the job
     const pid = r.stdout.trim()
     expect(await h.succeed(`cat /proc/${pid}/cmdline | tr '\\0' ' '`)).toBe('sleep 4242 ')
     await h.succeed(`kill ${pid}`)
