@@ -1,176 +1,116 @@
-// `labproof run | list | clean`: the command line. Runs go through vitest's node API so the CLI,
-// `npm test` and an IDE all execute scenarios the same way.
-import { rm } from 'node:fs/promises'
-import path from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
-import { backendByName, BACKEND_NAMES } from './backends/index.ts'
-import { cleanLeftovers } from './cleanup.ts'
-import { collectErrata, formatErrataTable } from './report/errata.ts'
-import { loadScenarios, selectScenarios } from './scenario/loader.ts'
-import { cellName, planSteps } from './scenario/runner.ts'
-import { readMatrix, writeMatrix } from './report/matrix.ts'
-import { runProcess } from './local-process.ts'
-import { outputDirs } from './output-dirs.ts'
+// `labproof <command>`: the command line. Each command lives in harness/cli/ (init in
+// harness/init.ts); this file dispatches, prints the help, and turns errors into one line and an
+// exit code: 0 done, 1 a step failed or labproof could not do it, 2 a usage mistake.
+import { BACKEND_NAMES } from './backends/index.ts'
+import { cleanCommand, CLEAN_HELP } from './cli/clean.ts'
+import { ENVIRONMENT_HELP, EXIT_CODES_HELP } from './cli/environment.ts'
+import { errataCommand, ERRATA_HELP } from './cli/errata.ts'
+import { imageCommand, IMAGE_HELP } from './cli/image.ts'
+import { listCommand, LIST_HELP } from './cli/list.ts'
+import { CHECK_SOURCE_HELP, DRAFT_HELP } from './cli/more-help.ts'
+import { onOutputClosed, settleColour } from './cli/output.ts'
+import { runCommand, RUN_HELP } from './cli/run.ts'
+import { argumentError, UsageError, wantsHelp } from './cli/usage.ts'
+import { loadConfig, type LabproofConfig } from './config.ts'
+import { initCommand, INIT_HELP } from './init.ts'
+import { PACKAGE_VERSION } from './package-info.ts'
+import { stopRun } from './run-vitest.ts'
+import { SelectionError } from './scenario/selection.ts'
 
-const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url))
-
-const USAGE = `labproof — run Linux virtual-networking lab write-ups as tests
+const USAGE = `labproof ${PACKAGE_VERSION} — run Linux virtual-networking lab write-ups as tests
 
 usage:
-  labproof run [SCENARIO_ID...] [--backend ${BACKEND_NAMES.join('|')}] [--report]
-               [--distro bookworm,trixie,bullseye] [--kernel 5.10,6.1,6.12]
+  labproof run [FILE|DIR|ID]... [--backend ${BACKEND_NAMES.join('|')}] [--report] [--shard I/N]
+               [--distro bookworm,trixie,bullseye] [--kernel 5.10,6.1,6.12] [--jobs N] [--out DIR]
                [--image NAME] [--privileged]
-  labproof list
-  labproof errata [--json]
+  labproof list [FILE|DIR|ID]...
+  labproof errata [FILE|DIR|ID]... [--json]
+  labproof grade --scenario FILE|ID (--target TARGET | --targets students.csv) [options]
+  labproof endstate record [FILE|DIR|ID]... [--backend B]
+  labproof init [DIR] [--force]
   labproof clean
   labproof image build [--distro bookworm|trixie|bullseye]... [--force]
-  labproof grade --scenario ID (--target TARGET | --targets students.csv) [--help for options]
+  labproof draft POST [--out FILE]
+  labproof check-source [--docs DIR]... [SCENARIO_ID|FILE...]
+  labproof --version | --help | COMMAND --help
 
-run      runs the scenarios (all when no id is given) on two fresh hosts per scenario;
-         results go to the console, reports/junit.xml and allure-results/; --report also
-         builds the Allure HTML report in allure-report/. Exit code 1 when any step fails.
-         --distro (docker) and --kernel (qemu) take lists: every scenario runs on each, and
-         reports/matrix.md shows the scenario x distro/kernel table with pass, fail or skip.
-list     prints every scenario with its source document and requirements.
-errata   prints the documents' defects the scenarios record (verbatim command, what it did in
-         the last run, the correction and why), as a table or as JSON.
-clean    removes whatever an interrupted run left behind (hosts, namespaces, captures,
-         docker containers and networks whose owner process is gone).
-image build  builds the docker backend's lab host image (debootstrap, no registry; cached).
-         --image NAME runs the docker backend on an existing image instead (missing lab tools
-         are installed with its package manager); --privileged asks for privileged containers.
+run      runs scenarios (FILE, DIR or ID; default: the config's "scenarios", else ./scenarios,
+         else the examples labproof ships) on two fresh hosts each; results go to the console,
+         reports/junit.xml and allure-results/; --report also builds the HTML report.
+list     prints each scenario with its source document and requirements.
+errata   prints the documents' defects the scenarios record, as a table or as JSON.
 grade    scores a student's live machine (ssh://user@host[:port], local, docker:CONTAINER) or a
          class from a CSV against a scenario's checks, read-only; reports in reports/grades/.
-`
+endstate record  runs scenarios and stores the state each lab ends in beside it
+         (<scenario>.endstate.json), which grade compares students' machines with.
+init     writes scenarios/example.yaml (with its editor schema reference) and a CI workflow.
+clean    removes whatever interrupted runs left behind (labs whose labproof process is gone).
+image build  builds the docker backend's lab host image (debootstrap, no registry; cached).
+draft    drafts a scenario from a lab post (Markdown or plain text; - reads stdin): its
+         commands verbatim, hosts, namespaces, shown outputs; guesses marked todo. Runs nothing.
+check-source  checks that every run: step not marked added: true is in its document, verbatim
+         and in order (documents: beside the scenario, --docs DIR, LABPROOF_DOCS). Exit 1 on drift.
+
+configuration: labproof.config.json, labproof.config.yaml or a "labproof" field in package.json,
+in the current directory (paths relative to it):
+  scenarios: [scenarios, labs/extra.yaml]   # folders and files: the default scenarios
+  output: build/labproof                    # where reports/, allure-results/, allure-report/ go
+  backend: netns                            # the default --backend
+  jobs: 2                                   # scenarios at once
+  docs: [docs]                              # the scenarios' documents (check-source)
+The command line wins over the environment, which wins over the file.
+
+${ENVIRONMENT_HELP}
+${EXIT_CODES_HELP}`
+
+/** Each command's --help; grade's and the others' are their own. */
+const HELP: Record<string, string> = {
+  run: RUN_HELP, list: LIST_HELP, errata: ERRATA_HELP, clean: CLEAN_HELP, image: IMAGE_HELP, init: INIT_HELP,
+  draft: DRAFT_HELP, 'check-source': CHECK_SOURCE_HELP,
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
+  if (command === '--version' || command === '-v' || command === 'version') {
+    process.stdout.write(`${PACKAGE_VERSION}\n`)
+    return 0
+  }
+  // `labproof help COMMAND` is `labproof COMMAND --help`.
+  if (command === 'help' && rest[0]) return main([rest[0], '--help'])
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE)
+    return command === undefined ? 2 : 0
+  }
+  if (HELP[command] && wantsHelp(rest)) {
+    process.stdout.write(HELP[command])
+    return 0
+  }
+  const config = command === 'init' ? {} : applyConfig(loadConfig())
   switch (command) {
-    case 'run': return run(rest)
-    case 'list': return list(rest)
-    case 'errata': return errata(rest)
-    case 'clean': return clean(rest)
-    case 'image': return image(rest)
+    case 'run': return runCommand(rest, config)
+    case 'list': return listCommand(rest, config)
+    case 'errata': return errataCommand(rest, config)
+    case 'clean': return cleanCommand(rest)
+    case 'image': return imageCommand(rest)
     case 'grade': return grade(rest)
-    case undefined: case 'help': case '--help': case '-h':
-      process.stdout.write(USAGE)
-      return command === undefined ? 2 : 0
+    case 'endstate': return (await import('./endstate/endstate-command.ts')).endStateCommand(rest)
+    case 'init': return initCommand(rest)
+    case 'draft': return (await import('./draft/draft-command.ts')).draftCommand(rest)
+    case 'check-source': return (await import('./scenario/check-source-command.ts')).checkSourceCommand(rest)
     default:
-      throw new UsageError(`unknown command "${command}"; the commands are run, list, errata, clean, image, grade (labproof --help shows how to use them)`)
+      throw new UsageError(`unknown command "${command}"; the commands are ${COMMANDS.join(', ')} (labproof --help shows how to use them)`)
   }
 }
 
-async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      backend: { type: 'string', default: 'netns' },
-      distro: { type: 'string' },
-      kernel: { type: 'string' },
-      image: { type: 'string' },
-      privileged: { type: 'boolean', default: false },
-      report: { type: 'boolean', default: false },
-    },
-  })
-  if (!BACKEND_NAMES.includes(values.backend)) {
-    throw new UsageError(`unknown backend "${values.backend}"; choose one of: ${BACKEND_NAMES.join(', ')}`)
-  }
-  if (values.backend === 'netns' && (values.distro || values.kernel)) {
-    throw new UsageError(`--${values.distro ? 'distro' : 'kernel'} chooses the docker image's distro or the qemu VMs' kernel; the netns backend runs on this machine's own (add --backend docker or --backend qemu)`)
-  }
-  // Fail on a wrong id here, with the list of known ones, before anything is provisioned.
-  selectScenarios(await loadScenarios(), positionals)
-  // A matrix: every scenario on each distro and/or kernel, one cell after the other.
-  const distros = listOption(values.distro)
-  const kernels = listOption(values.kernel)
-  const cells = distros.flatMap((distro) => kernels.map((kernel) => ({ distro, kernel })))
-  // What the backend needs (root, an engine, a kernel it knows), as one line before any lab.
-  const backend = await backendByName(values.backend)
-  for (const cell of cells) await backend.preflight?.(cell)
-  // What runs killed with SIGKILL left behind (docker's are swept when its first lab starts).
-  const swept = await cleanLeftovers({ docker: false })
-  if (swept.length) process.stderr.write(`labproof: removed what earlier runs left behind:\n${swept.map((r) => `  ${r}`).join('\n')}\n`)
+const COMMANDS = ['run', 'list', 'errata', 'clean', 'image', 'grade', 'endstate', 'init', 'draft', 'check-source']
 
-  const out = outputDirs()
-  process.env.LABPROOF_OUTPUT_DIR = path.dirname(out.reports)
-  await rm(out.allureResults, { recursive: true, force: true })
-  await rm(out.runRecords, { recursive: true, force: true })
-  process.env.LABPROOF_SCENARIOS = positionals.join(',')
-  process.env.LABPROOF_BACKEND = values.backend
-  if (values.image) process.env.LABPROOF_DOCKER_IMAGE = values.image
-  if (values.privileged) process.env.LABPROOF_DOCKER_PRIVILEGED = '1'
-
-  const { runVitest } = await import('./run-vitest.ts')
-  let failed = false
-  for (const cell of cells) {
-    setOrClear('LABPROOF_DISTRO', cell.distro)
-    setOrClear('LABPROOF_KERNEL', cell.kernel)
-    if (cells.length > 1) process.stdout.write(`\n== ${cellName({ backend: values.backend, ...cell })}\n`)
-    // SIGINT/SIGTERM stop the run there and remove its labs (run-vitest.ts).
-    failed = (await runVitest({ root: PACKAGE_DIR, files: ['scenarios/labs.test.ts'], backend: values.backend })) || failed
-  }
-  const matrix = await readMatrix(out.runRecords, cells.map((c) => cellName({ backend: values.backend, ...c })))
-  const table = await writeMatrix(out.reports, matrix)
-  if (cells.length > 1) process.stdout.write(`\n${table}\n(also in ${path.join(out.reports, 'matrix.md')})\n`)
-
-  if (values.report) {
-    const r = await runProcess(path.join(PACKAGE_DIR, 'node_modules', '.bin', 'allure'), ['generate', out.allureResults, '-o', out.allureReport], { timeoutMs: 300_000 })
-    if (r.exitCode !== 0) process.stderr.write(`labproof: the Allure report could not be built:\n${r.stderr || r.stdout}\n`)
-    else process.stdout.write(`\nAllure report: ${path.join(out.allureReport, 'index.html')}\n`)
-  }
-  return failed ? 1 : 0
-}
-
-async function list(args: string[]): Promise<number> {
-  parseArgs({ args, options: {} })
-  const scenarios = await loadScenarios()
-  for (const s of scenarios) {
-    const steps = planSteps(s)
-    const kernel = [...new Set(steps.flatMap((p) => p.requires.kernel))]
-    const tools = [...new Set(steps.flatMap((p) => p.requires.tools))]
-    process.stdout.write([
-      `${s.id}`,
-      `  ${s.title}`,
-      `  source:   ${s.source.doc}, section ${s.source.section}`,
-      `  steps:    ${steps.length}`,
-      `  kernel:   ${kernel.join(', ') || '-'}`,
-      `  tools:    ${tools.join(', ') || '-'}`,
-      '',
-    ].join('\n') + '\n')
-  }
-  return 0
-}
-
-async function errata(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { json: { type: 'boolean', default: false } } })
-  const rows = await collectErrata(await loadScenarios())
-  process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : formatErrataTable(rows))
-  return 0
-}
-
-async function clean(args: string[]): Promise<number> {
-  parseArgs({ args, options: {} })
-  const removed = await cleanLeftovers()
-  process.stdout.write(removed.length ? `removed:\n${removed.map((r) => `  ${r}`).join('\n')}\n` : 'nothing left behind\n')
-  return 0
-}
-
-async function image(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { distro: { type: 'string', multiple: true }, force: { type: 'boolean', default: false } },
-  })
-  if (positionals[0] !== 'build' || positionals.length > 1) throw new UsageError('usage: labproof image build [--distro bookworm|trixie|bullseye]... [--force]')
-  const { buildHostImage, isHostDistro, HOST_DISTROS, DEFAULT_DISTRO } = await import('./backends/docker-image.ts')
-  for (const distro of values.distro ?? [DEFAULT_DISTRO]) {
-    if (!isHostDistro(distro)) throw new UsageError(`unknown distro "${distro}"; choose from ${HOST_DISTROS.join(', ')}`)
-    const r = await buildHostImage({ distro, force: values.force })
-    process.stdout.write(`${r.image} ${r.built ? `built in ${(r.ms / 1000).toFixed(1)} s` : 'already built (cached)'}\n`)
-  }
-  return 0
+/** The config's output folder and documents, where the environment does not set them already;
+ *  run's --out and --jobs override in their turn. */
+function applyConfig(config: LabproofConfig): LabproofConfig {
+  if (config.output && !process.env.LABPROOF_OUTPUT_DIR) process.env.LABPROOF_OUTPUT_DIR = config.output
+  // package.json's "labproof" field is read for the documents where they are looked up.
+  if (config.docs && !config.file?.endsWith('package.json') && !process.env.LABPROOF_DOCS) process.env.LABPROOF_DOCS = config.docs.join(':')
+  return config
 }
 
 /** Loaded only for `grade`: the other commands never load the ssh and grading code. */
@@ -183,36 +123,19 @@ async function grade(args: string[]): Promise<number> {
   }
 }
 
-class UsageError extends Error {}
-
-/** `--kernel 5.10,6.1` → ['5.10', '6.1']; absent → [undefined] (one cell, the default). */
-function listOption(v: string | undefined): (string | undefined)[] {
-  const items = (v ?? '').split(',').map((x) => x.trim()).filter(Boolean)
-  return items.length ? items : [undefined]
-}
-
-function setOrClear(name: string, value: string | undefined): void {
-  if (value) process.env[name] = value
-  else delete process.env[name]
-}
-
-/** node:util parseArgs' complaints, said the labproof way (they are usage errors). */
-function argumentError(e: unknown, command: string | undefined): UsageError | undefined {
-  const code = (e as { code?: string }).code ?? ''
-  if (!code.startsWith('ERR_PARSE_ARGS_')) return undefined
-  const quoted = /'([^']+)'/.exec((e as Error).message)?.[1] ?? ''
-  const problem = code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? `unknown option ${quoted}`
-    : code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ? `option ${quoted.replace(/ <value>$/, '')} needs a value`
-    : code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' ? `unexpected argument "${quoted}"`
-    : (e as Error).message
-  return new UsageError(`${command}: ${problem} (labproof --help shows the options)`)
-}
+settleColour()
+// A reader that goes away (`labproof list | head -1`) ends the command quietly; a run stops
+// and removes its labs first, as on SIGPIPE.
+onOutputClosed(() => {
+  if (process.argv[2] === 'run') stopRun('its output was closed', 141)
+  else process.exit(0)
+})
 
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code },
   (e: unknown) => {
     const error = argumentError(e, process.argv[2]) ?? e
     process.stderr.write(`labproof: ${error instanceof Error ? error.message : String(error)}\n`)
-    process.exitCode = error instanceof UsageError ? 2 : 1
+    process.exitCode = error instanceof UsageError || error instanceof SelectionError ? 2 : 1
   },
 )

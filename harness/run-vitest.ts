@@ -1,4 +1,6 @@
-// Run the scenarios through vitest's node API, and stop cleanly on SIGINT or SIGTERM.
+// Run the scenarios through vitest's node API, and stop cleanly however the run is stopped:
+// SIGINT, SIGTERM or SIGHUP, its parent process going away (`timeout 6 npx labproof run`: npx is
+// killed and labproof would run on as an orphan, its labs up), or its output closed.
 //
 // Vitest's own handler exits the CLI at once. Its forked workers, where the labs live, are then
 // cut off mid-step and end without running the backends' signal handlers: a docker lab would
@@ -11,7 +13,9 @@ import { constants } from 'node:os'
 import { cleanLeftovers } from './cleanup.ts'
 import { isAlive } from './process-alive.ts'
 
-const SIGNALS = ['SIGINT', 'SIGTERM'] as const
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
+/** How often the parent process is looked for: Node cannot ask the kernel to be told. */
+const PARENT_POLL_MS = 200
 /** The docker backend gives a hung engine 10 s; a little more for the worker to go. */
 const WORKERS_GRACE_MS = 15_000
 const SWEEP_LIMIT_MS = 30_000
@@ -25,7 +29,7 @@ export interface RunVitestOptions {
 
 /** One vitest run of `files`; true when a test failed or vitest could not run them. */
 export async function runVitest(o: RunVitestOptions): Promise<boolean> {
-  stopOnSignals(o.backend)
+  guardRun(o.backend)
   const { createVitest } = await import('vitest/node')
   // What startVitest would set before making the instance.
   process.env.TEST = 'true'
@@ -45,27 +49,54 @@ export async function runVitest(o: RunVitestOptions): Promise<boolean> {
     await vitest.close()
   }
   // Interrupted: the tear-down exits when it is done; report nothing more meanwhile.
-  if (interrupted) await new Promise(() => {})
+  if (stopping) await new Promise(() => {})
   return failed || vitest.state.getCountOfFailedTests() > 0 || (process.exitCode ?? 0) !== 0
 }
 
 let runBackend = 'netns'
-let interrupted: NodeJS.Signals | undefined
+let stopping: string | undefined
+let parentWatch: NodeJS.Timeout | undefined
 
-function stopOnSignals(backend: string): void {
+/** From here on, a signal, the parent's death or a closed output stops the run and removes its
+ *  labs (call it before anything is provisioned; runVitest calls it too). */
+export function guardRun(backend: string): void {
   runBackend = backend
   for (const s of SIGNALS) if (!process.listeners(s).includes(onSignal)) process.on(s, onSignal)
+  const parent = process.ppid
+  // Started by init (PID 1) already: there is no parent whose going could be noticed.
+  if (!parentWatch && parent > 1) {
+    parentWatch = setInterval(() => {
+      if (process.ppid !== parent) stopRun(`its parent process (pid ${parent}) is gone`, 128 + constants.signals.SIGHUP, 'SIGTERM')
+    }, PARENT_POLL_MS).unref()
+  }
 }
 
 function onSignal(signal: NodeJS.Signals): void {
-  const code = 128 + (constants.signals[signal] ?? 0)
-  if (interrupted) {
-    process.stderr.write(`labproof: ${signal} again: exiting now; \`labproof clean\` removes what is left\n`)
+  stopRun(signal, 128 + (constants.signals[signal] ?? 0), signal)
+}
+
+/** Stop the run: its workers get `forward` and remove their labs, what they leave is swept,
+ *  and labproof exits with `code`. A second call exits at once. */
+export function stopRun(why: string, code: number, forward: NodeJS.Signals = 'SIGTERM'): void {
+  if (stopping) {
+    // A parent that goes away after a signal changes nothing: the tear-down is under way.
+    if (why.startsWith('its parent')) return
+    say(`labproof: ${why} again: exiting now; \`labproof clean\` removes what is left\n`)
     process.exit(code)
   }
-  interrupted = signal
-  process.stderr.write(`\nlabproof: ${signal}: stopping the run and removing its labs (${signal} again to exit at once)\n`)
-  void tearDown(signal).finally(() => process.exit(code))
+  stopping = why
+  if (parentWatch) clearInterval(parentWatch)
+  say(`\nlabproof: ${why}: stopping the run and removing its labs${why.startsWith('SIG') ? ` (${why} again to exit at once)` : ''}\n`)
+  void tearDown(forward).finally(() => process.exit(code))
+}
+
+/** stderr may be gone with the parent or the terminal: nothing to tell then. */
+function say(text: string): void {
+  try {
+    process.stderr.write(text)
+  } catch {
+    // nobody is reading
+  }
 }
 
 async function tearDown(signal: NodeJS.Signals): Promise<void> {
@@ -78,7 +109,7 @@ async function tearDown(signal: NodeJS.Signals): Promise<void> {
     cleanLeftovers({ docker: runBackend === 'docker' }).catch((e: Error) => [`(the sweep failed: ${e.message})`]),
     new Promise<string[]>((r) => setTimeout(() => r(['(the sweep did not finish in time: run `labproof clean`)']), SWEEP_LIMIT_MS).unref()),
   ])
-  if (swept.length) process.stderr.write(`labproof: removed after the interruption:\n${swept.map((s) => `  ${s}`).join('\n')}\n`)
+  if (swept.length) say(`labproof: removed after the interruption:\n${swept.map((s) => `  ${s}`).join('\n')}\n`)
 }
 
 /** This process's children: vitest's workers (and any tool it started). */

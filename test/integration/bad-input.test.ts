@@ -89,7 +89,7 @@ describe.concurrent('the command line', () => {
   })
 
   test('an unknown option', async () => {
-    expectOneLine(await cli(['run', '--frob'], env()), /^labproof: run: unknown option --frob \(labproof --help shows the options\)$/, 2)
+    expectOneLine(await cli(['run', '--frob'], env()), /^labproof: run: unknown option --frob \(labproof run --help shows the options\)$/, 2)
   })
 
   test('an option without its value', async () => {
@@ -97,7 +97,7 @@ describe.concurrent('the command line', () => {
   })
 
   test('an argument a command does not take', async () => {
-    expectOneLine(await cli(['list', 'extra'], env()), /list: unexpected argument "extra"/, 2)
+    expectOneLine(await cli(['clean', 'extra'], env()), /clean: unexpected argument "extra"/, 2)
   })
 
   test('an unknown backend', async () => {

@@ -1,0 +1,39 @@
+// Every environment variable labproof reads, for `labproof --help` (a test checks that each
+// one the code reads is listed here).
+export const ENVIRONMENT_HELP = `environment:
+  LABPROOF_OUTPUT_DIR         where reports/, allure-results/ and allure-report/ go (default: the
+                              current directory; run --out and the config's "output" set it too)
+  LABPROOF_JOBS               scenarios run at once (default: netns 4, docker 4, qemu 1, vagrant 1)
+  LABPROOF_SCENARIO_DIR       the default scenario folder, instead of the config's "scenarios",
+                              ./scenarios or the shipped examples
+  LABPROOF_DOCS               folders of the scenarios' documents, separated by ":" (check-source)
+  LABPROOF_DOCKER_IMAGE       the docker backend's host image (run --image sets it)
+  LABPROOF_DOCKER_PRIVILEGED  1: privileged containers (run --privileged sets it)
+  DOCKER_HOST                 the Docker engine to use (as docker's own client reads it)
+  LABPROOF_CACHE              where VM images and Vagrant boxes are cached (default ~/.cache/labproof)
+  LABPROOF_DEBIAN_MIRROR      the Debian mirror for image builds (default http://deb.debian.org/debian)
+  LABPROOF_QEMU_ACCEL         tcg: never try KVM
+  LABPROOF_VAGRANT_BOX        the Vagrant box for Host 01 and Host 02 (default: labproof's own box on
+                              libvirt, else debian/bookworm64)
+  LABPROOF_VAGRANT_GATEWAY    vm: a third VM plays the gateway and the internet host
+  VAGRANT_DEFAULT_PROVIDER, VAGRANT_HOME
+                              read as vagrant reads them
+  LABPROOF_SSH_PASSPHRASE     the passphrase of grade's --identity key
+  NO_COLOR                    set (non-empty): no colour codes; none either when stdout is not a
+                              terminal, unless FORCE_COLOR is set (FORCE_COLOR=0: none)
+  set by labproof run for the scenarios' vitest entry (scenarios/labs.test.ts), which reads them
+  when vitest is started directly:
+  LABPROOF_SCENARIO_FILES     a JSON list of the scenario files to run (default: all defaults)
+  LABPROOF_BACKEND, LABPROOF_DISTRO, LABPROOF_KERNEL
+                              where they run (default netns)
+`
+
+export const EXIT_CODES_HELP = `exit codes:
+  0    every step passed (steps skipped with a reason are not failures); for other commands: done
+  1    a step failed, or labproof could not do it: a scenario or config file, the machine, the
+       HTML report (one line \`labproof: …\` says why)
+  2    the command line: an unknown command, option, scenario file or id, a malformed value
+  130, 143, 129
+       interrupted by SIGINT, SIGTERM or SIGHUP (or its parent process went away): the run
+       stopped and its labs were removed; 141: its output was closed (\`labproof run | head\`)
+`

@@ -1,0 +1,139 @@
+// `labproof run [FILE|DIR|ID]...`: the scenarios on fresh labs, through vitest's node API so the
+// CLI, `npm test` and an IDE all execute scenarios the same way.
+import { rm } from 'node:fs/promises'
+import path from 'node:path'
+import { backendByName, BACKEND_NAMES } from '../backends/index.ts'
+import { applyBaseline, prepareBaseline } from '../baseline.ts'
+import { cleanLeftovers } from '../cleanup.ts'
+import type { LabproofConfig } from '../config.ts'
+import { cellName } from '../engine/run-options.ts'
+import { outputDirs } from '../output-dirs.ts'
+import { PACKAGE_DIR } from '../package-info.ts'
+import { readMatrix, writeMatrix } from '../report/matrix.ts'
+import { guardRun, runVitest } from '../run-vitest.ts'
+import { resolveScenarios } from '../scenario/selection.ts'
+import { parseShard, shardOf } from '../scenario/shard.ts'
+import { parseCommand, positiveInteger, UsageError } from './usage.ts'
+
+export const RUN_HELP = `usage: labproof run [FILE|DIR|ID]... [options]
+
+Runs scenarios on two fresh hosts each and reports every step: the console, reports/junit.xml
+(one testcase per step), reports/run/ and allure-results/ under the output folder.
+
+  FILE|DIR|ID       scenario files, folders of them (their *.yaml and *.yml) and scenario ids
+                    (looked up in the default scenarios). Default: the config's "scenarios",
+                    else ./scenarios of the current directory, else the examples labproof ships.
+  --backend B       ${BACKEND_NAMES.join(', ')} (default: the config's "backend", else netns)
+  --distro LIST     docker: every scenario on each distro (bookworm,trixie,bullseye);
+                    reports/matrix.md is the scenario x distro table
+  --kernel LIST     qemu: every scenario on each Debian kernel (5.10,6.1,6.12)
+  --image NAME      docker: run on this image instead of labproof's (missing tools are installed)
+  --privileged      docker: privileged containers
+  --shard I/N       run only the Ith of N parts of the scenarios (every Nth in id order): N
+                    runners with --shard 1/N .. N/N run each scenario once
+  --jobs N          scenarios at once, each on its own lab (default: LABPROOF_JOBS, the
+                    config's "jobs", else netns 4, docker 4, qemu 1, vagrant 1)
+  --out DIR         the output folder (default: LABPROOF_OUTPUT_DIR, the config's "output",
+                    else the current directory)
+  --report          also build the HTML report in allure-report/ (a report that cannot be
+                    built fails the run)
+  --baseline FILE   fail when a step is skipped that FILE does not expect for this backend,
+                    distro and kernel (e.g. baselines/netns.json); expected skips that now run
+                    are reported, not failed
+  --write-baseline FILE  write this run's skips into FILE (to review and commit)
+
+Exit code 0 when every step passed or was skipped with a reason, 1 when a step failed (or the
+report could not be built), 2 for a mistake on the command line; 130/143 when stopped by
+SIGINT/SIGTERM, after its labs are removed (a second signal exits at once).
+`
+
+export async function runCommand(args: string[], config: LabproofConfig): Promise<number> {
+  const { values, positionals } = parseCommand(args, {
+    backend: { type: 'string' },
+    distro: { type: 'string' },
+    kernel: { type: 'string' },
+    image: { type: 'string' },
+    privileged: { type: 'boolean', default: false },
+    report: { type: 'boolean', default: false },
+    shard: { type: 'string' },
+    jobs: { type: 'string' },
+    out: { type: 'string' },
+    baseline: { type: 'string' },
+    'write-baseline': { type: 'string' },
+  }, true)
+  const backendName = values.backend ?? config.backend ?? 'netns'
+  if (!BACKEND_NAMES.includes(backendName)) {
+    throw new UsageError(`unknown backend "${backendName}"; choose one of: ${BACKEND_NAMES.join(', ')}`)
+  }
+  if (backendName === 'netns' && (values.distro || values.kernel)) {
+    throw new UsageError(`--${values.distro ? 'distro' : 'kernel'} chooses the docker image's distro or the qemu VMs' kernel; the netns backend runs on this machine's own (add --backend docker or --backend qemu)`)
+  }
+  const shard = values.shard === undefined ? undefined : parseShard(values.shard)
+  const baseline = { check: values.baseline, write: values['write-baseline'] }
+  await prepareBaseline(baseline)
+  if (values.jobs !== undefined) process.env.LABPROOF_JOBS = String(positiveInteger(values.jobs, 'jobs'))
+  else if (!process.env.LABPROOF_JOBS && config.jobs) process.env.LABPROOF_JOBS = String(config.jobs)
+  if (values.out !== undefined) process.env.LABPROOF_OUTPUT_DIR = path.resolve(values.out)
+
+  // A wrong file, folder or id fails here, before anything is provisioned.
+  const selected = await resolveScenarios(positionals, { config })
+  const scenarios = shard ? shardOf(selected, shard) : selected
+  if (scenarios.length === 0) {
+    process.stdout.write(`labproof: shard ${shard!.index}/${shard!.count} has no scenarios (${selected.length} scenario${selected.length === 1 ? '' : 's'} for ${shard!.count} shards): nothing to run\n`)
+    return 0
+  }
+  if (shard) process.stdout.write(`shard ${shard.index}/${shard.count}: ${scenarios.map((s) => s.id).join(', ')}\n`)
+
+  // From here a signal, the parent's death or a closed output stops the run and removes its labs.
+  guardRun(backendName)
+  // A matrix: every scenario on each distro and/or kernel, one cell after the other.
+  const distros = listOption(values.distro)
+  const kernels = listOption(values.kernel)
+  const cells = distros.flatMap((distro) => kernels.map((kernel) => ({ distro, kernel })))
+  // What the backend needs (root, an engine, a kernel it knows), as one line before any lab.
+  const backend = await backendByName(backendName)
+  for (const cell of cells) await backend.preflight?.(cell)
+  // What runs killed with SIGKILL left behind (docker's are swept when its first lab starts).
+  const swept = await cleanLeftovers({ docker: false })
+  if (swept.length) process.stderr.write(`labproof: removed what earlier runs left behind:\n${swept.map((r) => `  ${r}`).join('\n')}\n`)
+
+  const out = outputDirs()
+  process.env.LABPROOF_OUTPUT_DIR = path.dirname(out.reports)
+  await rm(out.allureResults, { recursive: true, force: true })
+  await rm(out.runRecords, { recursive: true, force: true })
+  // The vitest entry (scenarios/labs.test.ts) runs exactly these files.
+  process.env.LABPROOF_SCENARIO_FILES = JSON.stringify(scenarios.map((s) => path.resolve(s.file)))
+  process.env.LABPROOF_BACKEND = backendName
+  if (values.image) process.env.LABPROOF_DOCKER_IMAGE = values.image
+  if (values.privileged) process.env.LABPROOF_DOCKER_PRIVILEGED = '1'
+
+  let failed = false
+  for (const cell of cells) {
+    setOrClear('LABPROOF_DISTRO', cell.distro)
+    setOrClear('LABPROOF_KERNEL', cell.kernel)
+    if (cells.length > 1) process.stdout.write(`\n== ${cellName({ backend: backendName, ...cell })}\n`)
+    failed = (await runVitest({ root: PACKAGE_DIR, files: ['scenarios/labs.test.ts'], backend: backendName })) || failed
+  }
+  const matrix = await readMatrix(out.runRecords, cells.map((c) => cellName({ backend: backendName, ...c })))
+  const table = await writeMatrix(out.reports, matrix)
+  if (cells.length > 1) process.stdout.write(`\n${table}\n(also in ${path.join(out.reports, 'matrix.md')})\n`)
+  failed = (await applyBaseline(baseline, out.runRecords, cells.map((c) => cellName({ backend: backendName, ...c })))) || failed
+
+  if (values.report) {
+    const { buildHtmlReport } = await import('../report/html.ts')
+    const index = await buildHtmlReport([out.allureResults], out.allureReport)
+    process.stdout.write(`\nHTML report: ${index}\n`)
+  }
+  return failed ? 1 : 0
+}
+
+/** `--kernel 5.10,6.1` → ['5.10', '6.1']; absent → [undefined] (one cell, the default). */
+function listOption(v: string | undefined): (string | undefined)[] {
+  const items = (v ?? '').split(',').map((x) => x.trim()).filter(Boolean)
+  return items.length ? items : [undefined]
+}
+
+function setOrClear(name: string, value: string | undefined): void {
+  if (value) process.env[name] = value
+  else delete process.env[name]
+}
