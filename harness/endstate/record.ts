@@ -43,7 +43,7 @@ export function sysctlKeysOf(s: LoadedScenario): string[] {
 }
 
 /** The lab's part of a host's state. */
-export function referenceState(state: MachineState, topology: Topology, s: LoadedScenario): MachineState {
+export function referenceState(state: MachineState, topology: Topology, s: LoadedScenario, hostName?: string): MachineState {
   const underlay = topology.underlay.interface
   const commands = s.steps.flatMap((step) => ('run' in step ? [step.run, step.erratum?.corrected ?? ''] : [])).join('\n')
   const labSets = (word: string) => new RegExp(`\\b${word}\\b`).test(commands)
@@ -58,10 +58,21 @@ export function referenceState(state: MachineState, topology: Topology, s: Loade
         ...(metric !== undefined && labSets('metric') ? { metric } : {}), ...(proto && labSets('proto') ? { proto } : {}),
       })),
     ports: sortBy(state.ports, (p) => `${p.ns} ${p.bridge} ${p.port}`),
-    sysctls: Object.fromEntries(Object.entries(state.sysctls).filter(([, v]) => v !== null).sort()),
+    // A sysctl counts on the hosts whose commands touch it (host02 of a lab that forwards on
+    // host01 keeps its default, which is no claim of the lab).
+    sysctls: Object.fromEntries(Object.entries(state.sysctls).filter(([key, v]) => v !== null && (!hostName || touches(s, hostName, key))).sort()),
     iptables: state.iptables.filter((c) => c.rules.length || (c.policy && c.policy !== 'ACCEPT')),
     unreadable: state.unreadable,
   }
+}
+
+function touches(s: LoadedScenario, hostName: string, key: string): boolean {
+  const path = key.replace(/\./g, '/')
+  return s.steps.some((step) => {
+    const text = 'run' in step ? `${step.run}\n${step.erratum?.corrected ?? ''}` : 'check' in step ? JSON.stringify(step.check) : ''
+    const on = 'run' in step ? step.on : 'check' in step ? JSON.stringify(step.check) : ''
+    return on.includes(hostName) && (text.includes(key) || text.includes(path))
+  })
 }
 
 /** Every host of the lab a student may play, read and reduced to the lab's part. */
@@ -71,7 +82,7 @@ export async function readReference(s: LoadedScenario, lab: Lab, hostNames: stri
   for (const name of hostNames) {
     const host: Exec = lab.host(name)
     const raw = await probeEndState(host, sysctlKeysOf(s), 20_000)
-    hosts[name] = referenceState(machineState(raw), lab.topology, s)
+    hosts[name] = referenceState(machineState(raw), lab.topology, s, name)
     kernel ??= (await host.exec('uname -r', { timeoutMs: 10_000 })).stdout.trim() || undefined
   }
   return { format: END_STATE_FORMAT, scenario: s.id, recordedOn: { backend: lab.backend, ...(kernel ? { kernel } : {}) }, hosts }
