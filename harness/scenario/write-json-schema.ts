@@ -7,9 +7,26 @@ import { scenario } from './schema.ts'
 
 export const JSON_SCHEMA_PATH = fileURLToPath(new URL('../../scenarios/schema.json', import.meta.url))
 
+/** The schema's identity: where the published package serves it. Editors find the file itself
+ *  through the scenario's `# yaml-language-server: $schema=` line (labproof init writes one). */
+export const SCHEMA_ID = 'https://unpkg.com/labproof/scenarios/schema.json'
+
 export function scenarioJsonSchema(): string {
   const schema = z.toJSONSchema(scenario, { io: 'input', unrepresentable: 'any' })
-  return `${JSON.stringify({ title: 'labproof scenario', ...schema }, null, 2)}\n`
+  return `${JSON.stringify({ $id: SCHEMA_ID, title: 'labproof scenario', ...withoutTypeLists(schema) }, null, 2)}\n`
+}
+
+/** `type: [string, number]` as `anyOf` of single types: what ajv's strict mode (strictTypes)
+ *  accepts without complaint, and the same meaning. */
+function withoutTypeLists(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(withoutTypeLists)
+  if (!node || typeof node !== 'object') return node
+  const out = Object.fromEntries(Object.entries(node).map(([k, v]) => [k, k === 'type' ? v : withoutTypeLists(v)]))
+  if (Array.isArray(out.type) && !('anyOf' in out)) {
+    const { type, ...rest } = out
+    return { ...rest, anyOf: (type as string[]).map((t) => ({ type: t })) }
+  }
+  return out
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
