@@ -131,6 +131,9 @@ const UNDO_DOCKER = [
   // (legacy tables only when docker made one: listing them would create them)
   '{ if grep -qx nat /proc/net/ip_tables_names 2>/dev/null && command -v iptables-legacy >/dev/null 2>&1; then iptables-legacy -t nat -F && iptables-legacy -t nat -X; fi; true; }',
   '{ if command -v iptables >/dev/null 2>&1 && iptables -t nat -S 2>/dev/null | grep -q DOCKER; then iptables -t nat -F && iptables -t nat -X; fi; true; }',
+  // Unmasked system paths leave /proc/sys writable, and vm.* or kernel.* written there are the
+  // machine's: read-only but net.* (kept per network namespace), as on netns hosts.
+  'mount --bind /proc/sys /proc/sys && mount --bind /proc/sys/net /proc/sys/net && mount -o remount,bind,ro /proc/sys',
 ]
 
 function nodeScript(lines: string[]): string {
@@ -269,7 +272,8 @@ async function startContainers(
         // `ip netns` keeps its namespaces on tmpfs on a real host (and lists them newest first,
         // as the documents show). Only /run/netns: the archive API cannot read a tmpfs, and
         // captures in /run must come home through it.
-        Tmpfs: { '/run/netns': 'rw,mode=755' },
+        // /tmp on a tmpfs of its own, so filling it fills no disk of the engine's.
+        Tmpfs: { '/run/netns': 'rw,mode=755', '/tmp': 'rw,nosuid,nodev,mode=1777,size=512m' },
         Binds: o.binds,
         ...(o.privileged
           ? { Privileged: true }
