@@ -1,14 +1,15 @@
 // Load scenario YAML files. A malformed file fails with its path, line, column and the field
 // named, so an author can go straight to the mistake.
-import { readdir, readFile } from 'node:fs/promises'
+import { readdir, readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { isMap, LineCounter, parseDocument, type Document } from 'yaml'
+import { isAlias, isMap, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml'
 import type { z } from 'zod'
 import { CHECK_KIND_NAMES, checkKind, checkTargets as checkTargetFields } from '../checks/index.ts'
 import { DEFAULT_HOST_NAMES, GATEWAY, INTERNET } from '../topology.ts'
 import { checkStep, runStep, sectionStep, scenario as scenarioSchema, type Scenario } from './schema.ts'
 import { checkScenarioSource } from './source-sync.ts'
+import { formatBytes, scenarioLimits } from './limits.ts'
 
 /** The scenarios shipped with labproof, or another folder of them (LABPROOF_SCENARIO_DIR). */
 export const SCENARIO_DIR = process.env.LABPROOF_SCENARIO_DIR || fileURLToPath(new URL('../../scenarios/', import.meta.url))
@@ -25,7 +26,8 @@ export class ScenarioError extends Error {
   }
 }
 
-export function parseScenario(text: string, file: string): LoadedScenario {
+export function parseScenario(text: string, file: string, limits = scenarioLimits()): LoadedScenario {
+  if (Buffer.byteLength(text) > limits.bytes) throw tooBig(file, Buffer.byteLength(text), limits.bytes)
   const lines = new LineCounter()
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
   if (doc.errors.length > 0) {
@@ -33,7 +35,23 @@ export function parseScenario(text: string, file: string): LoadedScenario {
     const pos = lines.linePos(e.pos[0])
     throw new ScenarioError(file, pos.line, pos.col, '', `not valid YAML: ${e.message.split('\n')[0]}`)
   }
-  const data: unknown = doc.toJS()
+  // Counted on the YAML tree, before the steps are expanded and validated.
+  const steps = doc.get('steps', true)
+  if (isSeq(steps) && steps.items.length > limits.steps) {
+    const pos = lines.linePos(steps.range?.[0] ?? 0)
+    throw new ScenarioError(file, pos.line, pos.col, 'steps', `${steps.items.length} steps; a scenario has at most ${limits.steps} (LABPROOF_MAX_STEPS raises the limit)`)
+  }
+  let data: unknown
+  try {
+    data = doc.toJS()
+  } catch (e) {
+    // yaml refuses aliases that expand without bound (a "billion laughs"): name the file and
+    // the first alias.
+    let at = 0
+    visit(doc, { Alias: (_key, node) => (isAlias(node) && node.range ? ((at = node.range[0]), visit.BREAK) : undefined) })
+    const pos = lines.linePos(at)
+    throw new ScenarioError(file, pos.line, pos.col, '', `not valid YAML: ${(e as Error).message.split('\n')[0]}`)
+  }
   const parsed = scenarioSchema.safeParse(data)
   if (!parsed.success) throw issueToError(file, doc, lines, data, parsed.error.issues[0]!)
   const s = parsed.data
@@ -108,7 +126,8 @@ function checkTargets(s: Scenario, file: string, doc: Document, lines: LineCount
     } else {
       for (const t of checkTargetFields(step.check)) targets.push([['steps', String(i), 'check', checkKind(step.check), t.field], t.target])
     }
-    for (const c of step.capture ?? []) targets.push([['steps', String(i), 'capture'], c.on.split(':')[0]!])
+    for (const [j, c] of (step.capture ?? []).entries()) targets.push([['steps', String(i), 'capture', String(j), 'on'], c.on.split(':')[0]!])
+    for (const [j, w] of (step.wire ?? []).entries()) targets.push([['steps', String(i), 'wire', String(j), 'on'], w.on.split(':')[0]!])
     for (const [p, t] of targets) {
       const hostName = t.split('/')[0]!
       if (!known.has(hostName)) {
@@ -119,9 +138,18 @@ function checkTargets(s: Scenario, file: string, doc: Document, lines: LineCount
   })
 }
 
+function tooBig(file: string, size: number, limit: number): ScenarioError {
+  return new ScenarioError(file, 1, 1, '', `the file is ${formatBytes(size)}; a scenario file has at most ${formatBytes(limit)} (LABPROOF_MAX_SCENARIO_BYTES raises the limit)`)
+}
+
 export async function loadScenarioFile(file: string): Promise<LoadedScenario> {
+  const shown = path.relative(process.cwd(), file) || file
+  // Sized before it is read: a huge file is refused without loading it.
+  const limits = scenarioLimits()
+  const size = (await stat(file)).size
+  if (size > limits.bytes) throw tooBig(shown, size, limits.bytes)
   const text = await readFile(file, 'utf8')
-  const scenario = parseScenario(text, path.relative(process.cwd(), file) || file)
+  const scenario = parseScenario(text, shown, limits)
   // Where its document is at hand, the scenario must still be in step with it.
   const source = await checkScenarioSource(file, text, scenario.source.doc)
   if (source.status === 'drift') throw source.error

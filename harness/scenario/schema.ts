@@ -3,7 +3,20 @@
 import { z } from 'zod'
 import { KERNEL_FEATURES, TOOLS } from '../host.ts'
 import { check } from '../checks/index.ts'
-import { cidr, ipv4, target } from './fields.ts'
+import { capturePointProblem, controlCharacterProblem, hostnameProblem } from './values.ts'
+import { cidr, interfaceName, ipv4, target, valid } from './fields.ts'
+import { topologyProblems } from '../topology.ts'
+
+/** A command goes to sh as it is: NUL (which sh would drop) and other control characters are
+ *  refused, with where they are. */
+function refuseControlCharacters(v: string, ctx: z.core.$RefinementCtx<string>): void {
+  const why = controlCharacterProblem(v)
+  if (why) ctx.addIssue({ code: 'custom', message: why })
+}
+
+/** A scenario's name for a host: it also names the host's port on the gateway, `port-NAME`,
+ *  which must fit in an interface name. */
+const hostKey = z.string().regex(/^[a-z][a-z0-9_-]{0,9}$/, 'a host name like host01: a lowercase letter, then at most 9 lowercase letters, digits, "_" or "-"')
 
 export const requirements = z.strictObject({
   kernel: z.array(z.enum(KERNEL_FEATURES)).default([]),
@@ -61,7 +74,7 @@ export const expectation = z
 
 export const capture = z.strictObject({
   /** Where to listen: `host01:ens33`, `host01/ns1:v1`, `internet:eth0`, `host02:any`. */
-  on: z.string().regex(/^[a-z][\w-]*(\/[\w.-]+)?:[\w.@-]+$/, 'host[/namespace]:interface'),
+  on: valid(capturePointProblem),
   filter: z.string().optional(),
 })
 
@@ -94,7 +107,7 @@ export const wireAssertion = z.strictObject({
 
 export const erratum = z.strictObject({
   /** The command the document should have given; it runs after the verbatim one. */
-  corrected: z.string(),
+  corrected: z.string().superRefine(refuseControlCharacters),
   /** Why the verbatim command is wrong, for the lab author. */
   why: z.string(),
   /** What the corrected command must do (default: exit 0). */
@@ -117,7 +130,7 @@ const grading = {
 export const runStep = z.strictObject({
   on: target,
   /** The document's command, verbatim. */
-  run: z.string().min(1),
+  run: z.string().min(1).superRefine(refuseControlCharacters),
   /** Standard input, for a document command that opens a shell (`unshare -Cm bash`). */
   input: z.string().optional(),
   expect: expectation.optional(),
@@ -162,13 +175,18 @@ export const scenario = z.strictObject({
    *  document folders (`--docs DIR`, LABPROOF_DOCS, package.json `labproof.docs`). */
   source: z.strictObject({ doc: z.string(), section: z.string() }),
   requires: requirements.default({ kernel: [], tools: [] }),
-  underlay: z.strictObject({ interface: z.string().optional(), gateway: ipv4.optional() }).optional(),
-  hosts: z.record(z.string().regex(/^[a-z][\w-]*$/), z.strictObject({ underlay: cidr.optional(), hostname: z.string().optional() })).optional(),
+  underlay: z.strictObject({ interface: interfaceName.optional(), gateway: ipv4.optional() }).optional(),
+  hosts: z.record(hostKey, z.strictObject({ underlay: cidr.optional(), hostname: valid(hostnameProblem).optional() })).optional(),
   /** Default timeout for each command of this scenario. */
   timeoutMs: z.number().int().positive().optional(),
   /** Capture on these interfaces during every step. */
   capture: z.array(capture).optional(),
   steps: z.array(step).min(1),
+}).superRefine((s, ctx) => {
+  // Names and addresses together: one subnet, the gateway inside it (topology.ts).
+  for (const p of topologyProblems({ interface: s.underlay?.interface, gateway: s.underlay?.gateway, hosts: s.hosts })) {
+    ctx.addIssue({ code: 'custom', path: p.path, message: p.message })
+  }
 })
 
 export type Scenario = z.infer<typeof scenario>
