@@ -1,7 +1,8 @@
 // labproof's JUnit file, written by a vitest reporter in vitest's main process.
 //
-// Which steps exist comes from the tests vitest collected (each step's test carries its
-// scenario, file, line and cell: step-meta.ts). What happened to each comes from the run
+// Which steps exist comes from the scenario files the run was given (LABPROOF_SCENARIO_FILES,
+// planned before vitest has collected anything) and from the tests vitest collected (each
+// step's test carries its scenario, file, line and cell: step-meta.ts). What happened to each comes from the run
 // records (run-record.ts), which the worker writes before a step's test ends, so they are never
 // behind what vitest's main process has heard; where a step has no record, vitest's own result
 // is used (a step that hit vitest's timeout, a lab that could not be provisioned). A step with
@@ -11,13 +12,17 @@
 // each scenario and at the end, and once more as the process exits if the run did not end
 // (Ctrl-C, SIGTERM): a run stopped any way leaves a well-formed file saying which steps ran.
 // The cells of a matrix (`--distro a,b`: one vitest run each, in one process) share one file.
+import { readFileSync } from 'node:fs'
 import { constants } from 'node:os'
 import path from 'node:path'
 import type { Reporter, TestCase, TestModule, TestSuite, Vitest } from 'vitest/node'
 import { writeFileAtomic } from './atomic-write.ts'
 import { junitXml, type JunitCase, type JunitOutcome, type JunitSuite } from './junit.ts'
 import { currentRunId, readStepFacts, type StepFact } from './run-record.ts'
-import type { StepMeta } from './step-meta.ts'
+import { cellName, runOptionsFromEnv } from '../engine/run-options.ts'
+import { parseScenario } from '../scenario/loader.ts'
+import { planSteps } from '../scenario/plan.ts'
+import { stepMeta, type StepMeta } from './step-meta.ts'
 import { suggestedFix } from './verdict.ts'
 
 export interface JunitReporterOptions {
@@ -39,6 +44,7 @@ export default class JunitReporter implements Reporter {
   private readonly modules: TestModule[] = []
   private readonly part: Part
   private readonly runId = currentRunId()
+  private readonly planned = plannedSteps()
 
   constructor(private readonly options: JunitReporterOptions) {
     this.part = { render: (signal) => this.render(signal), ended: false }
@@ -52,6 +58,7 @@ export default class JunitReporter implements Reporter {
       parts.set(this.options.outputFile, [this.part])
       writeOnExit(this.options.outputFile)
     }
+    this.write()
   }
 
   onTestModuleCollected(module: TestModule): void {
@@ -78,23 +85,33 @@ export default class JunitReporter implements Reporter {
   }
 
   private render(signal?: string): JunitSuite[] {
-    const suites = new Map<string, JunitSuite>()
+    // Every step planned or collected, in plan order; a collected test joins its planned step.
+    const steps = new Map<string, { meta: StepMeta; test?: TestCase }>()
+    for (const meta of this.planned) steps.set(stepKey(meta), { meta })
+    const others: { test: TestCase; module: TestModule }[] = []
     for (const module of this.modules) {
       for (const test of module.children.allTests()) {
         const meta = test.meta().labproof
-        const key = meta ? `scenario\0${meta.scenario}\0${meta.cell}` : `module\0${module.moduleId}`
-        let suite = suites.get(key)
-        if (!suite) {
-          suite = meta ? scenarioSuite(meta) : { name: relative(module.moduleId), file: relative(module.moduleId), cases: [] }
-          suites.set(key, suite)
-        }
-        suite.cases.push(meta ? this.stepCase(test, meta, signal) : genericCase(test, module, signal))
+        if (meta) steps.set(stepKey(meta), { meta, test })
+        else others.push({ test, module })
       }
+    }
+    const suites = new Map<string, JunitSuite>()
+    const suiteOf = (key: string, make: () => JunitSuite): JunitSuite => {
+      const suite = suites.get(key) ?? make()
+      suites.set(key, suite)
+      return suite
+    }
+    for (const { meta, test } of steps.values()) {
+      suiteOf(`scenario\0${meta.scenario}\0${meta.cell}`, () => scenarioSuite(meta)).cases.push(this.stepCase(test, meta, signal))
+    }
+    for (const { test, module } of others) {
+      suiteOf(`module\0${module.moduleId}`, () => ({ name: relative(module.moduleId), file: relative(module.moduleId), cases: [] })).cases.push(genericCase(test, module, signal))
     }
     return [...suites.values()]
   }
 
-  private stepCase(test: TestCase, meta: StepMeta, signal: string | undefined): JunitCase {
+  private stepCase(test: TestCase | undefined, meta: StepMeta, signal: string | undefined): JunitCase {
     const matrixCell = meta.cell.includes(' ') ? ` [${meta.cell}]` : ''
     const base = {
       name: `step ${meta.step}: ${meta.title}${matrixCell}`,
@@ -109,7 +126,8 @@ export default class JunitReporter implements Reporter {
         : { status: 'failed', message: fact.reason ?? 'failed', type: fact.type ?? 'Error', detail: fact.message ?? fact.reason ?? '' }
       return { ...base, timeS: (fact.ms ?? 0) / 1000, outcome, ...(fact.transcript ? { systemOut: fact.transcript } : {}) }
     }
-    return { ...base, ...vitestOutcome(test, signal, meta.hint) }
+    if (test) return { ...base, ...vitestOutcome(test, signal, meta.hint) }
+    return { ...base, timeS: 0, outcome: { status: 'skipped', message: interrupted(signal, false) } }
   }
 
   /** The step facts of this run for the scenario and cell, re-read each time (they grow). */
@@ -155,8 +173,32 @@ function vitestOutcome(test: TestCase, signal: string | undefined, hint?: string
     return { timeS, outcome: { status: 'failed', message: message.split('\n').find((l) => l.trim()) ?? message, type: e?.name ?? 'Error', detail } }
   }
   const running = (test as unknown as { task?: { result?: { state?: string } } }).task?.result?.state === 'run'
-  const by = signal ? ` (${signal})` : ''
-  return { timeS, outcome: { status: 'skipped', message: `interrupted: the run was stopped${by} ${running ? 'while this step ran' : 'before this step ran'}` } }
+  return { timeS, outcome: { status: 'skipped', message: interrupted(signal, running) } }
+}
+
+function interrupted(signal: string | undefined, running: boolean): string {
+  return `interrupted: the run was stopped${signal ? ` (${signal})` : ''} ${running ? 'while this step ran' : 'before this step ran'}`
+}
+
+function stepKey(meta: StepMeta): string {
+  return `${meta.scenario}\0${meta.cell}\0${meta.step}`
+}
+
+/** The steps of the scenario files `labproof run` chose, before vitest has collected them: a
+ *  run stopped while vitest starts still names every step it did not run. */
+function plannedSteps(): StepMeta[] {
+  const files = process.env.LABPROOF_SCENARIO_FILES
+  if (!files) return []
+  try {
+    const cell = cellName(runOptionsFromEnv())
+    return (JSON.parse(files) as string[]).flatMap((file) => {
+      const s = parseScenario(readFileSync(file, 'utf8'), relative(file))
+      return planSteps(s).map((p) => stepMeta(s, p, cell))
+    })
+  } catch {
+    // a file vitest will refuse with its own error: the tests it collects are what there is
+    return []
+  }
 }
 
 function relative(file: string): string {
