@@ -62,22 +62,22 @@ export function endStateItems(ref: MachineState, role: string, topology: Topolog
     })
     if (list.length) attachments.set(ns, list)
   }
-  const cutOff = (s: MachineState, ns: string): string | undefined => {
+  const cutOff = (s: MachineState, ns: string): { why: string; fix: string } | undefined => {
     for (const a of attachments.get(ns) ?? []) {
       const reach = a.bridge ? `${a.bridge}` : `${a.peer.name} ${inNs(a.peer.ns)}`
-      const why = (reason: string) => `${ns} does not reach ${reach} as the lab connects it: ${reason}`
+      const why = (reason: string, fix: string) => ({ why: `${ns} does not reach ${reach} as the lab connects it: ${reason}`, fix })
       const link = hostLink(s, ns, a.link.name)
-      if (!link) return why(`there is no ${a.link.name} in ${ns}`)
-      if (!link.up) return why(`${a.link.name} in ${ns} is down`)
+      if (!link) return why(`there is no ${a.link.name} in ${ns}`, `create ${a.link.name} in ${ns}, paired with ${a.peer.name} ${inNs(a.peer.ns)}`)
+      if (!link.up) return why(`${a.link.name} in ${ns} is down`, nsExec(ns, `ip link set ${a.link.name} up`))
       const peer = link.peer ? hostLink(s, link.peer.ns, link.peer.name) : undefined
-      if (!peer) return why(`the other end of ${a.link.name} is not found`)
-      if (!peer.up) return why(`${peer.name}, the other end of ${a.link.name}, is down`)
+      if (!peer) return why(`the other end of ${a.link.name} is not found`, `${a.link.name} must be a veth whose other end is ${a.peer.name} ${inNs(a.peer.ns)}`)
+      if (!peer.up) return why(`${peer.name}, the other end of ${a.link.name}, is down`, nsExec(peer.ns, `ip link set ${peer.name} up`))
       if (a.bridge) {
         const port = s.ports.find((p) => p.ns === peer.ns && p.port === peer.name)
-        if (peer.master !== a.bridge && port?.bridge !== a.bridge) return why(`${peer.name}, the other end of ${a.link.name}, is not a port of ${a.bridge}`)
+        if (peer.master !== a.bridge && port?.bridge !== a.bridge) return why(`${peer.name}, the other end of ${a.link.name}, is not a port of ${a.bridge}`, nsExec(peer.ns, `ip link set ${peer.name} master ${a.bridge}`))
         const bridge = hostLink(s, peer.ns, a.bridge)
-        if (bridge && !bridge.up) return why(`${a.bridge} is down`)
-        if (a.portState && port && port.state !== a.portState) return why(`${peer.name} is ${port.state} on ${a.bridge}, not ${a.portState}`)
+        if (bridge && !bridge.up) return why(`${a.bridge} is down`, nsExec(peer.ns, `ip link set ${a.bridge} up`))
+        if (a.portState && port && port.state !== a.portState) return why(`${peer.name} is ${port.state} on ${a.bridge}, not ${a.portState}`, `the lab's ${peer.name} is ${a.portState} on ${a.bridge}`)
       }
     }
     return undefined
@@ -88,7 +88,7 @@ export function endStateItems(ref: MachineState, role: string, topology: Topolog
     if (!r.ok || !ns) return r
     const cut = cutOff(s, ns)
     if (!cut) return r
-    return { ok: false, expected: 'this, with the namespace connected as in the lab', got: `it is there, but ${cut}`, hint: `depends on ${ns} being connected: ${cut}` }
+    return { ok: false, expected: 'this, with the namespace connected as in the lab', got: `it is there, but ${cut.why}`, hint: `depends on ${ns} being connected: ${cut.why}; ${cut.fix}` }
   }
 
   for (const ns of ref.namespaces) {

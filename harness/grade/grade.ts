@@ -279,6 +279,7 @@ export async function gradeMachine(machine: ConnectedMachine, plan: GradingPlan,
     }
   })
   const items = plan.items.map((item) => gradeItem(item, student, raw, opts.role, dependsOn(item.kind)))
+  explainByConditions(checks.filter(Boolean), items, conditions)
   const all = [...checks.filter(Boolean), ...items]
   const { entries, sections } = scoreSections(all, plan.scenario, plan.gradingFile)
   const max = Math.round(sections.reduce((sum, x) => sum + x.max, 0) * 100) / 100
@@ -288,6 +289,19 @@ export async function gradeMachine(machine: ConnectedMachine, plan: GradingPlan,
   }
   const score = Math.round(sections.reduce((sum, x) => sum + x.score, 0) * 100) / 100
   return { score, max, percent: max ? Math.round((score / max) * 1000) / 10 : 0, checks: entries, sections, ...extra }
+}
+
+/** A ping across a bridge fails on a machine whose br_netfilter sends bridged traffic through
+ *  the IP forwarding path when forwarding or the FORWARD chain stops it: the hint says so. */
+function explainByConditions(checks: GradedCheck[], items: GradedCheck[], conditions: MachineCondition[]): void {
+  const bridgeNf = conditions.find((c) => c.name === 'br_netfilter')
+  if (!bridgeNf || !bridgeNf.value.endsWith('= 1')) return
+  const blockers = items.filter((i) => i.status === 'failed' && (i.item?.endsWith(' net.ipv4.ip_forward') || i.kind === 'forwarding')).map((i) => i.got)
+  if (!blockers.length) return
+  for (const c of checks) {
+    if (c.status !== 'failed' || !c.dependsOn?.includes('br_netfilter')) continue
+    c.hint = `on this machine br_netfilter is loaded (bridge-nf-call-iptables = 1), so traffic across a bridge also takes the IP forwarding path, and ${blockers.join('; ')}${c.hint ? `. Otherwise: ${c.hint}` : ''}`
+  }
 }
 
 function rawResults(raw: RawEndState): ExecResult[] {
