@@ -13,12 +13,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-want_docker=0 want_vm=0 want_vagrant=0
+want_docker=0 want_vm=0 want_vagrant=0 want_tests=0
 for arg in "$@"; do
   case "$arg" in
     --docker) want_docker=1 ;;
     --vm) want_vm=1 ;;
-    --all) want_docker=1 want_vm=1 want_vagrant=1 ;;
+    --all) want_docker=1 want_vm=1 want_vagrant=1 want_tests=1 ;;
     --vagrant) want_vagrant=1 ;;
     *) echo "usage: ci/setup.sh [--docker] [--vm] [--vagrant] [--all]" >&2; exit 2 ;;
   esac
@@ -34,6 +34,8 @@ packages=(iproute2 iputils-ping iptables net-tools bridge-utils tcpdump procps u
 [ "$want_docker" = 1 ] && packages+=(debootstrap)
 # dnsmasq-base: the DHCP of libvirt's management network (a recommendation, not a dependency).
 [ "$want_vagrant" = 1 ] && packages+=(vagrant vagrant-libvirt libvirt-daemon-system dnsmasq-base qemu-system-x86 qemu-utils debootstrap e2fsprogs)
+# chromium: labproof's own tests open the HTML report in it, headless.
+[ "$want_tests" = 1 ] && packages+=(chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
