@@ -1,31 +1,23 @@
 // The registry of check kinds: every harness/checks/<kind>.ts whose default export is
-// defineCheck({...}) (kind.ts), found in this folder when labproof starts. The scenario schema,
-// dispatch, requirement inference, grading and the loader's messages read it; none of them
-// names a kind.
-import { readdirSync } from 'node:fs'
-import path from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+// defineCheck({...}) (kind.ts), as kinds.ts lists them (generated from the folder by `npm run
+// schema`). The scenario schema, dispatch, requirement inference, grading and the loader's
+// messages read it; none of them names a kind.
 import { z } from 'zod'
 import type { KernelFeature, Tool } from '../host.ts'
 import type { StepContext } from '../scenario/step-context.ts'
 import { isCheckKind, type CheckKindDefinition } from './kind.ts'
+import { KIND_FILES } from './kinds.ts'
 
-const HERE = path.dirname(fileURLToPath(import.meta.url))
-
-async function findKinds(): Promise<CheckKindDefinition[]> {
-  const files = readdirSync(HERE).filter((f) => /^[a-z][\w-]*\.ts$/.test(f) && f !== 'index.ts' && !f.endsWith('.test.ts')).sort()
-  const kinds: CheckKindDefinition[] = []
-  for (const file of files) {
-    const { default: kind } = await import(pathToFileURL(path.join(HERE, file)).href) as { default?: unknown }
-    if (!isCheckKind(kind)) continue
-    if (`${kind.name}.ts` !== file) throw new Error(`${path.join(HERE, file)}: the check kind "${kind.name}" must live in ${kind.name}.ts`)
-    kinds.push(kind)
-  }
-  return kinds
+function registered(): CheckKindDefinition[] {
+  return Object.entries(KIND_FILES as Record<string, unknown>).map(([file, kind]) => {
+    if (!isCheckKind(kind)) throw new Error(`harness/checks/${file}.ts: its default export must be defineCheck({...})`)
+    if (kind.name !== file) throw new Error(`harness/checks/${file}.ts: the check kind "${kind.name}" must live in ${kind.name}.ts`)
+    return kind
+  })
 }
 
 /** Every kind by name, in alphabetical order. */
-export const CHECK_KINDS: ReadonlyMap<string, CheckKindDefinition> = new Map((await findKinds()).map((k) => [k.name, k]))
+export const CHECK_KINDS: ReadonlyMap<string, CheckKindDefinition> = new Map(registered().map((k) => [k.name, k]))
 export const CHECK_KIND_NAMES: readonly string[] = [...CHECK_KINDS.keys()]
 
 /** `check: { KIND: {...} }`: exactly one kind, its body validated by that kind's schema. */

@@ -1,9 +1,10 @@
 // The contract of a check kind. A kind is one file in this folder, harness/checks/<kind>.ts,
 // whose default export is defineCheck({...}): its schema, how it runs, what a host needs for it,
-// the read-only commands grading may send for it, and its title. The registry (index.ts) finds
-// the files, and everything else reads the registry: the scenario schema and
-// scenarios/schema.json, dispatch, requirement inference, grading's plan and allowlist, and the
-// loader's messages. Adding a kind is adding its file (and its test); nothing else is edited.
+// the read-only commands grading may send for it, and its title. `npm run schema` lists the
+// files (kinds.ts, generated), the registry (index.ts) reads the list, and everything else reads
+// the registry: the scenario schema and scenarios/schema.json, dispatch, requirement inference,
+// grading's plan and allowlist, and the loader's messages. Adding a kind is adding its file (and
+// its test) and running `npm run schema`; nothing else is edited.
 import type { z } from 'zod'
 import type { KernelFeature, Tool } from '../host.ts'
 import type { StepContext } from '../scenario/step-context.ts'

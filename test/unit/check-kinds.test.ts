@@ -1,24 +1,18 @@
-// The check registry: every kind file in harness/checks/ is found and drives the scenario schema,
+// The check registry: every kind file in harness/checks/ is listed (kinds.ts) and drives the scenario schema,
 // the JSON Schema, the loader's messages and grading's allowlist; a kind's probes are anchored,
 // so grading's allowlist admits whole commands only.
-import { readdirSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import { readFile } from 'node:fs/promises'
 import { expect, test } from 'vitest'
 import { check, CHECK_KIND_NAMES, CHECK_KINDS, GRADING_PROBES } from '../../harness/checks/index.ts'
+import { KIND_LIST_PATH, kindFiles, kindListSource } from '../../harness/checks/write-kind-list.ts'
 import { isReadOnlyCommand } from '../../harness/grade/read-only-host.ts'
 import { parseScenario } from '../../harness/scenario/loader.ts'
 import { scenarioJsonSchema } from '../../harness/scenario/write-json-schema.ts'
 
-const CHECKS_DIR = fileURLToPath(new URL('../../harness/checks/', import.meta.url))
-
-test('every kind file is registered under its file name, in alphabetical order', async () => {
-  const kindFiles: string[] = []
-  for (const f of readdirSync(CHECKS_DIR).filter((f) => f.endsWith('.ts') && f !== 'index.ts')) {
-    const mod = await import(new URL(f, `file://${CHECKS_DIR}`).href) as { default?: unknown }
-    if (mod.default) kindFiles.push(f.replace(/\.ts$/, ''))
-  }
-  expect(kindFiles).toEqual(expect.arrayContaining(['bridge', 'iptables', 'link', 'nat', 'ping', 'route', 'sysctl']))
-  expect(CHECK_KIND_NAMES).toEqual([...kindFiles].sort())
+test('every kind file is registered under its file name, in alphabetical order (kinds.ts is current: `npm run schema`)', async () => {
+  expect(await readFile(KIND_LIST_PATH, 'utf8')).toBe(kindListSource())
+  expect(kindFiles()).toEqual(expect.arrayContaining(['bridge', 'iptables', 'link', 'nat', 'ping', 'route', 'sysctl']))
+  expect(CHECK_KIND_NAMES).toEqual(kindFiles())
   expect([...CHECK_KINDS.values()].map((k) => k.name)).toEqual(CHECK_KIND_NAMES)
 })
 
