@@ -106,7 +106,7 @@ async function tearDown(signal: NodeJS.Signals): Promise<void> {
   while (workers.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
   for (const pid of workers.filter(isAlive)) signalPid(pid, 'SIGKILL')
   const swept = await Promise.race([
-    cleanLeftovers({ docker: runBackend === 'docker' }).catch((e: Error) => [`(the sweep failed: ${e.message})`]),
+    cleanLeftovers({ engineBackends: [runBackend] }).catch((e: Error) => [`(the sweep failed: ${e.message})`]),
     new Promise<string[]>((r) => setTimeout(() => r(['(the sweep did not finish in time: run `labproof clean`)']), SWEEP_LIMIT_MS).unref()),
   ])
   if (swept.length) say(`labproof: removed after the interruption:\n${swept.map((s) => `  ${s}`).join('\n')}\n`)

@@ -17,10 +17,9 @@ import type Dockerode from 'dockerode'
 import { runProcess } from '../local-process.ts'
 import { execInContainer, type ContainerExecResult } from './docker-exec.ts'
 import { Lock } from '../ownership/lock.ts'
+import { DEFAULT_DISTRO, HOST_DISTROS, isHostDistro, type HostDistro } from './docker-options.ts'
 
-export const HOST_DISTROS = ['bookworm', 'trixie', 'bullseye'] as const
-export type HostDistro = (typeof HOST_DISTROS)[number]
-export const DEFAULT_DISTRO: HostDistro = 'bookworm'
+export { DEFAULT_DISTRO, HOST_DISTROS, isHostDistro, type HostDistro }
 
 export const HOST_IMAGE_REPOSITORY = 'labproof/host'
 const PREPARED_IMAGE_REPOSITORY = 'labproof/prepared'
@@ -59,9 +58,6 @@ const REQUIRED_TOOLS: Record<string, { apt: string; dnf: string; apk: string }> 
 export type Progress = (line: string) => void
 const stderrProgress: Progress = (line) => process.stderr.write(`labproof image: ${line}\n`)
 
-export function isHostDistro(name: string): name is HostDistro {
-  return (HOST_DISTROS as readonly string[]).includes(name)
-}
 
 export function recipeHash(distro: HostDistro): string {
   const recipe = JSON.stringify({ distro, packages: [...HOST_PACKAGES].sort(), version: BUILD_SCRIPT_VERSION })

@@ -96,6 +96,18 @@ async function removeNetwork(docker: Dockerode, id: string): Promise<void> {
   }
 }
 
+/** Labs whose owner is gone, for `labproof clean` and the sweep before a run; nothing when no
+ *  engine answers (then nothing of labproof's can be running there either). */
+export async function reapStaleDocker(): Promise<string[]> {
+  try {
+    const r = await reapDocker({ staleOnly: true, pruneFirewall: true })
+    return [...r.containers.map((c) => `docker container ${c}`), ...r.networks.map((n) => `docker network ${n}`)]
+  } catch (e) {
+    if (/no docker engine answers/.test((e as Error).message)) return []
+    throw e
+  }
+}
+
 let staleSweep: Promise<ReapResult> | undefined
 
 /** Once per process, before its first lab: remove what dead runs left behind. */

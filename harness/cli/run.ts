@@ -94,7 +94,7 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
   const backend = await backendByName(backendName)
   for (const cell of cells) await backend.preflight?.(cell)
   // What runs killed with SIGKILL left behind (docker's are swept when its first lab starts).
-  const swept = await cleanLeftovers({ docker: false })
+  const swept = await cleanLeftovers({ engineBackends: [] })
   if (swept.length) process.stderr.write(`labproof: removed what earlier runs left behind:\n${swept.map((r) => `  ${r}`).join('\n')}\n`)
 
   const out = outputDirs()

@@ -5,7 +5,7 @@
 // `labproof clean`. Two runs at once do not collide.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { readdirSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -14,8 +14,10 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { NETNS_MARKER } from '../../harness/backends/netns.ts'
 import { QEMU_MARKER } from '../../harness/backends/qemu.ts'
 import { PCAP_TEMP_PREFIX } from '../../harness/capture/tcpdump.ts'
-import { ownerAlive as isAlive } from '../../harness/ownership/owner.ts'
+import { currentOwner, ownerAlive, ownerTag, processStartTime, type Owner } from '../../harness/ownership/owner.ts'
 import { leftovers, processes, rootNetnsEntries, totalLeftovers } from '../helpers/leftovers.ts'
+import { describeWithEngine, dockerMissing } from '../helpers/engines.ts'
+import { waitUntil } from '../helpers/wait.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const CLI = path.join(ROOT, 'bin', 'labproof.js')
@@ -169,25 +171,38 @@ describe.skipIf(!root)('what a SIGKILLed run leaves is swept (needs root)', () =
     })
   }
 
-  /** A PID that was a process a moment ago and is none now: a dead owner. */
-  async function deadPid(): Promise<number> {
-    const child = spawn('true')
-    await new Promise((r) => child.on('exit', r))
-    return child.pid!
+  /** A process that was running a moment ago and is gone now: a dead owner, PID and start time. */
+  async function deadOwner(): Promise<Owner> {
+    const child = spawn('sleep', ['600'], { stdio: 'ignore' })
+    await new Promise((r) => child.once('spawn', r))
+    const owner = { pid: child.pid!, started: processStartTime(child.pid!) }
+    await new Promise((r) => { child.once('exit', r); child.kill('SIGKILL') })
+    return owner
   }
 
-  /** What a run killed at the wrong moment can leave: a node whose owner is gone (as if
-   *  pdeathsig had not fired), a capture copy and a qemu overlay dir of a dead owner. */
-  async function plantLeftovers(): Promise<{ node: ChildProcess; dirs: string[]; owner: number }> {
-    const owner = await deadPid()
-    expect(isAlive(owner)).toBe(false)
-    const node = spawn('sh', ['-c', 'sleep 600', `${NETNS_MARKER}:lpplanted${owner}:${owner}:host-01`], { stdio: 'ignore' })
-    const dirs = [path.join(tmpdir(), `${PCAP_TEMP_PREFIX}${owner}-planted`), path.join(tmpdir(), `${QEMU_MARKER}-lpplanted-${owner}-x`)]
+  /** A netns node as labproof starts one, marked as `owner`'s; resolves once its shell runs. */
+  async function plantNode(labId: string, owner: Owner): Promise<ChildProcess> {
+    const node = spawn('sh', ['-c', 'echo ready; sleep 600', `${NETNS_MARKER}:${labId}:${ownerTag(owner)}:host-01`], { stdio: ['ignore', 'pipe', 'ignore'] })
+    await new Promise((resolve, reject) => {
+      node.stdout!.once('data', resolve)
+      node.once('exit', (code) => reject(new Error(`the planted node exited (${code})`)))
+    })
+    return node
+  }
+
+  /** What a run killed at the wrong moment can leave: nodes whose owner is gone (as if pdeathsig
+   *  had not fired): one of a dead owner, one whose owner's PID now belongs to another process
+   *  (this test's, started at another time); a capture copy and a qemu overlay dir of a dead owner. */
+  async function plantLeftovers(): Promise<{ nodes: ChildProcess[]; dirs: string[]; owners: Set<number> }> {
+    const dead = await deadOwner()
+    expect(ownerAlive(dead)).toBe(false)
+    const reused = { pid: process.pid, started: currentOwner().started! - 1 }
+    expect(ownerAlive(reused)).toBe(false)
+    const nodes = [await plantNode(`lpplanted${dead.pid}`, dead), await plantNode(`lpreused${dead.pid}`, reused)]
+    const dirs = [path.join(tmpdir(), `${PCAP_TEMP_PREFIX}${dead.pid}-planted`), path.join(tmpdir(), `${QEMU_MARKER}-lpplanted-${dead.pid}-x`)]
     for (const d of dirs) await mkdir(d, { recursive: true })
     await writeFile(path.join(dirs[0]!, 'capture.pcap'), 'x')
-    // The planted node is a process of this test: it must be seen before the sweep looks.
-    for (let i = 0; i < 100 && !processes().some((p) => p.pid === node.pid && p.argv.length === 3); i++) await new Promise((r) => setTimeout(r, 20))
-    return { node, dirs, owner }
+    return { nodes, dirs, owners: new Set([dead.pid]) }
   }
 
   test('by the next run, before its first lab', async () => {
@@ -199,28 +214,31 @@ describe.skipIf(!root)('what a SIGKILLed run leaves is swept (needs root)', () =
       run = await startRun(`next-run-${attempt}`, scenario(markerSleep(), false).replace(/  - on: host01\n    run: sleep [\d.]+\n    timeoutMs: 120000\n/, ''))
       const end = await run.exited
       expect(end.code, run.output()).toBe(0)
-      if (run.output().includes(`(pid ${planted.node.pid})`)) break
+      if (planted.nodes.every((n) => run!.output().includes(`(pid ${n.pid})`))) break
     }
     if (!planted || !run) throw new Error('unreachable')
     expect(run.output()).toContain('labproof: removed what earlier runs left behind:')
-    expect(run.output()).toContain(`(pid ${planted.node.pid})`)
-    expect(await exitOf(planted.node)).toBe('SIGKILL')
+    for (const node of planted.nodes) {
+      expect(run.output()).toContain(`(pid ${node.pid})`)
+      expect(await exitOf(node)).toBe('SIGKILL')
+    }
     for (const d of planted.dirs) expect(run.output()).toContain(d)
     await expectNothingLeft(run)
   }, 150_000)
 
+  // What is asserted is the machine's state once clean has run, not who cleaned: another run
+  // starting on this machine meanwhile may rightly sweep the same leftovers first.
   test('by labproof clean', async () => {
     const planted = await plantLeftovers()
     const clean = spawn(process.execPath, [CLI, 'clean'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     clean.stdout!.on('data', (d) => (out += String(d)))
     const code = await new Promise((r) => clean.on('exit', r))
-    expect(code).toBe(0)
-    expect(out).toMatch(/^removed:\n/)
-    expect(out).toContain(`(pid ${planted.node.pid})`)
-    for (const d of planted.dirs) expect(out).toContain(d)
-    expect(await exitOf(planted.node)).toBe('SIGKILL')
-    expect(totalLeftovers(await leftovers({ rootNetnsBefore, owners: new Set([planted.owner]) }))).toBe(0)
+    expect(code, out).toBe(0)
+    expect(out).toMatch(/^(removed:\n|nothing left behind\n$)/)
+    for (const node of planted.nodes) expect(await exitOf(node), out).toBe('SIGKILL')
+    for (const d of planted.dirs) expect(existsSync(d), out).toBe(false)
+    expect(totalLeftovers(await leftovers({ rootNetnsBefore, owners: new Set([...planted.owners, process.pid]) }))).toBe(0)
   }, 60_000)
 })
 
@@ -239,24 +257,25 @@ describe.skipIf(!root)('two runs at once on one machine (needs root)', () => {
   }, 300_000)
 })
 
-const dockerAnswers = root && await (async () => {
-  try {
-    const { dockerClient } = await import('../../harness/backends/docker-image.ts')
-    await (await dockerClient()).ping()
-    return true
-  } catch {
-    return false
-  }
-})()
+const dockerGone = root ? await dockerMissing() : 'needs root'
 
-describe.skipIf(!dockerAnswers)('labproof run interrupted on the docker backend (needs a docker engine)', () => {
+/** The docker containers the run's processes made (labelled with their PIDs). */
+async function containersOf(run: Run): Promise<string[]> {
+  descendants(run)
+  const { dockerClient } = await import('../../harness/backends/docker-image.ts')
+  const { LABEL_LAB, LABEL_RUN } = await import('../../harness/backends/docker-reaper.ts')
+  const list = await (await dockerClient()).listContainers({ all: true, filters: JSON.stringify({ label: [LABEL_LAB] }) })
+  return list.filter((c) => run.seen.has(Number(c.Labels[LABEL_RUN]))).map((c) => c.Id)
+}
+
+describeWithEngine('docker', dockerGone, 'labproof run interrupted on the docker backend', () => {
   for (const [signal, moment] of [['SIGINT', moments[1]], ['SIGTERM', moments[0]], ['SIGTERM', moments[2]]] as const) {
     test(`${signal} ${moment.name}: containers and networks are removed`, async () => {
       const marker = markerSleep()
       const run = await startRun(`docker-${signal}-${moment.at}`, scenario(marker, moment.capture), ['--backend', 'docker'])
-      if (moment.at === 'provisioning') await waitFor(run, 'a worker', (ps) => ps.some((p) => p.argv.some((a) => a.includes('forks.js'))))
+      // Provisioning: the moment its first container exists, before the lab is up.
+      if (moment.at === 'provisioning') await waitUntil('a container of the run', async () => (await containersOf(run)).length > 0, 300_000)
       else await waitFor(run, 'the hanging step', () => processes().some(isSleep(marker)))
-      if (moment.at === 'provisioning') await new Promise((r) => setTimeout(r, 1_500)) // its containers are being made
       run.child.kill(signal)
       const end = await Promise.race([run.exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 60_000))])
       expect(end, run.output()).toEqual({ code: signal === 'SIGINT' ? 130 : 143, signal: null })
@@ -272,7 +291,7 @@ describe.skipIf(!dockerAnswers)('labproof run interrupted on the docker backend 
     const workers = descendants(run).filter((p) => p.ppid === run.child.pid)
     for (const p of [run.child.pid!, ...workers.map((w) => w.pid)]) process.kill(p, 'SIGKILL')
     await run.exited
-    for (let i = 0; i < 50 && workers.some((w) => isAlive(w.pid)); i++) await new Promise((r) => setTimeout(r, 100))
+    await waitUntil('the killed workers to be gone', () => workers.every((w) => !ownerAlive({ pid: w.pid, started: w.started })))
     const before = await leftovers({ rootNetnsBefore, owners: run.seen })
     expect(before.dockerContainers.length, JSON.stringify(before)).toBe(4)
     expect(before.dockerNetworks.length).toBe(2)
