@@ -80,6 +80,8 @@ function issueToError(file: string, doc: Document, lines: LineCounter, data: unk
     return locate(file, doc, lines, [...issue.path, issue.keys[0]!], problem, true)
   }
   if (issue.code === 'invalid_type' && issue.message.includes('received undefined')) problem = `missing required field (${issue.expected})`
+  // A record's key (a host's name under hosts:): say what is wrong with it, not just "invalid key".
+  if (issue.code === 'invalid_key' && issue.issues[0]) problem = issue.issues[0].message
   return locate(file, doc, lines, issue.path, problem)
 }
 

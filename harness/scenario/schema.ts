@@ -74,7 +74,10 @@ export const expectation = z
 
 export const capture = z.strictObject({
   /** Where to listen: `host01:ens33`, `host01/ns1:v1`, `internet:eth0`, `host02:any`. */
-  on: valid(capturePointProblem),
+  on: z.string().regex(/^[a-z][\w-]*(\/[\w.-]+)?:[\w.-]+$/, 'host[/namespace]:interface').superRefine((v, ctx) => {
+    const why = capturePointProblem(v)
+    if (why) ctx.addIssue({ code: 'custom', message: why })
+  }),
   filter: z.string().optional(),
 })
 
