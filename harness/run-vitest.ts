@@ -11,7 +11,6 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { constants } from 'node:os'
 import { cleanLeftovers } from './cleanup.ts'
-import { isAlive } from './process-alive.ts'
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
 /** How often the parent process is looked for: Node cannot ask the kernel to be told. */
@@ -37,6 +36,8 @@ export async function runVitest(o: RunVitestOptions): Promise<boolean> {
   process.env.NODE_ENV ??= 'test'
   const theirs = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s))]))
   const vitest = await createVitest('test', { root: o.root, watch: false })
+  // Stopped while vitest was loading: start nothing, the tear-down exits.
+  if (stopping) await new Promise(() => {})
   // Vitest's logger added handlers that exit at once: this module handles those signals.
   for (const s of SIGNALS) for (const l of process.listeners(s)) if (!theirs.get(s)!.has(l) && l !== onSignal) process.off(s, l)
   let failed = false
@@ -71,19 +72,24 @@ export function guardRun(backend: string): void {
   }
 }
 
+let signalsReceived = 0
+
 function onSignal(signal: NodeJS.Signals): void {
-  stopRun(signal, 128 + (constants.signals[signal] ?? 0), signal)
+  const code = 128 + (constants.signals[signal] ?? 0)
+  // A second signal exits at once. A signal after the parent went away or the output closed is
+  // the first one: `timeout` kills npx and signals labproof, in either order.
+  if (signalsReceived++ > 0) {
+    say(`labproof: ${signal} again: exiting now; \`labproof clean\` removes what is left\n`)
+    process.exit(code)
+  }
+  if (stopping) say(`labproof: ${signal}: the run is already stopping (${stopping}); ${signal} again to exit at once\n`)
+  else stopRun(signal, code, signal)
 }
 
 /** Stop the run: its workers get `forward` and remove their labs, what they leave is swept,
- *  and labproof exits with `code`. A second call exits at once. */
+ *  and labproof exits with `code`. Once only: later calls change nothing. */
 export function stopRun(why: string, code: number, forward: NodeJS.Signals = 'SIGTERM'): void {
-  if (stopping) {
-    // A parent that goes away after a signal changes nothing: the tear-down is under way.
-    if (why.startsWith('its parent')) return
-    say(`labproof: ${why} again: exiting now; \`labproof clean\` removes what is left\n`)
-    process.exit(code)
-  }
+  if (stopping) return
   stopping = why
   if (parentWatch) clearInterval(parentWatch)
   say(`\nlabproof: ${why}: stopping the run and removing its labs${why.startsWith('SIG') ? ` (${why} again to exit at once)` : ''}\n`)
@@ -100,16 +106,29 @@ function say(text: string): void {
 }
 
 async function tearDown(signal: NodeJS.Signals): Promise<void> {
-  const workers = childPids(process.pid)
-  for (const pid of workers) signalPid(pid, signal)
+  // Vitest may still be starting its workers: each child is signalled as it appears, until none
+  // is left running (a zombie is not running: it waits only for this process to reap it).
+  const signalled = new Set<number>()
   const deadline = Date.now() + WORKERS_GRACE_MS
-  while (workers.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
-  for (const pid of workers.filter(isAlive)) signalPid(pid, 'SIGKILL')
+  for (;;) {
+    const running = childPids(process.pid).filter(isRunning)
+    for (const pid of running) if (!signalled.has(pid)) { signalled.add(pid); signalPid(pid, signal) }
+    if (running.length === 0 || Date.now() > deadline) break
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  for (const pid of childPids(process.pid).filter(isRunning)) signalPid(pid, 'SIGKILL')
   const swept = await Promise.race([
     cleanLeftovers({ engineBackends: [runBackend] }).catch((e: Error) => [`(the sweep failed: ${e.message})`]),
     new Promise<string[]>((r) => setTimeout(() => r(['(the sweep did not finish in time: run `labproof clean`)']), SWEEP_LIMIT_MS).unref()),
   ])
   if (swept.length) say(`labproof: removed after the interruption:\n${swept.map((s) => `  ${s}`).join('\n')}\n`)
+}
+
+/** Alive and not a zombie. */
+function isRunning(pid: number): boolean {
+  const stat = safeRead(`/proc/${pid}/stat`)
+  // The state is the field after the command name, which is in parentheses and may hold spaces.
+  return stat !== '' && stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
 }
 
 /** This process's children: vitest's workers (and any tool it started). */
