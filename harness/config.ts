@@ -3,7 +3,7 @@
 // file. What the command line says wins, then the environment, then this file, then defaults.
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
-import { LineCounter, parseDocument } from 'yaml'
+import { isMap, LineCounter, parseDocument } from 'yaml'
 import { z } from 'zod'
 import { BACKEND_NAMES } from './backends/index.ts'
 
@@ -56,7 +56,11 @@ export function loadConfig(cwd = process.cwd()): LabproofConfig {
     const issue = parsed.error.issues[0]!
     const where = [...fieldPath, ...issue.path] as (string | number)[]
     const field = issue.code === 'unrecognized_keys' ? [...where, issue.keys[0]!] : where
-    const node = doc.getIn(where, true) as { range?: [number, number] } | undefined
+    const parent = doc.getIn(where, true)
+    // An unknown setting is shown at its key; a wrong value at the value.
+    const node = (issue.code === 'unrecognized_keys' && isMap(parent)
+      ? parent.items.find((p) => (p.key as { value?: unknown } | null)?.value === issue.keys[0])?.key
+      : parent) as { range?: [number, number] } | undefined
     const pos = node?.range ? lines.linePos(node.range[0]) : { line: 1, col: 1 }
     const problem = issue.code === 'unrecognized_keys'
       ? `unknown setting "${issue.keys[0]}" (the settings are ${Object.keys(configSchema.shape).join(', ')})`

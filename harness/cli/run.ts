@@ -13,7 +13,8 @@ import { readMatrix, writeMatrix } from '../report/matrix.ts'
 import { guardRun, runVitest } from '../run-vitest.ts'
 import { resolveScenarios } from '../scenario/selection.ts'
 import { parseShard, shardOf } from '../scenario/shard.ts'
-import { parseCommand, positiveInteger, UsageError } from './usage.ts'
+import { runSettings } from './run-settings.ts'
+import { parseCommand, UsageError } from './usage.ts'
 
 export const RUN_HELP = `usage: labproof run [FILE|DIR|ID]... [options]
 
@@ -61,7 +62,8 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
     baseline: { type: 'string' },
     'write-baseline': { type: 'string' },
   }, true)
-  const backendName = values.backend ?? config.backend ?? 'netns'
+  const settings = runSettings(values, config)
+  const backendName = settings.backend
   if (!BACKEND_NAMES.includes(backendName)) {
     throw new UsageError(`unknown backend "${backendName}"; choose one of: ${BACKEND_NAMES.join(', ')}`)
   }
@@ -71,9 +73,9 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
   const shard = values.shard === undefined ? undefined : parseShard(values.shard)
   const baseline = { check: values.baseline, write: values['write-baseline'] }
   await prepareBaseline(baseline)
-  if (values.jobs !== undefined) process.env.LABPROOF_JOBS = String(positiveInteger(values.jobs, 'jobs'))
-  else if (!process.env.LABPROOF_JOBS && config.jobs) process.env.LABPROOF_JOBS = String(config.jobs)
-  if (values.out !== undefined) process.env.LABPROOF_OUTPUT_DIR = path.resolve(values.out)
+  // For vitest's config and workers, which read them from the environment.
+  if (settings.jobs !== undefined) process.env.LABPROOF_JOBS = String(settings.jobs)
+  if (settings.output !== undefined) process.env.LABPROOF_OUTPUT_DIR = settings.output
 
   // A wrong file, folder or id fails here, before anything is provisioned.
   const selected = await resolveScenarios(positionals, { config })
