@@ -66,6 +66,11 @@ export default class JunitReporter implements Reporter {
     this.write()
   }
 
+  /** After every step: a run killed at any moment (SIGKILL) leaves each finished step's verdict. */
+  onTestCaseResult(test: TestCase): void {
+    if (test.meta().labproof) this.write()
+  }
+
   onTestSuiteResult(suite: TestSuite): void {
     if ([...suite.children.allTests()].some((t) => t.meta().labproof)) this.write()
   }
@@ -96,6 +101,7 @@ export default class JunitReporter implements Reporter {
         else others.push({ test, module })
       }
     }
+    this.factsRead.clear()
     const suites = new Map<string, JunitSuite>()
     const suiteOf = (key: string, make: () => JunitSuite): JunitSuite => {
       const suite = suites.get(key) ?? make()
@@ -120,22 +126,28 @@ export default class JunitReporter implements Reporter {
       ...(meta.line ? { line: meta.line } : {}),
     }
     const fact = this.stepFacts(meta).get(meta.step)
-    if (fact) {
+    if (fact && fact.status !== 'running') {
       const outcome: JunitOutcome = fact.status === 'passed' ? { status: 'passed' }
         : fact.status === 'skipped' ? { status: 'skipped', message: fact.reason ?? 'skipped' }
         : { status: 'failed', message: fact.reason ?? 'failed', type: fact.type ?? 'Error', detail: fact.message ?? fact.reason ?? '' }
       return { ...base, timeS: (fact.ms ?? 0) / 1000, outcome, ...(fact.transcript ? { systemOut: fact.transcript } : {}) }
     }
-    if (test) return { ...base, ...vitestOutcome(test, signal, meta.hint) }
-    return { ...base, timeS: 0, outcome: { status: 'skipped', message: interrupted(signal, false) } }
+    const known = test && vitestOutcome(test, meta.hint)
+    return { ...base, ...(known ?? { timeS: 0, outcome: { status: 'skipped', message: interrupted(signal, fact?.status === 'running') } }) }
   }
 
-  /** The step facts of this run for the scenario and cell, re-read each time (they grow). */
+  /** Run records read by the render under way, by scenario. */
+  private readonly factsRead = new Map<string, StepFact[]>()
+
+  /** The step facts of this run for the scenario and cell, read once per render (they grow). */
   private stepFacts(meta: StepMeta): Map<number, StepFact> {
-    const byStep = new Map<number, StepFact>()
-    for (const f of readStepFacts(this.options.runRecords, meta.scenario)) {
-      if (f.run === this.runId && f.cell === meta.cell) byStep.set(f.step, f)
+    let facts = this.factsRead.get(meta.scenario)
+    if (!facts) {
+      facts = readStepFacts(this.options.runRecords, meta.scenario)
+      this.factsRead.set(meta.scenario, facts)
     }
+    const byStep = new Map<number, StepFact>()
+    for (const f of facts) if (f.run === this.runId && f.cell === meta.cell) byStep.set(f.step, f)
     return byStep
   }
 }
@@ -156,12 +168,12 @@ function genericCase(test: TestCase, module: TestModule, signal: string | undefi
     classname: relative(module.moduleId),
     file: relative(module.moduleId),
     ...(test.location ? { line: test.location.line } : {}),
-    ...vitestOutcome(test, signal),
+    ...(vitestOutcome(test) ?? { timeS: 0, outcome: { status: 'skipped', message: interrupted(signal, false) } }),
   }
 }
 
-/** What vitest itself knows of a test: its result, or that it never finished. */
-function vitestOutcome(test: TestCase, signal: string | undefined, hint?: string): { timeS: number; outcome: JunitOutcome } {
+/** What vitest itself knows of a test: its result, if it finished. */
+function vitestOutcome(test: TestCase, hint?: string): { timeS: number; outcome: JunitOutcome } | undefined {
   const r = test.result()
   const timeS = (test.diagnostic()?.duration ?? 0) / 1000
   if (r.state === 'passed') return { timeS, outcome: { status: 'passed' } }
@@ -172,8 +184,7 @@ function vitestOutcome(test: TestCase, signal: string | undefined, hint?: string
     const detail = [message, e?.stack?.split('\n').filter((l) => /^\s+at /.test(l)).join('\n'), hint && !message.includes(suggestedFix(hint)) ? suggestedFix(hint) : ''].filter(Boolean).join('\n')
     return { timeS, outcome: { status: 'failed', message: message.split('\n').find((l) => l.trim()) ?? message, type: e?.name ?? 'Error', detail } }
   }
-  const running = (test as unknown as { task?: { result?: { state?: string } } }).task?.result?.state === 'run'
-  return { timeS, outcome: { status: 'skipped', message: interrupted(signal, running) } }
+  return undefined
 }
 
 function interrupted(signal: string | undefined, running: boolean): string {

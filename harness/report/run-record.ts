@@ -28,7 +28,8 @@ export interface StepFact {
   run?: string
   cell: string
   step: number
-  status: 'passed' | 'failed' | 'skipped'
+  /** `running`: the step started (a 'step-started' fact) and has no verdict yet. */
+  status: 'passed' | 'failed' | 'skipped' | 'running'
   /** A skip's reason, or a failure's one-line verdict. */
   reason?: string
   /** A failure's whole message, with the scenario's hint as the suggested fix. */
@@ -64,8 +65,9 @@ export function readStepFacts(dir: string, scenarioId: string): StepFact[] {
   for (const line of text.split('\n')) {
     if (!line) continue
     try {
-      const f = JSON.parse(line) as StepFact
+      const f = JSON.parse(line) as StepFact | (Omit<StepFact, 'kind' | 'status'> & { kind: 'step-started' })
       if (f.kind === 'step') facts.push(f)
+      if (f.kind === 'step-started') facts.push({ ...f, kind: 'step', status: 'running' })
     } catch {
       // not a fact
     }
@@ -82,6 +84,8 @@ export function runRecordSubscriber(): Subscriber {
       const missingTools = Object.entries(caps.tools).filter(([, v]) => !v).map(([k]) => k)
       return recordRunFact(scenario.id, 'host', { cell, host: caps.host, kernelRelease: caps.kernelRelease, distro: caps.distro, versions: caps.versions, missing, missingTools })
     },
+    // Which step a stopped run was in the middle of.
+    'step-started': ({ scenario, cell, step }) => recordRunFact(scenario.id, 'step-started', { cell, step: step.number }),
     'step-skipped': ({ scenario, cell, step, title, reason }) =>
       recordRunFact(scenario.id, 'step', { cell, step: step.number, status: 'skipped', reason, transcript: skippedTranscript(step, title, reason, probed), ms: 0 }),
     'step-result': async ({ scenario, cell, step, result, ms }) => {
