@@ -1,6 +1,7 @@
 // What the engine tells its subscribers while it runs a scenario on a lab. Every report is a
-// subscriber: the vitest binding, Allure, the run records (which the matrix and `labproof
-// errata` read), and any other writer that wants a step's verdict, transcript and evidence.
+// subscriber: Allure, the run records (which the JUnit file, the matrix and `labproof errata`
+// read), the end state, and any other writer that wants a step's verdict, transcript and
+// evidence. The vitest binding drives the engine and takes each step's verdict from runStep.
 import type { Capabilities, ExecResult } from '../host.ts'
 import type { Lab } from '../lab.ts'
 import type { LoadedScenario } from '../scenario/loader.ts'
