@@ -43,17 +43,18 @@ export function namespaceNames(r: ExecResult): string[] {
   return (JSON.parse(r.stdout) as { name: string }[]).map((n) => n.name).sort()
 }
 
-/** Every command of the probe, at most `concurrency` at once (each is one channel over SSH). */
+/** Every command of the probe, one after another. */
 export async function probeEndState(host: Exec, sysctlKeys: string[], timeoutMs: number): Promise<RawEndState> {
   const run = (cmd: string, netns?: string) => host.exec(cmd, { timeoutMs, ...(netns ? { netns } : {}) })
   const namespaces = await run('ip -j netns list')
   const names = ['', ...namespaceNames(namespaces)]
   const perNamespace: Record<string, NamespaceProbe> = {}
-  await Promise.all(names.map(async (ns) => {
+  // One command at a time: a machine reached over SSH gives each command a channel, and
+  // sshd allows few at once (MaxSessions); grading's checks run beside this.
+  for (const ns of names) {
     const netns = ns || undefined
-    const [addr, routes, bridge] = [await run('ip -j -d addr show', netns), await run('ip -j route show', netns), await run('bridge -j link show', netns)]
-    perNamespace[ns] = { addr, routes, bridge }
-  }))
+    perNamespace[ns] = { addr: await run('ip -j -d addr show', netns), routes: await run('ip -j route show', netns), bridge: await run('bridge -j link show', netns) }
+  }
   const sysctls: Record<string, ExecResult> = {}
   for (const key of sysctlKeys) sysctls[key] = await run(`sysctl -n ${key}`)
   const iptables: Record<string, ExecResult> = {}
