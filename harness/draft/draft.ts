@@ -1,7 +1,9 @@
 // Draft a scenario from a lab post: its commands verbatim and in order, each on the host and
 // namespace the post means, with what the post shows it printing; sections from its headings;
 // the underlay it describes. Nothing the post says is run: the draft is only written.
+import { KERNEL_FEATURES, type KernelFeature } from '../host.ts'
 import { boundCommand } from '../scenario/bounded.ts'
+import { inferRequirements } from '../scenario/requirements.ts'
 import { pingExpectation, outputExpectation, type DraftExpectation, type NearbyProse } from './expectations.ts'
 import { gatewayClue, hostLabels, proseAddresses, PromptHosts, shownAddress, underlayInterface, type AddressClue, type HostName } from './hosts.ts'
 import { classify, hasCjk, isProse, opensShell, postLines, programOf, type LineKind, type PostLine } from './post-lines.ts'
@@ -14,6 +16,9 @@ export interface DraftRunStep {
   /** Commands the post types into a shell this command opens. */
   input?: string[]
   expect?: DraftExpectation
+  /** Kernel features the step needs beyond what its own command shows (a device it uses was
+   *  made by a command that needs them), so it is skipped with its maker where they are missing. */
+  requires?: { kernel: KernelFeature[] }
   notes: string[]
   /** What the drafter guessed, each naming the post's line: to review. */
   todos: string[]
@@ -82,6 +87,7 @@ export function draftScenario(postText: string, opts: { doc: string; fileName?: 
   const recentProse: NearbyProse[] = []
   /** Numbers a shell printed as PIDs (`[1] 1489125`, `echo $$`), with their lines. */
   const shownPids = new Map<string, number>()
+  const nic = underlayInterface(postText)
   let currentHost: HostName = 'host01'
   let namespaceLabel: string | undefined
   let pendingSection: DraftSection | undefined
@@ -133,6 +139,9 @@ export function draftScenario(postText: string, opts: { doc: string; fileName?: 
         break
       }
       if (o.k.kind === 'prompt-only' && !output.length && opensShell(run)) { output.push(o.text); continue }
+      // Where the post puts prompts before what it types, a bare line after a prompted command
+      // is what that command printed (`ip netns help` lists `ip netns monitor`).
+      if (k.prompted && o.k.kind === 'command' && !o.k.prompted && output.length && !o.fenced) { output.push(o.text.trimEnd()); continue }
       if (o.k.kind !== 'other' || labelBeforeCommand(lines, j, namespaceHost)) break
       output.push(o.text.trimEnd())
     }
@@ -178,8 +187,15 @@ export function draftScenario(postText: string, opts: { doc: string; fileName?: 
     }
     step.on = host
     if (!named && namespaceLabel && namespaceHost.has(namespaceLabel) && !promptHost) {
-      step.on = `${namespaceHost.get(namespaceLabel)}/${namespaceLabel}`
-      step.todos.push(`line ${line.n}: run in namespace ${namespaceLabel} because the post labels it so; the command does not name it`)
+      const labelHost = namespaceHost.get(namespaceLabel)!
+      if (nic && new RegExp(`\\b${nic.name}\\b`).test(run)) {
+        // The underlay NIC is the host's: the label names the namespace the route is for.
+        step.on = labelHost
+        step.todos.push(`line ${line.n}: the post labels this ${namespaceLabel}, but it names ${nic.name}, the host's NIC: run on ${labelHost} itself`)
+      } else {
+        step.on = `${labelHost}/${namespaceLabel}`
+        step.todos.push(`line ${line.n}: run in namespace ${namespaceLabel} because the post labels it so; the command does not name it`)
+      }
     }
     // A clean-up before the lab (deleting what the post has not made yet) fails on a fresh host.
     const deleted = /\bip\s+(?:-\S+\s+)*(?:netns|link)\s+(?:delete|del)\s+(?:dev\s+)?([\w.@-]+)|\bbrctl\s+delbr\s+([\w.-]+)/.exec(run)
@@ -233,6 +249,7 @@ export function draftScenario(postText: string, opts: { doc: string; fileName?: 
     recentProse.length = 0
   }
 
+  inheritRequirements(stepsOfRun())
   for (const step of stepsOfRun()) {
     if (opensShell(step.run) && !step.input) step.todos.push(`line ${step.line}: opens a shell and the post shows nothing typed into it: it gets no input and ends at once (give \`input:\` if the post's next commands belong in it)`)
   }
@@ -397,4 +414,42 @@ function nextFree(cidr: string, taken: (string | undefined)[]): string {
 
 function fromInt(n: number): string {
   return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.')
+}
+
+/** A step that uses a device (or an address on it) made by a command needing a kernel feature
+ *  needs that feature too: on a kernel without ipip, `ip link set tun1 up` after a skipped
+ *  `ip tunnel add tun1 mode ipip` is skipped with it, not failed. */
+function inheritRequirements(runSteps: DraftRunStep[]): void {
+  const madeBy = new Map<string, { features: KernelFeature[]; line: number }>()
+  for (const step of runSteps) {
+    const own: KernelFeature[] = inferRequirements(step.run).kernel.filter((f) => f !== 'veth' && f !== 'bridge')
+    const needed = new Map<KernelFeature, string>()
+    // `modprobe ipip`, `lsmod | grep ipip`: the module is the feature.
+    const module = /\b(?:modprobe|insmod)\s+(?:-\S+\s+)*([\w-]+)|\blsmod\s*\|\s*grep\s+([\w-]+)/.exec(step.run)
+    const named = (module?.[1] ?? module?.[2])?.replace(/^ip_gre$/, 'gre') as KernelFeature | undefined
+    if (named && (KERNEL_FEATURES as readonly string[]).includes(named) && !own.includes(named)) needed.set(named, `it loads or lists the ${named} module`)
+    for (const [name, maker] of madeBy) {
+      const word = new RegExp(`(^|[^\\w.-])${name.replace(/[.]/g, '\\.')}([^\\w.-]|$)`)
+      if (word.test(step.run) || word.test(step.expect?.output ?? '')) for (const f of maker.features) if (!own.includes(f)) needed.set(f, `it uses ${name}, made at line ${maker.line}`)
+    }
+    // What the post shows it printing names a tunnel's kind: the step needs that kind too.
+    const shown = step.expect?.output ?? ''
+    if (/IPIP Tunnel|link\/ipip|\bip\/ip remote/.test(shown) && !own.includes('ipip')) needed.set('ipip', 'the post shows it printing an ipip tunnel')
+    if (/link\/gre\b|\bgre\/ip remote/.test(shown) && !own.includes('gre')) needed.set('gre', 'the post shows it printing a gre tunnel')
+    if (needed.size) {
+      step.requires = { kernel: [...needed.keys()] }
+      step.notes.push(`needs ${[...needed.keys()].join(', ')}: ${[...new Set(needed.values())].join('; ')}`)
+    }
+    const features = [...own, ...needed.keys()]
+    if (!features.length) continue
+    const joined = step.run.replace(/\\\n/g, ' ')
+    for (const m of joined.matchAll(/\b(?:tunnel\s+add|link\s+add(?:\s+name)?|tuntap\s+add(?:\s+dev)?)\s+([\w.@-]+)/g)) madeBy.set(m[1]!, { features, line: step.line })
+    for (const m of joined.matchAll(/\baddr(?:ess)?\s+add\s+(\d+\.\d+\.\d+\.\d+)/g)) madeBy.set(m[1]!, { features, line: step.line })
+    // Addresses the post shows on a tunnel device in what the step prints (ifconfig's blocks).
+    for (const block of shown.split(/\n(?=\S)/)) {
+      const name = /^([\w.@-]+?):\s/.exec(block)?.[1]
+      if (!name || !(madeBy.has(name) || /POINTOPOINT|Tunnel|link\/(ipip|gre)/.test(block))) continue
+      for (const m of block.matchAll(/\b(?:inet|destination|peer)\s+(\d+\.\d+\.\d+\.\d+)/g)) madeBy.set(m[1]!, { features, line: step.line })
+    }
+  }
 }

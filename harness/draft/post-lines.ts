@@ -14,7 +14,8 @@ export type LineKind =
   | { kind: 'blank' }
   | { kind: 'fence' }
   | { kind: 'heading'; title: string }
-  | { kind: 'command'; command: string; prompt?: Prompt }
+  /** `prompted`: typed behind a prompt (`$ `, `[root@node1 ~]# `), not found as a bare line. */
+  | { kind: 'command'; command: string; prompt?: Prompt; prompted?: boolean }
   /** A prompt with nothing typed after it: a shell showing it is ready (`root@moelove:~#`). */
   | { kind: 'prompt-only'; prompt: Prompt }
   | { kind: 'comment'; text: string }
@@ -167,7 +168,7 @@ export function classify(line: PostLine, markdown = true): LineKind {
     const typed = m.groups.cmd!.replace(/\s+#[^'"]*$/, '').trim()
     const prompt: Prompt = { host: m.groups.host, user: m.groups.user }
     if (!typed && m.groups.host) return { kind: 'prompt-only', prompt }
-    if (strict ? isLabCommand(typed) : isAnyCommand(typed)) return { kind: 'command', command: typed, prompt: m.groups.host ? prompt : undefined }
+    if (strict ? isLabCommand(typed) : isAnyCommand(typed)) return { kind: 'command', command: typed, prompt: m.groups.host ? prompt : undefined, prompted: true }
   }
   if (/^\s*(#|\/\/)/.test(text)) return { kind: 'comment', text: text.replace(/^\s*(#+|\/\/)\s*/, '') }
   if (isLabCommand(text, !line.fenced)) return { kind: 'command', command: commandPart(text) }

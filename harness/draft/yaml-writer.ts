@@ -12,6 +12,7 @@ export function draftToYaml(draft: Draft, header: string[] = []): string {
       run: s.run,
       ...(s.input?.length ? { input: `${s.input.join('\n')}\n` } : {}),
       ...(s.expect && Object.keys(s.expect).length ? { expect: s.expect } : {}),
+      ...(s.requires ? { requires: s.requires } : {}),
       ...(notes.length ? { note: notes.join('; ') } : {}),
     }
   })
