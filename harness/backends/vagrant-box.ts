@@ -16,7 +16,7 @@ import { basename, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { shellQuote } from '../host.ts'
 import { runProcess } from '../local-process.ts'
-import { newcArchive, type CpioEntry } from './cpio.ts'
+import { buildInitramfs, initramfsInit, INITRAMFS_MODULES } from './vm-initramfs.ts'
 import { DEFAULT_VM_KERNEL, ensureVmImage, GUEST_INIT_DEVICES, GUEST_INIT_MOUNTS } from './vm-image.ts'
 import { withBuildLock } from '../build-lock.ts'
 import { isAlive } from '../process-alive.ts'
@@ -24,6 +24,9 @@ import { isAlive } from '../process-alive.ts'
 /** Where libvirt's qemu (which runs as an unprivileged user) may read a kernel and initrd. */
 export const LIBVIRT_BOOT_DIR = '/var/lib/libvirt/boot'
 export const BOX_NAME_PREFIX = 'labproof/bookworm'
+
+/** Where the box's init (below) lives on its disk. */
+const BOX_INIT_PATH = '/sbin/labproof-vagrant-init'
 
 // PID 1 of the box, after the initramfs has mounted the disk. With net.ifnames=0 the first
 // virtio NIC, on the lowest PCI slot, is eth0: vagrant-libvirt's management NIC.
@@ -61,27 +64,6 @@ case "$1" in
 esac
 `
 
-// The initramfs's /init: load the block driver, mount the disk, hand over to the box's init.
-const INITRAMFS_INIT = `#!/bin/busybox sh
-/bin/busybox --install -s /bin
-export PATH=/bin
-mount -t devtmpfs devtmpfs /dev
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-for m in $(cat /modules/order); do insmod /modules/$m || echo "labproof-initramfs: insmod $m failed"; done
-root=/dev/vda
-for word in $(cat /proc/cmdline); do case "$word" in root=*) root=\${word#root=} ;; esac; done
-i=0
-until [ -b "$root" ]; do
-  i=$((i + 1)); [ $i -gt 300 ] && { echo "labproof-initramfs: no $root"; sleep 5; exit 1; }
-  sleep 0.1
-done
-mount -t ext4 -o rw "$root" /newroot || { echo "labproof-initramfs: cannot mount $root"; sleep 5; exit 1; }
-umount /proc /sys
-mount --move /dev /newroot/dev
-exec switch_root /newroot /sbin/labproof-vagrant-init
-`
-
 const SSHD_CONFIG = `# labproof box: root by key only, fast logins, many channels per connection
 PermitRootLogin prohibit-password
 PasswordAuthentication no
@@ -95,9 +77,6 @@ HostKey /etc/ssh/ssh_host_ed25519_key
 `
 
 const KERNEL_CMDLINE = 'console=ttyS0 root=/dev/vda rw panic=-1 quiet net.ifnames=0 random.trust_cpu=on no_timer_check'
-
-/** Modules the initramfs loads to see a virtio disk (their dependencies are added). */
-const INITRAMFS_MODULES = ['virtio_pci', 'virtio_blk']
 
 function boxVagrantfile(hash: string, kernelRelease: string): string {
   return `# labproof's local box for the libvirt provider: Debian bookworm, kernel ${kernelRelease}, no systemd.
@@ -146,7 +125,7 @@ const RECIPE = {
   version: 1,
   init: BOX_INIT,
   udhcpc: UDHCPC_SCRIPT,
-  initramfs: INITRAMFS_INIT,
+  initramfs: initramfsInit(BOX_INIT_PATH),
   initramfsModules: INITRAMFS_MODULES,
   sshd: SSHD_CONFIG,
   cmdline: KERNEL_CMDLINE,
@@ -238,7 +217,7 @@ async function buildBox(dir: string, hash: string, image: Awaited<ReturnType<typ
     const busybox = await fetchStaticBusybox(work)
     const hostKeySha256 = await customize(rootfs, busybox, work)
     progress('making the initramfs (virtio_blk, busybox)')
-    await writeFile(join(work, 'initrd.img'), await initramfs(rootfs, image.kernelRelease, busybox))
+    await writeFile(join(work, 'initrd.img'), await buildInitramfs(join(rootfs, 'usr/lib/modules', image.kernelRelease), busybox, BOX_INIT_PATH))
     await copyFile(image.vmlinuz, join(work, 'vmlinuz'))
     progress('making box.img (mkfs.ext4 -d, qemu-img convert)')
     const sizeMb = Math.ceil((await duBytes(rootfs)) / 1e6 * 1.3) + 512
@@ -319,7 +298,7 @@ async function fetchStaticBusybox(work: string): Promise<string> {
 
 /** The box's init, DHCP, sshd and keys; returns the host key's fingerprint. */
 async function customize(rootfs: string, busybox: string, work: string): Promise<string> {
-  await writeFile(join(rootfs, 'sbin/labproof-vagrant-init'), BOX_INIT, { mode: 0o755 })
+  await writeFile(join(rootfs, BOX_INIT_PATH.slice(1)), BOX_INIT, { mode: 0o755 })
   await mkdir(join(rootfs, 'usr/local/lib/labproof'), { recursive: true })
   await writeFile(join(rootfs, 'usr/local/lib/labproof/udhcpc.script'), UDHCPC_SCRIPT, { mode: 0o755 })
   await copyFile(busybox, join(rootfs, 'usr/local/bin/busybox'))
@@ -342,42 +321,6 @@ async function customize(rootfs: string, busybox: string, work: string): Promise
   const fp = (await run('ssh-keygen -l', 'ssh-keygen', ['-l', '-E', 'sha256', '-f', `${hostKey}.pub`])).split(/\s+/)[1]
   if (!fp?.startsWith('SHA256:')) throw new Error(`building the Vagrant box: cannot read the host key fingerprint of ${hostKey}.pub`)
   return fp
-}
-
-/** Modules in load order (dependencies first), from the kernel's modules.dep. */
-export function moduleLoadOrder(modulesDep: string, wanted: string[]): string[] {
-  const deps = new Map<string, string[]>()
-  for (const line of modulesDep.split('\n')) {
-    const [mod, rest] = line.split(':')
-    if (mod && rest !== undefined) deps.set(mod.trim(), rest.trim().split(/\s+/).filter(Boolean))
-  }
-  const byName = (name: string) => [...deps.keys()].find((p) => basename(p).replace(/\.ko(\.\w+)?$/, '').replace(/-/g, '_') === name)
-  const order: string[] = []
-  const visit = (path: string) => {
-    if (order.includes(path)) return
-    for (const d of deps.get(path) ?? []) visit(d)
-    order.push(path)
-  }
-  for (const name of wanted) {
-    const path = byName(name)
-    if (!path) throw new Error(`building the Vagrant box: the kernel has no module ${name} (not in modules.dep)`)
-    visit(path)
-  }
-  return order
-}
-
-async function initramfs(rootfs: string, kernelRelease: string, busybox: string): Promise<Buffer> {
-  const modulesDir = join(rootfs, 'usr/lib/modules', kernelRelease)
-  const order = moduleLoadOrder(await readFile(join(modulesDir, 'modules.dep'), 'utf8'), INITRAMFS_MODULES)
-  const entries: CpioEntry[] = [
-    ...['bin', 'dev', 'proc', 'sys', 'newroot', 'modules'].map((d) => ({ path: d, type: 'dir' as const })),
-    { path: 'dev/console', type: 'char', major: 5, minor: 1 },
-    { path: 'bin/busybox', type: 'file', data: await readFile(busybox), mode: 0o755 },
-    { path: 'init', type: 'file', data: Buffer.from(INITRAMFS_INIT), mode: 0o755 },
-    { path: 'modules/order', type: 'file', data: Buffer.from(order.map((p) => basename(p)).join('\n') + '\n') },
-  ]
-  for (const p of order) entries.push({ path: `modules/${basename(p)}`, type: 'file', data: await readFile(join(modulesDir, p)) })
-  return newcArchive(entries)
 }
 
 async function duBytes(path: string): Promise<number> {

@@ -1,8 +1,9 @@
 // The VM disk image the qemu backend boots: a Debian bookworm rootfs (debootstrap minbase with
 // the lab tools and sshd) plus one Debian cloud kernel and its modules, built once per kernel
-// and recipe and cached. The cloud kernels have NVMe, PCI and ext4 built in, so qemu boots the
-// kernel directly from the ext4 image with no initrd; every other driver (virtio_net, ipip, …)
-// is a module the guest loads on demand.
+// and recipe and cached. qemu boots the kernel directly with a small initramfs
+// (vm-initramfs.ts) that loads virtio_blk for the root disk: the cloud kernels build in only
+// NVMe, which qemu cannot save. Every other driver (virtio_net, ipip, …) is a module the guest
+// loads on demand.
 //
 // No loop mounts: the image is made with `mkfs.ext4 -d rootfs`. The kernel packages come from
 // the Debian mirror through a private apt configuration per suite, never the machine's own.
@@ -16,6 +17,7 @@ import { runProcess } from '../local-process.ts'
 import { shellQuote } from '../host.ts'
 import { withBuildLock } from '../build-lock.ts'
 import { isAlive } from '../process-alive.ts'
+import { buildInitramfs, initramfsInit, INITRAMFS_MODULES } from './vm-initramfs.ts'
 
 /** Kernel series labproof can boot, and the Debian suite whose cloud kernel provides it. */
 export const VM_KERNELS = {
@@ -142,8 +144,14 @@ HostKey /etc/ssh/ssh_host_ed25519_key
 `
 
 /** What decides the image's content; a change here means a new cache entry. */
+/** The guest's PID 1 on its disk, where the initramfs hands over. */
+export const GUEST_INIT_PATH = '/sbin/labproof-init'
+
 const RECIPE = {
   version: 1,
+  initramfs: initramfsInit(GUEST_INIT_PATH),
+  initramfsModules: INITRAMFS_MODULES,
+  busybox: 'busybox-static',
   rootfsSuite: ROOTFS_SUITE,
   packages: ROOTFS_PACKAGES,
   init: GUEST_INIT,
@@ -157,6 +165,8 @@ export interface VmImage {
   kernelRelease: string
   kernelPackage: string
   vmlinuz: string
+  /** The initramfs that loads virtio_blk and hands over to the disk's init. */
+  initrd: string
   /** The ext4 root file system; read-only, runs boot qcow2 overlays of it. */
   rootfs: string
   /** The client key root accepts (0600) and the host key's pinned fingerprint. */
@@ -165,7 +175,7 @@ export interface VmImage {
   buildMs: number
 }
 
-interface ImageManifest extends Omit<VmImage, 'dir' | 'vmlinuz' | 'rootfs' | 'privateKeyPath'> {
+interface ImageManifest extends Omit<VmImage, 'dir' | 'vmlinuz' | 'initrd' | 'rootfs' | 'privateKeyPath'> {
   recipeHash: string
   builtAt: string
 }
@@ -214,14 +224,17 @@ export async function ensureVmImage(kernel: string = DEFAULT_VM_KERNEL): Promise
 async function readImage(dir: string, kernel: VmKernel): Promise<VmImage | undefined> {
   try {
     const m = JSON.parse(await readFile(join(dir, 'image.json'), 'utf8')) as ImageManifest
-    return { ...m, dir, kernel, vmlinuz: join(dir, 'vmlinuz'), rootfs: join(dir, 'rootfs.ext4'), privateKeyPath: join(dir, 'id_ed25519') }
+    return { ...m, dir, kernel, vmlinuz: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.img'), rootfs: join(dir, 'rootfs.ext4'), privateKeyPath: join(dir, 'id_ed25519') }
   } catch {
     return undefined
   }
 }
 
 async function run(what: string, file: string, args: string[], timeoutMs = 900_000): Promise<string> {
-  const r = await runProcess(file, args, { timeoutMs })
+  // A step can take minutes on a busy machine (debootstrap, the kernel download): say so.
+  const started = Date.now()
+  const ticker = setInterval(() => progress(`still running ${what} (${Math.round((Date.now() - started) / 1000)} s so far)`), 30_000)
+  const r = await runProcess(file, args, { timeoutMs }).finally(() => clearInterval(ticker))
   if (r.exitCode !== 0) {
     const tail = (r.stderr + r.stdout).trim().split('\n').slice(-25).join('\n')
     throw new Error(`building the VM image: ${what} failed (exit ${r.exitCode}${r.timedOut ? ', timed out' : ''}):\n$ ${[file, ...args].map(shellQuote).join(' ')}\n${tail}`)
@@ -296,7 +309,7 @@ async function unpackRootfs(rootfs: string): Promise<void> {
 }
 
 async function customizeRootfs(rootfs: string): Promise<void> {
-  await writeFile(join(rootfs, 'sbin/labproof-init'), GUEST_INIT, { mode: 0o755 })
+  await writeFile(join(rootfs, GUEST_INIT_PATH.slice(1)), GUEST_INIT, { mode: 0o755 })
   await writeFile(join(rootfs, 'etc/ssh/sshd_config.d/labproof.conf'), SSHD_CONFIG)
   await writeFile(join(rootfs, 'etc/resolv.conf'), '')
   await writeFile(join(rootfs, 'etc/hosts'), '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n')
@@ -350,6 +363,15 @@ async function installKernel(kernel: VmKernel, rootfs: string, work: string): Pr
   await mkdir(join(rootfs, 'usr/lib/modules'), { recursive: true })
   await run('copy the modules', 'cp', ['-a', modulesFrom, join(rootfs, 'usr/lib/modules/')])
   await run('depmod', 'chroot', [rootfs, 'depmod', '-a', release])
+  progress(`making the initramfs (${INITRAMFS_MODULES.join(', ')}; busybox-static of ${suite})`)
+  await runInDir(debs, 'apt-get download busybox-static', 'apt-get', [...aptOptions(apt), 'download', 'busybox-static'])
+  const busyboxDeb = (await readdir(debs)).find((f) => f.startsWith('busybox-static') && f.endsWith('.deb'))
+  if (!busyboxDeb) throw new Error(`building the VM image: apt-get download busybox-static left no .deb in ${debs}`)
+  await run('dpkg-deb -x busybox-static', 'dpkg-deb', ['-x', join(debs, busyboxDeb), join(work, 'busybox-static')])
+  const busybox = [join(work, 'busybox-static/bin/busybox'), join(work, 'busybox-static/usr/bin/busybox')].find((p) => existsSync(p))
+  if (!busybox) throw new Error(`building the VM image: ${busyboxDeb} has no busybox binary`)
+  await writeFile(join(work, 'initrd.img'), await buildInitramfs(join(rootfs, 'usr/lib/modules', release), busybox, GUEST_INIT_PATH))
+  await rm(join(work, 'busybox-static'), { recursive: true, force: true })
   await rm(unpacked, { recursive: true, force: true })
   await rm(apt, { recursive: true, force: true })
   await rm(debs, { recursive: true, force: true })

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
 import { newcArchive } from '../../harness/backends/cpio.ts'
-import { moduleLoadOrder } from '../../harness/backends/vagrant-box.ts'
+import { moduleLoadOrder } from '../../harness/backends/vm-initramfs.ts'
 
 /** Read a newc archive back: name, mode, rdev and data of each entry. */
 function readNewc(buf: Buffer) {
