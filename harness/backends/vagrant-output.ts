@@ -62,3 +62,17 @@ export function parseHostKeys(lines: string[]): Map<string, string[]> {
   }
   return keys
 }
+
+/** Why a libvirt domain that is booting is not going to, from `virsh domstate --reason`
+ *  ("running (booted)", "paused (user)", "shut off (crashed)"), or undefined while it may still
+ *  come up. libvirt pauses a domain as it starts ("paused (starting up)"), and a defined domain
+ *  not yet started is "shut off (unknown)": both are fine. */
+export function domainTrouble(domstate: string): string | undefined {
+  const m = /^([a-z ]+?)(?: \(([^)]*)\))?$/.exec(domstate.trim().split('\n')[0]?.trim() ?? '')
+  if (!m) return undefined
+  const [, state, reason = ''] = m
+  if (state === 'paused' && reason !== 'starting up') return `paused (${reason || 'no reason given'})`
+  if (state === 'crashed') return `crashed (${reason || 'no reason given'})`
+  if (state === 'shut off' && /crashed|failed/.test(reason)) return `shut off (${reason})`
+  return undefined
+}

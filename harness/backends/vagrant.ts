@@ -30,10 +30,10 @@ import { hostLookup, newLabId, type Backend, type Lab, type ProvisionOptions } f
 import { runProcess } from '../local-process.ts'
 import { GATEWAY, INTERNET, ipToInt, type Topology } from '../topology.ts'
 import { gatewayScript, internetScript, killNode, NetnsHost, startNode, type NodeProcess } from './netns.ts'
-import { detectAccel } from './qemu.ts'
+import { decideAccel, kvmFailureReason, recordKvmFailure, type VmKernelRef } from './vm-accel.ts'
 import { connectSsh, SshHost } from './ssh-host.ts'
 import { BOX_NAME_PREFIX, ensureVagrantBox, installBootFiles, type VagrantBox } from './vagrant-box.ts'
-import { parseHostKeys, parseSshConfig, plainLines } from './vagrant-output.ts'
+import { domainTrouble, parseHostKeys, parseSshConfig, plainLines } from './vagrant-output.ts'
 import { withLock } from '../ownership/lock.ts'
 import { isAlive } from '../process-alive.ts'
 
@@ -43,7 +43,8 @@ export const VAGRANTFILE_DIR = fileURLToPath(new URL('../../vagrant/', import.me
 const LIBVIRT_URI = 'qemu:///system'
 /** Lab commands run in PID 1's network namespace; labproof's box keeps sshd in another. */
 const ENTER_LAB_NETNS = 'nsenter --net=/proc/1/ns/net --'
-const UP_TIMEOUT_MS = 900_000
+/** A bound only: a domain that stops is noticed within a second (watchDomains). */
+const UP_TIMEOUT_MS = 600_000
 const DESTROY_TIMEOUT_MS = 300_000
 
 type GatewayMode = 'netns' | 'vm'
@@ -66,10 +67,15 @@ interface VagrantResult {
   exitCode: number
   lines: string[]
   timedOut: boolean
+  /** What `watch` said when it stopped vagrant. */
+  stopped?: string
 }
 
+/** Asked every second while vagrant runs: a reason stops it at once (its process group is killed). */
+type VagrantWatch = (lines: readonly string[]) => Promise<string | undefined>
+
 /** Run vagrant, each output line to `onLine`; it dies with labproof (pdeathsig). */
-function runVagrant(args: string[], env: Record<string, string>, timeoutMs: number, onLine: (line: string) => void = () => {}): Promise<VagrantResult> {
+function runVagrant(args: string[], env: Record<string, string>, timeoutMs: number, onLine: (line: string) => void = () => {}, watch?: VagrantWatch): Promise<VagrantResult> {
   return new Promise((resolve) => {
     const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'vagrant', ...args, '--no-color'], {
       env: { ...process.env, ...env },
@@ -86,18 +92,35 @@ function runVagrant(args: string[], env: Record<string, string>, timeoutMs: numb
     }
     child.stdout!.on('data', take)
     child.stderr!.on('data', take)
-    const timer = setTimeout(() => {
-      timedOut = true
+    const killGroup = () => {
       try {
         process.kill(-child.pid!, 'SIGKILL')
       } catch {
         // gone
       }
+    }
+    const timer = setTimeout(() => {
+      timedOut = true
+      killGroup()
     }, timeoutMs)
+    let stopped: string | undefined
+    let watching = false
+    const watcher = watch && setInterval(() => {
+      if (watching || stopped) return
+      watching = true
+      void watch(lines).then((why) => {
+        watching = false
+        if (why && !stopped) {
+          stopped = why
+          killGroup()
+        }
+      }, () => (watching = false))
+    }, 1_000)
     child.on('error', (e) => lines.push(`cannot run vagrant: ${e.message}`))
     child.on('close', (code) => {
       clearTimeout(timer)
-      resolve({ exitCode: timedOut ? 124 : code ?? 1, lines, timedOut })
+      clearInterval(watcher)
+      resolve({ exitCode: timedOut ? 124 : stopped ? 125 : code ?? 1, lines, timedOut, ...(stopped ? { stopped } : {}) })
     })
   })
 }
@@ -238,6 +261,37 @@ async function consoleTails(dir: string): Promise<string> {
   return parts.join('\n')
 }
 
+/** While `vagrant up` runs: a domain libvirt paused or that crashed stops it at once, with
+ *  libvirt's reason and what qemu said in the domain's log; and while vagrant prints nothing
+ *  (waiting for an IP address), what it waits for and each domain's state every 10 s. */
+function watchDomains(domains: string[]): VagrantWatch {
+  const started = Date.now()
+  let quietSince = started
+  let linesSeen = 0
+  return async (lines) => {
+    const states: string[] = []
+    for (const d of domains) {
+      const r = await virsh(['domstate', '--reason', d])
+      if (!r.ok) continue // not defined yet
+      states.push(`${d.split('-').pop()} ${r.out.trim()}`)
+      const trouble = domainTrouble(r.out)
+      if (!trouble) continue
+      const log = await readFile(`/var/log/libvirt/qemu/${d}.log`, 'utf8').catch(() => '')
+      const said = kvmFailureReason(log)
+      progress(`libvirt domain ${d} is ${trouble}; its log (/var/log/libvirt/qemu/${d}.log) ends:\n${log.trimEnd().split('\n').slice(-8).join('\n')}`)
+      return `libvirt domain ${d} is ${trouble}${said ? ` (qemu: ${said})` : ''}`
+    }
+    if (lines.length !== linesSeen) {
+      linesSeen = lines.length
+      quietSince = Date.now()
+    } else if (Date.now() - quietSince >= 10_000) {
+      quietSince = Date.now()
+      progress(`still waiting after "${lines.at(-1)?.trim() ?? 'vagrant up'}" (${Math.round((Date.now() - started) / 1000)} s so far; ${states.join(', ') || 'no domain yet'})`)
+    }
+    return undefined
+  }
+}
+
 interface Machine {
   name: string
   host?: SshHost
@@ -310,7 +364,12 @@ export const vagrantBackend: Backend = {
         await new NetnsHost('underlay-segment', segment).succeed('ip link add underlay type bridge && ip link set underlay up')
         await plugUnderlay(underlayDevice, segment.innerPid)
       }
-      const accel = libvirt ? await detectAccel() : undefined
+      // The box's kernel is booted under KVM first (a few seconds) where KVM may not run it.
+      const kernelRef: VmKernelRef = box
+        ? { series: box.kernelRelease.replace(/^(\d+\.\d+).*/, '$1'), release: box.kernelRelease, vmlinuz: join(box.dir, 'vmlinuz') }
+        : { series: `box ${boxName ?? 'default'}`, release: boxName ?? 'default' }
+      let accel = libvirt ? await decideAccel(kernelRef) : undefined
+      if (accel) progress(`libvirt domain type ${accel.accel === 'kvm' ? 'kvm' : 'qemu (TCG)'}: ${accel.why}`)
       env = vagrantEnv({
         VAGRANT_DOTFILE_PATH: join(dir, '.vagrant'),
         LABPROOF_LAB_ID: id,
@@ -336,6 +395,7 @@ export const vagrantBackend: Backend = {
       const upT0 = performance.now()
       upStarted = true
       let lastProgress = 0
+      const domains = names.map((n) => `${VAGRANT_NAME_PREFIX}-${id}-${process.pid}-${n}`)
       const vagrantUp = () => runVagrant(['up', ...(provider ? ['--provider', provider] : [])], env, UP_TIMEOUT_MS, (line) => {
         if (/Progress: \d+%/.test(line)) {
           // The base box upload redraws one bar; show it every few seconds only.
@@ -343,13 +403,27 @@ export const vagrantBackend: Backend = {
           lastProgress = Date.now()
         }
         progress(line.trim())
-      })
+      }, libvirt ? watchDomains(domains) : undefined)
       // libvirt makes the macvtaps as the domains start: turn their IPv6 off as soon as they appear.
       const silencer = macvtapUnderlay ? setInterval(() => void silenceMacvtaps(underlayDevice), 50) : undefined
-      const up = await (libvirt && boxName ? withBoxUploadLock(boxName, vagrantUp) : vagrantUp()).finally(() => clearInterval(silencer))
+      let up: VagrantResult
+      try {
+        for (;;) {
+          up = await (libvirt && boxName ? withBoxUploadLock(boxName, vagrantUp) : vagrantUp())
+          if (!(up.stopped && accel?.accel === 'kvm')) break
+          // KVM stopped the box's kernel: the same lab again, under TCG, and every later lab too.
+          accel = recordKvmFailure(kernelRef, up.stopped)
+          progress(`${accel.why}; vagrant destroy -f, then vagrant up again with the libvirt domain type qemu`)
+          await runVagrant(['destroy', '-f'], env, DESTROY_TIMEOUT_MS)
+          env = { ...env, LABPROOF_VAGRANT_LIBVIRT_DRIVER: 'qemu' }
+          await writeFile(join(dir, 'env.json'), `${JSON.stringify(env, null, 2)}\n`)
+        }
+      } finally {
+        clearInterval(silencer)
+      }
       const upMs = Math.round(performance.now() - upT0)
       if (up.exitCode !== 0) {
-        throw new Error(`vagrant backend: vagrant up failed (exit ${up.exitCode}${up.timedOut ? `, no result within ${UP_TIMEOUT_MS / 1000} s` : ''}):\n` +
+        throw new Error(`vagrant backend: vagrant up failed (${up.stopped ? `stopped: ${up.stopped}` : `exit ${up.exitCode}`}${up.timedOut ? `, no result within ${UP_TIMEOUT_MS / 1000} s` : ''}):\n` +
           `${up.lines.filter((l) => !/Progress: \d+%/.test(l)).slice(-30).join('\n')}\n${await consoleTails(dir)}`)
       }
       const hostKeys = parseHostKeys(up.lines)

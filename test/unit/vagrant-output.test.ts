@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, test } from 'vitest'
-import { parseHostKeys, parseSshConfig, plainLines } from '../../harness/backends/vagrant-output.ts'
+import { domainTrouble, parseHostKeys, parseSshConfig, plainLines } from '../../harness/backends/vagrant-output.ts'
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/outputs/${name}`, import.meta.url), 'utf8')
 
@@ -37,5 +37,22 @@ describe('vagrant output, as vagrant 2.3.4 with vagrant-libvirt 0.11.2 prints it
     expect(lines).toContain('Progress: 0% (Rate: 0/s, Estimated time remaining: --:--:--)')
     expect(lines.at(-1)).toBe("==> box: Successfully added box 'labproof/fixture' (v0) for 'libvirt'!")
     expect(lines.join('')).not.toMatch(/\x1b|\r/)
+  })
+})
+
+describe('domainTrouble: virsh domstate --reason of a domain vagrant is bringing up', () => {
+  test('a domain paused or crashed will not come up, with libvirt\'s reason', () => {
+    expect(domainTrouble('paused (unknown)\n\n')).toBe('paused (unknown)')
+    expect(domainTrouble('paused (user)\n')).toBe('paused (user)')
+    expect(domainTrouble('crashed (panicked)\n')).toBe('crashed (panicked)')
+    expect(domainTrouble('shut off (crashed)\n')).toBe('shut off (crashed)')
+    expect(domainTrouble('shut off (failed)\n')).toBe('shut off (failed)')
+  })
+
+  test('starting, running, or defined and not yet started: it may still come up', () => {
+    expect(domainTrouble('paused (starting up)\n')).toBeUndefined()
+    expect(domainTrouble('running (booted)\n\n')).toBeUndefined()
+    expect(domainTrouble('shut off (unknown)\n')).toBeUndefined()
+    expect(domainTrouble('')).toBeUndefined()
   })
 })
