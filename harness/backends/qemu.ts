@@ -8,22 +8,35 @@
 // which qemu creates in the machine's namespace, is moved into the gateway's namespace before
 // the guest boots, while it is still down and unaddressed.
 //
+// Never a silent wait: every VM has a QMP socket, and while labproof waits for a guest it asks
+// qemu how the guest is (`query-status`) and reads qemu's stderr; a guest KVM stopped ("KVM
+// internal error", status paused / internal-error) ends the wait at once and the pair boots
+// again under TCG (vm-accel.ts decides, and remembers for the run). Progress every few seconds.
+//
+// Boot once, restore many: the first lab on a kernel boots its pair and saves it (vm-saved-states.ts);
+// every later lab on that kernel starts from the save with overlays of its own, in a second or two.
+//
 // Lifetime: qemu runs under `setpriv --pdeathsig KILL`, like the netns nodes, so VMs die with
 // labproof; destroy() kills them by PID and removes their overlays.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Host } from '../host.ts'
+import { shellQuote, type Host } from '../host.ts'
 import { hostLookup, newLabId, type Backend, type Lab, type ProvisionOptions } from '../lab.ts'
 import { runProcess } from '../local-process.ts'
 import { GATEWAY, INTERNET, type HostSpec, type Topology } from '../topology.ts'
 import { NetnsHost, gatewayScript, hostScript, internetScript, killNode, netnsPreflight, startNode, type NodeProcess } from './netns.ts'
+import { QmpClient } from './qmp.ts'
 import { connectSsh, SshHost } from './ssh-host.ts'
+import { decideAccel, kvmFailureReason, recordKvmFailure, recordKvmSuccess, type Accel, type AccelDecision, type VmKernelRef } from './vm-accel.ts'
 import { DEFAULT_VM_KERNEL, ensureVmImage, GUEST_READY_MARKER, isVmKernel, VM_KERNELS, type VmImage } from './vm-image.ts'
+import { SavedStates, type SaveClaim, type SavedPair } from './vm-saved-states.ts'
 import { isAlive } from '../process-alive.ts'
+
+export type { Accel } from './vm-accel.ts'
 
 /** Every VM's qemu command line carries `labproof-qemu:<lab>:<owner pid>:<host>` (in -name),
  *  and its temp dir is `labproof-qemu-<lab>-<owner pid>-…`: what `labproof clean` looks for. */
@@ -31,38 +44,26 @@ export const QEMU_MARKER = 'labproof-qemu'
 
 const QEMU = 'qemu-system-x86_64'
 const GUEST_MEMORY_MB = 512
-const BOOT_TIMEOUT_MS = 180_000
+/** Booting under TCG on a loaded machine; the wait ends sooner when the guest or qemu stops. */
+const BOOT_TIMEOUT_MS = 300_000
+/** A cloud kernel reaches its ready marker in about 3 s under KVM: a first boot under KVM that
+ *  has not by then is taken as KVM failing this kernel. */
+const UNPROVEN_KVM_BOOT_MS = 30_000
+const RESTORE_TIMEOUT_MS = 90_000
+const PROGRESS_EVERY_MS = 5_000
 /** Guest commands run in the lab's network namespace, not sshd's management one. */
 const ENTER_LAB_NETNS = 'nsenter --net=/proc/1/ns/net --'
 
-export type Accel = 'kvm' | 'tcg'
-let accelProbe: Promise<{ accel: Accel; why: string }> | undefined
+function progress(line: string): void {
+  process.stderr.write(`[labproof qemu] ${line}\n`)
+}
 
-/** KVM when it really runs guest code here, TCG otherwise. /dev/kvm may exist and open yet
- *  fail to run a vCPU (nested virtualisation), so a 512-byte boot sector has to write to
- *  qemu's debug-exit port under KVM within a few seconds. */
-export function detectAccel(): Promise<{ accel: Accel; why: string }> {
-  accelProbe ??= (async () => {
-    if (process.env.LABPROOF_QEMU_ACCEL === 'tcg') return { accel: 'tcg' as const, why: 'LABPROOF_QEMU_ACCEL=tcg' }
-    if (!existsSync('/dev/kvm')) return { accel: 'tcg' as const, why: 'no /dev/kvm' }
-    // Named like a lab's dir, so `labproof clean` removes it if labproof dies during the probe.
-    const dir = await mkdtemp(join(tmpdir(), `${QEMU_MARKER}-kvmprobe-${process.pid}-`))
-    try {
-      const code = Buffer.alloc(512)
-      Buffer.from([0xb0, 0x31, 0xe6, 0xf4, 0xf4, 0xeb, 0xfe]).copy(code) // mov al,0x31; out 0xf4,al; hlt
-      code.writeUInt16LE(0xaa55, 510)
-      await writeFile(join(dir, 'probe.img'), code)
-      const r = await runProcess('setpriv', ['--pdeathsig', 'KILL', '--', QEMU, '-accel', 'kvm', '-cpu', 'max', '-M', 'pc', '-nodefaults',
-        '-display', 'none', '-monitor', 'none', '-serial', 'none', '-device', 'isa-debug-exit,iobase=0xf4,iosize=1',
-        '-drive', `file=${join(dir, 'probe.img')},format=raw,if=ide`], { timeoutMs: 8_000 })
-      // isa-debug-exit makes qemu exit with (0x31 << 1) | 1 = 99 once the guest ran.
-      if (r.exitCode === 99) return { accel: 'kvm' as const, why: 'a KVM guest ran' }
-      return { accel: 'tcg' as const, why: `KVM did not run a guest (${r.timedOut ? 'timed out' : `exit ${r.exitCode}`}: ${r.stderr.trim().split('\n').pop() ?? ''})` }
-    } finally {
-      await rm(dir, { recursive: true, force: true })
-    }
-  })()
-  return accelProbe
+/** What tests may change: how the accelerator is decided, which -accel a decision runs with,
+ *  and what happens once a VM's QMP answers (to do to a guest what a broken KVM does). */
+export interface QemuBackendOptions {
+  decideAccel?: (kernel: VmKernelRef) => Promise<AccelDecision>
+  qemuAccel?: (accel: Accel) => string
+  onVmStarted?: (vm: { name: string; accel: Accel; qmp: QmpClient }) => Promise<void> | void
 }
 
 interface Vm {
@@ -72,8 +73,20 @@ interface Vm {
   stderr: string[]
   tap: string
   sshPort: number
+  qmpPath: string
+  qmp?: QmpClient
+  accel: Accel
+  /** The disk qemu writes now. */
+  disk: string
   host?: SshHost
   bootMs?: number
+}
+
+/** A guest that stopped (qemu paused it, exited, or never got far) while labproof waited. */
+class GuestStopped extends Error {
+  constructor(readonly failure: string, message: string) {
+    super(message)
+  }
 }
 
 function macFor(kind: 'mgmt' | 'underlay', index: number): string {
@@ -97,8 +110,8 @@ async function consoleTail(vm: Vm, lines = 30): Promise<string> {
   // What the guest's init said and the panic line first: a panic's register dump says little.
   const said = text.filter((l) => /labproof-init:|Kernel panic|not syncing/.test(l)).slice(-10)
   const tail = [...said, ...(said.length ? ['…'] : []), ...text.slice(-lines)].join('\n')
-  const err = vm.stderr.join('').trim()
-  return `serial console (${vm.consoleLog}), last lines:\n${tail || '(empty)'}${err ? `\nqemu stderr:\n${err}` : ''}`
+  const err = vm.stderr.join('').trim().split('\n').slice(-20).join('\n')
+  return `serial console (${vm.consoleLog}), last lines:\n${tail || '(empty)'}\nqemu stderr, last lines:\n${err || '(empty)'}`
 }
 
 function exited(vm: Vm): boolean {
@@ -110,59 +123,119 @@ async function vmError(vm: Vm, what: string): Promise<Error> {
   return new Error(`qemu backend: ${vm.spec.name}: ${what}${state}\n${await consoleTail(vm)}`)
 }
 
-async function waitFor(vm: Vm, what: string, timeoutMs: number, ready: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs
+/** Why the guest is not running, or undefined while it runs (or is being restored). */
+async function whyStopped(vm: Vm): Promise<string | undefined> {
+  const stderr = vm.stderr.join('')
+  if (exited(vm)) return kvmFailureReason(stderr) ?? `qemu exited (${vm.child.exitCode ?? vm.child.signalCode})`
+  const said = kvmFailureReason(stderr)
+  if (said) return said
+  const status = await vm.qmp?.status().catch(() => undefined)
+  if (!status || status.running || ['inmigrate', 'prelaunch', 'finish-migrate'].includes(status.status)) return undefined
+  return kvmFailureReason(stderr, status.status)
+}
+
+/** Wait until `ready()`, asking qemu how the guest is meanwhile and saying what is awaited
+ *  every few seconds. A stopped guest throws GuestStopped at once, with qemu's words. */
+async function waitForGuest(vm: Vm, what: string, timeoutMs: number, ready: () => Promise<boolean>, opts: { unprovenKvm?: boolean } = {}): Promise<void> {
+  const started = Date.now()
+  const deadline = started + (opts.unprovenKvm ? Math.min(timeoutMs, UNPROVEN_KVM_BOOT_MS) : timeoutMs)
+  let said = started
   for (;;) {
     if (await ready()) return
-    if (exited(vm)) throw await vmError(vm, `qemu stopped while waiting for ${what}`)
-    if (Date.now() > deadline) throw await vmError(vm, `no ${what} within ${Math.round(timeoutMs / 1000)} s`)
+    const stopped = await whyStopped(vm)
+    if (stopped) throw new GuestStopped(stopped, (await vmError(vm, `the guest stopped while labproof waited for ${what} under ${vm.accel.toUpperCase()}: ${stopped}`)).message)
+    const now = Date.now()
+    if (now > deadline) {
+      const waited = `waited ${Math.round((now - started) / 1000)} s for ${what}`
+      const what_ = `${waited} under ${vm.accel.toUpperCase()}, in vain`
+      if (opts.unprovenKvm) throw new GuestStopped(`${waited}, in vain`, (await vmError(vm, what_)).message)
+      throw await vmError(vm, what_)
+    }
+    if (now - said >= PROGRESS_EVERY_MS) {
+      said = now
+      progress(`${vm.spec.name}: waiting for ${what} (${vm.accel.toUpperCase()}, ${Math.round((now - started) / 1000)} s so far)`)
+    }
     await new Promise((r) => setTimeout(r, 100))
   }
 }
 
-function startVm(image: VmImage, accel: Accel, labId: string, dir: string, topology: Topology, spec: HostSpec, index: number, sshPort: number): Vm {
-  const tap = `lq${labId.slice(-8)}h${index}`
-  const consoleLog = join(dir, `${spec.name}.console.log`)
+interface Launch {
+  image: VmImage
+  accel: Accel
+  qemuAccel: string
+  labId: string
+  dir: string
+  topology: Topology
+  spec: HostSpec
+  index: number
+  sshPort: number
+  disk: string
+  /** Restore from this migration stream instead of booting. */
+  incoming?: string
+}
+
+function startVm(l: Launch): Vm {
+  const tap = `lq${l.labId.slice(-8)}h${l.index}`
+  const consoleLog = join(l.dir, `${l.spec.name}.console.log`)
+  const qmpPath = join(l.dir, `${l.spec.name}.qmp`)
+  // A restored guest keeps the command line it booted with; the save's key covers what it says.
   const cmdline = [
-    'console=ttyS0', 'root=/dev/nvme0n1', 'rw', 'rootfstype=ext4', 'init=/sbin/labproof-init', 'panic=-1', 'quiet',
+    'console=ttyS0', 'root=/dev/vda', 'rw', 'panic=-1', 'quiet',
     'net.ifnames=0', 'random.trust_cpu=on', 'no_timer_check',
-    `labproof.hostname=${spec.hostname}`, `labproof.underlay_if=${topology.underlay.interface}`,
-    `labproof.underlay_mac=${macFor('underlay', index)}`, `labproof.mgmt_mac=${macFor('mgmt', index)}`,
+    `labproof.hostname=${l.spec.hostname}`, `labproof.underlay_if=${l.topology.underlay.interface}`,
+    `labproof.underlay_mac=${macFor('underlay', l.index)}`, `labproof.mgmt_mac=${macFor('mgmt', l.index)}`,
   ].join(' ')
   const args = [
     '--pdeathsig', 'KILL', '--', QEMU,
-    '-name', `${QEMU_MARKER}:${labId}:${process.pid}:${spec.name}`,
-    '-accel', accel, '-cpu', 'max', '-smp', '1', '-m', String(GUEST_MEMORY_MB),
+    '-name', `${QEMU_MARKER}:${l.labId}:${process.pid}:${l.spec.name}`,
+    '-accel', l.qemuAccel, '-cpu', 'max', '-smp', '1', '-m', String(GUEST_MEMORY_MB),
     '-nographic', '-nodefaults', '-no-reboot', '-monitor', 'none', '-serial', `file:${consoleLog}`,
-    '-kernel', image.vmlinuz, '-append', cmdline,
-    '-drive', `file=${join(dir, `${spec.name}.qcow2`)},format=qcow2,if=none,id=root,cache=unsafe`,
-    '-device', 'nvme,drive=root,serial=labproof-root',
-    '-netdev', `user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:${sshPort}-:22`,
-    '-device', `virtio-net-pci,netdev=mgmt,mac=${macFor('mgmt', index)},romfile=`,
+    '-qmp', `unix:${qmpPath},server=on,wait=off`,
+    '-kernel', l.image.vmlinuz, '-initrd', l.image.initrd, '-append', cmdline,
+    // virtio-blk, not NVMe: qemu cannot save a VM with an NVMe disk.
+    '-drive', `file=${l.disk},format=qcow2,if=none,id=root,cache=unsafe`,
+    '-device', 'virtio-blk-pci,drive=root',
+    '-netdev', `user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:${l.sshPort}-:22`,
+    '-device', `virtio-net-pci,netdev=mgmt,mac=${macFor('mgmt', l.index)},romfile=`,
     '-netdev', `tap,id=underlay,ifname=${tap},script=no,downscript=no`,
-    '-device', `virtio-net-pci,netdev=underlay,mac=${macFor('underlay', index)},romfile=`,
+    '-device', `virtio-net-pci,netdev=underlay,mac=${macFor('underlay', l.index)},romfile=`,
+    ...(l.incoming ? ['-incoming', `exec:cat ${shellQuote(l.incoming)}`] : []),
   ]
   const child = spawn('setpriv', args, { stdio: ['ignore', 'ignore', 'pipe'] })
-  const vm: Vm = { spec, child, consoleLog, stderr: [], tap, sshPort }
+  const vm: Vm = { spec: l.spec, child, consoleLog, stderr: [], tap, sshPort: l.sshPort, qmpPath, accel: l.accel, disk: l.disk }
   child.stderr!.on('data', (d) => vm.stderr.push(String(d)))
   child.on('error', (e) => vm.stderr.push(`cannot start ${QEMU}: ${e.message}\n`))
   return vm
 }
 
+async function connectQmp(vm: Vm): Promise<void> {
+  try {
+    vm.qmp = await QmpClient.connect(vm.qmpPath, { timeoutMs: 20_000, gone: () => exited(vm) })
+  } catch (e) {
+    throw await vmError(vm, (e as Error).message)
+  }
+}
+
 /** Move the VM's tap out of the machine's namespace into the gateway's, onto its bridge. */
 async function plugIntoGateway(vm: Vm, gatewayPid: number): Promise<void> {
-  await waitFor(vm, `tap ${vm.tap}`, 15_000, async () => existsSync(`/sys/class/net/${vm.tap}`))
+  await waitForGuest(vm, `tap ${vm.tap}`, 15_000, async () => existsSync(`/sys/class/net/${vm.tap}`))
   const moved = await runProcess('ip', ['link', 'set', vm.tap, 'netns', String(gatewayPid)], { timeoutMs: 10_000 })
-  if (moved.exitCode !== 0) throw await vmError(vm, `could not move tap ${vm.tap} into the gateway: ${moved.stderr}`)
+  if (moved.exitCode !== 0) {
+    const gateway = isAlive(gatewayPid) ? `gateway pid ${gatewayPid} is alive` : `the gateway (pid ${gatewayPid}) is gone`
+    throw await vmError(vm, `could not move tap ${vm.tap} into the gateway: ${moved.stderr.trim()} (${gateway})`)
+  }
   const port = `port-${vm.spec.name}`
   const wired = await runProcess('nsenter', ['-t', String(gatewayPid), '-n', '--', 'sh', '-c',
     `ip link set ${vm.tap} name ${port} && ip link set ${port} master underlay && ip link set ${port} up`], { timeoutMs: 10_000 })
   if (wired.exitCode !== 0) throw await vmError(vm, `could not attach ${port} to the gateway's underlay bridge: ${wired.stderr}`)
 }
 
+async function waitForReadyMarker(vm: Vm, unprovenKvm: boolean): Promise<void> {
+  await waitForGuest(vm, 'the guest\'s ready marker on the serial console', BOOT_TIMEOUT_MS, async () =>
+    (await readFile(vm.consoleLog, 'utf8').catch(() => '')).includes(GUEST_READY_MARKER), { unprovenKvm })
+}
+
 async function connectVm(vm: Vm, image: VmImage, started: number): Promise<void> {
-  await waitFor(vm, 'guest ready marker on the serial console', BOOT_TIMEOUT_MS, async () =>
-    (await readFile(vm.consoleLog, 'utf8').catch(() => '')).includes(GUEST_READY_MARKER))
   const privateKey = await readFile(image.privateKeyPath)
   let lastError: Error | undefined
   // sshd listens already; a retry only covers slirp accepting before the guest answers.
@@ -177,6 +250,8 @@ async function connectVm(vm: Vm, image: VmImage, started: number): Promise<void>
       return
     } catch (e) {
       lastError = e as Error
+      const stopped = await whyStopped(vm)
+      if (stopped) throw await vmError(vm, `the guest stopped before ssh answered: ${stopped}`)
       await new Promise((r) => setTimeout(r, 500))
     }
   }
@@ -185,11 +260,63 @@ async function connectVm(vm: Vm, image: VmImage, started: number): Promise<void>
 
 function killVm(vm: Vm): Promise<void> {
   vm.host?.close()
+  vm.qmp?.close()
   return new Promise((resolve) => {
     if (exited(vm)) return resolve()
     vm.child.once('exit', () => resolve())
     vm.child.kill('SIGKILL')
   })
+}
+
+async function makeOverlay(file: string, backing: string, backingFormat: 'raw' | 'qcow2'): Promise<void> {
+  const made = await runProcess('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', backingFormat, '-b', backing, file], { timeoutMs: 30_000 })
+  if (made.exitCode !== 0) throw new Error(`qemu backend: qemu-img create ${file} failed: ${made.stderr.trim()}`)
+}
+
+/** Save a booted VM before anything has connected to it: stop it, write its memory and device
+ *  state with qemu's migration, and end it; its disk, no longer written, is the save's. */
+async function saveVm(vm: Vm, claim: SaveClaim): Promise<{ disk: string; state: string }> {
+  const qmp = vm.qmp!
+  const state = join(claim.dir, `${vm.spec.name}.state`)
+  await qmp.execute('stop')
+  // A stopped VM need not be paced: send it as fast as the disk takes it.
+  await qmp.execute('migrate-set-parameters', { 'max-bandwidth': 16 * 1024 ** 3 })
+  await qmp.execute('migrate', { uri: `exec:cat > ${shellQuote(state)}` })
+  const deadline = Date.now() + 120_000
+  for (;;) {
+    const m = await qmp.execute<{ status?: string; 'error-desc'?: string }>('query-migrate')
+    if (m.status === 'completed') break
+    if (m.status === 'failed' || m.status === 'cancelled') throw new Error(`qemu backend: saving ${vm.spec.name} failed: ${m['error-desc'] ?? m.status}`)
+    if (Date.now() > deadline) throw new Error(`qemu backend: saving ${vm.spec.name} did not finish within 120 s (migration ${m.status})`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  await killVm(vm)
+  return { disk: vm.disk, state }
+}
+
+/** A restored VM loads its state, then stays paused as it was saved: go on once loaded. */
+async function resumeRestored(vm: Vm): Promise<void> {
+  const started = Date.now()
+  let said = started
+  for (;;) {
+    if (exited(vm)) throw await vmError(vm, 'qemu stopped while loading the saved state')
+    const said_ = kvmFailureReason(vm.stderr.join(''))
+    if (said_) throw new GuestStopped(said_, (await vmError(vm, `the restored guest stopped: ${said_}`)).message)
+    const { status } = await vm.qmp!.status()
+    if (status === 'running') return
+    if (status === 'paused' || status === 'postmigrate') await vm.qmp!.execute('cont')
+    else if (status !== 'inmigrate') {
+      const why = kvmFailureReason('', status)!
+      throw new GuestStopped(why, (await vmError(vm, `the restored guest stopped: ${why}`)).message)
+    }
+    const now = Date.now()
+    if (now - started > RESTORE_TIMEOUT_MS) throw await vmError(vm, `the saved state did not load within ${RESTORE_TIMEOUT_MS / 1000} s`)
+    if (now - said >= PROGRESS_EVERY_MS) {
+      said = now
+      progress(`${vm.spec.name}: loading the saved state (${vm.accel.toUpperCase()}, ${Math.round((now - started) / 1000)} s so far)`)
+    }
+    await new Promise((r) => setTimeout(r, 50))
+  }
 }
 
 /** VMs and temp dirs whose labproof process is gone (they normally die with it: pdeathsig);
@@ -214,7 +341,8 @@ export async function reapQemuLeftovers(): Promise<string[]> {
     const m = new RegExp(`^${QEMU_MARKER}-(\\w+)-(\\d+)-`).exec(name)
     if (!m || isAlive(Number(m[2]))) continue
     await rm(join(tmpdir(), name), { recursive: true, force: true })
-    removed.push(`qemu overlays of lab ${m[1]} (${join(tmpdir(), name)})`)
+    const what = m[1] === 'saved' ? 'saved VM states of a run' : m[1] === 'kvmprobe' ? 'a KVM probe' : `qemu overlays of lab ${m[1]}`
+    removed.push(`${what} (${join(tmpdir(), name)})`)
   }
   return removed
 }
@@ -234,75 +362,170 @@ async function qemuPreflight(opts: ProvisionOptions = {}): Promise<void> {
   await netnsPreflight('qemu')
 }
 
-export const qemuBackend: Backend = {
-  name: 'qemu',
-  preflight: qemuPreflight,
-  async provision(topology: Topology, opts: ProvisionOptions = {}): Promise<Lab> {
-    await qemuPreflight(opts)
-    const started = performance.now()
-    const kernel = opts.kernel ?? DEFAULT_VM_KERNEL
-    const imageStarted = performance.now()
-    const image = await ensureVmImage(kernel)
-    const imageMs = Math.round(performance.now() - imageStarted)
-    const { accel, why } = await detectAccel()
-    const id = newLabId()
-    const dir = await mkdtemp(join(tmpdir(), `${QEMU_MARKER}-${id}-${process.pid}-`))
-    const nodes = new Map<string, NodeProcess>()
-    const vms: Vm[] = []
-    const destroy = async () => {
-      await Promise.all(vms.map(killVm))
-      await Promise.all([...nodes.values()].map(killNode))
-      await rm(dir, { recursive: true, force: true })
-    }
-    try {
-      for (const n of [GATEWAY, INTERNET]) nodes.set(n, await startNode(id, n))
-      const gatewayPid = nodes.get(GATEWAY)!.innerPid
-      const pids = new Map([[GATEWAY, gatewayPid], [INTERNET, nodes.get(INTERNET)!.innerPid]])
-      const wiring = await runProcess('nsenter', ['-t', String(gatewayPid), '-n', '--', 'sh', '-c', gatewayScript(topology, pids, [])], { timeoutMs: 10_000 })
-      if (wiring.exitCode !== 0) throw new Error(`qemu backend: could not wire the gateway: ${wiring.stderr}`)
-      const internet = new NetnsHost(INTERNET, nodes.get(INTERNET)!)
-      await internet.succeed(internetScript(topology))
-
-      // Overlays: runs never write to the cached base image.
-      for (const h of topology.hosts) {
-        const made = await runProcess('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', image.rootfs, join(dir, `${h.name}.qcow2`)], { timeoutMs: 30_000 })
-        if (made.exitCode !== 0) throw new Error(`qemu backend: qemu-img create failed: ${made.stderr}`)
-      }
-      const ports = await freePorts(topology.hosts.length)
-      const bootStarted = performance.now()
-      topology.hosts.forEach((h, i) => vms.push(startVm(image, accel, id, dir, topology, h, i, ports[i]!)))
-      await Promise.all(vms.map((vm) => plugIntoGateway(vm, gatewayPid)))
-      await Promise.all(vms.map((vm) => connectVm(vm, image, bootStarted)))
-      await Promise.all(vms.map((vm) => vm.host!.succeed(hostScript(topology, vm.spec.underlayAddress))))
-
-      const hosts = new Map<string, Host>([
-        ...vms.map((vm) => [vm.spec.name, vm.host!] as const),
-        [GATEWAY, new NetnsHost(GATEWAY, nodes.get(GATEWAY)!)],
-        [INTERNET, internet],
-      ])
-      return {
-        backend: 'qemu',
-        id,
-        topology,
-        hosts,
-        facts: {
-          backend: 'qemu',
-          kernel: image.kernelRelease,
-          kernelPackage: image.kernelPackage,
-          rootfs: 'Debian bookworm (debootstrap minbase)',
-          accel,
-          accelReason: why,
-          bootMs: vms.map((vm) => `${vm.spec.name} ${vm.bootMs}`).join(', '),
-          imageMs: String(imageMs),
-          image: image.dir,
-          provisionMs: String(Math.round(performance.now() - started)),
-        },
-        host: hostLookup(hosts, 'qemu'),
-        destroy,
-      }
-    } catch (e) {
-      await destroy()
-      throw e
-    }
-  },
+/** What a saved pair depends on: the image, how qemu ran it (-accel), and what the guests were
+ *  told at boot (host names, the underlay interface). */
+function savedKey(image: VmImage, qemuAccel: string, topology: Topology): string {
+  return JSON.stringify([image.dir, image.kernelRelease, qemuAccel, topology.underlay.interface, topology.hosts.map((h) => h.hostname)])
 }
+
+/** The run's saved pairs, shared by every qemu backend of this process. */
+const saved = new SavedStates(QEMU_MARKER)
+
+export function createQemuBackend(options: QemuBackendOptions = {}): Backend {
+  const decide = options.decideAccel ?? decideAccel
+  const qemuAccel = options.qemuAccel ?? ((a: Accel) => a)
+
+  return {
+    name: 'qemu',
+    preflight: qemuPreflight,
+    async provision(topology: Topology, opts: ProvisionOptions = {}): Promise<Lab> {
+      await qemuPreflight(opts)
+      const started = performance.now()
+      const kernel = opts.kernel ?? DEFAULT_VM_KERNEL
+      const imageStarted = performance.now()
+      const image = await ensureVmImage(kernel)
+      const imageMs = Math.round(performance.now() - imageStarted)
+      const kernelRef: VmKernelRef = { series: image.kernel, release: image.kernelRelease }
+      const id = newLabId()
+      const dir = await mkdtemp(join(tmpdir(), `${QEMU_MARKER}-${id}-${process.pid}-`))
+      const nodes = new Map<string, NodeProcess>()
+      let vms: Vm[] = []
+      let destroyed: Promise<void> | undefined
+      const destroy = () => (destroyed ??= (async () => {
+        await Promise.all(vms.map(killVm))
+        await Promise.all([...nodes.values()].map(killNode))
+        await rm(dir, { recursive: true, force: true })
+      })())
+      try {
+        for (const n of [GATEWAY, INTERNET]) nodes.set(n, await startNode(id, n))
+        const gatewayPid = nodes.get(GATEWAY)!.innerPid
+        const pids = new Map([[GATEWAY, gatewayPid], [INTERNET, nodes.get(INTERNET)!.innerPid]])
+        const wiring = await runProcess('nsenter', ['-t', String(gatewayPid), '-n', '--', 'sh', '-c', gatewayScript(topology, pids, [])], { timeoutMs: 10_000 })
+        if (wiring.exitCode !== 0) throw new Error(`qemu backend: could not wire the gateway: ${wiring.stderr}`)
+        const internet = new NetnsHost(INTERNET, nodes.get(INTERNET)!)
+        await internet.succeed(internetScript(topology))
+
+        const launch = async (decision: AccelDecision, disks: string[], incoming?: SavedPair) => {
+          const ports = await freePorts(topology.hosts.length)
+          vms = topology.hosts.map((spec, index) => startVm({
+            image, accel: decision.accel, qemuAccel: qemuAccel(decision.accel), labId: id, dir, topology, spec, index,
+            sshPort: ports[index]!, disk: disks[index]!, incoming: incoming?.vms[index]!.state,
+          }))
+          await Promise.all(vms.map(connectQmp))
+          await Promise.all(vms.map((vm) => plugIntoGateway(vm, gatewayPid)))
+        }
+
+        // Decided once per lab; a boot KVM stops turns it to TCG for this lab and the run.
+        let decision = await decide(kernelRef)
+        let startedFrom = ''
+        let bootedIn = ''
+        // Off once a restore failed here: this lab then boots and runs its own pair.
+        let saving = true
+        const bootStarted = performance.now()
+        for (let attempt = 0; !startedFrom; attempt++) {
+          if (attempt > 4) throw new Error('qemu backend: could neither restore nor boot the VMs (see the messages above)')
+          progress(`lab ${id}: kernel ${image.kernelRelease} under ${decision.accel.toUpperCase()} (${decision.why})`)
+          const key = savedKey(image, qemuAccel(decision.accel), topology)
+          const pair = saving ? await saved.get(key) : undefined
+          if (pair) {
+            const t0 = performance.now()
+            try {
+              const disks = topology.hosts.map((h) => join(dir, `${h.name}.qcow2`))
+              await Promise.all(disks.map((d, i) => makeOverlay(d, pair.vms[i]!.disk, 'qcow2')))
+              await launch(decision, disks, pair)
+              await Promise.all(vms.map(resumeRestored))
+              startedFrom = `${bootedIn ? `${bootedIn}, saved, and ` : ''}restored from the pair lab ${pair.fromLab} booted (${((performance.now() - t0) / 1000).toFixed(1)} s)`
+            } catch (e) {
+              progress(`lab ${id}: restoring the saved pair failed, booting instead: ${(e as Error).message.split('\n')[0]}`)
+              saved.forget(key)
+              saving = false
+              await Promise.all(vms.map(killVm))
+              vms = []
+            }
+            continue
+          }
+          const claim = saving ? await saved.claim(key) : undefined
+          if (saving && !claim) continue // another lab is booting this pair right now: restore from its save
+          try {
+            const disks = topology.hosts.map((h) => join(claim?.dir ?? dir, `${h.name}${claim ? '' : '-booted'}.qcow2`))
+            await Promise.all(disks.map((d) => makeOverlay(d, image.rootfs, 'raw')))
+            progress(`lab ${id}: booting ${topology.hosts.map((h) => h.name).join(' and ')} (kernel ${image.kernel}, ${decision.accel.toUpperCase()})`)
+            const t0 = performance.now()
+            await launch(decision, disks)
+            for (const vm of vms) {
+              const qmp = vm.qmp!
+              await options.onVmStarted?.({ name: vm.spec.name, accel: vm.accel, qmp })
+            }
+            await Promise.all(vms.map((vm) => waitForReadyMarker(vm, decision.accel === 'kvm' && decision.unproven === true)))
+            const bootS = (performance.now() - t0) / 1000
+            if (decision.accel === 'kvm' && decision.unproven) decision = recordKvmSuccess(kernelRef, bootS)
+            startedFrom = `booted (${bootS.toFixed(1)} s)`
+          } catch (e) {
+            claim?.abandon()
+            await Promise.all(vms.map(killVm))
+            vms = []
+            if (e instanceof GuestStopped && decision.accel === 'kvm') {
+              decision = recordKvmFailure(kernelRef, e.failure)
+              progress(`lab ${id}: ${decision.why}; booting again`)
+              continue
+            }
+            throw e
+          }
+          if (!claim) break
+          // Saved, the booted VMs end; this lab, like every later one, starts from the save.
+          try {
+            const t0 = performance.now()
+            const states = await Promise.all(vms.map((vm) => saveVm(vm, claim)))
+            claim.commit({ vms: states, fromLab: id, savedAt: Date.now() })
+            progress(`lab ${id}: saved the booted pair in ${((performance.now() - t0) / 1000).toFixed(1)} s; labs on kernel ${image.kernel} start from it`)
+            vms = []
+            bootedIn = startedFrom
+            startedFrom = ''
+          } catch (e) {
+            claim.abandon()
+            progress(`lab ${id}: could not save the booted pair, so every lab boots (${(e as Error).message.split('\n')[0]})`)
+            for (const vm of vms) {
+              if ((await vm.qmp!.status().catch(() => undefined))?.running === false) await vm.qmp!.execute('cont').catch(() => {})
+            }
+          }
+        }
+        await Promise.all(vms.map((vm) => connectVm(vm, image, bootStarted)))
+        // A restored guest's clock is where it was when it was saved: set it from this machine's.
+        const setClock = `date -s @${Math.floor(Date.now() / 1000)} >/dev/null`
+        await Promise.all(vms.map((vm) => vm.host!.succeed(`${setClock} && ${hostScript(topology, vm.spec.underlayAddress)}`)))
+
+        const hosts = new Map<string, Host>([
+          ...vms.map((vm) => [vm.spec.name, vm.host!] as const),
+          [GATEWAY, new NetnsHost(GATEWAY, nodes.get(GATEWAY)!)],
+          [INTERNET, internet],
+        ])
+        return {
+          backend: 'qemu',
+          id,
+          topology,
+          hosts,
+          facts: {
+            backend: 'qemu',
+            kernel: image.kernelRelease,
+            kernelPackage: image.kernelPackage,
+            rootfs: 'Debian bookworm (debootstrap minbase)',
+            accel: decision.accel,
+            accelReason: decision.why,
+            start: startedFrom,
+            bootMs: vms.map((vm) => `${vm.spec.name} ${vm.bootMs}`).join(', '),
+            imageMs: String(imageMs),
+            image: image.dir,
+            provisionMs: String(Math.round(performance.now() - started)),
+          },
+          host: hostLookup(hosts, 'qemu'),
+          destroy,
+        }
+      } catch (e) {
+        await destroy()
+        throw e
+      }
+    },
+  }
+}
+
+export const qemuBackend: Backend = createQemuBackend()

@@ -1,20 +1,26 @@
 // The qemu backend: two VMs booting Debian bookworm's cloud kernel (6.1), on the netns
 // gateway and internet. What this machine's kernel cannot do (ipip) runs here, for real.
-// Slow: the first run builds the VM image (about a minute), each run boots two VMs under TCG.
+// Also: a guest KVM stops is noticed from qemu and the lab comes up under TCG with the reason;
+// labs after the first start from the saved pair and see nothing a previous lab left; a killed
+// run's saved states and VMs are gone. Slow: the first run builds the VM image, and the pair
+// is booted under TCG once per process.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { readdirSync, readFileSync, existsSync } from 'node:fs'
-import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { netnsBackend } from '../../harness/backends/netns.ts'
-import { QEMU_MARKER, qemuBackend } from '../../harness/backends/qemu.ts'
+import { createQemuBackend, QEMU_MARKER, qemuBackend, reapQemuLeftovers } from '../../harness/backends/qemu.ts'
+import { forgetAccelDecisions } from '../../harness/backends/vm-accel.ts'
 import { ensureVmImage } from '../../harness/backends/vm-image.ts'
 import { outerIpv4, innermostIpv4, readPcapFile } from '../../harness/capture/pcap.ts'
 import type { Lab } from '../../harness/lab.ts'
 import { parsePing } from '../../harness/parse/ping.ts'
 import { buildTopology } from '../../harness/topology.ts'
 
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0
 const skipReason = process.getuid?.() !== 0 ? 'needs root (taps, namespaces, debootstrap)'
   : !has('qemu-system-x86_64') || !has('qemu-img') ? 'needs qemu-system-x86_64 and qemu-img (apt-get install qemu-system-x86 qemu-utils)'
@@ -177,4 +183,110 @@ describe.skipIf(skipReason !== undefined)(`qemu backend, kernel 6.1${skipReason 
       expect(pcap.packets.length, `lab packets seen on ${w.iface}`).toBe(0)
     }
   })
+})
+
+describe.skipIf(skipReason !== undefined)(`a guest KVM stops${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  afterAll(() => forgetAccelDecisions())
+
+  test('qemu\'s word is noticed at once and the lab comes up under TCG, with the reason in its facts', async () => {
+    const paused: string[] = []
+    // The decision says KVM; this machine need not have it: the "KVM" guest runs under TCG and is
+    // paused through QMP as soon as it starts, as qemu pauses a guest KVM cannot run.
+    const backend = createQemuBackend({
+      decideAccel: async () => ({ accel: 'kvm', why: 'test: KVM ran a test guest', unproven: true }),
+      qemuAccel: (accel) => (accel === 'kvm' ? 'tcg,thread=single' : 'tcg'),
+      onVmStarted: async ({ name, accel, qmp }) => {
+        if (accel !== 'kvm') return
+        await qmp.execute('stop')
+        paused.push(name)
+      },
+    })
+    const lab = await backend.provision(buildTopology(), { kernel: '6.1' })
+    try {
+      expect(paused.sort()).toEqual(['host01', 'host02'])
+      expect(lab.facts.accel).toBe('tcg')
+      // The status qemu reported, not a timeout, ended the wait.
+      expect(lab.facts.accelReason).toBe('KVM failed to run the 6.1 kernel: the guest stopped (qemu status "paused"); using TCG')
+      expect((await lab.host('host02').succeed('hostname')).trim()).toBe('host-02')
+      const ping = parsePing((await lab.host('host01').exec('ping -c 2 -i 0.2 -W 2 192.168.21.12')).stdout)
+      expect(ping.replies.map((r) => r.ttl)).toEqual([64, 64])
+    } finally {
+      await lab.destroy()
+    }
+  }, 900_000)
+})
+
+describe.skipIf(skipReason !== undefined)(`labs after the first start from the saved pair${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  test('a restored lab sees no file, link or address a previous lab left, and works', async () => {
+    const first = await qemuBackend.provision(buildTopology(), { kernel: '6.1' })
+    let second: Lab | undefined
+    try {
+      expect(first.facts.start).toMatch(/restored from the pair lab lp\w+ booted/)
+      const h1 = first.host('host01')
+      await h1.succeed('echo left > /root/leftover && echo left > /tmp/leftover && ip link add leftover0 type veth peer name leftover1 && ip netns add leftovers && ip addr add 10.99.0.1/24 dev ens33')
+      expect((await h1.succeed('ls /root /tmp')).split(/\s+/)).toContain('leftover')
+      await first.destroy()
+      second = await qemuBackend.provision(buildTopology(), { kernel: '6.1' })
+      expect(second.facts.start).toMatch(/^restored from the pair lab lp\w+ booted/)
+      const h = second.host('host01')
+      expect((await h.exec('ls -A /root /tmp')).stdout).not.toMatch(/leftover/)
+      expect((await h.exec('ip -br link')).stdout).not.toMatch(/leftover/)
+      expect((await h.exec('ip netns list')).stdout.trim()).toBe('')
+      expect(await h.succeed('ip -4 -br addr show dev ens33')).not.toMatch(/10\.99\.0\.1/)
+      // The restored guest's clock is this machine's, not the save's.
+      expect(Math.abs(Number((await h.succeed('date +%s')).trim()) - Date.now() / 1000)).toBeLessThan(120)
+      const ping = parsePing((await h.exec('ping -c 2 -i 0.2 -W 2 8.8.8.8')).stdout)
+      expect(ping.replies.map((r) => r.ttl)).toEqual([63, 63])
+      const restoring = qemuPids(second.id).map((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'))
+      expect(restoring).toHaveLength(2)
+      for (const argv of restoring) expect(argv[argv.indexOf('-incoming') + 1]).toMatch(/^exec:cat .*\.state'?$/)
+    } finally {
+      await first.destroy()
+      await second?.destroy()
+    }
+  }, 900_000)
+
+  test('a SIGKILLed run leaves no VM and no saved state; labproof clean removes its overlays', async () => {
+    const scriptDir = await mkdtemp(join(tmpdir(), 'labproof-qemu-owner-'))
+    const script = join(scriptDir, 'owner.mts')
+    await writeFile(script, [
+      `import { qemuBackend } from ${JSON.stringify(join(REPO_ROOT, 'harness/backends/qemu.ts'))}`,
+      `import { buildTopology } from ${JSON.stringify(join(REPO_ROOT, 'harness/topology.ts'))}`,
+      'const lab = await qemuBackend.provision(buildTopology(), { kernel: "6.1" })',
+      'console.log(`LAB ${lab.id}`)',
+      'setInterval(() => {}, 1000)',
+    ].join('\n'))
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', (d) => (stderr += String(d)))
+    const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on('exit', (code, sig) => resolve(sig ?? code)))
+    try {
+      const labId = await new Promise<string>((resolve, reject) => {
+        let out = ''
+        child.stdout.on('data', (d) => {
+          out += String(d)
+          const m = /LAB (\S+)/.exec(out)
+          if (m) resolve(m[1]!)
+        })
+        void exited.then(() => reject(new Error(`the owner process exited before provisioning:\n${stderr.slice(-3000)}`)))
+      })
+      const owner = child.pid!
+      const savedDirs = () => readdirSync(tmpdir()).filter((d) => d.startsWith(`${QEMU_MARKER}-saved-${owner}-`))
+      expect(savedDirs()).toHaveLength(1)
+      expect(qemuPids(labId)).toHaveLength(2)
+      child.kill('SIGKILL')
+      expect(await exited).toBe('SIGKILL')
+      // The VMs die with their owner (pdeathsig); the saved states' remover sees the owner's pipe close.
+      const deadline = Date.now() + 30_000
+      while ((qemuPids(labId).length || savedDirs().length) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+      expect(qemuPids(labId)).toEqual([])
+      expect(savedDirs()).toEqual([])
+      const removed = await reapQemuLeftovers()
+      if (!removed.some((r) => r.includes(labId))) console.log(`qemu backend: lab ${labId} was swept by another labproof process`)
+      expect(readdirSync(tmpdir()).filter((d) => d.startsWith(`${QEMU_MARKER}-${labId}-`))).toEqual([])
+    } finally {
+      child.kill('SIGKILL')
+      await rm(scriptDir, { recursive: true, force: true })
+    }
+  }, 900_000)
 })
