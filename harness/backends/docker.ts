@@ -101,15 +101,17 @@ const IFNAME_BY_MAC = 'ifname() { for d in /sys/class/net/*; do [ "$(cat "$d/add
 
 /** Rename docker's interface to `name`, with none of docker's addresses or routes left on it. */
 function claimInterface(mac: string, name: string): string[] {
+  // The name was checked at load (an interface name); quoted all the same.
+  const q = shellQuote
   return [
-    `dev=$(ifname ${mac})`,
+    `dev=$(ifname ${q(mac)})`,
     'ip link set "$dev" down',
-    `if [ "$dev" != ${name} ]; then ip link set "$dev" name ${name}; fi`,
-    `ip addr flush dev ${name}`,
-    `sysctl -qw net.ipv6.conf.${name}.disable_ipv6=0`,
+    `if [ "$dev" != ${q(name)} ]; then ip link set "$dev" name ${q(name)}; fi`,
+    `ip addr flush dev ${q(name)}`,
+    `sysctl -qw ${q(`net.ipv6.conf.${name}.disable_ipv6=0`)}`,
     // Docker makes its veths with no transmit queue; a real NIC (and a veth made by `ip link`)
     // has the kernel's default of 1000, which `ifconfig` shows.
-    `ip link set ${name} txqueuelen 1000`,
+    `ip link set ${q(name)} txqueuelen 1000`,
   ]
 }
 
@@ -144,9 +146,9 @@ function gatewayScript(t: Topology, underlayMac: string, transitMac: string): st
   return nodeScript([
     ...claimInterface(underlayMac, 'underlay'),
     ...claimInterface(transitMac, 'wan'),
-    `ip addr add ${t.underlay.gateway}/${t.underlay.prefixLength} brd + dev underlay`,
+    `ip addr add ${shellQuote(`${t.underlay.gateway}/${t.underlay.prefixLength}`)} brd + dev underlay`,
     'ip link set underlay up',
-    `ip addr add ${t.internet.gatewayTransit} dev wan`,
+    `ip addr add ${shellQuote(t.internet.gatewayTransit)} dev wan`,
     'ip link set wan up',
     ...t.internet.addresses.map((a) => `ip route add ${a}/32 via ${stripPrefix(t.internet.internetTransit)}`),
     // No default route and no route to any lab's private subnet: replies to those get nowhere.
