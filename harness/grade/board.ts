@@ -33,7 +33,7 @@ export function classJson(b: BoardState) {
         name: s.name,
         report: `student/${encodeURIComponent(b.baseNames.get(s.name)!)}.html`,
         ...(g ? {
-          graded: g.startedAt, score: g.score, max: g.max, percent: g.percent, reached: g.reached,
+          graded: g.startedAt, score: g.score, max: g.max, percent: g.percent, reached: g.reached || Boolean(g.invalidRow),
           ...(g.error ? { error: g.error } : {}),
           sections: Object.fromEntries(g.sections.map((x) => [x.section, { score: x.score, max: x.max }])),
         } : {}),

@@ -62,6 +62,8 @@ export interface StudentGrade {
   scenario: { id: string; title: string; doc: string; section: string }
   /** false when the machine could not be reached or logged into: nothing was checked. */
   reached: boolean
+  /** The class list's row cannot be graded as written (error says file:line and why). */
+  invalidRow?: true
   /** How the machine was reached (and its host key verified). */
   machine?: string
   hostname?: string
@@ -201,7 +203,7 @@ export async function gradeStudent(student: Student, scenario: LoadedScenario, t
     const graded = await gradeMachine(machine, plan, topology, opts)
     return { ...base, ...graded, reached: true, machine: machine.description, ms: Math.round(performance.now() - started) }
   } catch (e) {
-    return { ...base, ...(machine ? { machine: machine.description, reached: true } : {}), error: (e as Error).message, ms: Math.round(performance.now() - started) }
+    return { ...base, ...(machine ? { machine: machine.description, reached: true } : {}), ...(student.invalid ? { invalidRow: true as const } : {}), error: (e as Error).message, ms: Math.round(performance.now() - started) }
   } finally {
     await machine?.close().catch(() => undefined)
   }

@@ -77,7 +77,9 @@ export function gradeHtml(g: StudentGrade): string {
   const notGraded = g.checks.filter((c) => c.status === 'needs-setup')
   const section = (title: string, list: GradedCheck[]) => (list.length ? `<h2>${title}</h2>\n${list.map((c) => checkHtml(c, g.conditions)).join('\n')}` : '')
   const lab = `playing <b>${esc(g.role)}</b> of the lab <i>${esc(g.scenario.title)}</i> (scenario <code>${esc(g.scenario.id)}</code>, from document ${esc(g.scenario.doc)}, section ${esc(g.scenario.section)})`
-  const intro = g.reached
+  const intro = g.invalidRow
+    ? `<p>labproof did not grade this student: their row of the class list cannot be graded as written (below), so nothing was checked and the score is 0.</p>`
+    : g.reached
     ? `<p>labproof checked this student's machine, <code>${esc(g.target)}</code>${g.hostname ? ` (hostname <code>${esc(g.hostname)}</code>${g.kernel ? `, kernel ${esc(g.kernel)}` : ''})` : ''},
 ${lab}. Only read-only commands were run: nothing on the machine was changed. Checks that need parts of the lab the grader does not control are listed as not graded and do not count.
 ${g.endState === 'compared' ? 'Besides the lab\'s own checks, the machine was compared item by item with the state the finished lab leaves (its links, addresses, bridge ports, routes, sysctls and iptables rules).' : ''}</p>`
@@ -95,7 +97,7 @@ ${g.endState === 'compared' ? 'Besides the lab\'s own checks, the machine was co
 <p class="score">${g.score} / ${g.max} points <span class="muted">(${g.percent}%)</span></p>
 ${intro}
 <p class="muted">${g.machine ? `Reached as ${esc(g.machine)}. ` : ''}Graded ${esc(g.startedAt)} in ${(g.ms / 1000).toFixed(1)} s.</p>
-${g.error ? `<p class="error"><b>${g.reached ? 'Not graded' : 'Could not be reached'} — scored 0.</b> ${esc(g.error)}</p>` : ''}
+${g.error ? `<p class="error"><b>${g.reached || g.invalidRow ? 'Not graded' : 'Could not be reached'} — scored 0.</b> ${esc(g.error)}</p>` : ''}
 ${sections}
 ${conditions}
 ${rows.length ? `<h2>Checks</h2>\n<table><tr><th>Step</th><th>What is checked</th><th>Points</th><th>Result</th></tr>\n${rows.join('\n')}\n</table>` : ''}
