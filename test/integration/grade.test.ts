@@ -9,13 +9,13 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { dockerClient } from '../../harness/backends/docker-image.ts'
 import { sshFingerprint } from '../../harness/backends/ssh-host.ts'
 import { gradeClass } from '../../harness/grade/class.ts'
 import { gradeStudent, type GradeOptions, type StudentGrade } from '../../harness/grade/grade.ts'
 import { runProcess } from '../../harness/local-process.ts'
 import { loadScenarios, selectScenarios, type LoadedScenario } from '../../harness/scenario/loader.ts'
 import { topologyOf } from '../../harness/scenario/plan.ts'
+import { describeWithEngine, dockerMissing } from '../helpers/engines.ts'
 import { startStudentMachines, type StudentMachine, type StudentNetwork } from '../helpers/student-machines.ts'
 
 // Ryuk needs an image pulled from a registry; labproof reaps by label itself.
@@ -23,14 +23,6 @@ process.env.TESTCONTAINERS_RYUK_DISABLED = 'true'
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
-async function dockerMissing(): Promise<string | undefined> {
-  try {
-    await (await dockerClient()).ping()
-    return undefined
-  } catch (e) {
-    return (e as Error).message.split('\n')[0]!
-  }
-}
 const missing = await dockerMissing()
 
 const [namespaceRouting, vethBridgeNat] = selectScenarios(await loadScenarios(), ['namespace-routing', 'veth-bridge-nat']) as [LoadedScenario, LoadedScenario]
@@ -78,7 +70,7 @@ const VB = {
 const failedTitles = (g: StudentGrade) => g.checks.filter((c) => c.status === 'failed').map((c) => c.title).sort()
 const fingerprintOf = (m: StudentMachine) => sshFingerprint(Buffer.from(m.hostKey.split(' ')[1]!, 'base64'))
 
-describe.skipIf(missing)(`labproof grade over SSH${missing ? ` — skipped: no docker engine (${missing})` : ''}`, () => {
+describeWithEngine('docker', missing, 'labproof grade over SSH', () => {
   let net: StudentNetwork
   let dir: string
   let identity: string
