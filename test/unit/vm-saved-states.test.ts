@@ -1,0 +1,64 @@
+// The run's saved VM pairs: one lab saves a kernel's pair while the others wait for it, a failed
+// save lets the next lab try, and the saves' directory goes with the process that made it,
+// however that process ends.
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, test } from 'vitest'
+import { SavedStates, type SavedPair } from '../../harness/backends/vm-saved-states.ts'
+
+const MODULE = fileURLToPath(new URL('../../harness/backends/vm-saved-states.ts', import.meta.url))
+const pair = (fromLab: string): SavedPair => ({ vms: [{ disk: '/d0', state: '/s0' }, { disk: '/d1', state: '/s1' }], fromLab, savedAt: 1 })
+
+describe('SavedStates', () => {
+  test('one lab saves a key; the others wait for its save', async () => {
+    const states = new SavedStates('labproof-qemu-unittest')
+    expect(states.get('k')).toBeUndefined()
+    const claim = await states.claim('k')
+    expect(claim).toBeDefined()
+    expect(existsSync(claim!.dir)).toBe(true)
+    expect(await states.claim('k')).toBeUndefined()
+    const waiting = states.get('k')!
+    claim!.commit(pair('lpfirst'))
+    expect((await waiting)?.fromLab).toBe('lpfirst')
+    expect((await states.get('k'))?.fromLab).toBe('lpfirst')
+  })
+
+  test('an abandoned save lets waiting labs go on without one, and the next lab claim it', async () => {
+    const states = new SavedStates('labproof-qemu-unittest')
+    const claim = (await states.claim('k'))!
+    const waiting = states.get('k')!
+    claim.abandon()
+    expect(await waiting).toBeUndefined()
+    expect(states.get('k')).toBeUndefined()
+    expect(await states.claim('k')).toBeDefined()
+  })
+
+  for (const how of ['exits', 'is killed with SIGKILL'] as const) {
+    test(`the saves' directory is removed when the process that made it ${how}`, async () => {
+      const script = [
+        `const { SavedStates } = await import(${JSON.stringify(MODULE)})`,
+        'const dir = await new SavedStates("labproof-qemu-unittest").root()',
+        'console.log(dir)',
+        how === 'exits' ? 'process.exit(0)' : 'setInterval(() => {}, 1000)',
+      ].join('\n')
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+      const dir = await new Promise<string>((resolve) => {
+        let out = ''
+        child.stdout.on('data', (d) => {
+          out += String(d)
+          if (out.includes('\n')) resolve(out.trim())
+        })
+      })
+      expect(dir).toMatch(new RegExp(`/labproof-qemu-unittest-saved-${child.pid}-`))
+      expect(existsSync(dir)).toBe(true)
+      const exited = new Promise((resolve) => child.on('exit', resolve))
+      if (how !== 'exits') child.kill('SIGKILL')
+      await exited
+      // The remover runs on its own once it sees the pipe close: wait for its work, bounded.
+      const deadline = Date.now() + 10_000
+      while (existsSync(dir) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+      expect(existsSync(dir)).toBe(false)
+    })
+  }
+})
