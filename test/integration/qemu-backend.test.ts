@@ -10,7 +10,7 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { afterAll, beforeAll, expect, test } from 'vitest'
 import { netnsBackend } from '../../harness/backends/netns.ts'
 import { createQemuBackend, QEMU_MARKER, qemuBackend, reapQemuLeftovers } from '../../harness/backends/qemu.ts'
 import { forgetAccelDecisions } from '../../harness/backends/vm-accel.ts'
@@ -19,6 +19,7 @@ import { outerIpv4, innermostIpv4, readPcapFile } from '../../harness/capture/pc
 import type { Lab } from '../../harness/lab.ts'
 import { parsePing } from '../../harness/parse/ping.ts'
 import { buildTopology } from '../../harness/topology.ts'
+import { describeWithEngine } from '../helpers/engines.ts'
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0
@@ -48,7 +49,7 @@ function qemuPids(labId: string): number[] {
   }).map(Number)
 }
 
-describe.skipIf(skipReason !== undefined)(`qemu backend, kernel 6.1${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+describeWithEngine('qemu', skipReason, 'qemu backend, kernel 6.1', () => {
   let lab: Lab
   let provisionMs: number
   let baseBefore: { mtimeMs: number; size: number }
@@ -185,7 +186,7 @@ describe.skipIf(skipReason !== undefined)(`qemu backend, kernel 6.1${skipReason 
   })
 })
 
-describe.skipIf(skipReason !== undefined)(`a guest KVM stops${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+describeWithEngine('qemu', skipReason, 'a guest KVM stops', () => {
   afterAll(() => forgetAccelDecisions())
 
   test('qemu\'s word is noticed at once and the lab comes up under TCG, with the reason in its facts', async () => {
@@ -216,7 +217,7 @@ describe.skipIf(skipReason !== undefined)(`a guest KVM stops${skipReason ? ` (sk
   }, 900_000)
 })
 
-describe.skipIf(skipReason !== undefined)(`labs after the first start from the saved pair${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+describeWithEngine('qemu', skipReason, 'labs after the first start from the saved pair', () => {
   test('a restored lab sees no file, link or address a previous lab left, and works', async () => {
     const first = await qemuBackend.provision(buildTopology(), { kernel: '6.1' })
     let second: Lab | undefined

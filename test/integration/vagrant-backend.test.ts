@@ -8,13 +8,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { afterAll, beforeAll, expect, test } from 'vitest'
 import { ensureVagrantBox } from '../../harness/backends/vagrant-box.ts'
 import { reapVagrantLeftovers, vagrantBackend, VAGRANT_DIR_PREFIX } from '../../harness/backends/vagrant.ts'
 import { readPcapFile } from '../../harness/capture/pcap.ts'
 import type { Lab } from '../../harness/lab.ts'
 import { parsePing } from '../../harness/parse/ping.ts'
 import { buildTopology } from '../../harness/topology.ts'
+import { describeWithEngine } from '../helpers/engines.ts'
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const sh = (cmd: string) => spawnSync('sh', ['-c', cmd], { encoding: 'utf8', env: { ...process.env, VAGRANT_CHECKPOINT_DISABLE: '1' } })
@@ -48,7 +49,7 @@ function libvirtLeftovers(labId: string) {
   }
 }
 
-describe.skipIf(skipReason !== undefined)(`vagrant backend, libvirt provider${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+describeWithEngine('vagrant', skipReason, 'vagrant backend, libvirt provider', () => {
   let lab: Lab
   let dir: string
   const watchers: Array<{ iface: string; child: ChildProcess; file: string; stderr: string }> = []
@@ -208,7 +209,7 @@ describe.skipIf(skipReason !== undefined)(`vagrant backend, libvirt provider${sk
 })
 
 // The CI's Vagrant suite: one seed scenario, every step, through the real CLI.
-describe.skipIf(skipReason !== undefined)(`a seed scenario on the vagrant backend${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+describeWithEngine('vagrant', skipReason, 'a seed scenario on the vagrant backend', () => {
   test('namespace-routing passes on two Vagrant VMs, and nothing of the lab is left', async () => {
     const out = await mkdtemp(join(tmpdir(), 'labproof-vagrant-run-'))
     try {
