@@ -14,7 +14,7 @@
 //
 // It is one `sh` script, run as the node's first process; the mounts are listed in fstab form
 // and made by one `mount -a` (each `mount` started costs a fork and an exec).
-import { existsSync, readlinkSync } from 'node:fs'
+import { existsSync, readFileSync, readlinkSync } from 'node:fs'
 
 /** How much a node may write in total (its overlay's upper layer, /root, /home, /tmp…), MiB. */
 export const NODE_DISK_MB = Number(process.env.LABPROOF_NETNS_DISK_MB) || 512
@@ -25,6 +25,16 @@ const HIDDEN_MB = 64
 
 /** Folders of the machine a node sees empty, where the machine has them. */
 export const HIDDEN_DIRS = ['/root', '/home', '/var/lib/docker', '/var/lib/containerd', '/var/lib/libvirt']
+
+/** Folders of the system that some machines mount apart from `/` (a separate /usr or /var):
+ *  each gets an overlay of its own, else the node would see the empty folder under the mount. */
+const SYSTEM_DIRS = ['/usr', '/var', '/opt', '/etc', '/lib', '/lib64', '/bin', '/sbin', '/srv']
+
+/** The SYSTEM_DIRS this machine mounts apart from `/`. */
+export function separateSystemMounts(mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): string[] {
+  const points = new Set(mountinfo.split('\n').map((l) => l.split(' ')[4]).filter(Boolean).map((p) => p!.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))))
+  return SYSTEM_DIRS.filter((d) => points.has(d))
+}
 
 /** The device nodes copied (as nodes, `cp -a`) from the machine's /dev. */
 export const NODE_DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'ptmx', 'net']
@@ -62,9 +72,10 @@ export function dropCapabilities(): string[] {
 const DISK = '/run'
 const NEW = `${DISK}/root`
 
-function fstab(hidden: string[]): string {
+function fstab(hidden: string[], separate: string[]): string {
   return [
     `labproof-root ${NEW} overlay lowerdir=/,upperdir=${DISK}/upper,workdir=${DISK}/work 0 0`,
+    ...separate.map((d, i) => `labproof-root ${NEW}${d} overlay lowerdir=${d},upperdir=${DISK}/upper${i},workdir=${DISK}/work${i} 0 0`),
     `proc ${NEW}/proc proc nosuid,nodev,noexec 0 0`,
     // /proc/sys read-only, except its net/ directory (per network namespace) made writable on top.
     `${NEW}/proc/sys ${NEW}/proc/sys none bind 0 0`,
@@ -82,15 +93,15 @@ function fstab(hidden: string[]): string {
 /** The node's first process: `sh -c NODE_INIT MARKER HOSTNAME`. Builds the root, names the host,
  *  prints `ready`, then reaps whatever commands leave behind until the node is killed. Every
  *  value in it is a constant of this file or the machine's existing folders (`"$1"` is quoted). */
-export function nodeInitScript(hidden = HIDDEN_DIRS.filter((d) => existsSync(d)), links = devLinks()): string {
+export function nodeInitScript(hidden = HIDDEN_DIRS.filter((d) => existsSync(d)), links = devLinks(), separate = separateSystemMounts()): string {
   return [
     'set -e',
     // Six processes in all (mount, mkdir, cp, mount -a, pivot_root, umount): the rest are builtins.
     `mount -t tmpfs -o mode=0755,size=${NODE_DISK_MB}m labproof-disk ${DISK}`,
-    `mkdir ${DISK}/upper ${DISK}/work ${NEW} ${DISK}/dev ${DISK}/dev/pts ${DISK}/dev/shm`,
+    `mkdir ${DISK}/upper ${DISK}/work ${NEW} ${DISK}/dev ${DISK}/dev/pts ${DISK}/dev/shm${separate.map((_, i) => ` ${DISK}/upper${i} ${DISK}/work${i}`).join('')}`,
     `cp -a ${[...NODE_DEVICES, ...links.copied].map((d) => `/dev/${d}`).join(' ')} ${DISK}/dev/`,
     ...links.made.map(([name, to]) => `ln -s ${to} ${DISK}/dev/${name}`),
-    `printf '%s\\n' '${fstab(hidden)}' > ${DISK}/fstab`,
+    `printf '%s\\n' '${fstab(hidden, separate)}' > ${DISK}/fstab`,
     `mount -a -T ${DISK}/fstab`,
     `cd ${NEW}`,
     // The node's UTS namespace: what `hostname "$1"` would do, without starting it.
