@@ -7,6 +7,9 @@ export const ENVIRONMENT_HELP = `environment:
   LABPROOF_SCENARIO_DIR       the default scenario folder, instead of the config's "scenarios",
                               ./scenarios or the shipped examples
   LABPROOF_DOCS               folders of the scenarios' documents, separated by ":" (check-source)
+  LABPROOF_MAX_SCENARIO_BYTES, LABPROOF_MAX_STEPS
+                              the largest scenario file accepted (default 1 MiB, 2000 steps)
+  LABPROOF_NETNS_DISK_MB      what a netns host may write in total, MiB (default 512)
   LABPROOF_DOCKER_IMAGE       the docker backend's host image (run --image sets it)
   LABPROOF_DOCKER_PRIVILEGED  1: privileged containers (run --privileged sets it)
   DOCKER_HOST                 the Docker engine to use (as docker's own client reads it)
@@ -20,12 +23,14 @@ export const ENVIRONMENT_HELP = `environment:
                               read as vagrant reads them
   LABPROOF_SSH_PASSPHRASE     the passphrase of grade's --identity key
   NO_COLOR                    set (non-empty): no colour codes; none either when stdout is not a
-                              terminal, unless FORCE_COLOR is set (FORCE_COLOR=0: none)
+                              terminal or TERM=dumb, unless FORCE_COLOR is set (FORCE_COLOR=0: none)
+  FORCE_COLOR, TERM           see NO_COLOR
   set by labproof run for the scenarios' vitest entry (scenarios/labs.test.ts), which reads them
   when vitest is started directly:
   LABPROOF_SCENARIO_FILES     a JSON list of the scenario files to run (default: all defaults)
   LABPROOF_BACKEND, LABPROOF_DISTRO, LABPROOF_KERNEL
                               where they run (default netns)
+  LABPROOF_RUN_ID             ties one run's records together (reports/run/)
 `
 
 export const EXIT_CODES_HELP = `exit codes:
