@@ -2,7 +2,7 @@
 // small example that passes on the netns backend, its editor schema reference (resolved from
 // node_modules, where `npm i -D labproof` puts the schema), and a CI workflow. Existing files
 // are kept unless --force.
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { parseCommand, UsageError } from './cli/usage.ts'
@@ -69,14 +69,10 @@ jobs:
             allure-report/
 `
 
-/** The workflow labproof ships in ci/ (a *.yml with jobs), copied as it is; else the minimal one. */
+/** The workflow labproof ships (ci/github-workflow.yml), copied as it is; else the minimal one. */
 export function workflowToWrite(): { text: string; from: string } {
-  const ci = path.join(PACKAGE_DIR, 'ci')
-  const shipped = existsSync(ci) ? readdirSync(ci).filter((f) => /\.ya?ml$/.test(f)).sort() : []
-  for (const f of shipped) {
-    const text = readFileSync(path.join(ci, f), 'utf8')
-    if (/^jobs:/m.test(text) && /^on:/m.test(text)) return { text, from: `labproof's ci/${f}` }
-  }
+  const shipped = path.join(PACKAGE_DIR, 'ci', 'github-workflow.yml')
+  if (existsSync(shipped)) return { text: readFileSync(shipped, 'utf8'), from: "labproof's ci/github-workflow.yml" }
   return { text: MINIMAL_WORKFLOW, from: 'a minimal workflow (labproof ships none to copy)' }
 }
 
