@@ -106,15 +106,22 @@ export function startScript(base: string, iface: string, filter?: string): strin
   ].join('\n')
 }
 
-/** Interrupt tcpdump and wait until it has written its last packet: it prints its statistics
- *  ("N packets captured") when its capture loop ends, and with -U every packet is in the file by
- *  then. Its exit is not waited for: closing a packet socket costs the kernel another 20–30 ms
+/** Interrupt tcpdump once it has read every packet the kernel gave it, and wait until it has
+ *  written its last one. On SIGINT tcpdump ends its loop at once (pcap_breakloop): packets already
+ *  in its ring but not yet read are dropped, which on a busy machine lost the last echo reply of a
+ *  ping that had just ended (5 captures in 70 under load). A packet is in the ring before ping or
+ *  anyone on the host receives it, and tcpdump sleeps in poll() only when the ring holds nothing
+ *  unread (a new packet wakes it: state R): so SIGINT waits while tcpdump is runnable. It prints
+ *  its statistics ("N packets captured") when its capture loop ends, and with -U every packet is
+ *  in the file by then. Its exit is not waited for: closing a packet socket costs the kernel another 20–30 ms
  *  (an RCU grace period), and tcpdump is gone moments later on its own. SIGKILL if it has not
  *  finished within the grace. Then, when kept, its log on stderr and the pcap in base64 on
  *  stdout; the files are removed either way. */
 export function stopScript(pid: number, base: string, keep: boolean): string {
   const polls = Math.ceil(STOP_GRACE_SECONDS / POLL_SECONDS)
   return [
+    'n=0',
+    `while read -r _ _ state _ 2>/dev/null < /proc/${pid}/stat && [ "$state" = R ] && [ "$n" -lt ${polls} ]; do n=$((n + 1)); sleep ${POLL_SECONDS}; done`,
     `kill -INT ${pid} 2>/dev/null`,
     `finished() { kill -0 ${pid} 2>/dev/null || return 0; while IFS= read -r line; do case $line in *'packets captured'*) return 0;; esac; done < ${base}.log; return 1; }`,
     'n=0',

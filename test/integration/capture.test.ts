@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { netnsBackend } from '../../harness/backends/netns.ts'
 import { withCaptures } from '../../harness/capture/evidence.ts'
 import { matchPacket } from '../../harness/capture/pattern.ts'
+import { readPcap } from '../../harness/capture/pcap.ts'
+import { startScript, stopScript } from '../../harness/capture/tcpdump.ts'
 import type { Host } from '../../harness/host.ts'
 import type { Lab } from '../../harness/lab.ts'
 import { StepContext } from '../../harness/scenario/step-context.ts'
@@ -61,6 +63,25 @@ describe.skipIf(!root)('captures (needs root)', () => {
     expect(ctx.captured.get('host01:ens33')!.packets.length).toBeGreaterThan(0)
     expect((await lab.host('host01').exec('ls /run/labproof-captures')).stdout).toBe('')
     await expectTcpdumpGone(lab.host('host01'))
+  })
+
+  test('packets in the ring that tcpdump has not read yet when the step ends are kept', async () => {
+    // What a busy machine does by chance, made certain: tcpdump does not run (stopped) while the
+    // echoes go by, and becomes runnable just as the capture is stopped. A SIGINT at that moment
+    // made it end its loop with the packets still unread in its ring.
+    const host = lab.host('host02')
+    const base = `/run/labproof-captures/drain-test-${process.pid}`
+    const started = await host.exec(startScript(base, 'ens33', 'icmp'))
+    const pid = Number(/^pid=(\d+)$/m.exec(started.stdout)?.[1])
+    expect(pid).toBeGreaterThan(0)
+    await host.succeed(`kill -STOP ${pid}`)
+    await lab.host('host01').succeed('ping -c 3 -i 0.01 192.168.21.12')
+    const stopped = await host.exec(`kill -CONT ${pid}\n${stopScript(pid, base, true)}`)
+    expect(stopped.exitCode).toBe(0)
+    const packets = readPcap(Buffer.from(stopped.stdout, 'base64')).packets
+    expect(packets.filter((p) => matchPacket(p, { icmp: 'echo-request', src: '192.168.21.11' }))).toHaveLength(3)
+    expect(packets.filter((p) => matchPacket(p, { icmp: 'echo-reply', dst: '192.168.21.11' }))).toHaveLength(3)
+    await expectTcpdumpGone(host)
   })
 
   test('a capture on an interface that does not exist fails clearly', async () => {
