@@ -44,8 +44,13 @@ export function namespaceNames(r: ExecResult): string[] {
 }
 
 /** Every command of the probe, one after another. */
-export async function probeEndState(host: Exec, sysctlKeys: string[], timeoutMs: number): Promise<RawEndState> {
-  const run = (cmd: string, netns?: string) => host.exec(cmd, { timeoutMs, ...(netns ? { netns } : {}) })
+export async function probeEndState(host: Exec, sysctlKeys: string[], timeoutMs: number, afterEach: (r: ExecResult) => void = () => {}): Promise<RawEndState> {
+  // afterEach may throw (a command that hung): the probe stops there.
+  const run = async (cmd: string, netns?: string) => {
+    const r = await host.exec(cmd, { timeoutMs, ...(netns ? { netns } : {}) })
+    afterEach(r)
+    return r
+  }
   const namespaces = await run('ip -j netns list')
   const names = ['', ...namespaceNames(namespaces)]
   const perNamespace: Record<string, NamespaceProbe> = {}

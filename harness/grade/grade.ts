@@ -252,8 +252,7 @@ export async function gradeMachine(machine: ConnectedMachine, plan: GradingPlan,
   const [hostname, kernel] = probe.stdout.split('\n').map((l) => l.trim())
   const tools = new Set(probe.stdout.split('\n').filter((l) => l.startsWith('tool:')).map((l) => l.slice(5).trim()))
   const lab = singleHostLab(topology, opts.role, host)
-  const raw = await probeEndState(host, plan.sysctlKeys, opts.commandTimeoutMs)
-  for (const r of rawResults(raw)) assertUsable(machine, r, opts.commandTimeoutMs)
+  const raw = await probeEndState(host, plan.sysctlKeys, opts.commandTimeoutMs, (r) => assertUsable(machine, r, opts.commandTimeoutMs))
   const student = machineState(raw)
   const conditions = machineConditions(kernel, raw)
   const dependsOn = (kind: string): ConditionName[] | undefined => {
@@ -304,10 +303,6 @@ function explainByConditions(checks: GradedCheck[], items: GradedCheck[], condit
     if (c.status !== 'failed' || !c.dependsOn?.includes('br_netfilter')) continue
     c.hint = `on this machine br_netfilter is loaded (bridge-nf-call-iptables = 1), so traffic across a bridge also takes the IP forwarding path, and ${blockers.join('; ')}${c.hint ? `. Otherwise: ${c.hint}` : ''}`
   }
-}
-
-function rawResults(raw: RawEndState): ExecResult[] {
-  return [raw.namespaces, ...Object.values(raw.perNamespace).flatMap((p) => [p.addr, p.routes, p.bridge]), ...Object.values(raw.sysctls), ...Object.values(raw.iptables), raw.iptablesVersion]
 }
 
 /** The probe's commands that show what an item is about. */

@@ -101,19 +101,23 @@ async function startMachine(
   return { name: o.name, container: info.Name.replace(/^\//, ''), address, hostKey, run }
 }
 
+const SSH_READY_MS = 120_000
+
 /** sshd has answered once it sends its banner. */
 async function waitForSsh(address: string, name: string): Promise<void> {
-  const deadline = Date.now() + 30_000
+  // sshd starts in well under a second; a machine under load (2 cores, parallel suites) takes longer.
+  const deadline = Date.now() + SSH_READY_MS
   for (;;) {
     const banner = await new Promise<string>((resolve) => {
       const socket = connect({ host: address, port: 22 })
-      socket.setTimeout(1000)
+      // sshd sends its banner after forking a session process: seconds on a loaded machine.
+      socket.setTimeout(15_000)
       socket.once('data', (d) => { resolve(String(d)); socket.destroy() })
       socket.once('error', () => resolve(''))
       socket.once('timeout', () => { resolve(''); socket.destroy() })
     })
     if (banner.startsWith('SSH-2.0-')) return
-    if (Date.now() > deadline) throw new Error(`sshd on ${name} (${address}) did not answer within 30 s`)
+    if (Date.now() > deadline) throw new Error(`sshd on ${name} (${address}) did not answer within ${SSH_READY_MS / 1000} s`)
     await new Promise((r) => setTimeout(r, 100))
   }
 }
