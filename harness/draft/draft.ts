@@ -4,7 +4,7 @@
 import { KERNEL_FEATURES, type KernelFeature } from '../host.ts'
 import { boundCommand } from '../scenario/bounded.ts'
 import { inferRequirements } from '../scenario/requirements.ts'
-import { pingExpectation, outputExpectation, type DraftExpectation, type NearbyProse } from './expectations.ts'
+import { pingExpectation, outputExpectation, printsMachineState, type DraftExpectation, type NearbyProse } from './expectations.ts'
 import { gatewayClue, hostLabels, proseAddresses, PromptHosts, shownAddress, underlayInterface, type AddressClue, type HostName } from './hosts.ts'
 import { classify, hasCjk, isProse, opensShell, postLines, programOf, type LineKind, type PostLine } from './post-lines.ts'
 
@@ -19,6 +19,9 @@ export interface DraftRunStep {
   /** Kernel features the step needs beyond what its own command shows (a device it uses was
    *  made by a command that needs them), so it is skipped with its maker where they are missing. */
   requires?: { kernel: KernelFeature[] }
+  /** Where the post's command cannot work as written (a PID of the post's machine, another
+   *  system's syntax): what should run instead. A guess, with a todo. */
+  erratum?: { corrected: string; why: string }
   notes: string[]
   /** What the drafter guessed, each naming the post's line: to review. */
   todos: string[]
@@ -86,7 +89,11 @@ export function draftScenario(postText: string, opts: { doc: string; fileName?: 
   const made = new Set<string>()
   const recentProse: NearbyProse[] = []
   /** Numbers a shell printed as PIDs (`[1] 1489125`, `echo $$`), with their lines. */
-  const shownPids = new Map<string, number>()
+  const shownPids = new Map<string, { line: number; job?: string }>()
+  /** Subnets the post's commands put addresses on (`ip addr add 10.0.0.1/24`). */
+  const subnets: string[] = []
+  /** Steps routing via a gateway, with the subnets made before them: judged once the underlay is known. */
+  const gatewaySteps: { step: DraftRunStep; gateway: string; subnets: string[] }[] = []
   const nic = underlayInterface(postText)
   let currentHost: HostName = 'host01'
   let namespaceLabel: string | undefined
@@ -148,16 +155,18 @@ export function draftScenario(postText: string, opts: { doc: string; fileName?: 
     i = j - 1
     for (const o of output) {
       const job = /^\[\d+\]\s+(\d+)\s*$/.exec(o)
-      if (job) shownPids.set(job[1]!, lines.find((l) => l.text === o)?.n ?? line.n)
+      if (job) shownPids.set(job[1]!, { line: lines.find((l) => l.text === o)?.n ?? line.n, job: run })
     }
-    if (/^echo\s+\$\$\s*$/.test(run) && /^\d+$/.test(output[0]?.trim() ?? '')) shownPids.set(output[0]!.trim(), line.n + 1)
+    if (/^echo\s+\$\$\s*$/.test(run) && /^\d+$/.test(output[0]?.trim() ?? '')) shownPids.set(output[0]!.trim(), { line: line.n + 1 })
 
     if (nested) {
       // Typed into the shell a previous command opened: that step's input.
       if (run.trim() === 'exit') { nested = undefined; continue }
       nested.step.input!.push(run)
-      nested.outputs.push(...output.filter((o) => o.trim()))
-      nested.step.expect = { ...nested.step.expect, output: nested.outputs.join('\n') }
+      if (printsMachineState(run)) {
+        if (output.some((o) => o.trim())) nested.step.todos.push(`line ${line.n}: \`${run}\` prints the post's machine's state: its output is not claimed`)
+      } else nested.outputs.push(...output.filter((o) => o.trim()))
+      if (nested.outputs.length) nested.step.expect = { ...nested.step.expect, output: nested.outputs.join('\n') }
       continue
     }
     if (lastStep && opensShell(lastStep.run) && promptHost && promptHost !== lastPromptHost && lastStep === stepsOfRun().at(-1)) {
@@ -166,7 +175,8 @@ export function draftScenario(postText: string, opts: { doc: string; fileName?: 
       promptHosts.alias(promptHost, host)
       lastStep.input = [run]
       lastStep.notes.push(`the post types the commands at lines ${line.n} and after into this shell (its prompt: ${promptHost}); they are its input`)
-      nested = { step: lastStep, promptHost, outputs: output.filter((o) => o.trim()) }
+      nested = { step: lastStep, promptHost, outputs: printsMachineState(run) ? [] : output.filter((o) => o.trim()) }
+      if (printsMachineState(run) && output.some((o) => o.trim())) lastStep.todos.push(`line ${line.n}: \`${run}\` prints the post's machine's state: its output is not claimed`)
       lastStep.expect = { ...lastStep.expect, output: nested.outputs.join('\n') || undefined }
       if (!lastStep.expect.output) delete lastStep.expect.output
       continue
@@ -214,6 +224,7 @@ export function draftScenario(postText: string, opts: { doc: string; fileName?: 
     const program = programOf(run.replace(/^.*\bip\s+(-\S+\s+)*netns\s+exec\s+\S+\s+/, '')).program
     const drafted = program === 'ping' || program === 'ping6'
       ? pingExpectation(run, output, [...recentProse, ...proseAfter(lines, j)], assigned)
+      : printsMachineState(run) ? { notes: [], todos: output.some((o) => o.trim()) ? ['it prints the post\'s machine\'s state (a PID, a cgroup, mount ids): the post\'s output is not claimed'] : [] }
       : outputExpectation(output)
     if (drafted.expect) step.expect = drafted.expect
     step.notes.push(...drafted.notes)
@@ -235,9 +246,26 @@ export function draftScenario(postText: string, opts: { doc: string; fileName?: 
       variables.set(assignment[1]!, { value: assignment[2]!.replace(/^['"]|['"]$/g, ''), line: line.n })
       step.todos.push(`line ${line.n}: a variable for the post's later commands; a step's shell forgets it`)
     }
-    for (const [pid, at] of shownPids) {
-      if (new RegExp(`(^|\\D)${pid}(\\D|$)`).test(run)) step.todos.push(`line ${line.n}: ${pid} is the PID the post's shell printed at line ${at}; this run's differs`)
+    for (const [pid, shown] of shownPids) {
+      if (!new RegExp(`(^|\\D)${pid}(\\D|$)`).test(run)) continue
+      // The PID of the post's own job or shell: here there is no such process.
+      const instead = shown.job ? `$(pgrep -xf '${shown.job.replace(/\s*&\s*$/, '')}')` : '$$'
+      step.expect = { ...step.expect, exitCode: 'nonzero' }
+      step.erratum = { corrected: run.replace(new RegExp(`(^|\\D)${pid}(?=\\D|$)`, 'g'), (_all, before: string) => `${before}${instead}`), why: `${pid} is the PID the post's ${shown.job ? `job \`${shown.job}\`` : 'shell'} had (line ${shown.line}); on another run there is no such process` }
+      step.todos.push(`line ${line.n}: ${pid} is the PID the post's shell printed at line ${shown.line}: the command fails here, and the erratum names the process instead`)
     }
+    if (/\/boot\/config-/.test(run)) {
+      step.expect = { exitCode: 'any' }
+      step.todos = step.todos.filter((t) => !t.includes("the post's machine's state"))
+      step.todos.push(`line ${line.n}: not every host keeps its kernel's config in /boot (containers, the lab's hosts do not): any exit code is accepted, and the output is not claimed`)
+    }
+    if (/^\s*(sudo\s+)?route\s+add\s+\S+\s+mask\s/.test(run)) {
+      step.expect = { exitCode: 'nonzero' }
+      step.todos.push(`line ${line.n}: \`route add … mask …\` is Windows syntax: Linux's route refuses it (an erratum: route add -net … netmask … gw …)`)
+    }
+    const gateway = /\b(?:via|gw)\s+(\d+\.\d+\.\d+\.\d+)/.exec(run)?.[1]
+    if (gateway) gatewaySteps.push({ step, gateway, subnets: [...subnets] })
+    for (const m of run.matchAll(/\b(?:addr(?:ess)?|a)\s+(?:add|a)\s+(\d+\.\d+\.\d+\.\d+)\/(\d+)/g)) subnets.push(`${m[1]}/${m[2]}`)
 
     if (pendingSection) {
       steps.push(pendingSection)
@@ -254,6 +282,12 @@ export function draftScenario(postText: string, opts: { doc: string; fileName?: 
     if (opensShell(step.run) && !step.input) step.todos.push(`line ${step.line}: opens a shell and the post shows nothing typed into it: it gets no input and ends at once (give \`input:\` if the post's next commands belong in it)`)
   }
   const underlay = draftUnderlay(postText, stepsOfRun(), lines, todos)
+  const underlaySubnet = underlay.hosts?.host01?.underlay ?? '192.168.21.11/24'
+  for (const { step, gateway, subnets: before } of gatewaySteps) {
+    if (reachableGateway(gateway, [...before, underlaySubnet])) continue
+    step.expect = { ...step.expect, exitCode: 'nonzero' }
+    step.todos.push(`line ${step.line}: no address the post gives is on ${gateway}'s network, nor the underlay: the kernel refuses a gateway it cannot reach`)
+  }
   const title = titleOf(lines) ?? opts.doc
   return {
     id: idOf(title, opts.fileName ?? opts.doc),
@@ -428,6 +462,8 @@ function inheritRequirements(runSteps: DraftRunStep[]): void {
     const module = /\b(?:modprobe|insmod)\s+(?:-\S+\s+)*([\w-]+)|\blsmod\s*\|\s*grep\s+([\w-]+)/.exec(step.run)
     const named = (module?.[1] ?? module?.[2])?.replace(/^ip_gre$/, 'gre') as KernelFeature | undefined
     if (named && (KERNEL_FEATURES as readonly string[]).includes(named) && !own.includes(named)) needed.set(named, `it loads or lists the ${named} module`)
+    // A cgroup v1 hierarchy's files: the hierarchy must be there.
+    if (/\/sys\/fs\/cgroup\/freezer\b|\bfreezer\b/.test([step.run, ...(step.input ?? [])].join('\n'))) needed.set('cgroup1_freezer', 'it uses the cgroup v1 freezer hierarchy')
     for (const [name, maker] of madeBy) {
       const word = new RegExp(`(^|[^\\w.-])${name.replace(/[.]/g, '\\.')}([^\\w.-]|$)`)
       if (word.test(step.run) || word.test(step.expect?.output ?? '')) for (const f of maker.features) if (!own.includes(f)) needed.set(f, `it uses ${name}, made at line ${maker.line}`)
@@ -452,4 +488,11 @@ function inheritRequirements(runSteps: DraftRunStep[]): void {
       for (const m of block.matchAll(/\b(?:inet|destination|peer)\s+(\d+\.\d+\.\d+\.\d+)/g)) madeBy.set(m[1]!, { features, line: step.line })
     }
   }
+}
+
+function reachableGateway(gateway: string, subnets: string[]): boolean {
+  return subnets.some((cidr) => {
+    const [address, prefix] = cidr.split('/') as [string, string]
+    return sameSubnet(gateway, address, Number(prefix))
+  })
 }

@@ -93,3 +93,9 @@ export function outputExpectation(output: string[]): ExpectationDraft {
   }
   return { expect, notes, todos }
 }
+
+/** Commands whose output is the machine's own (a PID, a cgroup path, mount ids, the kernel
+ *  release): what the post shows is not what another machine prints. */
+export function printsMachineState(command: string): boolean {
+  return /\/proc\/(self|\d+|\$\$|\$!)\/(cgroup|mountinfo|status|stat)\b|\becho\s+\$[$!]|\buname\b|(^|[;&|]\s*)(date|uptime|hostname|who|w)\b|\/proc\/uptime/.test(command)
+}

@@ -13,6 +13,7 @@ export function draftToYaml(draft: Draft, header: string[] = []): string {
       ...(s.input?.length ? { input: `${s.input.join('\n')}\n` } : {}),
       ...(s.expect && Object.keys(s.expect).length ? { expect: s.expect } : {}),
       ...(s.requires ? { requires: s.requires } : {}),
+      ...(s.erratum ? { erratum: s.erratum } : {}),
       ...(notes.length ? { note: notes.join('; ') } : {}),
     }
   })
