@@ -19,7 +19,7 @@
 // Lifetime: qemu runs under `setpriv --pdeathsig KILL`, like the netns nodes, so VMs die with
 // labproof; destroy() kills them by PID and removes their overlays.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readlinkSync } from 'node:fs'
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -216,12 +216,21 @@ async function connectQmp(vm: Vm): Promise<void> {
   }
 }
 
+function hasNetns(pid: number): boolean {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/net`).startsWith('net:')
+  } catch {
+    return false
+  }
+}
+
 /** Move the VM's tap out of the machine's namespace into the gateway's, onto its bridge. */
 async function plugIntoGateway(vm: Vm, gatewayPid: number): Promise<void> {
   await waitForGuest(vm, `tap ${vm.tap}`, 15_000, async () => existsSync(`/sys/class/net/${vm.tap}`))
   const moved = await runProcess('ip', ['link', 'set', vm.tap, 'netns', String(gatewayPid)], { timeoutMs: 10_000 })
   if (moved.exitCode !== 0) {
-    const gateway = isAlive(gatewayPid) ? `gateway pid ${gatewayPid} is alive` : `the gateway (pid ${gatewayPid}) is gone`
+    // A gateway killed but not yet reaped still has its PID, and no network namespace.
+    const gateway = hasNetns(gatewayPid) ? `the gateway, pid ${gatewayPid}, is up` : `the gateway, pid ${gatewayPid}, is gone: was it killed?`
     throw await vmError(vm, `could not move tap ${vm.tap} into the gateway: ${moved.stderr.trim()} (${gateway})`)
   }
   const port = `port-${vm.spec.name}`
