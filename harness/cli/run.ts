@@ -9,6 +9,7 @@ import type { LabproofConfig } from '../config.ts'
 import { cellName } from '../engine/run-options.ts'
 import { outputDirs } from '../output-dirs.ts'
 import { PACKAGE_DIR } from '../package-info.ts'
+import { writePlannedJunit } from '../report/junit-reporter.ts'
 import { readMatrix, writeMatrix } from '../report/matrix.ts'
 import { guardRun, runVitest } from '../run-vitest.ts'
 import { resolveScenarios } from '../scenario/selection.ts'
@@ -108,6 +109,9 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
   process.env.LABPROOF_BACKEND = backendName
   if (values.image) process.env.LABPROOF_DOCKER_IMAGE = values.image
   if (values.privileged) process.env.LABPROOF_DOCKER_PRIVILEGED = '1'
+  // reports/junit.xml names every step from here on (vitest takes seconds to start): a run
+  // stopped before they ran says so.
+  writePlannedJunit({ outputFile: out.junit, runRecords: out.runRecords })
 
   let failed = false
   for (const cell of cells) {

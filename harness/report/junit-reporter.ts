@@ -35,6 +35,8 @@ export interface JunitReporterOptions {
 interface Part {
   render(signal?: string): JunitSuite[]
   ended: boolean
+  /** Written before vitest starts (writePlannedJunit); the first vitest run takes its place. */
+  placeholder?: boolean
 }
 
 const STORE = Symbol.for('labproof.junit.parts')
@@ -51,13 +53,16 @@ export default class JunitReporter implements Reporter {
   }
 
   onInit(_vitest: Vitest): void {
-    const parts = (store[STORE] ??= new Map())
+    this.attach()
+  }
+
+  /** Joins this run's part to the file (in place of a placeholder) and writes the file. */
+  attach(placeholder = false): void {
+    const parts = (store[STORE] ??= new Map<string, Part[]>())
     const forFile = parts.get(this.options.outputFile)
-    if (forFile) forFile.push(this.part)
-    else {
-      parts.set(this.options.outputFile, [this.part])
-      writeOnExit(this.options.outputFile)
-    }
+    if (!forFile) writeOnExit(this.options.outputFile)
+    this.part.placeholder = placeholder
+    parts.set(this.options.outputFile, [...(forFile ?? []).filter((p) => !p.placeholder), this.part])
     this.write()
   }
 
@@ -150,6 +155,13 @@ export default class JunitReporter implements Reporter {
     for (const f of facts) if (f.run === this.runId && f.cell === meta.cell) byStep.set(f.step, f)
     return byStep
   }
+}
+
+/** Called by `labproof run` once it knows its scenario files (LABPROOF_SCENARIO_FILES), before
+ *  vitest starts, which takes seconds: a run stopped meanwhile leaves a file naming every step,
+ *  each "interrupted: … before this step ran". */
+export function writePlannedJunit(options: JunitReporterOptions): void {
+  new JunitReporter(options).attach(true)
 }
 
 function scenarioSuite(meta: StepMeta): JunitSuite {
