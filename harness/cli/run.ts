@@ -89,6 +89,9 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
 
   // From here a signal, the parent's death or a closed output stops the run and removes its labs.
   guardRun(backendName)
+  // reports/junit.xml names every step from here on (the backend's checks and vitest take
+  // seconds): a run stopped before they ran says so.
+  writePlannedJunit({ outputFile: outputDirs().junit, runRecords: outputDirs().runRecords }, scenarios.map((s) => s.file))
   // A matrix: every scenario on each distro and/or kernel, one cell after the other.
   const distros = listOption(values.distro)
   const kernels = listOption(values.kernel)
@@ -109,9 +112,6 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
   process.env.LABPROOF_BACKEND = backendName
   if (values.image) process.env.LABPROOF_DOCKER_IMAGE = values.image
   if (values.privileged) process.env.LABPROOF_DOCKER_PRIVILEGED = '1'
-  // reports/junit.xml names every step from here on (vitest takes seconds to start): a run
-  // stopped before they ran says so.
-  writePlannedJunit({ outputFile: out.junit, runRecords: out.runRecords })
 
   let failed = false
   for (const cell of cells) {

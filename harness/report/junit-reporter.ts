@@ -46,10 +46,11 @@ export default class JunitReporter implements Reporter {
   private readonly modules: TestModule[] = []
   private readonly part: Part
   private readonly runId = currentRunId()
-  private readonly planned = plannedSteps()
+  private readonly planned: StepMeta[]
 
-  constructor(private readonly options: JunitReporterOptions) {
+  constructor(private readonly options: JunitReporterOptions, files = scenarioFilesFromEnv()) {
     this.part = { render: (signal) => this.render(signal), ended: false }
+    this.planned = plannedSteps(files)
   }
 
   onInit(_vitest: Vitest): void {
@@ -160,8 +161,8 @@ export default class JunitReporter implements Reporter {
 /** Called by `labproof run` once it knows its scenario files (LABPROOF_SCENARIO_FILES), before
  *  vitest starts, which takes seconds: a run stopped meanwhile leaves a file naming every step,
  *  each "interrupted: … before this step ran". */
-export function writePlannedJunit(options: JunitReporterOptions): void {
-  new JunitReporter(options).attach(true)
+export function writePlannedJunit(options: JunitReporterOptions, files: string[]): void {
+  new JunitReporter(options, files).attach(true)
 }
 
 function scenarioSuite(meta: StepMeta): JunitSuite {
@@ -207,14 +208,20 @@ function stepKey(meta: StepMeta): string {
   return `${meta.scenario}\0${meta.cell}\0${meta.step}`
 }
 
+function scenarioFilesFromEnv(): string[] {
+  try {
+    return process.env.LABPROOF_SCENARIO_FILES ? (JSON.parse(process.env.LABPROOF_SCENARIO_FILES) as string[]) : []
+  } catch {
+    return []
+  }
+}
+
 /** The steps of the scenario files `labproof run` chose, before vitest has collected them: a
  *  run stopped while vitest starts still names every step it did not run. */
-function plannedSteps(): StepMeta[] {
-  const files = process.env.LABPROOF_SCENARIO_FILES
-  if (!files) return []
+function plannedSteps(files: string[]): StepMeta[] {
   try {
     const cell = cellName(runOptionsFromEnv())
-    return (JSON.parse(files) as string[]).flatMap((file) => {
+    return files.flatMap((file) => {
       const s = parseScenario(readFileSync(file, 'utf8'), relative(file))
       return planSteps(s).map((p) => stepMeta(s, p, cell))
     })
