@@ -125,7 +125,14 @@ export function endStateSubscriber(write: (file: EndStateFile, s: LoadedScenario
 async function writeRunEndState(file: EndStateFile, s: LoadedScenario): Promise<void> {
   const dir = path.join(outputDirs().reports, 'endstate')
   await mkdir(dir, { recursive: true })
-  await writeFile(path.join(dir, path.basename(endStateFileOf(s.file))), formatEndStateFile(file))
+  const written = path.join(dir, path.basename(endStateFileOf(s.file)))
+  await writeFile(written, formatEndStateFile(file))
+  // The stored reference is what grading uses: say when this run's lab ended elsewhere.
+  const stored = await loadEndState(s).catch(() => undefined)
+  if (stored && stored.recordedOn.backend === file.recordedOn.backend && JSON.stringify(stored.hosts) !== JSON.stringify(file.hosts)) {
+    process.stderr.write(`labproof: ${s.id} ended in a state other than ${endStateFileOf(s.file)} records (this run's: ${written}); ` +
+      `if the scenario changed, regenerate it with labproof endstate record ${s.id} and review the difference\n`)
+  }
 }
 
 export class EndStateFileError extends Error {}
