@@ -143,7 +143,7 @@ function nearestLine(lines: string[], command: string, from: number, to: number)
   let best: { line: number; text: string; distance: number } | undefined
   for (let i = from; i < Math.min(to, lines.length); i++) {
     const text = lines[i]!.trim()
-    if (!text || Math.abs(text.length - command.length) > command.length) continue
+    if (!text) continue
     // Compare with the end of the line: a prompt may stand before the command.
     const tail = text.length > command.length ? text.slice(text.length - command.length) : text
     const distance = editDistance(tail, command)
