@@ -14,6 +14,7 @@ import { argumentError, UsageError, wantsHelp } from './cli/usage.ts'
 import { loadConfig, type LabproofConfig } from './config.ts'
 import { initCommand, INIT_HELP } from './init.ts'
 import { PACKAGE_VERSION } from './package-info.ts'
+import { REPORT_HELP } from './report/merge.ts'
 import { stopRun } from './run-vitest.ts'
 import { SelectionError } from './scenario/selection.ts'
 
@@ -32,6 +33,7 @@ usage:
   labproof image build [--distro bookworm|trixie|bullseye]... [--force]
   labproof draft POST [--out FILE]
   labproof check-source [--docs DIR]... [SCENARIO_ID|FILE...]
+  labproof report merge DIR... --out DIR
   labproof --version | --help | COMMAND --help
 
 run      runs scenarios (FILE, DIR or ID; default: the config's "scenarios", else ./scenarios,
@@ -50,6 +52,8 @@ draft    drafts a scenario from a lab post (Markdown or plain text; - reads stdi
          commands verbatim, hosts, namespaces, shown outputs; guesses marked todo. Runs nothing.
 check-source  checks that every run: step not marked added: true is in its document, verbatim
          and in order (documents: beside the scenario, --docs DIR, LABPROOF_DOCS). Exit 1 on drift.
+report merge  merges the results of several runs (the shards of --shard I/N) into one JUnit file
+         and one HTML report under --out.
 
 configuration: labproof.config.json, labproof.config.yaml or a "labproof" field in package.json,
 in the current directory (paths relative to it):
@@ -66,6 +70,7 @@ ${EXIT_CODES_HELP}`
 /** Each command's --help; grade's and the others' are their own. */
 const HELP: Record<string, string> = {
   run: RUN_HELP, list: LIST_HELP, errata: ERRATA_HELP, clean: CLEAN_HELP, image: IMAGE_HELP, init: INIT_HELP,
+  report: REPORT_HELP,
   draft: DRAFT_HELP, 'check-source': CHECK_SOURCE_HELP,
 }
 
@@ -97,12 +102,13 @@ async function main(argv: string[]): Promise<number> {
     case 'init': return initCommand(rest)
     case 'draft': return (await import('./draft/draft-command.ts')).draftCommand(rest)
     case 'check-source': return (await import('./scenario/check-source-command.ts')).checkSourceCommand(rest)
+    case 'report': return (await import('./report/merge.ts')).reportCommand(rest)
     default:
       throw new UsageError(`unknown command "${command}"; the commands are ${COMMANDS.join(', ')} (labproof --help shows how to use them)`)
   }
 }
 
-const COMMANDS = ['run', 'list', 'errata', 'clean', 'image', 'grade', 'endstate', 'init', 'draft', 'check-source']
+const COMMANDS = ['run', 'list', 'errata', 'clean', 'image', 'grade', 'endstate', 'init', 'draft', 'check-source', 'report']
 
 /** The config's output folder and documents, where the environment does not set them already;
  *  run's --out and --jobs override in their turn. */
