@@ -9,6 +9,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import { chromium } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { dockerClient } from '../../harness/backends/docker-image.ts'
 import { gradeClass } from '../../harness/grade/class.ts'
@@ -77,7 +78,8 @@ describe.skipIf(missing)(`grading the bridge/NAT lab against its end state${miss
     await Promise.all(Object.entries(CLASS).map(([name, script]) => net.machines.get(name)!.run(script)))
     const knownHosts = path.join(dir, 'known_hosts')
     await writeFile(knownHosts, [...net.machines.values()].map((m) => `${m.address} ${m.hostKey}\n`).join(''))
-    const opts: GradeOptions = { role: 'host01', commandTimeoutMs: 10_000, connectTimeoutMs: 10_000, identityFile: identity, knownHostsFile: knownHosts }
+    // Generous: on a loaded machine (2 cores, several suites at once) one command can take seconds.
+    const opts: GradeOptions = { role: 'host01', commandTimeoutMs: 60_000, connectTimeoutMs: 30_000, identityFile: identity, knownHostsFile: knownHosts }
     const students = Object.keys(CLASS).map((name) => ({ name, target: `ssh://root@${net.machines.get(name)!.address}` }))
     const plan = await prepareGrading(lab, topologyOf(lab), 'host01')
     for (const g of await gradeClass(students, lab, topologyOf(lab), { ...opts, jobs: 8, plan })) grades.set(g.name, g)
@@ -169,4 +171,68 @@ describe.skipIf(missing)(`grading the bridge/NAT lab against its end state${miss
     // With br_netfilter on, FORWARD DROP also stops the ping between two namespaces on the bridge.
     expect(ping.status).toBe(bridgeNf.value === 'loaded, bridge-nf-call-iptables = 1' ? 'failed' : 'passed')
   })
+
+  test.skipIf(!existsSync(CHROMIUM))(`the live class board in chromium shows the class and follows a machine as it changes${existsSync(CHROMIUM) ? '' : ` — skipped: no ${CHROMIUM} (apt-get install chromium)`}`, async () => {
+    const csv = path.join(dir, 'board.csv')
+    const knownHosts = path.join(dir, 'known_hosts')
+    await writeFile(csv, [
+      'name,target,identity,email,lms_id',
+      ...['grace', 'noah', 'ivan'].map((n, i) => `${n},ssh://root@${net.machines.get(n)!.address},id_ed25519,${n}@school.example,S${i}`),
+      `trent,ssh://root@${net.unusedAddress},id_ed25519,trent@school.example,S9`,
+      '',
+    ].join('\n'))
+    const out = path.join(dir, 'board-out')
+    const cli = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/labproof.js'), 'grade', '--scenario', 'veth-bridge-nat', '--targets', csv, '--known-hosts', knownHosts,
+      '--watch', '--interval', '1', '--serve', '127.0.0.1:0', '--out', out, '--connect-timeout', '5000', '--command-timeout', '60000'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    cli.stdout.on('data', (d) => { stdout += String(d) })
+    const exited = new Promise<number | null>((resolve) => cli.once('exit', (code) => resolve(code)))
+    const profile = await mkdtemp(path.join(tmpdir(), 'labproof-chromium-'))
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        const look = () => { const m = /class board: (http\S+)/.exec(stdout); if (m) resolve(m[1]!) }
+        cli.stdout.on('data', look)
+        look()
+        void exited.then((code) => reject(new Error(`labproof grade exited ${code} before serving: ${stdout}`)))
+      })
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/)
+      const browser = await chromium.launchPersistentContext(profile, {
+        executablePath: CHROMIUM, headless: true,
+        args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      })
+      try {
+        const page = await browser.newPage()
+        await page.goto(url)
+        const scoreOf = (name: string) => page.locator(`tr[data-student="${name}"] td[data-score]`)
+        await expect.poll(() => scoreOf('noah').textContent(), { timeout: 180_000, interval: 500 }).toBe('20 / 23')
+        await expect.poll(() => scoreOf('grace').textContent(), { timeout: 60_000, interval: 500 }).toBe('23 / 23')
+        await expect.poll(() => scoreOf('ivan').textContent(), { timeout: 60_000, interval: 500 }).toBe('17 / 23')
+        await expect.poll(() => page.locator('tr[data-student="trent"]').textContent(), { timeout: 60_000, interval: 500 }).toMatch(/could not be reached: .*cannot reach/)
+        expect(await page.locator('#board thead th').allTextContents()).toEqual(['Student', 'Score', ...new Set(lab.steps.flatMap((st) => ('section' in st ? [st.section] : [])))])
+        expect(await page.locator('tr[data-student="ivan"] td[data-section="step2:创建虚拟交换机"]').textContent()).toBe('6 / 12')
+
+        // The student fixes the machine; the page, not reloaded, follows.
+        const fixed = await net.machines.get('noah')!.run('sysctl -qw net.ipv4.ip_forward=1')
+        expect(fixed.exitCode, fixed.stderr).toBe(0)
+        await expect.poll(() => scoreOf('noah').textContent(), { timeout: 120_000, interval: 500 }).toBe('23 / 23')
+
+        // Click for the student's report.
+        await page.locator('tr[data-student="ivan"] a').click()
+        await expect.poll(() => page.locator('h1').textContent(), { timeout: 30_000 }).toBe('ivan — Container-style network with veth, a bridge and MASQUERADE')
+        expect(await page.locator('.score').textContent()).toContain('17 / 23 points')
+        const moodle = await (await fetch(new URL('gradebook-moodle.csv', url))).text()
+        expect(moodle.split('\r\n')[0]).toBe('Email address,ID number,"Container-style network with veth, a bridge and MASQUERADE",Feedback')
+        expect(moodle).toContain('grace@school.example,S0,23,')
+        expect((await fetch(url, { method: 'POST' })).status).toBe(405)
+      } finally {
+        await browser.close()
+      }
+    } finally {
+      cli.kill('SIGTERM')
+      await exited
+      await rm(profile, { recursive: true, force: true })
+    }
+    const canvas = (await readFile(path.join(out, 'gradebook-canvas.csv'), 'utf8')).split('\r\n')
+    expect(canvas.slice(0, 2)).toEqual(['Student,ID,SIS User ID,SIS Login ID,Section,"Container-style network with veth, a bridge and MASQUERADE"', 'Points Possible,,,,,23'])
+  }, 600_000)
 })
