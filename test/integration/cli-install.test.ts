@@ -1,0 +1,162 @@
+// labproof as a user gets it: `npm pack`, then `npm i -D` of the tarball in a fresh folder with
+// nothing else of labproof's around. From there the bin works (no intermediate shell, tsx from
+// the package's dependencies, allure and vitest found wherever npm put them), `init` sets the
+// folder up, a scenario of the user's own (VXLAN between Host 01 and Host 02) passes with
+// --report, and `timeout npx labproof run` leaves nothing running.
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { netnsNodePids, processes } from '../helpers/leftovers.ts'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const root = process.getuid?.() === 0
+/** npm reaches the registry for labproof's dependencies (its cache makes it quick after once). */
+const INSTALL_TIMEOUT_MS = 600_000
+
+let work: string
+let project: string
+
+function sh(command: string, args: string[], cwd: string, timeoutMs = 300_000) {
+  const r = spawnSync(command, args, { cwd, encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, NO_COLOR: '1', LABPROOF_OUTPUT_DIR: '', LABPROOF_SCENARIO_DIR: '' } })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, out: `${r.stdout}\n${r.stderr}` }
+}
+
+const npx = (args: string[], timeoutMs?: number) => sh('npx', ['--no-install', 'labproof', ...args], project, timeoutMs)
+
+const VXLAN = `# yaml-language-server: $schema=../node_modules/labproof/scenarios/schema.json
+id: vxlan-between-hosts
+title: A VXLAN overlay between Host 01 and Host 02
+source: { doc: vxlan-lab.md, section: VXLAN }
+requires: { kernel: [vxlan] }
+steps:
+  - { on: host01, run: ip link add vxlan100 type vxlan id 100 remote 192.168.21.12 dstport 4789 dev ens33 }
+  - { on: host01, run: ip addr add 10.100.0.1/24 dev vxlan100 && ip link set vxlan100 up }
+  - { on: host02, run: ip link add vxlan100 type vxlan id 100 remote 192.168.21.11 dstport 4789 dev ens33 }
+  - { on: host02, run: ip addr add 10.100.0.2/24 dev vxlan100 && ip link set vxlan100 up }
+  - check: { link: { on: host02, name: vxlan100, type: vxlan, state: up, addresses: [10.100.0.2/24] } }
+  - check: { ping: { from: host01, to: 10.100.0.2, ttl: 64 } }
+  - on: host01
+    run: ping -c 2 10.100.0.2
+    expect: { reachable: true }
+    wire:
+      - on: "host02:ens33"
+        filter: udp port 4789
+        match: { proto: vxlan, src: 192.168.21.11, dst: 192.168.21.12, vni: 100, inner: { proto: icmp, icmp: echo-request, src: 10.100.0.1, dst: 10.100.0.2 } }
+`
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(tmpdir(), 'labproof-install-'))
+  const pack = sh('npm', ['pack', '--pack-destination', work], ROOT)
+  expect(pack.code, pack.out).toBe(0)
+  const tarball = readdirSync(work).find((f) => /^labproof-.*\.tgz$/.test(f))
+  expect(tarball, pack.out).toBeDefined()
+  project = path.join(work, 'my-labs')
+  expect(sh('mkdir', [project], work).code).toBe(0)
+  expect(sh('npm', ['init', '-y'], project).code).toBe(0)
+  const install = sh('npm', ['i', '-D', '--no-audit', '--no-fund', path.join(work, tarball!)], project, INSTALL_TIMEOUT_MS)
+  expect(install.code, install.out).toBe(0)
+}, INSTALL_TIMEOUT_MS + 60_000)
+
+afterAll(async () => {
+  if (work) await rm(work, { recursive: true, force: true })
+})
+
+describe('installed from a packed tarball', () => {
+  test('the package holds what a user needs, and not the tests or the benchmarks', () => {
+    const pkg = path.join(project, 'node_modules', 'labproof')
+    for (const f of ['bin/labproof.js', 'harness/cli.ts', 'scenarios/labs.test.ts', 'scenarios/schema.json', 'vitest.config.ts', 'vagrant/Vagrantfile', 'ci/setup.sh', 'README.md']) {
+      expect(existsSync(path.join(pkg, f)), f).toBe(true)
+    }
+    for (const f of ['test', 'bench', 'tools']) expect(existsSync(path.join(pkg, f)), f).toBe(false)
+    expect(readdirSync(path.join(pkg, 'scenarios')).filter((f) => f.endsWith('.yaml')).length).toBeGreaterThan(0)
+  })
+
+  test('the bin is node itself, no shell in between', () => {
+    const bin = path.join(project, 'node_modules', '.bin', 'labproof')
+    expect(readlinkSync(bin)).toBe('../labproof/bin/labproof.js')
+    expect(readFileSync(realpathSync(bin), 'utf8').split('\n')[0]).toBe('#!/usr/bin/env node')
+  })
+
+  test('--version, list (the shipped examples while the folder has none), clean, and every --help', () => {
+    expect(npx(['--version'])).toMatchObject({ code: 0, stdout: `${(JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}\n` })
+    const list = npx(['list'])
+    expect(list.code, list.out).toBe(0)
+    expect(list.stdout).toMatch(/^namespace-routing$/m)
+    expect(npx(['errata']).code).toBe(0)
+    expect(npx(['clean'])).toMatchObject({ code: 0 })
+    for (const args of [['image', 'build', '--help'], ['grade', '--help'], ['run', '--help'], ['init', '--help']]) {
+      const r = npx(args)
+      expect({ args, code: r.code, stderr: r.stderr }).toEqual({ args, code: 0, stderr: '' })
+    }
+  }, 300_000)
+
+  test('init writes the example scenario (its schema reference resolves) and the CI workflow', () => {
+    const r = npx(['init'])
+    expect(r.code, r.out).toBe(0)
+    const example = readFileSync(path.join(project, 'scenarios', 'example.yaml'), 'utf8')
+    const reference = /^# yaml-language-server: \$schema=(\S+)$/m.exec(example)?.[1]
+    expect(reference).toBeDefined()
+    const schema = JSON.parse(readFileSync(path.resolve(project, 'scenarios', reference!), 'utf8')) as { $id?: string }
+    expect(schema.$id).toMatch(/labproof/)
+    expect(readFileSync(path.join(project, '.github', 'workflows', 'labproof.yml'), 'utf8')).toMatch(/^jobs:/m)
+    // A second init keeps what is there.
+    expect(npx(['init']).stdout).toMatch(/^kept\s+scenarios\/example\.yaml/m)
+    expect(sh('npx', ['--no-install', 'labproof', 'list'], project).stdout).toMatch(/^example-veth$/m)
+  }, 300_000)
+
+  test.skipIf(!root)('run of the user\'s own VXLAN scenario and the init example, by file, with --report (needs root)', async () => {
+    await writeFile(path.join(project, 'scenarios', 'vxlan.yaml'), VXLAN)
+    const r = npx(['run', 'scenarios/vxlan.yaml', 'scenarios/example.yaml', '--report'], 600_000)
+    expect(r.code, r.out).toBe(0)
+    const junit = readFileSync(path.join(project, 'reports', 'junit.xml'), 'utf8')
+    expect(junit).toMatch(/classname="vxlan-between-hosts"/)
+    expect(junit).toMatch(/classname="example-veth"/)
+    expect(junit).not.toMatch(/<failure|<error/)
+    expect(existsSync(path.join(project, 'allure-report', 'index.html'))).toBe(true)
+    expect(r.stdout).toContain(path.join(project, 'allure-report', 'index.html'))
+  }, 700_000)
+
+  test.skipIf(!root)('`timeout npx labproof run` stopped mid-step leaves no labproof process and no lab (needs root)', async () => {
+    const marker = `${8000 + Math.floor(Math.random() * 1000)}.${process.pid}`
+    await writeFile(path.join(project, 'hang.yaml'), `id: hang\ntitle: A step that hangs\nsource: { doc: hang.txt, section: one }\nsteps:\n  - { on: host01, run: ip netns add ns1 }\n  - { on: host01, run: sleep ${marker}, timeoutMs: 300000 }\n`)
+    // timeout in a session of its own, as in a CI step; signalled the moment the step hangs, it
+    // does what it does when its time is up: SIGTERM to npx and to the process group.
+    const run = spawn('timeout', ['600', 'npx', '--no-install', 'labproof', 'run', 'hang.yaml', '--out', 'hang-out'], { cwd: project, detached: true, stdio: 'ignore', env: { ...process.env, NO_COLOR: '1' } })
+    const exited = new Promise<number | null>((r) => run.on('exit', (code) => r(code)))
+    const session = run.pid!
+    const inSession = () => processes().filter((p) => sessionOf(p.pid) === session)
+    const deadline = Date.now() + 300_000
+    while (!processes().some((p) => p.argv[0] === 'sleep' && p.argv[1] === marker)) {
+      if (Date.now() > deadline) throw new Error('the hanging step never started')
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    const labproofPid = inSession().find((p) => p.argv.some((a) => a.endsWith('/.bin/labproof')) && p.argv.includes('run'))?.pid
+    expect(labproofPid).toBeDefined()
+    // The labs belong to labproof's vitest worker.
+    const owners = inSession().map((p) => p.pid)
+    const labNodes = () => owners.flatMap((owner) => netnsNodePids({ owner }))
+    expect(labNodes().length).toBeGreaterThan(0)
+    process.kill(run.pid!, 'SIGTERM')
+    await exited
+    while (inSession().length > 0) {
+      if (Date.now() > deadline) throw new Error(`still running: ${inSession().map((p) => p.argv.join(' ')).join('; ')}`)
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    expect(labNodes()).toEqual([])
+    expect(processes().some((p) => p.argv[0] === 'sleep' && p.argv[1] === marker)).toBe(false)
+  }, 400_000)
+})
+
+/** The session a process is in (field 6 of /proc/PID/stat), or undefined when it is gone. */
+function sessionOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3])
+  } catch {
+    return undefined
+  }
+}
