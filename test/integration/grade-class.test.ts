@@ -10,27 +10,19 @@ import { fileURLToPath } from 'node:url'
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { chromium } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { dockerClient } from '../../harness/backends/docker-image.ts'
+import { afterAll, beforeAll, expect, test } from 'vitest'
 import { gradeClass } from '../../harness/grade/class.ts'
 import { prepareGrading, type GradeOptions, type StudentGrade } from '../../harness/grade/grade.ts'
 import { runProcess } from '../../harness/local-process.ts'
 import { loadScenarios, selectScenarios, type LoadedScenario } from '../../harness/scenario/loader.ts'
 import { topologyOf } from '../../harness/scenario/plan.ts'
+import { describeWithEngine, dockerMissing } from '../helpers/engines.ts'
 import { startStudentMachines, type StudentNetwork } from '../helpers/student-machines.ts'
 
 process.env.TESTCONTAINERS_RYUK_DISABLED = 'true'
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const CHROMIUM = '/usr/bin/chromium'
 
-async function dockerMissing(): Promise<string | undefined> {
-  try {
-    await (await dockerClient()).ping()
-    return undefined
-  } catch (e) {
-    return (e as Error).message.split('\n')[0]!
-  }
-}
 const missing = await dockerMissing()
 const [lab] = selectScenarios(await loadScenarios(), ['veth-bridge-nat']) as [LoadedScenario]
 
@@ -63,7 +55,8 @@ const CLASS: Record<string, string> = {
 const failed = (g: StudentGrade) => g.checks.filter((c) => c.status === 'failed').map((c) => `${c.item ? 'item' : 'check'}: ${c.title}`).sort()
 const hints = (g: StudentGrade) => g.checks.filter((c) => c.status === 'failed').map((c) => c.hint ?? '')
 
-describe.skipIf(missing)(`grading the bridge/NAT lab against its end state${missing ? ` — skipped: no docker engine (${missing})` : ''}`, () => {
+// A missing engine skips with the reason, or fails where LABPROOF_REQUIRE names docker (CI).
+describeWithEngine('docker', missing, 'grading the bridge/NAT lab against its end state', () => {
   let net: StudentNetwork
   let dir: string
   let identity: string
