@@ -13,7 +13,7 @@ export const SCHEMA_ID = 'https://unpkg.com/labproof/scenarios/schema.json'
 
 export function scenarioJsonSchema(): string {
   const schema = z.toJSONSchema(scenario, { io: 'input', unrepresentable: 'any' })
-  return `${JSON.stringify({ $id: SCHEMA_ID, title: 'labproof scenario', ...withoutTypeLists(schema) }, null, 2)}\n`
+  return `${JSON.stringify({ $id: SCHEMA_ID, title: 'labproof scenario', ...(withoutTypeLists(schema) as Record<string, unknown>) }, null, 2)}\n`
 }
 
 /** `type: [string, number]` as `anyOf` of single types: what ajv's strict mode (strictTypes)
