@@ -212,7 +212,7 @@ describeWithEngine('docker', missing, 'labproof grade over SSH', () => {
     expect(html).toContain('<tr><td>step2:创建虚拟交换机</td><td>6 / 12</td></tr>')
     // Not graded: no points shown. Output of ip -j / bridge -j: indented.
     expect(html).not.toMatch(/not graded \(needs setup\)<\/span>, \d/)
-    expect(html).toContain('"ifname": "veth-1-br",')
+    expect(html).toContain('&quot;ifname&quot;: &quot;veth-1-br&quot;,')
     const trentHtml = await readFile(path.join(out, 'trent.html'), 'utf8')
     expect(trentHtml).toContain('labproof could not reach this student\'s machine')
     expect(trentHtml).not.toContain('checked this student\'s machine')
