@@ -89,9 +89,6 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
 
   // From here a signal, the parent's death or a closed output stops the run and removes its labs.
   guardRun(backendName)
-  // reports/junit.xml names every step from here on (the backend's checks and vitest take
-  // seconds): a run stopped before they ran says so.
-  writePlannedJunit({ outputFile: outputDirs().junit, runRecords: outputDirs().runRecords }, scenarios.map((s) => s.file))
   // A matrix: every scenario on each distro and/or kernel, one cell after the other.
   const distros = listOption(values.distro)
   const kernels = listOption(values.kernel)
@@ -99,6 +96,9 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
   // What the backend needs (root, an engine, a kernel it knows), as one line before any lab.
   const backend = await backendByName(backendName)
   for (const cell of cells) await backend.preflight?.(cell)
+  // Nothing is written before the machine passed the preflight. From here reports/junit.xml names
+  // every step (the sweep and vitest's start take seconds): a run stopped before they ran says so.
+  writePlannedJunit({ outputFile: outputDirs().junit, runRecords: outputDirs().runRecords }, scenarios.map((s) => s.file))
   // What runs killed with SIGKILL left behind (docker's are swept when its first lab starts).
   const swept = await cleanLeftovers({ engineBackends: [] })
   if (swept.length) process.stderr.write(`labproof: removed what earlier runs left behind:\n${swept.map((r) => `  ${r}`).join('\n')}\n`)

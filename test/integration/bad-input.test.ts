@@ -137,7 +137,7 @@ describe.concurrent('the command line', () => {
   })
 
   test('grade: a class file that does not exist', async () => {
-    expectOneLine(await cli(['grade', '--scenario', 'tiny', '--targets', path.join(dir, 'no-class.csv')], env()), /no such file or directory, open '.*no-class\.csv'/)
+    expectOneLine(await cli(['grade', '--scenario', 'tiny', '--targets', path.join(dir, 'no-class.csv')], env()), /no-class\.csv: no such file \(--targets\)$/)
   })
 })
 
