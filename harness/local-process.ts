@@ -64,7 +64,9 @@ export function runProcess(
       finish(127, null)
     })
     child.on('close', finish)
-    child.on('exit', (code, signal) => setTimeout(() => finish(code, signal), OUTPUT_GRACE_MS))
+    // setImmediate after the grace: if this process was too busy to run the timer on time, the
+    // output already in the pipes is read (poll phase) before the result is taken (check phase).
+    child.on('exit', (code, signal) => setTimeout(() => setImmediate(() => finish(code, signal)), OUTPUT_GRACE_MS))
   })
 }
 

@@ -3,15 +3,17 @@
 // against a SHA256 fingerprint the caller pins (as `ssh-keygen -lf` and OpenSSH print it), and
 // is refused otherwise with the fingerprint to pin. No key, password or passphrase is ever
 // put in a message.
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import { constants } from 'node:os'
 import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2'
 import { BaseHost } from '../base-host.ts'
 import { shellQuote, type ExecResult } from '../host.ts'
+import { MarkedStream } from './ssh-end-mark.ts'
 
-/** Output written after a command's exit is awaited this long, like local-process.ts. */
-const OUTPUT_GRACE_MS = 50
+/** When a command's end marks never come after its exit status (the wrapper could not run),
+ *  its output is awaited this long for the channel to close. */
+const NO_MARKS_GRACE_MS = 2_000
 
 export interface SshConnectOptions {
   host: string
@@ -49,6 +51,8 @@ function normalizeFingerprint(fp: string): string {
 export class SshConnection {
   private sftpSession?: Promise<SFTPWrapper>
   private openChannels = 0
+  /** Channels for commands open at once: maxChannels, lowered when the server refuses one. */
+  private channelLimit: number
   private readonly waiting: Array<() => void> = []
   private closedBecause?: string
   /** Finish every running command at once when the connection goes. */
@@ -60,9 +64,12 @@ export class SshConnection {
     readonly target: string,
     private readonly opts: SshConnectOptions,
   ) {
+    this.channelLimit = opts.maxChannels ?? 8
     client.on('close', () => {
       this.closedBecause ??= 'the connection closed'
       for (const abort of [...this.running]) abort()
+      // Commands waiting for a channel learn at once that there will be none.
+      for (const wake of this.waiting.splice(0)) wake()
     })
     client.on('error', (e) => {
       this.closedBecause = `the connection failed: ${e.message}`
@@ -81,55 +88,80 @@ export class SshConnection {
     if (this.closedBecause) return { exitCode: 255, stdout: '', stderr: `ssh to ${this.target}: ${this.closedBecause}`, ms: ms() }
     const prefix = this.opts.commandPrefix ? `${this.opts.commandPrefix} ` : ''
     // The first line the wrapper prints is its PID, which is its process group: the kill target.
-    const remote = `exec setsid -w sh -c 'echo $$; exec "$@"' labproof ${prefix}sh -c ${shellQuote(script)}`
+    // After the command it writes an end mark on each stream: sshd may send the exit status
+    // before the last output (OpenSSH reaps the child before it reads the pipes in the same
+    // poll round), so the command's output is complete when both marks have come, not at the
+    // exit status. A background job's output after the marks is not the command's.
+    const mark = `labproof-end-${randomBytes(8).toString('hex')}`
+    const wrapper = `echo $$; "$@"; s=$?; printf '\\n${mark} %d\\n' $s; printf '\\n${mark}\\n' >&2; exit $s`
+    const remote = `exec setsid -w sh -c ${shellQuote(wrapper)} labproof ${prefix}sh -c ${shellQuote(script)}`
     await this.acquireChannel()
-    try {
-      // collect() attaches its listeners inside the exec callback, synchronously: a fast command's
-      // exit status can arrive in the same read as the channel's opening, and ssh2 emits 'exit'
-      // once, at once; a listener attached after an await would miss it.
-      return await new Promise<RunResult>((resolve) => this.client.exec(remote, (err, channel) => {
-        if (err) resolve({ exitCode: 255, stdout: '', stderr: `ssh to ${this.target}: could not open a channel: ${err.message}`, ms: ms() })
-        else resolve(this.collect(channel, opts, ms))
-      }))
-    } finally {
+    if (this.closedBecause) {
       this.releaseChannel()
+      return { exitCode: 255, stdout: '', stderr: `ssh to ${this.target}: ${this.closedBecause}`, ms: ms() }
     }
+    // collect() attaches its listeners inside the exec callback, synchronously: a fast command's
+    // exit status can arrive in the same read as the channel's opening, and ssh2 emits 'exit'
+    // once, at once; a listener attached after an await would miss it. The channel's place
+    // is given back when sshd has closed it, not when the result is in: sshd counts a session
+    // until then, and one more would be refused (MaxSessions).
+    return new Promise<RunResult>((resolve) => {
+      const refused = (err: Error) => {
+        this.releaseChannel()
+        // The server allows fewer sessions at once than we had open (its MaxSessions, or
+        // sessions it has not freed yet): use fewer from now on, and try again when one closes.
+        if (/open failed|administratively prohibited/i.test(err.message) && this.openChannels > 0) {
+          this.channelLimit = Math.max(1, this.openChannels)
+          return resolve(this.run(script, opts))
+        }
+        resolve({ exitCode: 255, stdout: '', stderr: `ssh to ${this.target}: could not open a channel: ${err.message}`, ms: ms() })
+      }
+      try {
+        this.client.exec(remote, (err, channel) => {
+          if (err) return refused(err)
+          channel.once('close', () => this.releaseChannel())
+          resolve(this.collect(channel, mark, opts, ms))
+        })
+      } catch (e) {
+        refused(e as Error) // ssh2 throws when the socket is no longer writable
+      }
+    })
   }
 
-  private collect(channel: ClientChannel, opts: { timeoutMs: number; input?: string }, ms: () => number): Promise<RunResult> {
+  private collect(channel: ClientChannel, mark: string, opts: { timeoutMs: number; input?: string }, ms: () => number): Promise<RunResult> {
     return new Promise((resolve) => {
-      const out: Buffer[] = []
-      const err: Buffer[] = []
+      const stdout = new MarkedStream(`\n${mark} `)
+      const stderr = new MarkedStream(`\n${mark}\n`)
       let header = Buffer.alloc(0)
       let pgid: number | undefined
       let exitCode: number | undefined
       let timedOut = false
+      const ended = () => stdout.ended && stderr.ended
       channel.on('data', (d: Buffer) => {
-        if (pgid !== undefined) return void out.push(d)
-        header = Buffer.concat([header, d])
-        const nl = header.indexOf(10)
-        if (nl < 0) return
-        const first = header.subarray(0, nl).toString()
-        if (/^\d+$/.test(first)) {
-          pgid = Number(first)
-          out.push(header.subarray(nl + 1))
-        } else {
-          pgid = 0 // no wrapper line (setsid missing?): everything is output
-          out.push(header)
+        if (pgid === undefined) {
+          header = Buffer.concat([header, d])
+          const nl = header.indexOf(10)
+          if (nl < 0) return
+          const first = header.subarray(0, nl).toString()
+          pgid = /^\d+$/.test(first) ? Number(first) : 0 // 0: no wrapper line, everything is output
+          d = pgid ? header.subarray(nl + 1) : header
         }
+        stdout.push(d)
+        if (ended() && exitCode !== undefined) finish()
       })
-      channel.stderr.on('data', (d: Buffer) => err.push(d))
+      channel.stderr.on('data', (d: Buffer) => {
+        stderr.push(d)
+        if (ended() && exitCode !== undefined) finish()
+      })
       let done = false
       let grace: NodeJS.Timeout | undefined
-      let afterExit: NodeJS.Timeout | undefined
+      let noMarks: NodeJS.Timeout | undefined
       channel.on('exit', (code: number | null, signal?: string) => {
         exitCode = typeof code === 'number' ? code : 128 + (constants.signals[signal as keyof typeof constants.signals] ?? 0)
         // A command that leaves a background job (`sleep 6666666 &`) exits while the job still
-        // holds its output open: the result comes with the exit, plus a moment for late output.
-        afterExit = setTimeout(() => {
-          finish()
-          channel.close()
-        }, OUTPUT_GRACE_MS)
+        // holds the channel open: the result comes with the exit status and the end marks.
+        if (ended()) return finish()
+        noMarks = setTimeout(finish, NO_MARKS_GRACE_MS)
       })
       const timer = setTimeout(() => {
         timedOut = true
@@ -146,17 +178,18 @@ export class SshConnection {
         done = true
         clearTimeout(timer)
         clearTimeout(grace)
-        clearTimeout(afterExit)
+        clearTimeout(noMarks)
         this.running.delete(finish)
-        if (pgid === undefined && header.length) out.push(header)
-        let stderr = Buffer.concat(err).toString()
+        channel.close()
+        if (pgid === undefined && header.length) stdout.push(header)
+        let err = stderr.text()
         // setsid -w complains when its child was killed: that is our kill, not the command's words.
-        if (timedOut) stderr = stderr.replace(/^setsid: child \d+ did not exit normally.*\n?/m, '')
+        if (timedOut) err = err.replace(/^setsid: child \d+ did not exit normally.*\n?/m, '')
         const lost = exitCode === undefined && !timedOut
         resolve({
           exitCode: timedOut ? 124 : (exitCode ?? 255),
-          stdout: Buffer.concat(out).toString(),
-          stderr: lost ? `${stderr}ssh to ${this.target}: the channel closed without an exit status (${this.closedBecause ?? 'connection lost?'})\n` : stderr,
+          stdout: stdout.text(),
+          stderr: lost ? `${err}ssh to ${this.target}: the channel closed without an exit status (${this.closedBecause ?? 'connection lost?'})\n` : err,
           ms: ms(),
           ...(timedOut ? { timedOut } : {}),
         })
@@ -179,7 +212,7 @@ export class SshConnection {
   }
 
   private acquireChannel(): Promise<void> {
-    if (this.openChannels < (this.opts.maxChannels ?? 8)) {
+    if (this.openChannels < this.channelLimit) {
       this.openChannels++
       return Promise.resolve()
     }
@@ -191,7 +224,7 @@ export class SshConnection {
 
   private releaseChannel(): void {
     this.openChannels--
-    this.waiting.shift()?.()
+    if (this.openChannels < this.channelLimit) this.waiting.shift()?.()
   }
 
   /** Copy a remote file here over SFTP, byte for byte. */

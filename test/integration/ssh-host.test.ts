@@ -142,6 +142,29 @@ describeWithEngine(process.getuid?.() !== 0 ? 'root' : 'sshd', skipReason, 'ssh 
     expect(results.every((r) => r.exitCode === 0)).toBe(true)
   })
 
+  test('output without a final newline, on both streams, comes whole with its exit status', async () => {
+    const r = await host.exec('printf out; printf err >&2; exit 3')
+    expect(r).toMatchObject({ exitCode: 3, stdout: 'out', stderr: 'err' })
+  })
+
+  test('many rounds of commands at once: every output arrives whole, not only the exit status', async () => {
+    for (let round = 0; round < 5; round++) {
+      const results = await Promise.all(Array.from({ length: 24 }, (_, i) => host.exec(`echo ${round}-${i}; echo e${i} >&2`)))
+      expect(results.map((r) => [r.stdout, r.stderr])).toEqual(Array.from({ length: 24 }, (_, i) => [`${round}-${i}\n`, `e${i}\n`]))
+    }
+  })
+
+  test('a server that allows fewer sessions than asked for: refused channels wait and run, none fails', async () => {
+    // This sshd keeps its default MaxSessions of 10; ask for 24 channels at once.
+    const conn = await connectSsh(options({ maxChannels: 24 }))
+    try {
+      const results = await Promise.all(Array.from({ length: 24 }, (_, i) => conn.run(`sleep 0.3; echo ${i}`, { timeoutMs: 30_000 })))
+      expect(results.map((r) => [r.exitCode, r.stdout, r.stderr])).toEqual(Array.from({ length: 24 }, (_, i) => [0, `${i}\n`, '']))
+    } finally {
+      conn.close()
+    }
+  })
+
   test('copyFrom brings a binary file home over SFTP byte for byte', async () => {
     const remote = join(dir, 'remote.bin')
     const local = join(dir, 'local.bin')
