@@ -6,7 +6,7 @@ import { boundCommand } from '../scenario/bounded.ts'
 import { inferRequirements } from '../scenario/requirements.ts'
 import { pingExpectation, outputExpectation, printsMachineState, type DraftExpectation, type NearbyProse } from './expectations.ts'
 import { gatewayClue, hostLabels, proseAddresses, PromptHosts, shownAddress, underlayInterface, type AddressClue, type HostName } from './hosts.ts'
-import { classify, hasCjk, isProse, opensShell, postLines, programOf, type LineKind, type PostLine } from './post-lines.ts'
+import { classify, gluedHeading, hasCjk, isProse, opensShell, postLines, programOf, type LineKind, type PostLine } from './post-lines.ts'
 
 export interface DraftRunStep {
   /** The post's line the command stands on. */
@@ -78,7 +78,14 @@ const NAMESPACE_OF = /\bip\s+(?:-\S+\s+)*netns\s+exec\s+([\w.-]+)|\bip\s+(?:-\S+
 export function draftScenario(postText: string, opts: { doc: string; fileName?: string }): Draft {
   const parsed = postLines(postText)
   const markdown = parsed.some((l) => /^\s*(```|~~~)/.test(l.text))
-  const lines: Classified[] = parsed.map((l) => ({ ...l, k: classify(l, markdown) }))
+  const glued = new Map<number, string>()
+  const lines: Classified[] = parsed.flatMap((l): Classified[] => {
+    const split = !markdown && !l.fenced ? gluedHeading(l.text) : undefined
+    if (!split) return [{ ...l, k: classify(l, markdown) }]
+    glued.set(l.n, split.heading)
+    const command = { ...l, text: split.command }
+    return [{ ...command, k: classify(command, markdown) }, { ...l, text: split.heading, k: { kind: 'heading', title: split.heading } }]
+  })
   const steps: DraftStep[] = []
   const todos: string[] = []
   const promptHosts = new PromptHosts()
@@ -231,8 +238,8 @@ export function draftScenario(postText: string, opts: { doc: string; fileName?: 
     step.todos.push(...drafted.todos.map((t) => (/^line \d+/.test(t) ? t : `line ${line.n}: ${t}`)))
     const bounded = boundCommand(run)
     if (bounded.notes.length) step.notes.push(`does not end on its own: runs as \`${bounded.command}\``)
-    const glued = /\S*[a-z0-9][A-Z][a-z]\w*(\s+[A-Z]\w*)*\s*$/.exec(run.split('\n').at(-1)!)
-    if (glued && /\s[A-Z]/.test(glued[0]) || glued && /[a-z0-9][A-Z]{2,}/.test(glued[0])) step.todos.push(`line ${line.n}: the command runs into the next heading (\`${glued[0].trim()}\`): the post lost a line break there`)
+    const lastLine = line.n + run.split('\n').length - 1
+    if (glued.has(lastLine)) step.todos.push(`line ${lastLine}: the post runs this command straight into the heading "${glued.get(lastLine)}" (a lost line break): the command is taken up to it`)
     if (/\btail\s+-f\b|\bwatch\b|^\s*top\b|\bnc\s+-l|\bsleep\s+\d{3,}\s*$/.test(run)) step.todos.push(`line ${line.n}: this command does not end on its own: background it or give timeoutMs`)
     // The post's shell variables, spelled out.
     const uses = [...run.matchAll(/\$\{?([A-Za-z_]\w*)\}?/g)].map((m) => m[1]!).filter((v) => variables.has(v))

@@ -152,6 +152,26 @@ function isAnyCommand(command: string): boolean {
   return !isPlaceholder(command, program, args)
 }
 
+/** Small words a heading keeps in lower case ("Delete the VXLAN Interface"). */
+const HEADING_SMALL_WORDS = /^(a|an|the|with|of|and|or|for|to|in|on|vs\.?|via|by|from)$/
+
+/** A web page scraped to text often loses the line break between a code block's last line and the
+ *  next heading: `ip link set vxlan0 upVerify VXLAN Interface`. The command and the heading when a
+ *  lab command runs straight into a title-case heading of two words or more. */
+export function gluedHeading(text: string): { command: string; heading: string } | undefined {
+  // The junction: a lower-case letter, digit or `)` (or an all-capitals word: `ACCEPTSet`)
+  // directly followed by a capital, with only title-case words after it to the end of the line.
+  for (const m of text.matchAll(/(?<=[a-z0-9)])(?=[A-Z])|(?<=[A-Z]{2})(?=[A-Z][a-z])/g)) {
+    const command = text.slice(0, m.index).trimEnd()
+    const heading = text.slice(m.index).trim()
+    const words = heading.split(/\s+/)
+    if (words.length < 2) continue
+    const titleCase = words.every((w, i) => /^\(?[A-Z0-9][\w/().-]*\)?$/.test(w) || (i > 0 && HEADING_SMALL_WORDS.test(w)))
+    if (titleCase && /[a-z]/.test(heading) && isLabCommand(command)) return { command, heading }
+  }
+  return undefined
+}
+
 /** `markdown`: the post has code fences, so a `# ` line outside them is a heading; in scraped
  *  text it is a comment or a root prompt. */
 export function classify(line: PostLine, markdown = true): LineKind {

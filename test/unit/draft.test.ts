@@ -4,6 +4,7 @@ import { describe, expect, test } from 'vitest'
 import { parse } from 'yaml'
 import { draftScenario, isRunDraft, type Draft, type DraftRunStep } from '../../harness/draft/draft.ts'
 import { draftToYaml } from '../../harness/draft/yaml-writer.ts'
+import { gluedHeading } from '../../harness/draft/post-lines.ts'
 import { parseScenario } from '../../harness/scenario/loader.ts'
 import { syncSteps, runStepsOf } from '../../harness/scenario/source-sync.ts'
 
@@ -137,5 +138,33 @@ describe('labproof draft', () => {
     expect(syncSteps(runStepsOf(yaml), post).drifts).toEqual([])
     expect(yaml).toMatch(/# post line 4\n\s+- on: host01\n\s+run: ip link add br0 type bridge/)
     expect((parse(yaml) as { source: { doc: string } }).source.doc).toBe('post.md')
+  })
+})
+
+describe('a command glued to the next heading by a scraper', () => {
+  test('is split at the junction, the heading kept as a heading', () => {
+    expect(gluedHeading('ip link set br0 upCheck The Bridge')).toEqual({ command: 'ip link set br0 up', heading: 'Check The Bridge' })
+    expect(gluedHeading('ip link del veth0Clean Up the Lab')).toEqual({ command: 'ip link del veth0', heading: 'Clean Up the Lab' })
+    expect(gluedHeading('ip route show table 100Policy Routing (Advanced)')).toEqual({ command: 'ip route show table 100', heading: 'Policy Routing (Advanced)' })
+    // An all-capitals word before the heading: the junction is where the heading's first word begins.
+    expect(gluedHeading('iptables -A FORWARD -i br0 -j DROPTest From a Namespace')).toEqual({ command: 'iptables -A FORWARD -i br0 -j DROP', heading: 'Test From a Namespace' })
+  })
+
+  test('commands that only end in capitals or a capital word are left whole', () => {
+    for (const line of [
+      'iptables -t nat -A POSTROUTING -s 10.1.0.0/24 -j MASQUERADE',
+      'iptables -P FORWARD ACCEPT',
+      'ip link set vethA up',
+      'ip netns exec nsA ping -c 1 10.1.0.2',
+      'ip link set br0 upStatus', // one word: not enough to call it a heading
+      'Verify The Bridge', // no command before it
+    ]) expect([line, gluedHeading(line)]).toEqual([line, undefined])
+  })
+
+  test('a scraped post drafts the command verbatim up to the heading, and the heading as a section', () => {
+    const post = ['Make a bridge', 'ip link add br9 type bridge', 'ip link set br9 upLook At It Now', 'ip -d link show br9', ''].join('\n')
+    const d = draftScenario(post, { doc: 'post.txt' })
+    expect(runs(d).map((s) => [s.line, s.run])).toEqual([[2, 'ip link add br9 type bridge'], [3, 'ip link set br9 up'], [4, 'ip -d link show br9']])
+    expect(draftToYaml(d)).toContain('section: Look At It Now')
   })
 })
