@@ -19,3 +19,9 @@ export const target = z.string().regex(/^[a-z][\w-]*(\/.*)?$/, 'a host like host
   const why = slash >= 0 ? namespaceNameProblem(v.slice(slash + 1)) : undefined
   if (why) ctx.addIssue({ code: 'custom', message: why })
 })
+
+/** A claim's name in its scenario: kebab-case (`host-unreachable-before-gateway`). */
+export const claimId = z.string().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'a claim id in kebab-case: lowercase letters and digits in words joined by single dashes')
+
+/** A line of the scenario's document, 1-based; checked against the document at review time. */
+export const docLine = z.number().int().min(1, 'a document line: 1 or more').max(10000, 'a document line: at most 10000')

@@ -4,7 +4,7 @@ import { z } from 'zod'
 import { KERNEL_FEATURES, TOOLS } from '../host.ts'
 import { check } from '../checks/index.ts'
 import { capturePointProblem, controlCharacterProblem, hostnameProblem } from './values.ts'
-import { cidr, interfaceName, ipv4, target, valid } from './fields.ts'
+import { cidr, claimId, docLine, interfaceName, ipv4, target, valid } from './fields.ts'
 import { topologyProblems } from '../topology.ts'
 
 /** A command goes to sh as it is: NUL (which sh would drop) and other control characters are
@@ -123,6 +123,41 @@ export const erratum = z.strictObject({
   shows: z.array(check).min(1).optional(),
 })
 
+/** Something the document says happens, or why, in the scenario's own words (the document's
+ *  text is never copied here: the review reads it from the document). */
+export const claim = z
+  .strictObject({
+    /** Unique in the scenario; steps name it in their `claims:`. */
+    id: claimId,
+    /** The document line the claim is on, 1-based. */
+    line: docLine.optional(),
+    /** Instead of `line`: the first and last document lines of the claim. */
+    lines: z.tuple([docLine, docLine]).optional(),
+    /** What the document claims, in our words. */
+    says: z.string().min(1),
+    /** The scenario's finding: true = the document is right, false = it is wrong. */
+    holds: z.boolean(),
+    /** With holds: false: what is true instead. */
+    correction: z.string().min(1).optional(),
+    /** With holds: false: the mechanism, in a sentence. */
+    why: z.string().min(1).optional(),
+    /** Instead of linked steps: why the claim cannot be tested here. */
+    untestable: z.string().min(1).optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.line === undefined && c.lines === undefined) ctx.addIssue({ code: 'custom', message: 'a claim needs `line:` (the document line it is on) or `lines: [first, last]`' })
+    if (c.line !== undefined && c.lines !== undefined) ctx.addIssue({ code: 'custom', path: ['lines'], message: 'give `line:` or `lines:`, not both' })
+    if (c.lines && c.lines[0] > c.lines[1]) ctx.addIssue({ code: 'custom', path: ['lines'], message: `the first line (${c.lines[0]}) is after the last (${c.lines[1]})` })
+    if (!c.holds) {
+      for (const field of ['correction', 'why'] as const) {
+        if (c[field] === undefined) ctx.addIssue({ code: 'custom', path: [field], message: `a claim with holds: false needs \`${field}:\` (${field === 'correction' ? 'what is true instead' : 'the mechanism, in a sentence'})` })
+      }
+    }
+  })
+
+/** The claims a step is evidence for: ids from the scenario's `claims:`. */
+const stepClaims = z.array(claimId).min(1)
+
 const grading = {
   /** Grading: what the check is worth (default 1). */
   points: z.number().min(0).optional(),
@@ -146,6 +181,8 @@ export const runStep = z.strictObject({
   /** true: the scenario adds this command; the document does not give it here. Every other
    *  `run:` must stand in the document verbatim, in its order (checked when it is at hand). */
   added: z.boolean().optional(),
+  /** The claims (ids from the scenario's `claims:`) this step is evidence for. */
+  claims: stepClaims.optional(),
   /** Why this step is here or what the document says about it. */
   note: z.string().optional(),
 })
@@ -157,6 +194,8 @@ export const checkStep = z.strictObject({
   timeoutMs: z.number().int().positive().optional(),
   capture: z.array(capture).optional(),
   wire: z.array(wireAssertion).optional(),
+  /** The claims (ids from the scenario's `claims:`) this check is evidence for. */
+  claims: stepClaims.optional(),
   note: z.string().optional(),
   ...grading,
 })
@@ -184,13 +223,38 @@ export const scenario = z.strictObject({
   timeoutMs: z.number().int().positive().optional(),
   /** Capture on these interfaces during every step. */
   capture: z.array(capture).optional(),
+  /** What the document claims in its lab sections, each tied to the steps that test it. */
+  claims: z.array(claim).optional(),
   steps: z.array(step).min(1),
 }).superRefine((s, ctx) => {
   // Names and addresses together: one subnet, the gateway inside it (topology.ts).
   for (const p of topologyProblems({ interface: s.underlay?.interface, gateway: s.underlay?.gateway, hosts: s.hosts })) {
     ctx.addIssue({ code: 'custom', path: p.path, message: p.message })
   }
+  claimProblems(s, ctx)
 })
+
+/** Claims and the steps naming them agree: ids unique, every named id declared, an untestable
+ *  claim linked to no step. */
+function claimProblems(s: { claims?: Claim[]; steps: Step[] }, ctx: z.core.$RefinementCtx<unknown>): void {
+  const byId = new Map<string, Claim>()
+  for (const [i, c] of (s.claims ?? []).entries()) {
+    if (byId.has(c.id)) ctx.addIssue({ code: 'custom', path: ['claims', i, 'id'], message: `claim id "${c.id}" is used twice; ids are unique in a scenario` })
+    else byId.set(c.id, c)
+  }
+  for (const [i, step] of s.steps.entries()) {
+    if (!('claims' in step) || !step.claims) continue
+    for (const [j, id] of step.claims.entries()) {
+      const c = byId.get(id)
+      if (!c) {
+        const known = [...byId.keys()]
+        ctx.addIssue({ code: 'custom', path: ['steps', i, 'claims', j], message: `no claim "${id}" in this scenario's claims:${known.length ? ` (its claims: ${known.join(', ')})` : ' (it has none)'}` })
+      } else if (c.untestable !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['steps', i, 'claims', j], message: `claim "${id}" is marked untestable, so no step can be its evidence: drop \`untestable:\` or this link` })
+      }
+    }
+  }
+}
 
 export type Scenario = z.infer<typeof scenario>
 export type Step = z.infer<typeof step>
@@ -198,6 +262,7 @@ export type RunStep = z.infer<typeof runStep>
 export type CheckStep = z.infer<typeof checkStep>
 export type SectionStep = z.infer<typeof sectionStep>
 export type Check = z.infer<typeof check>
+export type Claim = z.infer<typeof claim>
 export type Expectation = z.infer<typeof expectation>
 export type ExpectationVariant = z.infer<typeof expectationVariant>
 export type Requirements = z.infer<typeof requirements>
