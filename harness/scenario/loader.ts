@@ -2,17 +2,17 @@
 // named, so an author can go straight to the mistake.
 import { readdir, readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { isAlias, isMap, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml'
 import type { z } from 'zod'
 import { CHECK_KIND_NAMES, checkKind, checkTargets as checkTargetFields } from '../checks/index.ts'
+import { SHIPPED_SCENARIO_DIR } from '../package-info.ts'
 import { DEFAULT_HOST_NAMES, GATEWAY, INTERNET } from '../topology.ts'
 import { checkStep, runStep, sectionStep, scenario as scenarioSchema, type Scenario } from './schema.ts'
 import { checkScenarioSource } from './source-sync.ts'
 import { formatBytes, scenarioLimits } from './limits.ts'
 
 /** The scenarios shipped with labproof, or another folder of them (LABPROOF_SCENARIO_DIR). */
-export const SCENARIO_DIR = process.env.LABPROOF_SCENARIO_DIR || fileURLToPath(new URL('../../scenarios/', import.meta.url))
+export const SCENARIO_DIR = process.env.LABPROOF_SCENARIO_DIR || SHIPPED_SCENARIO_DIR
 
 export interface LoadedScenario extends Scenario {
   /** Where it was loaded from, for messages. */

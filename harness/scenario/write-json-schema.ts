@@ -1,11 +1,13 @@
 // Writes scenarios/schema.json from the zod schema, for editors (`npm run schema`).
 // test/unit/json-schema.test.ts fails when the committed file is out of date.
 import { writeFile } from 'node:fs/promises'
+import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
+import { SHIPPED_SCENARIO_DIR } from '../package-info.ts'
 import { scenario } from './schema.ts'
 
-export const JSON_SCHEMA_PATH = fileURLToPath(new URL('../../scenarios/schema.json', import.meta.url))
+export const JSON_SCHEMA_PATH = path.join(SHIPPED_SCENARIO_DIR, 'schema.json')
 
 /** The schema's identity: where the published package serves it. Editors find the file itself
  *  through the scenario's `# yaml-language-server: $schema=` line (labproof init writes one). */
