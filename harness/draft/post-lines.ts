@@ -1,6 +1,7 @@
 // What each line of a post is: a command (behind a prompt, or a bare command line of a known lab
 // tool), a heading, prose, a comment, or something a command printed. Posts come as Markdown
 // with code fences or as text scraped from a web page, where nothing marks the code.
+import { GLUE_JUNCTION, isTitleCaseHeading } from '../parse/glued-heading.ts'
 
 export interface PostLine {
   /** 1-based line number in the post. */
@@ -152,22 +153,13 @@ function isAnyCommand(command: string): boolean {
   return !isPlaceholder(command, program, args)
 }
 
-/** Small words a heading keeps in lower case ("Delete the VXLAN Interface"). */
-const HEADING_SMALL_WORDS = /^(a|an|the|with|of|and|or|for|to|in|on|vs\.?|via|by|from)$/
-
-/** A web page scraped to text often loses the line break between a code block's last line and the
- *  next heading: `ip link set vxlan0 upVerify VXLAN Interface`. The command and the heading when a
- *  lab command runs straight into a title-case heading of two words or more. */
+/** A lab command a scraper ran straight into the next heading (harness/parse/glued-heading.ts):
+ *  the command and the heading. */
 export function gluedHeading(text: string): { command: string; heading: string } | undefined {
-  // The junction: a lower-case letter, digit or `)` (or an all-capitals word: `ACCEPTSet`)
-  // directly followed by a capital, with only title-case words after it to the end of the line.
-  for (const m of text.matchAll(/(?<=[a-z0-9)])(?=[A-Z])|(?<=[A-Z]{2})(?=[A-Z][a-z])/g)) {
+  for (const m of text.matchAll(GLUE_JUNCTION)) {
     const command = text.slice(0, m.index).trimEnd()
     const heading = text.slice(m.index).trim()
-    const words = heading.split(/\s+/)
-    if (words.length < 2) continue
-    const titleCase = words.every((w, i) => /^\(?[A-Z0-9][\w/().-]*\)?$/.test(w) || (i > 0 && HEADING_SMALL_WORDS.test(w)))
-    if (titleCase && /[a-z]/.test(heading) && isLabCommand(command)) return { command, heading }
+    if (isTitleCaseHeading(heading) && isLabCommand(command)) return { command, heading }
   }
   return undefined
 }

@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { LineCounter, parseDocument, isMap, isSeq } from 'yaml'
+import { gluedAt } from '../parse/glued-heading.ts'
 
 /** Where scenarios' documents are looked up by name: `--docs DIR` (the CLI puts it in
  *  LABPROOF_DOCS), LABPROOF_DOCS (folders separated by `:`), and `"labproof": { "docs": [...] }`
@@ -85,7 +86,9 @@ export function commandOccurrences(lines: string[], command: string): number[] {
 function standsAsCommand(line: string, command: string): boolean {
   let at = line.indexOf(command)
   while (at >= 0) {
-    if (LEAD.test(line.slice(0, at)) && TAIL.test(line.slice(at + command.length))) return true
+    const rest = line.slice(at + command.length)
+    // A scraped page may run the command straight into the next heading (`… upVerify It`).
+    if (LEAD.test(line.slice(0, at)) && (TAIL.test(rest) || gluedAt(line.slice(0, at + command.length), rest))) return true
     at = line.indexOf(command, at + 1)
   }
   return false

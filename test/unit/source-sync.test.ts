@@ -28,6 +28,13 @@ describe('source sync', () => {
     expect(commandOccurrences(lines, 'ip link show')).toEqual([6])
   })
 
+  test('a command a scraped page runs into the next heading stands there; one glued to other words does not', () => {
+    const lines = ['ip link set br0 upCheck The Bridge', 'ip link set br1 upstream', 'ip link set br2 upVery slow here'].map((l) => l)
+    expect(commandOccurrences(lines, 'ip link set br0 up')).toEqual([0])
+    expect(commandOccurrences(lines, 'ip link set br1 up')).toEqual([])
+    expect(commandOccurrences(lines, 'ip link set br2 up')).toEqual([])
+  })
+
   test('steps in the document\'s order are in step; added steps are not looked for', () => {
     const text = scenario([
       '  - { on: host01, run: ip netns add a }',
