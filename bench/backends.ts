@@ -29,7 +29,7 @@ function netns(): BackendAvailability {
 }
 
 async function docker(): Promise<BackendAvailability> {
-  const { dockerClient, hostImageTag, DEFAULT_DISTRO } = await import('../harness/backends/docker-image.ts')
+  const { dockerClient, hostImageTag, DEFAULT_DISTRO } = await import('../harness/backends/docker/docker-image.ts')
   const image = hostImageTag(DEFAULT_DISTRO)
   try {
     const client = await dockerClient()
@@ -46,7 +46,7 @@ async function docker(): Promise<BackendAvailability> {
 }
 
 async function qemu(): Promise<BackendAvailability> {
-  const { cacheRoot, recipeHash, DEFAULT_VM_KERNEL } = await import('../harness/backends/vm-image.ts')
+  const { cacheRoot, recipeHash, DEFAULT_VM_KERNEL } = await import('../harness/backends/shared/vm-image.ts')
   const dir = path.join(cacheRoot(), `${DEFAULT_VM_KERNEL}-${recipeHash()}`)
   try {
     await access(path.join(dir, 'image.json'))

@@ -16,4 +16,4 @@ fi
 # Ryuk (testcontainers' reaper) needs an image from a registry; labproof reaps by label itself.
 export TESTCONTAINERS_RYUK_DISABLED=true
 if [ "$#" -eq 0 ]; then set -- bookworm; fi
-exec npx --no-install tsx harness/backends/docker-image.ts "$@"
+exec npx --no-install tsx harness/backends/docker/docker-image.ts "$@"

@@ -4,4 +4,4 @@
 # usage: ci/build-vm-image.sh [6.1|5.10|6.12 ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec npx --no-install tsx harness/backends/vm-image.ts "$@"
+exec npx --no-install tsx harness/backends/shared/vm-image.ts "$@"

@@ -9,7 +9,7 @@
 // changed settle.)
 import { z } from 'zod'
 import type { Backend } from '../lab.ts'
-import { dockerOptions } from './docker-options.ts'
+import { dockerOptions } from './docker/docker-options.ts'
 
 export interface BackendEntry {
   name: string
@@ -34,8 +34,8 @@ const BACKENDS: BackendEntry[] = [
     summary: 'processes in their own namespaces on this kernel (root, util-linux)',
     defaultJobs: 4,
     options: noOptions,
-    load: async () => (await import('./netns.ts')).netnsBackend,
-    reap: async () => (await import('./netns-reaper.ts')).reapNetnsLeftovers(),
+    load: async () => (await import('./netns/netns.ts')).netnsBackend,
+    reap: async () => (await import('./netns/netns-reaper.ts')).reapNetnsLeftovers(),
   },
   {
     name: 'docker',
@@ -43,8 +43,8 @@ const BACKENDS: BackendEntry[] = [
     defaultJobs: 4,
     options: dockerOptions,
     reaperNeedsEngine: true,
-    load: async () => (await import('./docker.ts')).dockerBackend,
-    reap: async () => (await import('./docker-reaper.ts')).reapStaleDocker(),
+    load: async () => (await import('./docker/docker.ts')).dockerBackend,
+    reap: async () => (await import('./docker/docker-reaper.ts')).reapStaleDocker(),
   },
   {
     name: 'qemu',
@@ -52,16 +52,16 @@ const BACKENDS: BackendEntry[] = [
     // VMs under TCG on two cores are not cheap.
     defaultJobs: 1,
     options: z.object({ kernel: z.string().optional() }).strict(),
-    load: async () => (await import('./qemu.ts')).qemuBackend,
-    reap: async () => (await import('./qemu.ts')).reapQemuLeftovers(),
+    load: async () => (await import('./qemu/qemu.ts')).qemuBackend,
+    reap: async () => (await import('./qemu/qemu.ts')).reapQemuLeftovers(),
   },
   {
     name: 'vagrant',
     summary: 'VMs from vagrant up on vagrant/Vagrantfile (vagrant and a provider)',
     defaultJobs: 1,
     options: z.object({ distro: z.string().optional() }).strict(),
-    load: async () => (await import('./vagrant.ts')).vagrantBackend,
-    reap: async () => (await import('./vagrant.ts')).reapVagrantLeftovers(),
+    load: async () => (await import('./vagrant/vagrant.ts')).vagrantBackend,
+    reap: async () => (await import('./vagrant/vagrant.ts')).reapVagrantLeftovers(),
   },
 ]
 

@@ -14,7 +14,7 @@ changes.
 export async function imageCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseCommand(args, { distro: { type: 'string', multiple: true }, force: { type: 'boolean', default: false } }, true)
   if (positionals[0] !== 'build' || positionals.length > 1) throw new UsageError(`image: ${positionals.length ? `unknown subcommand "${positionals.join(' ')}"` : 'say what to do'}; usage: labproof image build [--distro bookworm|trixie|bullseye]... [--force]`)
-  const { buildHostImage, isHostDistro, HOST_DISTROS, DEFAULT_DISTRO } = await import('../backends/docker-image.ts')
+  const { buildHostImage, isHostDistro, HOST_DISTROS, DEFAULT_DISTRO } = await import('../backends/docker/docker-image.ts')
   for (const distro of values.distro ?? [DEFAULT_DISTRO]) {
     if (!isHostDistro(distro)) throw new UsageError(`unknown distro "${distro}"; choose from ${HOST_DISTROS.join(', ')}`)
     const r = await buildHostImage({ distro, force: values.force })

@@ -3,7 +3,7 @@
 // `!negations`; `@revoked` keys are never trusted, `@cert-authority` lines are not supported
 // (ssh2 does not verify host certificates) and are passed over.
 import { createHmac } from 'node:crypto'
-import { sshFingerprint } from '../backends/ssh-host.ts'
+import { sshFingerprint } from '../backends/shared/ssh-host.ts'
 
 export interface KnownHostKey {
   /** 1-based line in the file, for messages. */

@@ -8,7 +8,7 @@ import path from 'node:path'
 import { BaseHost } from '../base-host.ts'
 import type { Host } from '../host.ts'
 import { runProcess } from '../local-process.ts'
-import { connectSsh, SshHost, type SshConnection } from '../backends/ssh-host.ts'
+import { connectSsh, SshHost, type SshConnection } from '../backends/shared/ssh-host.ts'
 import { trustedFingerprints } from './known-hosts.ts'
 
 export type TargetSpec =
@@ -115,8 +115,8 @@ function connectLocal(opts: ConnectOptions): ConnectedMachine {
 
 async function connectDocker(name: string, opts: ConnectOptions): Promise<ConnectedMachine> {
   // Loaded only for docker targets: ssh and local grading never load testcontainers.
-  const { dockerClient } = await import('../backends/docker-image.ts')
-  const { execInContainer } = await import('../backends/docker-exec.ts')
+  const { dockerClient } = await import('../backends/docker/docker-image.ts')
+  const { execInContainer } = await import('../backends/docker/docker-exec.ts')
   const docker = await dockerClient()
   const container = docker.getContainer(name)
   let running: boolean

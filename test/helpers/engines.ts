@@ -48,7 +48,7 @@ function requiredButMissing(engine: Engine, missing: string): void {
  *  needed: a member of the docker group may use it). */
 export async function dockerMissing(): Promise<string | undefined> {
   try {
-    const { dockerClient } = await import('../../harness/backends/docker-image.ts')
+    const { dockerClient } = await import('../../harness/backends/docker/docker-image.ts')
     await (await dockerClient()).ping()
     return undefined
   } catch (e) {

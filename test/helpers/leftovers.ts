@@ -6,8 +6,8 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { NETNS_MARKER } from '../../harness/backends/netns.ts'
-import { QEMU_MARKER } from '../../harness/backends/qemu.ts'
+import { NETNS_MARKER } from '../../harness/backends/netns/netns.ts'
+import { QEMU_MARKER } from '../../harness/backends/qemu/qemu.ts'
 import { PCAP_TEMP_PREFIX } from '../../harness/capture/tcpdump.ts'
 import { ownerAlive, parseOwnerTag, type Owner } from '../../harness/ownership/owner.ts'
 
@@ -140,12 +140,12 @@ export function rootNetnsEntries(): string[] {
 async function dockerLeftovers(owners?: Set<number>): Promise<{ containers: string[]; networks: string[] }> {
   let docker
   try {
-    const { dockerClient } = await import('../../harness/backends/docker-image.ts')
+    const { dockerClient } = await import('../../harness/backends/docker/docker-image.ts')
     docker = await dockerClient()
   } catch {
     return { containers: [], networks: [] } // no engine: nothing of labproof's can be there
   }
-  const { LABEL_LAB, LABEL_RUN, ownerIsGone } = await import('../../harness/backends/docker-reaper.ts')
+  const { LABEL_LAB, LABEL_RUN, ownerIsGone } = await import('../../harness/backends/docker/docker-reaper.ts')
   const filters = JSON.stringify({ label: [LABEL_LAB] })
   const [containers, networks] = await Promise.all([docker.listContainers({ all: true, filters }), docker.listNetworks({ filters })])
   const ours = (labels: Record<string, string> | undefined) => ownerIsGone(labels) && (!owners || owners.has(Number(labels?.[LABEL_RUN])))

@@ -5,9 +5,9 @@
 // a test run dies; `destroy()` removes them.
 import { connect } from 'node:net'
 import type Dockerode from 'dockerode'
-import { execInContainer } from '../../harness/backends/docker-exec.ts'
-import { dockerClient, ensureHostImage } from '../../harness/backends/docker-image.ts'
-import { LABEL_IMAGE, ownerLabels, reapDocker, trackLab, untrackLab } from '../../harness/backends/docker-reaper.ts'
+import { execInContainer } from '../../harness/backends/docker/docker-exec.ts'
+import { dockerClient, ensureHostImage } from '../../harness/backends/docker/docker-image.ts'
+import { LABEL_IMAGE, ownerLabels, reapDocker, trackLab, untrackLab } from '../../harness/backends/docker/docker-reaper.ts'
 import { newLabId } from '../../harness/lab.ts'
 
 export interface StudentMachine {

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { netnsBackend } from '../../harness/backends/netns.ts'
+import { netnsBackend } from '../../harness/backends/netns/netns.ts'
 import { withCaptures } from '../../harness/capture/evidence.ts'
 import { matchPacket } from '../../harness/capture/pattern.ts'
 import { readPcap } from '../../harness/capture/pcap.ts'
@@ -93,7 +93,7 @@ describe.skipIf(!root)('captures (needs root)', () => {
 describe.skipIf(!root)('a run killed in the middle of a capture (needs root)', () => {
   test('leaves no tcpdump and no host behind', async () => {
     const script = `
-      import { netnsBackend } from ${JSON.stringify(new URL('../../harness/backends/netns.ts', import.meta.url).pathname)}
+      import { netnsBackend } from ${JSON.stringify(new URL('../../harness/backends/netns/netns.ts', import.meta.url).pathname)}
       import { buildTopology } from ${JSON.stringify(new URL('../../harness/topology.ts', import.meta.url).pathname)}
       import { RunningCapture } from ${JSON.stringify(new URL('../../harness/capture/tcpdump.ts', import.meta.url).pathname)}
       const lab = await netnsBackend.provision(buildTopology())

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { NETNS_MARKER } from '../../harness/backends/netns.ts'
-import { QEMU_MARKER } from '../../harness/backends/qemu.ts'
+import { NETNS_MARKER } from '../../harness/backends/netns/netns.ts'
+import { QEMU_MARKER } from '../../harness/backends/qemu/qemu.ts'
 import { PCAP_TEMP_PREFIX } from '../../harness/capture/tcpdump.ts'
 import { currentOwner, ownerAlive, ownerTag, processStartTime, type Owner } from '../../harness/ownership/owner.ts'
 import { leftovers, processes, rootNetnsEntries, totalLeftovers } from '../helpers/leftovers.ts'
@@ -262,8 +262,8 @@ const dockerGone = root ? await dockerMissing() : 'needs root'
 /** The docker containers the run's processes made (labelled with their PIDs). */
 async function containersOf(run: Run): Promise<string[]> {
   descendants(run)
-  const { dockerClient } = await import('../../harness/backends/docker-image.ts')
-  const { LABEL_LAB, LABEL_RUN } = await import('../../harness/backends/docker-reaper.ts')
+  const { dockerClient } = await import('../../harness/backends/docker/docker-image.ts')
+  const { LABEL_LAB, LABEL_RUN } = await import('../../harness/backends/docker/docker-reaper.ts')
   const list = await (await dockerClient()).listContainers({ all: true, filters: JSON.stringify({ label: [LABEL_LAB] }) })
   return list.filter((c) => run.seen.has(Number(c.Labels[LABEL_RUN]))).map((c) => c.Id)
 }

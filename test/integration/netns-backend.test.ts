@@ -4,7 +4,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { netnsBackend } from '../../harness/backends/netns.ts'
+import { netnsBackend } from '../../harness/backends/netns/netns.ts'
 import type { Lab } from '../../harness/lab.ts'
 import { buildTopology } from '../../harness/topology.ts'
 import { parsePing } from '../../harness/parse/ping.ts'
@@ -160,7 +160,7 @@ describe.skipIf(!root)('netns lab lifetime (needs root)', () => {
   test('a labproof process killed with SIGKILL takes its hosts with it', async () => {
     const { spawn } = await import('node:child_process')
     const script = `
-      import { netnsBackend } from ${JSON.stringify(new URL('../../harness/backends/netns.ts', import.meta.url).pathname)}
+      import { netnsBackend } from ${JSON.stringify(new URL('../../harness/backends/netns/netns.ts', import.meta.url).pathname)}
       import { buildTopology } from ${JSON.stringify(new URL('../../harness/topology.ts', import.meta.url).pathname)}
       const lab = await netnsBackend.provision(buildTopology())
       await lab.host('host01').succeed('ip netns add ns1; (sleep 600 &)')

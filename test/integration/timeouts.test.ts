@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { netnsBackend } from '../../harness/backends/netns.ts'
+import { netnsBackend } from '../../harness/backends/netns/netns.ts'
 import type { Host } from '../../harness/host.ts'
 import type { Lab } from '../../harness/lab.ts'
 import { runProcess } from '../../harness/local-process.ts'
@@ -95,7 +95,7 @@ describeWithEngine('docker', dockerMissingHere, 'a docker host command past its 
   let lab: Lab
   beforeAll(async () => {
     process.env.TESTCONTAINERS_RYUK_DISABLED = 'true'
-    const { dockerBackend } = await import('../../harness/backends/docker.ts')
+    const { dockerBackend } = await import('../../harness/backends/docker/docker.ts')
     lab = await dockerBackend.provision(buildTopology())
   }, 600_000)
   afterAll(async () => {

@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
-import { newcArchive } from '../../harness/backends/cpio.ts'
-import { moduleLoadOrder } from '../../harness/backends/vm-initramfs.ts'
+import { newcArchive } from '../../harness/backends/shared/cpio.ts'
+import { moduleLoadOrder } from '../../harness/backends/shared/vm-initramfs.ts'
 
 /** Read a newc archive back: name, mode, rdev and data of each entry. */
 function readNewc(buf: Buffer) {

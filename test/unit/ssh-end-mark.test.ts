@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { MarkedStream } from '../../harness/backends/ssh-end-mark.ts'
+import { MarkedStream } from '../../harness/backends/shared/ssh-end-mark.ts'
 
 const MARK = '\nlabproof-end-0123456789abcdef '
 

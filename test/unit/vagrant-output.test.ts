@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, test } from 'vitest'
-import { domainTrouble, parseHostKeys, parseSshConfig, plainLines } from '../../harness/backends/vagrant-output.ts'
+import { domainTrouble, parseHostKeys, parseSshConfig, plainLines } from '../../harness/backends/vagrant/vagrant-output.ts'
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/outputs/${name}`, import.meta.url), 'utf8')
 

@@ -3,7 +3,7 @@
 // qemu prints (accel/kvm/kvm-all.c, kvm_handle_internal_error): the suberror line, "extra data"
 // lines where the kernel gives them, "emulation failure" for suberror 1, then the registers.
 import { afterEach, describe, expect, test } from 'vitest'
-import { decideAccel, forgetAccelDecisions, kvmFailureReason, recordKvmFailure, recordKvmSuccess, tcgBecause } from '../../harness/backends/vm-accel.ts'
+import { decideAccel, forgetAccelDecisions, kvmFailureReason, recordKvmFailure, recordKvmSuccess, tcgBecause } from '../../harness/backends/shared/vm-accel.ts'
 
 const EMULATION_FAILURE = [
   'KVM internal error. Suberror: 1',

@@ -5,9 +5,9 @@ import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, test } from 'vitest'
-import { SavedStates, type SavedPair } from '../../harness/backends/vm-saved-states.ts'
+import { SavedStates, type SavedPair } from '../../harness/backends/qemu/vm-saved-states.ts'
 
-const MODULE = fileURLToPath(new URL('../../harness/backends/vm-saved-states.ts', import.meta.url))
+const MODULE = fileURLToPath(new URL('../../harness/backends/qemu/vm-saved-states.ts', import.meta.url))
 const pair = (fromLab: string): SavedPair => ({ vms: [{ disk: '/d0', state: '/s0' }, { disk: '/d1', state: '/s1' }], fromLab, savedAt: 1 })
 
 describe('SavedStates', () => {

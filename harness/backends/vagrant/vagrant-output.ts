@@ -1,7 +1,7 @@
 // What labproof reads from vagrant's output: `vagrant ssh-config` (where each machine's sshd is
 // and which key logs in) and the host keys the provisioning script prints, one line each:
 //     host01: labproof-host-key ssh-ed25519 AAAAC3Nz…
-import { sshFingerprint } from './ssh-host.ts'
+import { sshFingerprint } from '../shared/ssh-host.ts'
 
 export interface SshConfigEntry {
   host: string

@@ -5,7 +5,7 @@
 // cleaning up (SIGKILL, a crash). Ryuk is not used: it needs an image pulled from a registry.
 import { hostname } from 'node:os'
 import type Dockerode from 'dockerode'
-import { currentOwner, ownerAlive } from '../ownership/owner.ts'
+import { currentOwner, ownerAlive } from '../../ownership/owner.ts'
 import { PRUNE_SCRIPT, runOnEngineHost } from './docker-bridge-firewall.ts'
 import { dockerClient, HOST_IMAGE_REPOSITORY } from './docker-image.ts'
 

@@ -2,7 +2,7 @@
 // backstop for `labproof clean` and the sweep before a run. Found by the marker on their command
 // line (`labproof-netns:<lab>:<owner tag>:<hostname>`), killed by PID.
 import { readdir, readFile } from 'node:fs/promises'
-import { ownerAlive, parseOwnerTag } from '../ownership/owner.ts'
+import { ownerAlive, parseOwnerTag } from '../../ownership/owner.ts'
 import { NETNS_MARKER } from './netns.ts'
 
 export async function reapNetnsLeftovers(): Promise<string[]> {

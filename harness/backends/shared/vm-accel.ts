@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { runProcess } from '../local-process.ts'
+import { runProcess } from '../../local-process.ts'
 
 export type Accel = 'kvm' | 'tcg'
 

@@ -7,8 +7,8 @@ import { createHash, randomBytes } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import { constants } from 'node:os'
 import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2'
-import { BaseHost } from '../base-host.ts'
-import { shellQuote, type ExecResult } from '../host.ts'
+import { BaseHost } from '../../base-host.ts'
+import { shellQuote, type ExecResult } from '../../host.ts'
 import { MarkedStream } from './ssh-end-mark.ts'
 
 /** When a command's end marks never come after its exit status (the wrapper could not run),

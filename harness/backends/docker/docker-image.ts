@@ -14,9 +14,9 @@ import { spawn } from 'node:child_process'
 import { pathToFileURL } from 'node:url'
 import { getContainerRuntimeClient } from 'testcontainers'
 import type Dockerode from 'dockerode'
-import { runProcess } from '../local-process.ts'
+import { runProcess } from '../../local-process.ts'
 import { execInContainer, type ContainerExecResult } from './docker-exec.ts'
-import { Lock } from '../ownership/lock.ts'
+import { Lock } from '../../ownership/lock.ts'
 import { DEFAULT_DISTRO, HOST_DISTROS, isHostDistro, type HostDistro } from './docker-options.ts'
 
 export { DEFAULT_DISTRO, HOST_DISTROS, isHostDistro, type HostDistro }
@@ -336,7 +336,7 @@ function execIn(container: Dockerode.Container, script: string): Promise<Contain
   return execInContainer(container, script, { timeoutMs: 15 * 60_000, killInside: false })
 }
 
-// `npx tsx harness/backends/docker-image.ts [--force] [distro…]`: build the host images (CI uses this).
+// `npx tsx harness/backends/docker/docker-image.ts [--force] [distro…]`: build the host images (CI uses this).
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const args = process.argv.slice(2)
   const force = args.includes('--force')

@@ -13,10 +13,10 @@ import { chmod, copyFile, mkdir, readFile, readdir, rename, rm, stat, writeFile 
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { runProcess } from '../local-process.ts'
-import { shellQuote } from '../host.ts'
-import { withBuildLock } from '../build-lock.ts'
-import { isAlive } from '../process-alive.ts'
+import { runProcess } from '../../local-process.ts'
+import { shellQuote } from '../../host.ts'
+import { withBuildLock } from '../../build-lock.ts'
+import { isAlive } from '../../process-alive.ts'
 import { buildInitramfs, initramfsInit, INITRAMFS_MODULES } from './vm-initramfs.ts'
 
 /** Kernel series labproof can boot, and the Debian suite whose cloud kernel provides it. */
@@ -433,7 +433,7 @@ export async function pruneVmImages(): Promise<string[]> {
   return removed
 }
 
-// `npx tsx harness/backends/vm-image.ts [6.1 5.10 6.12]`: build (or find) the VM images, for CI.
+// `npx tsx harness/backends/shared/vm-image.ts [6.1 5.10 6.12]`: build (or find) the VM images, for CI.
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const kernels = process.argv.slice(2).length ? process.argv.slice(2) : [DEFAULT_VM_KERNEL]
   for (const k of kernels) {

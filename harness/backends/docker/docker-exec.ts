@@ -4,7 +4,7 @@
 // gives up on an engine that stops answering.
 import { PassThrough, Writable } from 'node:stream'
 import type Dockerode from 'dockerode'
-import type { ShellTransport } from '../shell-server.ts'
+import type { ShellTransport } from '../../shell-server.ts'
 
 export interface ContainerExecResult {
   exitCode: number

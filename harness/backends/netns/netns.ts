@@ -9,15 +9,15 @@
 // inside with it; the namespaces and their interfaces go when their last process does.
 import { copyFile, readFile } from 'node:fs/promises'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { BaseHost } from '../base-host.ts'
-import { hostLookup, LOCAL_KERNEL_NO_REPLY_WAIT_S, newLabId, type Backend, type Lab } from '../lab.ts'
-import { runProcess } from '../local-process.ts'
+import { BaseHost } from '../../base-host.ts'
+import { hostLookup, LOCAL_KERNEL_NO_REPLY_WAIT_S, newLabId, type Backend, type Lab } from '../../lab.ts'
+import { runProcess } from '../../local-process.ts'
 import { dropCapabilities, nodeInitScript } from './netns-root.ts'
-import { HostShell, SERVER_SCRIPT, SHELL_DIR, ShellServer, spawnTransport } from '../shell-server.ts'
-import { GATEWAY, INTERNET, stripPrefix, type Topology } from '../topology.ts'
-import { shellQuote, type Capabilities, type Host } from '../host.ts'
-import { probeCapabilities } from '../capabilities.ts'
-import { ownerTag } from '../ownership/owner.ts'
+import { HostShell, SERVER_SCRIPT, SHELL_DIR, ShellServer, spawnTransport } from '../../shell-server.ts'
+import { GATEWAY, INTERNET, stripPrefix, type Topology } from '../../topology.ts'
+import { shellQuote, type Capabilities, type Host } from '../../host.ts'
+import { probeCapabilities } from '../../capabilities.ts'
+import { ownerTag } from '../../ownership/owner.ts'
 
 /** Every node's command line carries `labproof-netns:<lab id>:<owner tag>:<hostname>`, which
  *  `labproof clean` looks for. */

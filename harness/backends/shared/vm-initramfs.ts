@@ -4,7 +4,7 @@
 // and hands over to the image's own init. Shared by the qemu backend's image and the Vagrant box.
 import { readFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
-import { runProcess } from '../local-process.ts'
+import { runProcess } from '../../local-process.ts'
 import { newcArchive, type CpioEntry } from './cpio.ts'
 
 /** Modules the initramfs loads to see a virtio disk (their dependencies are added). */

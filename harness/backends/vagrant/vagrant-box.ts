@@ -14,12 +14,12 @@ import { chmod, copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile 
 import { homedir } from 'node:os'
 import { basename, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { shellQuote } from '../host.ts'
-import { runProcess } from '../local-process.ts'
-import { buildInitramfs, initramfsInit, INITRAMFS_MODULES } from './vm-initramfs.ts'
-import { DEFAULT_VM_KERNEL, ensureVmImage, GUEST_INIT_DEVICES, GUEST_INIT_MOUNTS } from './vm-image.ts'
-import { withBuildLock } from '../build-lock.ts'
-import { isAlive } from '../process-alive.ts'
+import { shellQuote } from '../../host.ts'
+import { runProcess } from '../../local-process.ts'
+import { buildInitramfs, initramfsInit, INITRAMFS_MODULES } from '../shared/vm-initramfs.ts'
+import { DEFAULT_VM_KERNEL, ensureVmImage, GUEST_INIT_DEVICES, GUEST_INIT_MOUNTS } from '../shared/vm-image.ts'
+import { withBuildLock } from '../../build-lock.ts'
+import { isAlive } from '../../process-alive.ts'
 
 /** Where libvirt's qemu (which runs as an unprivileged user) may read a kernel and initrd. */
 export const LIBVIRT_BOOT_DIR = '/var/lib/libvirt/boot'
@@ -80,7 +80,7 @@ const KERNEL_CMDLINE = 'console=ttyS0 root=/dev/vda rw panic=-1 quiet net.ifname
 
 function boxVagrantfile(hash: string, kernelRelease: string): string {
   return `# labproof's local box for the libvirt provider: Debian bookworm, kernel ${kernelRelease}, no systemd.
-# Built by labproof (harness/backends/vagrant-box.ts). The disk has no boot loader: libvirt boots
+# Built by labproof (harness/backends/vagrant/vagrant-box.ts). The disk has no boot loader: libvirt boots
 # the kernel and initramfs directly, from where its qemu (an unprivileged user) may read them.
 require "fileutils"
 box_dir = File.dirname(__FILE__)
@@ -354,7 +354,7 @@ export async function installBootFiles(box: VagrantBox): Promise<void> {
   }
 }
 
-// `npx tsx harness/backends/vagrant-box.ts`: build (or find) the box, for CI.
+// `npx tsx harness/backends/vagrant/vagrant-box.ts`: build (or find) the box, for CI.
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const started = performance.now()
   const box = await ensureVagrantBox()
