@@ -1,11 +1,9 @@
 // The docker backend on a real engine: the same picture as the netns backend, reaping by label,
 // and nothing left behind after destroy, a signal, or a SIGKILLed owner.
-import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type Dockerode from 'dockerode'
 import { dockerBackend, type DockerProvisionOptions } from '../../harness/backends/docker/docker.ts'
@@ -15,11 +13,10 @@ import type { Lab } from '../../harness/lab.ts'
 import { parsePing } from '../../harness/parse/ping.ts'
 import { buildTopology } from '../../harness/topology.ts'
 import { describeWithEngine, dockerMissing } from '../helpers/engines.ts'
+import { startOwnerProcess } from '../helpers/owner-process.ts'
 
 // Ryuk needs an image pulled from a registry; labproof reaps by label itself.
 process.env.TESTCONTAINERS_RYUK_DISABLED = 'true'
-
-const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 const missing = await dockerMissing()
 const docker: Dockerode | undefined = missing ? undefined : await dockerClient()
@@ -191,32 +188,12 @@ describeWithEngine('docker', missing, 'docker lab lifetime', () => {
 
   for (const [how, signal, expectReaped] of [['SIGKILLed, then the stale sweep runs', 'SIGKILL', 'sweep'], ['sent SIGTERM', 'SIGTERM', 'itself']] as const) {
     test(`a process that provisioned a lab and is ${how} leaves nothing`, async () => {
-      const dir = await mkdtemp(path.join(tmpdir(), 'labproof-docker-owner-'))
-      const script = path.join(dir, 'owner.mts')
-      await writeFile(script, [
-        `import { dockerBackend } from ${JSON.stringify(path.join(REPO_ROOT, 'harness/backends/docker/docker.ts'))}`,
-        `import { buildTopology } from ${JSON.stringify(path.join(REPO_ROOT, 'harness/topology.ts'))}`,
-        'const lab = await dockerBackend.provision(buildTopology())',
-        'console.log(`LAB ${lab.id}`)',
-        'setInterval(() => {}, 1000)',
-      ].join('\n'))
-      const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } })
-      let stderr = ''
-      child.stderr.on('data', (d) => (stderr += String(d)))
-      const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on('exit', (code, sig) => resolve(sig ?? code)))
+      const owner = await startOwnerProcess({ module: 'harness/backends/docker/docker.ts', backend: 'dockerBackend' })
       try {
-        const labId = await new Promise<string>((resolve, reject) => {
-          let out = ''
-          child.stdout.on('data', (d) => {
-            out += String(d)
-            const m = /LAB (\S+)/.exec(out)
-            if (m) resolve(m[1]!)
-          })
-          void exited.then(() => reject(new Error(`the owner process exited before provisioning:\n${stderr}`)))
-        })
+        const { labId } = owner
         expect((await leftovers(labId)).containers).toHaveLength(4)
-        child.kill(signal)
-        expect(await exited).toBe(signal) // SIGTERM is re-raised after the cleanup, so the exit is by that signal
+        owner.child.kill(signal)
+        expect(await owner.exited).toBe(signal) // SIGTERM is re-raised after the cleanup, so the exit is by that signal
         if (expectReaped === 'sweep') {
           expect((await leftovers(labId)).containers).toHaveLength(4) // SIGKILL: nothing could run
           const reaped = await reapDocker({ staleOnly: true })
@@ -224,8 +201,7 @@ describeWithEngine('docker', missing, 'docker lab lifetime', () => {
         }
         expect(await leftovers(labId)).toEqual({ containers: [], networks: [] })
       } finally {
-        child.kill('SIGKILL')
-        await rm(dir, { recursive: true, force: true })
+        await owner.dispose()
       }
     })
   }

@@ -4,10 +4,9 @@
 // labs after the first start from the saved pair and see nothing a previous lab left; a killed
 // run's saved states and VMs are gone. Slow: the first run builds the VM image, and the pair
 // is booted under TCG once per process.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync, existsSync } from 'node:fs'
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
-import { fileURLToPath } from 'node:url'
+import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, test } from 'vitest'
@@ -20,8 +19,10 @@ import type { Lab } from '../../harness/lab.ts'
 import { parsePing } from '../../harness/parse/ping.ts'
 import { buildTopology } from '../../harness/topology.ts'
 import { describeWithEngine } from '../helpers/engines.ts'
+import { startOwnerProcess } from '../helpers/owner-process.ts'
+import { stopWatching, watchRealInterfaces, type NicWatcher } from '../helpers/real-nic-watch.ts'
+import { waitUntil } from '../helpers/wait.ts'
 
-const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0
 const skipReason = process.getuid?.() !== 0 ? 'needs root (taps, namespaces, debootstrap)'
   : !has('qemu-system-x86_64') || !has('qemu-img') ? 'needs qemu-system-x86_64 and qemu-img (apt-get install qemu-system-x86 qemu-utils)'
@@ -30,14 +31,6 @@ const skipReason = process.getuid?.() !== 0 ? 'needs root (taps, namespaces, deb
 
 // Every packet a lab could send carries one of these; none may show on the machine's own NICs.
 const LAB_TRAFFIC = 'net 192.168.21.0/24 or host 8.8.8.8 or net 100.64.0.0/30 or net 1.2.3.0/24 or net 1.2.4.0/24 or ip proto 4'
-
-/** The machine's real interfaces: those backed by a device, and those the default routes use. */
-function realInterfaces(): string[] {
-  const physical = readdirSync('/sys/class/net').filter((n) => existsSync(`/sys/class/net/${n}/device`))
-  const routes = spawnSync('ip', ['-j', 'route', 'show', 'default'], { encoding: 'utf8' }).stdout
-  const viaDefault = (JSON.parse(routes || '[]') as Array<{ dev?: string }>).flatMap((r) => (r.dev ? [r.dev] : []))
-  return [...new Set([...physical, ...viaDefault])]
-}
 
 function qemuPids(labId: string): number[] {
   return readdirSync('/proc').filter((e) => /^\d+$/.test(e)).filter((pid) => {
@@ -54,22 +47,12 @@ describeWithEngine('qemu', skipReason, 'qemu backend, kernel 6.1', () => {
   let provisionMs: number
   let baseBefore: { mtimeMs: number; size: number }
   let dir: string
-  const watchers: Array<{ iface: string; child: ChildProcess; file: string; stderr: string }> = []
+  let watchers: NicWatcher[] = []
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'labproof-qemu-test-'))
     // Watch the real NICs from before the VMs exist until they are gone.
-    for (const iface of realInterfaces()) {
-      const file = join(dir, `${iface}.pcap`)
-      const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'tcpdump', '-i', iface, '-nn', '-U', '-w', file, LAB_TRAFFIC], { stdio: ['ignore', 'ignore', 'pipe'] })
-      const w = { iface, child, file, stderr: '' }
-      child.stderr!.on('data', (d) => (w.stderr += String(d)))
-      watchers.push(w)
-    }
-    for (const w of watchers) {
-      const deadline = Date.now() + 5_000
-      while (!w.stderr.includes('listening on') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
-    }
+    watchers = await watchRealInterfaces(dir, LAB_TRAFFIC)
     const image = await ensureVmImage('6.1') // built here on a first run, outside the provision timing
     baseBefore = await stat(image.rootfs)
     const t0 = performance.now()
@@ -137,10 +120,10 @@ describeWithEngine('qemu', skipReason, 'qemu backend, kernel 6.1', () => {
       'ip tunnel add tunnel1 mode ipip remote 192.168.21.11 local 192.168.21.12',
       'ip addr add 1.2.4.100/24 dev tunnel1', 'ip link set tunnel1 up', 'ip route add 1.2.3.0/24 dev tunnel1',
     ].join(' && '))
-    // Capture on host02's underlay while host01 pings through the tunnel; the pcap comes home over SFTP.
-    const capture = h2.exec('timeout 15 tcpdump -i ens33 -nn -U -c 4 -w /tmp/ipip.pcap ip proto 4', { timeoutMs: 20_000 })
-    await h2.waitUntilSucceeds('pgrep -x tcpdump', { timeoutMs: 5_000 })
-    await new Promise((r) => setTimeout(r, 500))
+    // Capture on host02's underlay while host01 pings through the tunnel; the pcap comes home over
+    // SFTP. The ping starts once tcpdump says it listens (its socket is bound by then).
+    const capture = h2.exec('timeout 15 tcpdump -i ens33 -nn -U -c 4 -w /tmp/ipip.pcap ip proto 4 2>/tmp/ipip.log', { timeoutMs: 20_000 })
+    await h2.waitUntilSucceeds('grep -q "listening on" /tmp/ipip.log', { timeoutMs: 10_000 })
     const ping = parsePing((await h1.exec('ping -c 2 -i 0.2 -W 2 1.2.4.100')).stdout)
     expect(ping.replies.map((r) => r.ttl)).toEqual([64, 64])
     expect((await capture).exitCode).toBe(0)
@@ -177,11 +160,8 @@ describeWithEngine('qemu', skipReason, 'qemu backend, kernel 6.1', () => {
 
   test('no lab packet appeared on the machine\'s real interfaces', async () => {
     expect(watchers.length).toBeGreaterThan(0)
-    await new Promise((r) => setTimeout(r, 300))
-    for (const w of watchers) {
-      expect(w.stderr, `tcpdump on ${w.iface}`).toContain('listening on')
-      const pcap = await readPcapFile(w.file)
-      expect(pcap.packets.length, `lab packets seen on ${w.iface}`).toBe(0)
+    for (const { iface, capture } of await stopWatching(watchers)) {
+      expect(capture.packets.length, `lab packets seen on ${iface}`).toBe(0)
     }
   })
 })
@@ -248,46 +228,21 @@ describeWithEngine('qemu', skipReason, 'labs after the first start from the save
   }, 900_000)
 
   test('a SIGKILLed run leaves no VM and no saved state; labproof clean removes its overlays', async () => {
-    const scriptDir = await mkdtemp(join(tmpdir(), 'labproof-qemu-owner-'))
-    const script = join(scriptDir, 'owner.mts')
-    await writeFile(script, [
-      `import { qemuBackend } from ${JSON.stringify(join(REPO_ROOT, 'harness/backends/qemu/qemu.ts'))}`,
-      `import { buildTopology } from ${JSON.stringify(join(REPO_ROOT, 'harness/topology.ts'))}`,
-      'const lab = await qemuBackend.provision(buildTopology(), { kernel: "6.1" })',
-      'console.log(`LAB ${lab.id}`)',
-      'setInterval(() => {}, 1000)',
-    ].join('\n'))
-    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stderr = ''
-    child.stderr.on('data', (d) => (stderr += String(d)))
-    const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on('exit', (code, sig) => resolve(sig ?? code)))
+    const owner = await startOwnerProcess({ module: 'harness/backends/qemu/qemu.ts', backend: 'qemuBackend', options: { kernel: '6.1' } })
     try {
-      const labId = await new Promise<string>((resolve, reject) => {
-        let out = ''
-        child.stdout.on('data', (d) => {
-          out += String(d)
-          const m = /LAB (\S+)/.exec(out)
-          if (m) resolve(m[1]!)
-        })
-        void exited.then(() => reject(new Error(`the owner process exited before provisioning:\n${stderr.slice(-3000)}`)))
-      })
-      const owner = child.pid!
-      const savedDirs = () => readdirSync(tmpdir()).filter((d) => d.startsWith(`${QEMU_MARKER}-saved-${owner}-`))
+      const { labId } = owner
+      const savedDirs = () => readdirSync(tmpdir()).filter((d) => d.startsWith(`${QEMU_MARKER}-saved-${owner.pid}-`))
       expect(savedDirs()).toHaveLength(1)
       expect(qemuPids(labId)).toHaveLength(2)
-      child.kill('SIGKILL')
-      expect(await exited).toBe('SIGKILL')
+      owner.child.kill('SIGKILL')
+      expect(await owner.exited).toBe('SIGKILL')
       // The VMs die with their owner (pdeathsig); the saved states' remover sees the owner's pipe close.
-      const deadline = Date.now() + 30_000
-      while ((qemuPids(labId).length || savedDirs().length) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
-      expect(qemuPids(labId)).toEqual([])
-      expect(savedDirs()).toEqual([])
+      await waitUntil(`lab ${labId}'s VMs and the run's saved states to go with their owner`, () => qemuPids(labId).length === 0 && savedDirs().length === 0)
       const removed = await reapQemuLeftovers()
       if (!removed.some((r) => r.includes(labId))) console.log(`qemu backend: lab ${labId} was swept by another labproof process`)
       expect(readdirSync(tmpdir()).filter((d) => d.startsWith(`${QEMU_MARKER}-${labId}-`))).toEqual([])
     } finally {
-      child.kill('SIGKILL')
-      await rm(scriptDir, { recursive: true, force: true })
+      await owner.dispose()
     }
   }, 900_000)
 })

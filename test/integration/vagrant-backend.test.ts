@@ -2,20 +2,25 @@
 // local box, built from the qemu backend's image), the netns gateway on a veth, ssh2 to the VMs.
 // Checks the picture, that nothing of the lab reaches the machine's real NICs, and what is left
 // after destroy and after the owner is SIGKILLed. Slow: two VM boots under TCG per lab.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { ensureVagrantBox } from '../../harness/backends/vagrant/vagrant-box.ts'
 import { reapVagrantLeftovers, vagrantBackend, VAGRANT_DIR_PREFIX } from '../../harness/backends/vagrant/vagrant.ts'
-import { readPcapFile } from '../../harness/capture/pcap.ts'
 import type { Lab } from '../../harness/lab.ts'
 import { parsePing } from '../../harness/parse/ping.ts'
+import { parseJunit } from '../../harness/report/junit.ts'
+import { loadScenarios, selectScenarios } from '../../harness/scenario/loader.ts'
+import { planSteps } from '../../harness/scenario/plan.ts'
 import { buildTopology } from '../../harness/topology.ts'
 import { describeWithEngine } from '../helpers/engines.ts'
+import { startOwnerProcess } from '../helpers/owner-process.ts'
+import { stopWatching, watchRealInterfaces, type NicWatcher } from '../helpers/real-nic-watch.ts'
+import { waitUntil } from '../helpers/wait.ts'
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const sh = (cmd: string) => spawnSync('sh', ['-c', cmd], { encoding: 'utf8', env: { ...process.env, VAGRANT_CHECKPOINT_DISABLE: '1' } })
@@ -33,12 +38,6 @@ const skipReason = whyNot()
 
 const LAB_TRAFFIC = 'net 192.168.21.0/24 or host 8.8.8.8 or net 100.64.0.0/30 or ip proto 4'
 
-function realInterfaces(): string[] {
-  const physical = readdirSync('/sys/class/net').filter((n) => existsSync(`/sys/class/net/${n}/device`))
-  const viaDefault = (JSON.parse(sh('ip -j route show default').stdout || '[]') as Array<{ dev?: string }>).flatMap((r) => (r.dev ? [r.dev] : []))
-  return [...new Set([...physical, ...viaDefault])]
-}
-
 /** What libvirt holds of one lab: names carry `labproof-<lab>-`. */
 function libvirtLeftovers(labId: string) {
   const names = (args: string) => sh(`virsh -c qemu:///system ${args}`).stdout.split('\n').map((l) => l.trim()).filter((l) => l.includes(`labproof-${labId}-`))
@@ -52,21 +51,11 @@ function libvirtLeftovers(labId: string) {
 describeWithEngine('vagrant', skipReason, 'vagrant backend, libvirt provider', () => {
   let lab: Lab
   let dir: string
-  const watchers: Array<{ iface: string; child: ChildProcess; file: string; stderr: string }> = []
+  let watchers: NicWatcher[] = []
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'labproof-vagrant-test-'))
-    for (const iface of realInterfaces()) {
-      const file = join(dir, `${iface}.pcap`)
-      const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'tcpdump', '-i', iface, '-nn', '-U', '-w', file, LAB_TRAFFIC], { stdio: ['ignore', 'ignore', 'pipe'] })
-      const w = { iface, child, file, stderr: '' }
-      child.stderr!.on('data', (d) => (w.stderr += String(d)))
-      watchers.push(w)
-    }
-    for (const w of watchers) {
-      const deadline = Date.now() + 5_000
-      while (!w.stderr.includes('listening on') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
-    }
+    watchers = await watchRealInterfaces(dir, LAB_TRAFFIC)
     const t0 = performance.now()
     lab = await vagrantBackend.provision(buildTopology())
     console.log(`vagrant backend: provisioned in ${Math.round(performance.now() - t0)} ms; facts ${JSON.stringify(lab.facts)}`)
@@ -127,14 +116,6 @@ describeWithEngine('vagrant', skipReason, 'vagrant backend, libvirt provider', (
     expect((await lab.host('host02').exec(`ps -eo args | grep -c '^sleep 77.5$'`)).stdout.trim()).toBe('0')
   })
 
-  test('per-command latency', async () => {
-    const ms: number[] = []
-    for (let i = 0; i < 20; i++) ms.push((await lab.host('host01').exec('true')).ms)
-    ms.sort((a, b) => a - b)
-    console.log(`vagrant backend: 20 × \`true\` on host01, median ${ms[10]} ms, max ${ms[19]} ms`)
-    expect(ms[10]).toBeLessThan(2_000)
-  })
-
   test('destroy leaves no VM, no libvirt network, no lab volume, no veth and no directory', async () => {
     const underlay = `lpv${lab.id.slice(-8)}`
     expect(existsSync(`/sys/class/net/${underlay}`)).toBe(true)
@@ -151,48 +132,27 @@ describeWithEngine('vagrant', skipReason, 'vagrant backend, libvirt provider', (
 
   test('no lab packet appeared on the machine\'s real interfaces', async () => {
     expect(watchers.length).toBeGreaterThan(0)
-    await new Promise((r) => setTimeout(r, 300))
-    for (const w of watchers) {
-      expect(w.stderr, `tcpdump on ${w.iface}`).toContain('listening on')
-      const pcap = await readPcapFile(w.file)
-      expect(pcap.packets.length, `lab packets seen on ${w.iface}`).toBe(0)
+    for (const { iface, capture } of await stopWatching(watchers)) {
+      expect(capture.packets.length, `lab packets seen on ${iface}`).toBe(0)
     }
   })
 
   test('a SIGKILLed owner leaves its VMs running; labproof clean removes them', async () => {
-    const scriptDir = await mkdtemp(join(tmpdir(), 'labproof-vagrant-owner-'))
-    const script = join(scriptDir, 'owner.mts')
-    await writeFile(script, [
-      `import { vagrantBackend } from ${JSON.stringify(join(REPO_ROOT, 'harness/backends/vagrant/vagrant.ts'))}`,
-      `import { buildTopology } from ${JSON.stringify(join(REPO_ROOT, 'harness/topology.ts'))}`,
-      'const lab = await vagrantBackend.provision(buildTopology())',
-      'console.log(`LAB ${lab.id}`)',
-      'setInterval(() => {}, 1000)',
-    ].join('\n'))
-    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stderr = ''
-    child.stderr.on('data', (d) => (stderr += String(d)))
-    const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on('exit', (code, sig) => resolve(sig ?? code)))
+    const owner = await startOwnerProcess({ module: 'harness/backends/vagrant/vagrant.ts', backend: 'vagrantBackend' })
     try {
-      const labId = await new Promise<string>((resolve, reject) => {
-        let out = ''
-        child.stdout.on('data', (d) => {
-          out += String(d)
-          const m = /LAB (\S+)/.exec(out)
-          if (m) resolve(m[1]!)
-        })
-        void exited.then(() => reject(new Error(`the owner process exited before provisioning:\n${stderr.slice(-3000)}`)))
-      })
-      child.kill('SIGKILL')
-      expect(await exited).toBe('SIGKILL')
-      await new Promise((r) => setTimeout(r, 1_000))
+      const { labId } = owner
+      const underlay = `/sys/class/net/lpv${labId.slice(-8)}`
+      expect(existsSync(underlay)).toBe(true)
+      owner.child.kill('SIGKILL')
+      expect(await owner.exited).toBe('SIGKILL')
+      // The gateway node dies with its owner (pdeathsig), and its veth with it.
+      await waitUntil(`the underlay veth of lab ${labId} to go with its gateway`, () => !existsSync(underlay))
       const left = libvirtLeftovers(labId)
       const running = sh('virsh -c qemu:///system list --name').stdout.split('\n').filter((d) => d.includes(`labproof-${labId}-`))
       const dirs = readdirSync(tmpdir()).filter((d) => d.startsWith(`${VAGRANT_DIR_PREFIX}-${labId}-`))
-      console.log(`vagrant backend: after SIGKILL of the owner: ${JSON.stringify({ ...left, running, dirs, veth: existsSync(`/sys/class/net/lpv${labId.slice(-8)}`) })}`)
+      console.log(`vagrant backend: after SIGKILL of the owner: ${JSON.stringify({ ...left, running, dirs })}`)
       expect(left.domains).toHaveLength(2)
       expect(running).toHaveLength(2) // libvirt owns the VMs: they outlive labproof
-      expect(existsSync(`/sys/class/net/lpv${labId.slice(-8)}`)).toBe(false) // the gateway node died with its owner, and its veth
       const t0 = performance.now()
       const removed = await reapVagrantLeftovers()
       console.log(`vagrant backend: labproof clean in ${Math.round(performance.now() - t0)} ms: ${removed.join('; ')}`)
@@ -202,23 +162,28 @@ describeWithEngine('vagrant', skipReason, 'vagrant backend, libvirt provider', (
       expect(libvirtLeftovers(labId)).toEqual({ domains: [], networks: [], volumes: [] })
       expect(readdirSync(tmpdir()).filter((d) => d.startsWith(`${VAGRANT_DIR_PREFIX}-${labId}-`))).toEqual([])
     } finally {
-      child.kill('SIGKILL')
-      await rm(scriptDir, { recursive: true, force: true })
+      await owner.dispose()
     }
   }, 1_200_000)
 })
 
 // The CI's Vagrant suite: one seed scenario, every step, through the real CLI.
 describeWithEngine('vagrant', skipReason, 'a seed scenario on the vagrant backend', () => {
-  test('namespace-routing passes on two Vagrant VMs, and nothing of the lab is left', async () => {
+  test('namespace-routing passes on two Vagrant VMs, every planned step, and nothing of the lab is left', async () => {
+    const [scenario] = selectScenarios(await loadScenarios(), ['namespace-routing'])
+    const planned = planSteps(scenario!)
     const out = await mkdtemp(join(tmpdir(), 'labproof-vagrant-run-'))
     try {
       const r = spawnSync(process.execPath, [join(REPO_ROOT, 'bin', 'labproof.js'), 'run', 'namespace-routing', '--backend', 'vagrant'], {
         cwd: REPO_ROOT, encoding: 'utf8', timeout: 600_000,
         env: { ...process.env, LABPROOF_OUTPUT_DIR: out, NO_COLOR: '1', FORCE_COLOR: '0', VAGRANT_CHECKPOINT_DISABLE: '1' },
       })
-      expect(r.stdout + r.stderr).toMatch(/Tests\s+33 passed \(33\)/)
-      expect(r.status).toBe(0)
+      expect(r.status, (r.stdout + r.stderr).slice(-3000)).toBe(0)
+      // Every step the plan has, in the JUnit file, each passed: none skipped, none missing.
+      const suites = parseJunit(await readFile(join(out, 'reports', 'junit.xml'), 'utf8'))
+      const cases = suites.filter((s) => s.properties?.scenario === 'namespace-routing').flatMap((s) => s.cases)
+      expect(cases.map((c) => c.name.replace(/:.*/, ''))).toEqual(planned.map((p) => `step ${p.number}`))
+      expect(cases.filter((c) => c.outcome.status !== 'passed').map((c) => `${c.name}: ${c.outcome.status}`)).toEqual([])
       expect(sh('virsh -c qemu:///system list --all --name').stdout).not.toMatch(/labproof-/)
     } finally {
       await rm(out, { recursive: true, force: true })
