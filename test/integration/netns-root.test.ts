@@ -1,9 +1,9 @@
-// Each netns host on a root file system of its own (harness/backends/netns/netns-root.ts): its writes
+// Each netns host on a root file system of its own (harness/backends/shared/netns-root.ts): its writes
 // stay in it, two hosts do not share /etc, /dev holds no disk, /proc/sys is read-only but net.*.
 import { existsSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { netnsBackend } from '../../harness/backends/netns/netns.ts'
-import { NODE_DISK_MB, separateSystemMounts } from '../../harness/backends/netns/netns-root.ts'
+import { NODE_DISK_MB, separateSystemMounts } from '../../harness/backends/shared/netns-root.ts'
 import type { Lab } from '../../harness/lab.ts'
 import { buildTopology } from '../../harness/topology.ts'
 

@@ -24,7 +24,7 @@ import { firstTarEntry } from './docker-archive.ts'
 import { containerShellTransport, execInContainer } from './docker-exec.ts'
 import { HostShell, SERVER_SCRIPT, SHELL_DIR, ShellServer } from '../../shell-server.ts'
 import { dockerClient, ensureHostImage, HOST_DISTROS, isHostDistro, type Progress } from './docker-image.ts'
-import { hostScript, internetScript } from '../netns/netns.ts'
+import { hostScript, internetScript } from '../shared/topology.ts'
 import { acceptBridgedScript, bridgeName, runOnEngineHost } from './docker-bridge-firewall.ts'
 import { LABEL_IMAGE, LABEL_LAB, ownerLabels, reapDocker, sweepStaleOnce, trackLab, untrackLab } from './docker-reaper.ts'
 

@@ -3,7 +3,7 @@
 // line (`labproof-netns:<lab>:<owner tag>:<hostname>`), killed by PID.
 import { readdir, readFile } from 'node:fs/promises'
 import { ownerAlive, parseOwnerTag } from '../../ownership/owner.ts'
-import { NETNS_MARKER } from './netns.ts'
+import { NETNS_MARKER } from '../shared/namespace-node.ts'
 
 export async function reapNetnsLeftovers(): Promise<string[]> {
   const removed: string[] = []
