@@ -1,22 +1,34 @@
 // Facts a run learns that outlive the vitest workers (step verdicts with their transcripts,
-// confirmed errata, host capabilities), as JSON lines under reports/run/, one file per scenario.
-// The JUnit file (report/junit-reporter.ts), the matrix (report/matrix.ts) and `labproof errata`
-// (report/errata.ts) read them; runRecordSubscriber() writes them from the engine's events.
-// Each fact rewrites its file whole (temporary file, then rename): a killed run leaves complete
-// lines. Every fact names its run (LABPROOF_RUN_ID, set by the JUnit reporter before vitest
-// starts its workers), so a reader can tell this run's facts from an earlier run's.
+// confirmed errata, host capabilities), as JSON lines, one file per scenario, in two places:
+// - reports/run/<scenario>.jsonl: this run's facts. The JUnit file (report/junit-reporter.ts),
+//   the matrix (report/matrix.ts) and the baseline read them; `labproof run` empties the folder.
+// - reports/by-backend/<cell>/<scenario>.jsonl: the latest run of the scenario on that backend
+//   (matrix cell: `netns`, `qemu`, `qemu kernel 6.1`), with the step's pcaps beside it. A run on
+//   another backend leaves it alone, so `labproof review` and `errata` (review/records.ts) merge
+//   the verdicts of every backend; a new run of the scenario on the same cell replaces it.
+// runRecordSubscriber() writes them from the engine's events. Each fact rewrites its file whole
+// (temporary file, then rename): a killed run leaves complete lines. Every fact names its run
+// (LABPROOF_RUN_ID, set by the JUnit reporter before vitest starts its workers), so a reader can
+// tell this run's facts from an earlier run's.
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Subscriber } from '../engine/events.ts'
 import type { Capabilities } from '../host.ts'
+import type { Attachment } from '../scenario/step-context.ts'
 import { outputDirs } from '../output-dirs.ts'
 import { writeFileAtomic } from './atomic-write.ts'
 import { skippedTranscript, transcriptText } from './transcript.ts'
 import { errorType, suggestedFix, verdictLine } from './verdict.ts'
 
 export const RUN_RECORD_DIR = outputDirs().runRecords
+export const BACKEND_RECORD_DIR = outputDirs().backendRecords
+
+/** A cell's folder name under reports/by-backend/: `qemu kernel 6.1` → `qemu-kernel-6.1`. */
+export function cellFolder(cell: string): string {
+  return cell.replace(/[^\w.-]+/g, '-')
+}
 
 /** This run's id: inherited from the process that started the workers, else made here. */
 export function currentRunId(): string {
@@ -32,25 +44,89 @@ export interface StepFact {
   status: 'passed' | 'failed' | 'skipped' | 'running'
   /** A skip's reason, or a failure's one-line verdict. */
   reason?: string
+  /** What a passed step showed, in a line (the step's summary: `ping: 3/3 replies, ttl 63`). */
+  summary?: string
   /** A failure's whole message, with the scenario's hint as the suggested fix. */
   message?: string
   type?: string
   transcript?: string
   ms?: number
+  /** The step as the scenario gives it (stepTitle), so a reader can tell a record of an older
+   *  version of the scenario, whose step N was another step. */
+  title?: string
+  /** The step's packet captures, relative to the cell's folder under reports/by-backend/. */
+  pcaps?: string[]
+}
+
+/** The lab a scenario ran on, as its backend describes it (Lab.facts: kernel, the accelerator
+ *  that ran and why, image, timings); the JUnit file shows them as the suite's properties. */
+export interface LabFact {
+  kind: 'lab'
+  run?: string
+  cell: string
+  lab: string
+  facts: Record<string, string>
 }
 
 const writing = new Map<string, Promise<void>>()
+/** The by-backend files this process has already claimed for this run. */
+const claimed = new Set<string>()
 
-export async function recordRunFact(scenarioId: string, kind: string, fact: object): Promise<void> {
-  const file = path.join(RUN_RECORD_DIR, `${scenarioId}.jsonl`)
-  const line = `${JSON.stringify({ kind, run: currentRunId(), at: new Date().toISOString(), ...fact })}\n`
+export async function recordRunFact(scenarioId: string, cell: string, kind: string, fact: object): Promise<void> {
+  const line = `${JSON.stringify({ kind, run: currentRunId(), at: new Date().toISOString(), cell, ...fact })}\n`
+  await Promise.all([
+    appendFact(path.join(RUN_RECORD_DIR, `${scenarioId}.jsonl`), line),
+    appendFact(await backendFile(scenarioId, cell), line),
+  ])
+}
+
+/** The scenario's file for this cell, emptied (with its pcaps) when it holds another run. */
+async function backendFile(scenarioId: string, cell: string): Promise<string> {
+  const file = path.join(BACKEND_RECORD_DIR, cellFolder(cell), `${scenarioId}.jsonl`)
+  if (claimed.has(file)) return file
+  claimed.add(file)
+  const first = (await readFile(file, 'utf8').catch(() => '')).split('\n', 1)[0]
+  let run: string | undefined
+  try {
+    run = first ? (JSON.parse(first) as { run?: string }).run : undefined
+  } catch {
+    // a torn file: replaced below
+  }
+  if (first && run !== currentRunId()) {
+    await rm(file, { force: true })
+    await rm(evidenceDir(scenarioId, cell), { recursive: true, force: true })
+  }
+  return file
+}
+
+function evidenceDir(scenarioId: string, cell: string): string {
+  return path.join(BACKEND_RECORD_DIR, cellFolder(cell), scenarioId)
+}
+
+function appendFact(file: string, line: string): Promise<void> {
   // One write at a time per file in this process: each adds its line to what the last one left.
   const done = (writing.get(file) ?? Promise.resolve()).then(async () => {
     const before = await readFile(file, 'utf8').catch(() => '')
     writeFileAtomic(file, before + line)
   })
   writing.set(file, done.catch(() => {}))
-  await done
+  return done
+}
+
+/** A step's pcaps written beside the cell's records; their paths relative to the cell folder. */
+async function keepPcaps(scenarioId: string, cell: string, step: number, attachments: Attachment[]): Promise<string[]> {
+  const pcaps = attachments.filter((a) => a.fileExtension === 'pcap')
+  if (pcaps.length === 0) return []
+  await backendFile(scenarioId, cell)
+  const dir = evidenceDir(scenarioId, cell)
+  await mkdir(dir, { recursive: true })
+  const kept: string[] = []
+  for (const a of pcaps) {
+    const name = `step-${step}-${a.name.replace(/[^\w.-]+/g, '_')}`
+    await writeFile(path.join(dir, name), a.content)
+    kept.push(path.join(scenarioId, name))
+  }
+  return kept
 }
 
 /** The step facts recorded for a scenario (every run and cell); unreadable lines are left out. */
@@ -75,30 +151,51 @@ export function readStepFacts(dir: string, scenarioId: string): StepFact[] {
   return facts
 }
 
+/** The lab facts recorded for a scenario (every run and cell); unreadable lines are left out. */
+export function readLabFacts(dir: string, scenarioId: string): LabFact[] {
+  let text = ''
+  try {
+    text = readFileSync(path.join(dir, `${scenarioId}.jsonl`), 'utf8')
+  } catch {
+    return []
+  }
+  return text.split('\n').flatMap((line) => {
+    try {
+      const f = JSON.parse(line) as LabFact
+      return f.kind === 'lab' ? [f] : []
+    } catch {
+      return []
+    }
+  })
+}
+
 export function runRecordSubscriber(): Subscriber {
   const probed: Capabilities[] = []
   return {
+    'lab-up': ({ scenario, cell, lab }) => recordRunFact(scenario.id, cell, 'lab', { lab: lab.id, facts: lab.facts }),
     'host-probed': ({ scenario, cell, capabilities: caps }) => {
       probed.push(caps)
       const missing = Object.entries(caps.features).filter(([, v]) => v !== true).map(([k]) => k)
       const missingTools = Object.entries(caps.tools).filter(([, v]) => !v).map(([k]) => k)
-      return recordRunFact(scenario.id, 'host', { cell, host: caps.host, kernelRelease: caps.kernelRelease, distro: caps.distro, versions: caps.versions, missing, missingTools })
+      return recordRunFact(scenario.id, cell, 'host', { host: caps.host, kernelRelease: caps.kernelRelease, distro: caps.distro, versions: caps.versions, missing, missingTools })
     },
     // Which step a stopped run was in the middle of.
-    'step-started': ({ scenario, cell, step }) => recordRunFact(scenario.id, 'step-started', { cell, step: step.number }),
+    'step-started': ({ scenario, cell, step }) => recordRunFact(scenario.id, cell, 'step-started', { step: step.number }),
     'step-skipped': ({ scenario, cell, step, title, reason }) =>
-      recordRunFact(scenario.id, 'step', { cell, step: step.number, status: 'skipped', reason, transcript: skippedTranscript(step, title, reason, probed), ms: 0 }),
-    'step-result': async ({ scenario, cell, step, result, ms }) => {
+      recordRunFact(scenario.id, cell, 'step', { step: step.number, title, status: 'skipped', reason, transcript: skippedTranscript(step, title, reason, probed), ms: 0 }),
+    'step-result': async ({ scenario, cell, step, title, result, ms }) => {
       const transcript = transcriptText(result.record)
-      const fact: Omit<StepFact, 'kind' | 'run'> = { cell, step: step.number, status: result.status, ms: Math.round(ms), ...(transcript ? { transcript } : {}) }
+      const pcaps = await keepPcaps(scenario.id, cell, step.number, result.record.attachments)
+      const fact: Omit<StepFact, 'kind' | 'run' | 'cell'> = { step: step.number, title, status: result.status, ms: Math.round(ms), ...(transcript ? { transcript } : {}), ...(pcaps.length ? { pcaps } : {}) }
+      if (result.status === 'passed') fact.summary = result.outcome.summary
       if (result.status === 'failed') {
         const hint = 'hint' in step.step ? step.step.hint : undefined
         const message = String((result.error as Error)?.message ?? result.error)
         Object.assign(fact, { reason: verdictLine(result.error), type: errorType(result.error), message: hint && !message.includes(suggestedFix(hint)) ? `${message}\n${suggestedFix(hint)}` : message })
       }
-      await recordRunFact(scenario.id, 'step', fact)
+      await recordRunFact(scenario.id, cell, 'step', fact)
       const erratum = result.status === 'passed' ? result.outcome.erratum : undefined
-      if (erratum) await recordRunFact(scenario.id, 'errata', { doc: scenario.source.doc, section: step.section, step: step.number, ...erratum })
+      if (erratum) await recordRunFact(scenario.id, cell, 'errata', { doc: scenario.source.doc, section: step.section, step: step.number, ...erratum })
     },
   }
 }
