@@ -5,6 +5,7 @@ import { BACKEND_NAMES } from './backends/index.ts'
 import { cleanCommand, CLEAN_HELP } from './cli/clean.ts'
 import { ENVIRONMENT_HELP, EXIT_CODES_HELP } from './cli/environment.ts'
 import { errataCommand, ERRATA_HELP } from './cli/errata.ts'
+import { REVIEW_HELP } from './cli/review.ts'
 import { imageCommand, IMAGE_HELP } from './cli/image.ts'
 import { listCommand, LIST_HELP } from './cli/list.ts'
 import { CHECK_SOURCE_HELP, DRAFT_HELP } from './cli/more-help.ts'
@@ -26,6 +27,7 @@ usage:
                [--image NAME] [--privileged]
   labproof list [FILE|DIR|ID]...
   labproof errata [FILE|DIR|ID]... [--json]
+  labproof review [FILE|DIR|ID]... [--json|--html] [--docs DIR]... [--results DIR]...
   labproof grade --scenario FILE|ID (--target TARGET | --targets students.csv) [options]
   labproof endstate record [FILE|DIR|ID]... [--backend B]
   labproof init [DIR] [--force]
@@ -41,6 +43,8 @@ run      runs scenarios (FILE, DIR or ID; default: the config's "scenarios", els
          reports/junit.xml and allure-results/; --report also builds the HTML report.
 list     prints each scenario with its source document and requirements.
 errata   prints the documents' defects the scenarios record, as a table or as JSON.
+review   each document's claims and commands, top to bottom, with their verdicts merged over
+         every backend's runs, the evidence, and for each defect the correction and why.
 grade    scores a student's live machine (ssh://user@host[:port], local, docker:CONTAINER) or a
          class from a CSV against a scenario's checks, read-only; reports in reports/grades/.
 endstate record  runs scenarios and stores the state each lab ends in beside it
@@ -69,7 +73,7 @@ ${EXIT_CODES_HELP}`
 
 /** Each command's --help; grade's and the others' are their own. */
 const HELP: Record<string, string> = {
-  run: RUN_HELP, list: LIST_HELP, errata: ERRATA_HELP, clean: CLEAN_HELP, image: IMAGE_HELP, init: INIT_HELP,
+  run: RUN_HELP, list: LIST_HELP, errata: ERRATA_HELP, review: REVIEW_HELP, clean: CLEAN_HELP, image: IMAGE_HELP, init: INIT_HELP,
   report: REPORT_HELP,
   draft: DRAFT_HELP, 'check-source': CHECK_SOURCE_HELP,
 }
@@ -95,6 +99,7 @@ async function main(argv: string[]): Promise<number> {
     case 'run': return runCommand(rest, config)
     case 'list': return listCommand(rest, config)
     case 'errata': return errataCommand(rest, config)
+    case 'review': return (await import('./cli/review.ts')).reviewCommand(rest, config)
     case 'clean': return cleanCommand(rest)
     case 'image': return imageCommand(rest)
     case 'grade': return grade(rest)
@@ -108,7 +113,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-const COMMANDS = ['run', 'list', 'errata', 'clean', 'image', 'grade', 'endstate', 'init', 'draft', 'check-source', 'report']
+const COMMANDS = ['run', 'list', 'errata', 'review', 'clean', 'image', 'grade', 'endstate', 'init', 'draft', 'check-source', 'report']
 
 /** The config's output folder and documents, where the environment does not set them already;
  *  run's --out and --jobs override in their turn. */
