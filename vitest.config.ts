@@ -2,13 +2,17 @@ import { defineConfig } from 'vitest/config'
 import { outputDirs } from './harness/output-dirs.ts'
 import AllureReporter from './harness/report/allure-reporter.ts'
 import JunitReporter from './harness/report/junit-reporter.ts'
+import { SCENARIO_TEST_SETTINGS } from './harness/run-vitest-config.ts'
 import { jobsFromEnv } from './harness/scenario/jobs.ts'
+import { runOptionsFromEnv } from './harness/engine/run-options.ts'
+import { PROVIDED_RUN } from './harness/scenario/provided-run.ts'
 
 const out = outputDirs()
 
-// One config for the harness's own tests and the scenarios. Reporters: the console, JUnit for
-// CI systems (labproof's own: skip reasons, scenario files and lines, honest when interrupted),
-// and allure-vitest with skip reasons for the HTML report (`labproof run --report`).
+// labproof's own tests and the scenarios, from the TypeScript (`labproof run` gives vitest a
+// config of its own, harness/run-vitest-config.ts, with the same settings for scenario tests).
+// Reporters: the console, JUnit for CI systems (labproof's own: skip reasons, scenario files and
+// lines, honest when interrupted), and allure-vitest with skip reasons for the HTML report.
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts', 'scenarios/**/*.test.ts'],
@@ -18,10 +22,10 @@ export default defineConfig({
       new JunitReporter({ outputFile: out.junit, runRecords: out.runRecords }),
       new AllureReporter({ resultsDir: out.allureResults }),
     ],
-    pool: 'forks',
+    ...SCENARIO_TEST_SETTINGS,
     // How many scenarios run at once, each on its own lab.
     maxConcurrency: jobsFromEnv(),
-    testTimeout: 120_000,
-    hookTimeout: 600_000,
+    // Where the scenarios run, for scenarios/labs.test.ts: from the environment, read here once.
+    provide: { [PROVIDED_RUN]: runOptionsFromEnv() },
   },
 })

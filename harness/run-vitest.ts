@@ -11,6 +11,8 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { constants } from 'node:os'
 import { cleanLeftovers } from './cleanup.ts'
+import type { RunOptions } from './engine/run-options.ts'
+import { PROVIDED_RUN } from './scenario/provided-run.ts'
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
 /** How often the parent process is looked for: Node cannot ask the kernel to be told. */
@@ -20,29 +22,33 @@ const WORKERS_GRACE_MS = 15_000
 const SWEEP_LIMIT_MS = 30_000
 
 export interface RunVitestOptions {
-  root: string
-  files: string[]
   /** The run's backend: what the sweep after an interruption has to look at. */
   backend: string
+  /** Where the scenarios run (backend, options, matrix cell): handed to the workers. */
+  run: RunOptions
+  /** Write Allure results for the HTML report. */
+  allure: boolean
 }
 
-/** One vitest run of `files`; true when a test failed or vitest could not run them. */
+/** One vitest run of the scenarios' entry (scenarios/labs.test.ts, which runs the scenarios
+ *  LABPROOF_SCENARIO_FILES names); true when a test failed or vitest could not run them. */
 export async function runVitest(o: RunVitestOptions): Promise<boolean> {
   guardRun(o.backend)
-  const { createVitest } = await import('vitest/node')
+  const [{ createVitest }, { runConfig, LABS_TEST_FILE }] = await Promise.all([import('vitest/node'), import('./run-vitest-config.ts')])
   // What startVitest would set before making the instance.
   process.env.TEST = 'true'
   process.env.VITEST = 'true'
   process.env.NODE_ENV ??= 'test'
   const theirs = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s))]))
-  const vitest = await createVitest('test', { root: o.root, watch: false })
+  const vitest = await createVitest('test', await runConfig({ allure: o.allure }))
+  vitest.provide(PROVIDED_RUN, o.run)
   // Stopped while vitest was loading: start nothing, the tear-down exits.
   if (stopping) await new Promise(() => {})
   // Vitest's logger added handlers that exit at once: this module handles those signals.
   for (const s of SIGNALS) for (const l of process.listeners(s)) if (!theirs.get(s)!.has(l) && l !== onSignal) process.off(s, l)
   let failed = false
   try {
-    await vitest.start(o.files)
+    await vitest.start([LABS_TEST_FILE])
   } catch (e) {
     failed = true
     process.stderr.write(`labproof: vitest could not run the scenarios: ${(e as Error).message ?? String(e)}\n`)

@@ -2,22 +2,25 @@
 // CLI, `npm test` and an IDE all execute scenarios the same way.
 import { rm } from 'node:fs/promises'
 import path from 'node:path'
-import { backendByName, BACKEND_NAMES } from '../backends/index.ts'
+import { backendsHelp, defaultJobsHelp } from '../backends/help.ts'
+import { backendByName, backendCliOptions, backendNames, backendOptions, backendOptionsFromEnv } from '../backends/index.ts'
 import { applyBaseline, prepareBaseline } from '../baseline.ts'
 import { cleanLeftovers } from '../cleanup.ts'
 import type { LabproofConfig } from '../config.ts'
-import { cellName } from '../engine/run-options.ts'
+import { cellName, type RunOptions } from '../engine/run-options.ts'
 import { outputDirs } from '../output-dirs.ts'
-import { PACKAGE_DIR } from '../package-info.ts'
 import { writePlannedJunit } from '../report/junit-reporter.ts'
 import { readMatrix, writeMatrix } from '../report/matrix.ts'
 import { guardRun, runVitest } from '../run-vitest.ts'
+import { jobsFromEnv } from '../scenario/jobs.ts'
 import { resolveScenarios } from '../scenario/selection.ts'
 import { parseShard, shardOf } from '../scenario/shard.ts'
 import { runSettings } from './run-settings.ts'
 import { parseCommand, UsageError } from './usage.ts'
 
-export const RUN_HELP = `usage: labproof run [FILE|DIR|ID]... [options]
+/** `labproof run --help`; the backends and their options come from the registry. */
+export function runHelp(): string {
+  return `usage: labproof run [FILE|DIR|ID]... [options]
 
 Runs scenarios on two fresh hosts each and reports every step: the console, reports/junit.xml
 (one testcase per step), reports/run/ and allure-results/ under the output folder.
@@ -25,16 +28,12 @@ Runs scenarios on two fresh hosts each and reports every step: the console, repo
   FILE|DIR|ID       scenario files, folders of them (their *.yaml and *.yml) and scenario ids
                     (looked up in the default scenarios). Default: the config's "scenarios",
                     else ./scenarios of the current directory, else the examples labproof ships.
-  --backend B       ${BACKEND_NAMES.join(', ')} (default: the config's "backend", else netns)
-  --distro LIST     docker: every scenario on each distro (bookworm,trixie,bullseye);
-                    reports/matrix.md is the scenario x distro table
-  --kernel LIST     qemu: every scenario on each Debian kernel (5.10,6.1,6.12)
-  --image NAME      docker: run on this image instead of labproof's (missing tools are installed)
-  --privileged      docker: privileged containers
+  --backend B       ${backendNames().join(', ')} (default: the config's "backend", else netns);
+                    each takes the options listed under it below
   --shard I/N       run only the Ith of N parts of the scenarios (every Nth in id order): N
                     runners with --shard 1/N .. N/N run each scenario once
   --jobs N          scenarios at once, each on its own lab (default: LABPROOF_JOBS, the
-                    config's "jobs", else netns 4, docker 4, qemu 1, vagrant 1)
+                    config's "jobs", else ${defaultJobsHelp()})
   --out DIR         the output folder (default: LABPROOF_OUTPUT_DIR, the config's "output",
                     else the current directory)
   --report          also build the HTML report in allure-report/ (a report that cannot be
@@ -47,15 +46,16 @@ Runs scenarios on two fresh hosts each and reports every step: the console, repo
 Exit code 0 when every step passed or was skipped with a reason, 1 when a step failed (or the
 report could not be built), 2 for a mistake on the command line; 130/143 when stopped by
 SIGINT/SIGTERM, after its labs are removed (a second signal exits at once).
+
+backends (a LIST runs every scenario once per value; reports/matrix.md is the table):
+${backendsHelp()}
 `
+}
 
 export async function runCommand(args: string[], config: LabproofConfig): Promise<number> {
   const { values, positionals } = parseCommand(args, {
     backend: { type: 'string' },
-    distro: { type: 'string' },
-    kernel: { type: 'string' },
-    image: { type: 'string' },
-    privileged: { type: 'boolean', default: false },
+    ...backendCliOptions(),
     report: { type: 'boolean', default: false },
     shard: { type: 'string' },
     jobs: { type: 'string' },
@@ -65,12 +65,12 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
   }, true)
   const settings = runSettings(values, config)
   const backendName = settings.backend
-  if (!BACKEND_NAMES.includes(backendName)) {
-    throw new UsageError(`unknown backend "${backendName}"; choose one of: ${BACKEND_NAMES.join(', ')}`)
+  if (!backendNames().includes(backendName)) {
+    throw new UsageError(`unknown backend "${backendName}"; choose one of: ${backendNames().join(', ')}`)
   }
-  if (backendName === 'netns' && (values.distro || values.kernel)) {
-    throw new UsageError(`--${values.distro ? 'distro' : 'kernel'} chooses the docker image's distro or the qemu VMs' kernel; the netns backend runs on this machine's own (add --backend docker or --backend qemu)`)
-  }
+  // The backend's options: its environment defaults, then the command line; checked against its
+  // schema here, then handed to the engine with the run (never read back from the environment).
+  const { distro, kernel, ...backendOpts } = checkedBackendOptions(backendName, values)
   const shard = values.shard === undefined ? undefined : parseShard(values.shard)
   const baseline = { check: values.baseline, write: values['write-baseline'] }
   await prepareBaseline(baseline)
@@ -90,12 +90,12 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
   // From here a signal, the parent's death or a closed output stops the run and removes its labs.
   guardRun(backendName)
   // A matrix: every scenario on each distro and/or kernel, one cell after the other.
-  const distros = listOption(values.distro)
-  const kernels = listOption(values.kernel)
+  const distros = listOption(distro as string | undefined)
+  const kernels = listOption(kernel as string | undefined)
   const cells = distros.flatMap((distro) => kernels.map((kernel) => ({ distro, kernel })))
   // What the backend needs (root, an engine, a kernel it knows), as one line before any lab.
   const backend = await backendByName(backendName)
-  for (const cell of cells) await backend.preflight?.(cell)
+  for (const cell of cells) await backend.preflight({ ...backendOpts, ...cell })
   // Nothing is written before the machine passed the preflight. From here reports/junit.xml names
   // every step (the sweep and vitest's start take seconds): a run stopped before they ran says so.
   writePlannedJunit({ outputFile: outputDirs().junit, runRecords: outputDirs().runRecords }, scenarios.map((s) => s.file))
@@ -110,15 +110,13 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
   // The vitest entry (scenarios/labs.test.ts) runs exactly these files.
   process.env.LABPROOF_SCENARIO_FILES = JSON.stringify(scenarios.map((s) => path.resolve(s.file)))
   process.env.LABPROOF_BACKEND = backendName
-  if (values.image) process.env.LABPROOF_DOCKER_IMAGE = values.image
-  if (values.privileged) process.env.LABPROOF_DOCKER_PRIVILEGED = '1'
 
   let failed = false
   for (const cell of cells) {
     setOrClear('LABPROOF_DISTRO', cell.distro)
     setOrClear('LABPROOF_KERNEL', cell.kernel)
     if (cells.length > 1) process.stdout.write(`\n== ${cellName({ backend: backendName, ...cell })}\n`)
-    failed = (await runVitest({ root: PACKAGE_DIR, files: ['scenarios/labs.test.ts'], backend: backendName })) || failed
+    failed = (await runVitest({ backend: backendName, allure: true, run: runOf(backendName, cell, backendOpts) })) || failed
   }
   const matrix = await readMatrix(out.runRecords, cells.map((c) => cellName({ backend: backendName, ...c })))
   const table = await writeMatrix(out.reports, matrix)
@@ -131,6 +129,27 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
     process.stdout.write(`\nHTML report: ${index}\n`)
   }
   return failed ? 1 : 0
+}
+
+/** The options given for the backend (command line over environment), checked by its schema. */
+function checkedBackendOptions(backend: string, values: Record<string, unknown>): Record<string, unknown> {
+  const given = Object.fromEntries(Object.keys(backendCliOptions()).filter((k) => values[k] !== undefined).map((k) => [k, values[k]]))
+  try {
+    return backendOptions(backend, { ...backendOptionsFromEnv(backend, process.env), ...given })
+  } catch (e) {
+    throw new UsageError((e as Error).message)
+  }
+}
+
+/** One matrix cell's run, as vitest's workers get it. */
+function runOf(backend: string, cell: { distro?: string; kernel?: string }, options: Record<string, unknown>): RunOptions {
+  return {
+    backend,
+    ...(cell.distro ? { distro: cell.distro } : {}),
+    ...(cell.kernel ? { kernel: cell.kernel } : {}),
+    options,
+    jobs: jobsFromEnv(),
+  }
 }
 
 /** `--kernel 5.10,6.1` → ['5.10', '6.1']; absent → [undefined] (one cell, the default). */

@@ -1,18 +1,20 @@
-// labproof as a user gets it: `npm pack`, then `npm i -D` of the tarball in a fresh folder with
-// nothing else of labproof's around. From there the bin works (no intermediate shell, tsx from
-// the package's dependencies, allure and vitest found wherever npm put them), `init` sets the
-// folder up, a scenario of the user's own (VXLAN between Host 01 and Host 02) passes with
-// --report, and `timeout npx labproof run` leaves nothing running.
+// labproof as a user gets it: `npm pack` (which builds dist/), then `npm i -D` of the tarball in a
+// fresh folder with nothing else of labproof's around. From there the bin works (no intermediate
+// shell, the compiled JavaScript: no TypeScript and no tsx loaded, in the CLI or its vitest
+// worker; allure and vitest found wherever npm put them), `init` sets the folder up, a scenario
+// of the user's own (VXLAN between Host 01 and Host 02) passes with --report, and
+// `timeout npx labproof run` leaves nothing running.
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { netnsNodePids, processes } from '../helpers/leftovers.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const MODULE_LOG_HOOK = pathToFileURL(path.join(ROOT, 'test', 'fixtures', 'module-log', 'register.mjs')).href
 const root = process.getuid?.() === 0
 /** npm reaches the registry for labproof's dependencies (its cache makes it quick after once). */
 const INSTALL_TIMEOUT_MS = 600_000
@@ -20,12 +22,25 @@ const INSTALL_TIMEOUT_MS = 600_000
 let work: string
 let project: string
 
-function sh(command: string, args: string[], cwd: string, timeoutMs = 300_000) {
-  const r = spawnSync(command, args, { cwd, encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, NO_COLOR: '1', LABPROOF_OUTPUT_DIR: '', LABPROOF_SCENARIO_DIR: '' } })
+function sh(command: string, args: string[], cwd: string, timeoutMs = 300_000, env: Record<string, string> = {}) {
+  const r = spawnSync(command, args, { cwd, encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, NO_COLOR: '1', LABPROOF_OUTPUT_DIR: '', LABPROOF_SCENARIO_DIR: '', ...env } })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, out: `${r.stdout}\n${r.stderr}` }
 }
 
 const npx = (args: string[], timeoutMs?: number) => sh('npx', ['--no-install', 'labproof', ...args], project, timeoutMs)
+
+/** The installed bin as npm scripts and CI run it, every module Node loads logged (in the CLI
+ *  and, through NODE_OPTIONS, in vitest's worker). */
+function installedBin(args: string[], log: string, timeoutMs?: number) {
+  return sh(path.join(project, 'node_modules', '.bin', 'labproof'), args, project, timeoutMs, { NODE_OPTIONS: `--import=${MODULE_LOG_HOOK}`, LABPROOF_MODULE_LOG: log })
+}
+
+/** What a module log holds of TypeScript or tsx (nothing, for the compiled package). */
+function typescriptLoaded(log: string): string[] {
+  const urls = readFileSync(log, 'utf8').split('\n').filter(Boolean)
+  expect(urls.some((u) => u.includes('/node_modules/labproof/dist/harness/'))).toBe(true)
+  return urls.filter((u) => /\.[cm]?ts$|\/node_modules\/tsx\//.test(u))
+}
 
 const VXLAN = `# yaml-language-server: $schema=../node_modules/labproof/scenarios/schema.json
 id: vxlan-between-hosts
@@ -66,12 +81,17 @@ afterAll(async () => {
 })
 
 describe('installed from a packed tarball', () => {
-  test('the package holds what a user needs, and not the tests or the benchmarks', () => {
+  test('the package holds what a user needs, compiled, and not the tests, the benchmarks or the TypeScript', () => {
     const pkg = path.join(project, 'node_modules', 'labproof')
-    for (const f of ['bin/labproof.js', 'harness/cli.ts', 'scenarios/labs.test.ts', 'scenarios/schema.json', 'vitest.config.ts', 'vagrant/Vagrantfile', 'ci/setup.sh', 'README.md']) {
+    for (const f of ['bin/labproof.js', 'dist/harness/cli.js', 'dist/harness/cli.js.map', 'dist/scenarios/labs.test.js', 'dist/harness/report/allurerc.json', 'scenarios/schema.json', 'vagrant/Vagrantfile', 'ci/setup.sh', 'README.md']) {
       expect(existsSync(path.join(pkg, f)), f).toBe(true)
     }
-    for (const f of ['test', 'bench', 'tools']) expect(existsSync(path.join(pkg, f)), f).toBe(false)
+    for (const f of ['test', 'bench', 'tools', 'harness', 'scenarios/labs.test.ts', 'vitest.config.ts', 'vagrant/.vagrant']) expect(existsSync(path.join(pkg, f)), f).toBe(false)
+    // tsx is labproof's devDependency only: nothing installed could run TypeScript.
+    expect(existsSync(path.join(project, 'node_modules', 'tsx')), 'node_modules/tsx').toBe(false)
+    // The source maps carry the TypeScript they map to.
+    const map = JSON.parse(readFileSync(path.join(pkg, 'dist/harness/cli.js.map'), 'utf8')) as { sourcesContent?: string[] }
+    expect(map.sourcesContent?.[0]).toMatch(/^\/\/ `labproof <command>`/)
     expect(readdirSync(path.join(pkg, 'scenarios')).filter((f) => f.endsWith('.yaml')).length).toBeGreaterThan(0)
   })
 
@@ -83,9 +103,11 @@ describe('installed from a packed tarball', () => {
 
   test('--version, list (the shipped examples while the folder has none), clean, and every --help', () => {
     expect(npx(['--version'])).toMatchObject({ code: 0, stdout: `${(JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}\n` })
-    const list = npx(['list'])
+    const listLog = path.join(work, 'list-modules.log')
+    const list = installedBin(['list'], listLog)
     expect(list.code, list.out).toBe(0)
     expect(list.stdout).toMatch(/^namespace-routing$/m)
+    expect(typescriptLoaded(listLog)).toEqual([])
     expect(npx(['errata']).code).toBe(0)
     expect(npx(['clean'])).toMatchObject({ code: 0 })
     for (const args of [['image', 'build', '--help'], ['grade', '--help'], ['run', '--help'], ['init', '--help']]) {
@@ -110,8 +132,10 @@ describe('installed from a packed tarball', () => {
 
   test.skipIf(!root)('run of the user\'s own VXLAN scenario and the init example, by file, with --report (needs root)', async () => {
     await writeFile(path.join(project, 'scenarios', 'vxlan.yaml'), VXLAN)
-    const r = npx(['run', 'scenarios/vxlan.yaml', 'scenarios/example.yaml', '--report'], 600_000)
+    const log = path.join(work, 'run-modules.log')
+    const r = installedBin(['run', 'scenarios/vxlan.yaml', 'scenarios/example.yaml', '--report'], log, 600_000)
     expect(r.code, r.out).toBe(0)
+    expect(typescriptLoaded(log)).toEqual([])
     const junit = readFileSync(path.join(project, 'reports', 'junit.xml'), 'utf8')
     expect(junit).toMatch(/classname="vxlan-between-hosts"/)
     expect(junit).toMatch(/classname="example-veth"/)
