@@ -1,10 +1,12 @@
-// Captures as evidence: run something with tcpdump listening on the given interfaces, then
-// attach each pcap (application/vnd.tcpdump.pcap, opens in Wireshark) and its one-line-per-packet
-// decode to the step, and hand back the decoded packets for wire checks.
+// Captures as evidence: run something with tcpdump listening on the given interfaces (a window
+// of the lab's kept captures, capture-set.ts), then attach each pcap (application/vnd.tcpdump.pcap,
+// opens in Wireshark) and its one-line-per-packet decode to the step, and hand back the decoded
+// packets for wire checks.
 import type { StepContext } from '../scenario/step-context.ts'
 import { describeCapture } from './describe.ts'
 import { readPcap, type Capture } from './pcap.ts'
-import { startCaptures, type CaptureSpec } from './tcpdump.ts'
+import { CaptureSet } from './capture-set.ts'
+import type { CaptureSpec } from './tcpdump.ts'
 
 export interface Evidence {
   /** Decoded captures by capture point (`host01:ens33`). */
@@ -13,34 +15,36 @@ export interface Evidence {
   decode(on: string): string
 }
 
-/** Same capture point twice is one capture; their filters are or-ed. */
-export function mergeSpecs(specs: CaptureSpec[]): CaptureSpec[] {
-  const byPoint = new Map<string, string[] | undefined>()
-  for (const s of specs) {
-    const filters = byPoint.has(s.on) ? byPoint.get(s.on) : []
-    // One capture without a filter takes everything at that point.
-    byPoint.set(s.on, filters === undefined || s.filter === undefined ? undefined : [...new Set([...filters, s.filter])])
-  }
-  return [...byPoint].map(([on, f]) => (f && f.length ? { on, filter: f.length === 1 ? f[0]! : f.map((x) => `(${x})`).join(' or ') } : { on }))
-}
-
+/** Captures around `work`: a window of the lab's kept captures (StepContext.captures), or
+ *  captures of this step alone. */
 export async function withCaptures<T>(ctx: StepContext, specs: CaptureSpec[], work: () => Promise<T>): Promise<{ result: T; evidence: Evidence }> {
-  const running = await startCaptures(ctx.lab, mergeSpecs(specs))
+  const window = await openCaptures(ctx, specs)
   let result: T
   try {
     result = await work()
   } finally {
-    // Stopped and attached whether the work passed or failed: the packets explain a failure.
-    const finished = await Promise.all(running.map((c) => c.stop()))
-    for (const f of finished) {
-      ctx.captured.set(f.spec.on, readPcap(f.pcap, { source: f.spec.on }))
-      const name = `capture ${f.spec.on}${f.spec.filter ? ` (${f.spec.filter})` : ''}`
-      ctx.attachments.push({ name: `${name}.pcap`, content: f.pcap, contentType: 'application/vnd.tcpdump.pcap', fileExtension: 'pcap' })
-      const lines = describeCapture(ctx.captured.get(f.spec.on)!)
-      ctx.attachments.push({ name: `${name} decoded`, content: [...lines, '', f.tcpdumpLog].join('\n'), contentType: 'text/plain', fileExtension: 'txt' })
-    }
+    // Read and attached whether the work passed or failed: the packets explain a failure.
+    await window.close()
   }
   return { result, evidence: evidenceOf(ctx) }
+}
+
+/** Open a window on the captures the specs name; close() reads it, decodes each pcap into
+ *  ctx.captured and attaches it with its decode to the step. */
+export async function openCaptures(ctx: StepContext, specs: CaptureSpec[]): Promise<{ close(): Promise<Evidence> }> {
+  const window = await (ctx.captures ?? new CaptureSet(ctx.lab, true)).open(specs)
+  return {
+    close: async () => {
+      for (const f of await window.close()) {
+        ctx.captured.set(f.spec.on, readPcap(f.pcap, { source: f.spec.on }))
+        const name = `capture ${f.spec.on}${f.spec.filter ? ` (${f.spec.filter})` : ''}`
+        ctx.attachments.push({ name: `${name}.pcap`, content: f.pcap, contentType: 'application/vnd.tcpdump.pcap', fileExtension: 'pcap' })
+        const lines = describeCapture(ctx.captured.get(f.spec.on)!)
+        ctx.attachments.push({ name: `${name} decoded`, content: [...lines, '', f.tcpdumpLog].join('\n'), contentType: 'text/plain', fileExtension: 'txt' })
+      }
+      return evidenceOf(ctx)
+    },
+  }
 }
 
 export function evidenceOf(ctx: StepContext): Evidence {

@@ -47,6 +47,7 @@ export default defineCheck({
   description: "a Linux bridge's ports and the STP state of each",
   schema,
   targets: ['on'],
+  readsConfigOnly: true,
   requires: { tools: ['bridge'] },
   title: (c) => `bridge ${c.name} ports on ${c.on}`,
   run: runBridgeCheck,

@@ -40,6 +40,7 @@ export default defineCheck({
   description: 'a rule is in an iptables table and chain (or is not), as `iptables -S` prints it',
   schema,
   targets: ['on'],
+  readsConfigOnly: true,
   requires: { tools: ['iptables'] },
   title: (c) => `iptables ${c.table} ${c.chain} ${c.present === false ? 'lacks' : 'has'} "${c.rule}" on ${c.on}`,
   run: runIptablesCheck,

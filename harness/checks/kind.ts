@@ -33,6 +33,10 @@ export interface CheckKindSpec<Body extends Record<string, unknown>> {
   /** What a host needs for the check in a lab run; a host lacking it skips the step with the
    *  reason. List tcpdump when the check proves its claim on the wire. */
   requires: { tools: readonly Tool[]; kernel?: readonly KernelFeature[] }
+  /** The check only reads configuration (links, addresses, routes, rules, sysctls): it sends no
+   *  packet and reads nothing that traffic changes, so it may run while an earlier "no reply"
+   *  claim waits for its verdict (engine/run-ahead.ts). */
+  readsConfigOnly?: boolean
   /** One line naming the claim: `mtu 1400 on v1 at host01/ns1`. */
   title(body: Body): string
   /** Runs the check in a lab: returns a one-line summary of what it saw, or throws

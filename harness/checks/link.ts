@@ -94,6 +94,7 @@ export default defineCheck({
   description: 'a network interface exists (or not), up or down, with its type, master, addresses, peer and MAC',
   schema,
   targets: ['on'],
+  readsConfigOnly: true,
   requires: { tools: ['ip'] },
   title: (c) => `link ${c.name} on ${c.on}${c.exists === false ? ' absent' : ''}`,
   run: runLinkCheck,

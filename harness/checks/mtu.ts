@@ -22,6 +22,7 @@ export default defineCheck({
   description: "a link's MTU in bytes",
   schema,
   targets: ['on'],
+  readsConfigOnly: true,
   requires: { tools: ['ip'] },
   title: (c) => `mtu ${c.mtu} on ${c.name} at ${c.on}`,
   async run(c: MtuCheck, ctx: StepContext): Promise<string> {

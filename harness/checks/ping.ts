@@ -67,7 +67,12 @@ async function runPingCheck(c: PingCheck, ctx: StepContext): Promise<string> {
   const command = c.loss !== undefined ? pingUntilAnsweredCommand(c, interval)
     : c.reachable === false ? pingCommand(c, interval, ctx.replyWait.seconds)
     : pingCommand(c, interval)
-  const { result: r, evidence } = await withCaptures(ctx, [{ on: point, filter: `icmp and host ${c.to}` }], () => ctx.run(c.from, command))
+  const { result: r, evidence } = await withCaptures(ctx, [{ on: point, filter: `icmp and host ${c.to}` }], () => {
+    const running = ctx.run(c.from, command)
+    // A claim of no reply lets the scenario go on while it waits (engine/run-ahead.ts).
+    if (c.reachable === false) ctx.goOn()
+    return running
+  })
   const sent = parsePing(r.stdout + r.stderr)
   ctx.replyWait.note(sent)
   const p = c.loss !== undefined ? firstRequests(sent, c.count) : sent
@@ -83,8 +88,8 @@ async function runPingCheck(c: PingCheck, ctx: StepContext): Promise<string> {
     wire = `; on the wire: ${replies.length} echo replies with ttl ${c.ttl}`
   }
   if (!c.reachable) {
-    // Also after ping gave up: the capture runs on until it is stopped, so a reply slower than
-    // the wait still shows here.
+    // Also after ping gave up: the window closes only once tcpdump has caught up after ping
+    // ended, so a reply slower than the wait still shows here.
     const replies = evidence.captures.get(point)!.packets.filter((pkt) => matchPacket(pkt, { proto: 'icmp', icmp: 'echo-reply', src: c.to }))
     if (replies.length) {
       throw new CheckFailure(`no echo reply from ${c.to} on the wire at ${point}`, `${replies.length} captured, which ping did not count`, `packets on ${point}:\n${evidence.decode(point)}`)

@@ -57,6 +57,7 @@ export default defineCheck({
   description: 'a route to a destination, with its gateway and device, is in a routing table (or is not)',
   schema,
   targets: ['on'],
+  readsConfigOnly: true,
   requires: { tools: ['ip'] },
   title: (c) => `${c.present === false ? 'no ' : ''}route ${c.dst}${c.via ? ` via ${c.via}` : ''}${c.dev ? ` dev ${c.dev}` : ''} on ${c.on}`,
   run: runRouteCheck,

@@ -23,6 +23,7 @@ export default defineCheck({
   description: "a kernel parameter's value, e.g. net.ipv4.ip_forward = 1",
   schema,
   targets: ['on'],
+  readsConfigOnly: true,
   requires: { tools: ['sysctl'] },
   title: (c) => `${c.key} = ${c.value} on ${c.on}`,
   run: runSysctlCheck,

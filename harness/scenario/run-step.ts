@@ -9,6 +9,8 @@ import { boundCommand } from './bounded.ts'
 import { compareWithDocument } from './doc-output.ts'
 import { isRunStep, type CaptureSpec, type CheckStep, type Expectation, type RunStep } from './schema.ts'
 import { withCaptures } from '../capture/evidence.ts'
+import { mayDeleteNamespace } from '../capture/capture-set.ts'
+import { noReplyClaim } from '../engine/run-ahead.ts'
 import { assertWire } from '../checks/wire.ts'
 import type { StepContext } from './step-context.ts'
 
@@ -31,6 +33,12 @@ export function stepTitle(step: RunStep | CheckStep): string {
 
 /** Run a step with the captures it (or its scenario) asks for, then check its wire claims. */
 export async function runStep(step: RunStep | CheckStep, ctx: StepContext, scenarioCaptures: CaptureSpec[] = []): Promise<StepOutcome> {
+  // A capture inside a namespace keeps it alive: end those of a host before it may delete one.
+  if (ctx.captures && isRunStep(step)) {
+    for (const [on, command] of [[step.on, step.run], [step.erratum?.on ?? step.on, step.erratum?.corrected ?? '']] as const) {
+      if (mayDeleteNamespace(command)) await ctx.captures.endInNamespaces(on.split('/')[0]!)
+    }
+  }
   const specs = [...scenarioCaptures, ...(step.capture ?? []), ...(step.wire ?? []).map((w) => ({ on: w.on, ...(w.filter ? { filter: w.filter } : {}) }))]
   if (specs.length === 0) return runStepItself(step, ctx)
   const { result, evidence } = await withCaptures(ctx, specs, () => runStepItself(step, ctx))
@@ -40,7 +48,8 @@ export async function runStep(step: RunStep | CheckStep, ctx: StepContext, scena
 
 async function runStepItself(step: RunStep | CheckStep, ctx: StepContext): Promise<StepOutcome> {
   if (!isRunStep(step)) return { summary: await runCheck(step.check, ctx) }
-  const verbatim = await runCommand(step.on, step.run, step, step.expect, ctx)
+  // A ping expected to get no reply lets the scenario go on once it is sent (engine.ts).
+  const verbatim = await runCommand(step.on, step.run, step, step.expect, ctx, noReplyClaim(step) !== undefined)
   if (!step.erratum) return { summary: verbatim.summary }
   // The evidence of the defect is taken before the correction changes the state.
   const shown: string[] = []
@@ -59,10 +68,12 @@ async function runStepItself(step: RunStep | CheckStep, ctx: StepContext): Promi
   }
 }
 
-async function runCommand(target: string, command: string, step: RunStep, expect: Expectation | undefined, ctx: StepContext) {
+async function runCommand(target: string, command: string, step: RunStep, expect: Expectation | undefined, ctx: StepContext, goOn = false) {
   const bounded = boundCommand(command)
   ctx.notes.push(...bounded.notes.map((n) => `${command}: ${n}`))
-  const r = await ctx.run(target, bounded.command, { input: step.input, timeoutMs: step.timeoutMs })
+  const running = ctx.run(target, bounded.command, { input: step.input, timeoutMs: step.timeoutMs })
+  if (goOn) ctx.goOn()
+  const r = await running
   if (bounded.isPing) ctx.replyWait.note(parsePing(r.stdout + r.stderr))
   // tcpdump stopped by its bound exits 124 from `timeout`: that is the expected end.
   const boundedStop = bounded.command !== command && !bounded.isPing && r.exitCode === 124 && !r.timedOut

@@ -1,5 +1,6 @@
 // What one step or check works with: the lab, the commands it ran (its transcript, attached to
 // the report), notes on how commands were bounded, and evidence files such as pcaps.
+import type { CaptureSet } from '../capture/capture-set.ts'
 import type { Capture } from '../capture/pcap.ts'
 import { formatResult, type ExecResult, type Host } from '../host.ts'
 import { ReplyWait } from '../checks/reply-wait.ts'
@@ -32,15 +33,29 @@ export class StepContext {
   readonly captured = new Map<string, Capture>()
   /** The lab's reply times, shared by its steps: how long a "no reply" check waits. */
   readonly replyWait: ReplyWait
+  /** The lab's kept captures; without them a step's captures are its own (grading, tests). */
+  readonly captures: CaptureSet | undefined
+  /** Settles when the step lets the scenario go on before its verdict: a "no reply" claim whose
+   *  pings are on their way (goOn()). */
+  readonly wentOn: Promise<void>
+  private letGoOn: () => void = () => {}
 
   constructor(
     readonly lab: Lab,
     readonly timeoutMs: number,
     /** explainMissingNamespace: an `on: host/ns` naming a namespace the host lacks fails the
      *  step with the namespaces it has (a scenario run); grading reads only, and says so itself. */
-    private readonly opts: { explainMissingNamespace?: boolean; replyWait?: ReplyWait } = {},
+    private readonly opts: { explainMissingNamespace?: boolean; replyWait?: ReplyWait; captures?: CaptureSet } = {},
   ) {
     this.replyWait = opts.replyWait ?? new ReplyWait(lab.noReplyWaitS)
+    this.captures = opts.captures
+    this.wentOn = new Promise((resolve) => (this.letGoOn = resolve))
+  }
+
+  /** The rest of this step only waits for an answer it claims will not come: the scenario may
+   *  go on (engine.ts decides which later steps may run before this one's verdict). */
+  goOn(): void {
+    this.letGoOn()
   }
 
   target(target: string): Target {

@@ -1,7 +1,7 @@
 // Wire patterns and claims against real captures (test/fixtures/pcap, made by tcpdump).
 import { describe, expect, test } from 'vitest'
 import type { Evidence } from '../../harness/capture/evidence.ts'
-import { mergeSpecs } from '../../harness/capture/evidence.ts'
+import { mergeSpecs } from '../../harness/capture/capture-set.ts'
 import { describeCapture } from '../../harness/capture/describe.ts'
 import { matchPacket } from '../../harness/capture/pattern.ts'
 import { readPcapFile, type Capture } from '../../harness/capture/pcap.ts'

@@ -1,0 +1,111 @@
+// Evidence gathered once: one tcpdump per capture point a lab's steps need, started the first
+// time a step needs it and kept for the lab's life, instead of a tcpdump per step. A step opens a
+// window (a mark of every capture it reads) before its work and closes it after: the packets
+// written between the two marks are the step's, cut from the long capture and read back through
+// the step's own filter, so each step's pcap holds what a capture of its own would have held.
+//
+// The marks are byte offsets in tcpdump's file taken once tcpdump has caught up with its ring
+// (tcpdump.ts, catchUpLines): ordered by what the capture itself saw, with no clock to compare
+// across hosts. A capture in a namespace keeps that namespace alive, so the captures in a host's
+// namespaces are ended before a document command that may delete one (`ip netns del`); a capture
+// whose interface was deleted has ended by itself, and the next window starts a new one.
+import type { Lab } from '../lab.ts'
+import { parseCapturePoint, PCAP_HEADER_BYTES, RunningCapture, type CaptureSpec, type FinishedCapture } from './tcpdump.ts'
+
+/** Same capture point twice is one capture; their filters are or-ed. */
+export function mergeSpecs(specs: CaptureSpec[]): CaptureSpec[] {
+  const byPoint = new Map<string, string[] | undefined>()
+  for (const s of specs) {
+    const filters = byPoint.has(s.on) ? byPoint.get(s.on) : []
+    // One capture without a filter takes everything at that point.
+    byPoint.set(s.on, filters === undefined || s.filter === undefined ? undefined : [...new Set([...filters, s.filter])])
+  }
+  return [...byPoint].map(([on, f]) => (f && f.length ? { on, filter: f.length === 1 ? f[0]! : f.map((x) => `(${x})`).join(' or ') } : { on }))
+}
+
+/** A document command that may delete a network namespace (`ip netns del`, `ip -all netns
+ *  delete`, `ip netns d`): the captures inside that host's namespaces end before it. */
+export function mayDeleteNamespace(command: string): boolean {
+  return /\bnetns\s+d[a-z]*\b|-all\s+netns\b/.test(command)
+}
+
+export interface CaptureWindow {
+  /** Each spec's packets since the window opened; `stop` also ends the captures (a set of one
+   *  step). Whatever happens, each capture is read once. */
+  close(): Promise<FinishedCapture[]>
+}
+
+export class CaptureSet {
+  private readonly running = new Map<string, Promise<RunningCapture>>()
+
+  /** @param perWindow end each capture when its window closes (grading, tests: a capture of
+   *  one step, as a single tcpdump per step did). */
+  constructor(private readonly lab: Lab, private readonly perWindow = false) {}
+
+  /** Make sure a capture runs at each spec's point and has caught up, and mark where each
+   *  stands: the window's packets are those written after this. */
+  async open(specs: CaptureSpec[]): Promise<CaptureWindow> {
+    const merged = mergeSpecs(specs)
+    const settled = await Promise.allSettled(merged.map(async (spec) => ({ spec, ...(await this.markAt(spec)) })))
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    const marks = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+    if (failed) {
+      if (this.perWindow) await Promise.all(marks.map((m) => this.end(m.spec.on, m.capture)))
+      throw failed.reason
+    }
+    return {
+      close: () => Promise.all(marks.map(async ({ spec, capture, from }) => {
+        const stop = this.perWindow
+        if (stop) this.running.delete(spec.on)
+        const cut = await capture.cut(from, stop ? undefined : spec.filter, { stop })
+        const note = `${stop ? 'the capture' : `packets cut from the capture kept`} on ${spec.on}${spec.filter ? `, filter "${spec.filter}"` : ''}` +
+          `${cut.end.running ? '' : '; tcpdump there had ended (its interface is gone)'}${cut.log ? `\n${cut.log}` : ''}`
+        return { spec, pcap: cut.pcap, tcpdumpLog: note }
+      })),
+    }
+  }
+
+  /** End the captures inside `host`'s network namespaces (before a command that may delete
+   *  one: a capture would keep it alive). */
+  async endInNamespaces(host: string): Promise<void> {
+    const points = [...this.running.keys()].filter((on) => {
+      const p = parseCapturePoint(on)
+      return p.host === host && p.netns !== undefined
+    })
+    await Promise.all(points.map(async (on) => this.end(on, await this.running.get(on)!.catch(() => undefined))))
+  }
+
+  /** End every capture (before the lab goes down). */
+  async endAll(): Promise<void> {
+    const all = [...this.running]
+    this.running.clear()
+    await Promise.all(all.map(async ([, started]) => (await started.catch(() => undefined))?.discard().catch(() => undefined)))
+  }
+
+  private async end(on: string, capture: RunningCapture | undefined): Promise<void> {
+    this.running.delete(on)
+    await capture?.discard().catch(() => undefined)
+  }
+
+  /** The capture at the spec's point, started (listening) or caught up, and where it stands. A
+   *  capture that has ended (its interface was deleted) is replaced by a new one. */
+  private async markAt(spec: CaptureSpec): Promise<{ capture: RunningCapture; from: number }> {
+    const existing = this.running.get(spec.on)
+    if (existing) {
+      const capture = await existing
+      const mark = await capture.mark()
+      if (mark.running) return { capture, from: mark.offset }
+      await this.end(spec.on, capture)
+    }
+    // Unfiltered when kept: later steps read this point through filters of their own. A capture
+    // of one window filters as it captures (a bad filter fails its start).
+    const started = RunningCapture.start(this.lab, this.perWindow ? spec : { on: spec.on })
+    this.running.set(spec.on, started)
+    try {
+      return { capture: await started, from: PCAP_HEADER_BYTES }
+    } catch (error) {
+      this.running.delete(spec.on)
+      throw error
+    }
+  }
+}
