@@ -9,7 +9,7 @@ import path from 'node:path'
 import { NETNS_MARKER } from '../../harness/backends/shared/namespace-node.ts'
 import { QEMU_MARKER } from '../../harness/backends/qemu/qemu.ts'
 import { PCAP_TEMP_PREFIX } from '../../harness/capture/tcpdump.ts'
-import { ownerAlive, parseOwnerTag, type Owner } from '../../harness/ownership/owner.ts'
+import { ownerAlive, parseOwnerTag, OWNER_TAG_PATTERN, type Owner } from '../../harness/ownership/owner.ts'
 
 export function netnsNodePids(filter: { labId?: string; owner?: number } = {}): number[] {
   const pids: number[] = []
@@ -107,8 +107,8 @@ export async function leftovers(opts: { rootNetnsBefore?: string[]; owners?: Set
   }).map(label)
   const qemuVms = procs.filter((p) => gone(ownerOf(p, QEMU_MARKER))).map(label)
   const tempDirs = readdirSync(tmpdir()).filter((name) => {
-    const m = new RegExp(`^(?:${PCAP_TEMP_PREFIX}(\\d+)-|${QEMU_MARKER}-\\w+-(\\d+)-)`).exec(name)
-    return m !== null && gone(Number(m[1] ?? m[2]))
+    const m = new RegExp(`^(?:${PCAP_TEMP_PREFIX}(\\d+)-|${QEMU_MARKER}-\\w+-(${OWNER_TAG_PATTERN})-)`).exec(name)
+    return m !== null && gone(m[1] ? Number(m[1]) : parseOwnerTag(m[2]))
   }).map((name) => path.join(tmpdir(), name))
   const rootNetns = existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => !(opts.rootNetnsBefore ?? []).includes(n)) : []
   const docker = await dockerLeftovers(opts.owners)

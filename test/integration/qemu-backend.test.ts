@@ -4,9 +4,9 @@
 // labs after the first start from the saved pair and see nothing a previous lab left; a killed
 // run's saved states and VMs are gone. Slow: the first run builds the VM image, and the pair
 // is booted under TCG once per process.
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync, existsSync } from 'node:fs'
-import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, test } from 'vitest'
@@ -16,6 +16,7 @@ import { forgetAccelDecisions } from '../../harness/backends/shared/vm-accel.ts'
 import { ensureVmImage } from '../../harness/backends/shared/vm-image.ts'
 import { outerIpv4, innermostIpv4, readPcapFile } from '../../harness/capture/pcap.ts'
 import type { Lab } from '../../harness/lab.ts'
+import { currentOwner, ownerTag, processStartTime, type Owner } from '../../harness/ownership/owner.ts'
 import { parsePing } from '../../harness/parse/ping.ts'
 import { buildTopology } from '../../harness/topology.ts'
 import { describeWithEngine } from '../helpers/engines.ts'
@@ -147,7 +148,7 @@ describeWithEngine('qemu', skipReason, 'qemu backend, kernel 6.1', () => {
   test('destroy leaves nothing: no qemu, no overlay, no tap, and the base image is untouched', async () => {
     const pids = qemuPids(lab.id)
     expect(pids).toHaveLength(2)
-    const overlays = readdirSync(tmpdir()).filter((d) => d.startsWith(`${QEMU_MARKER}-${lab.id}-${process.pid}-`))
+    const overlays = readdirSync(tmpdir()).filter((d) => d.startsWith(`${QEMU_MARKER}-${lab.id}-${ownerTag()}-`))
     expect(overlays).toHaveLength(1)
     await lab.destroy()
     expect(qemuPids(lab.id)).toEqual([])
@@ -197,6 +198,44 @@ describeWithEngine('qemu', skipReason, 'a guest KVM stops', () => {
   }, 900_000)
 })
 
+describeWithEngine('qemu', skipReason, 'what labproof clean takes of the qemu backend\'s', () => {
+  /** A process that existed and is gone: its PID and start time name no process now. */
+  async function deadOwner(): Promise<Owner> {
+    const child = spawn('sleep', ['600'], { stdio: 'ignore' })
+    await new Promise((r) => child.once('spawn', r))
+    const owner = { pid: child.pid!, started: processStartTime(child.pid!) }
+    await new Promise((r) => { child.once('exit', r); child.kill('SIGKILL') })
+    return owner
+  }
+
+  test('a dead owner\'s VMs and dirs go, named by PID and start time or (older names) by PID; a live owner\'s stay', async () => {
+    const dead = await deadOwner()
+    const reused: Owner = { pid: process.pid, started: currentOwner().started! - 1 } // this PID, another process's start
+    const dir = (what: string, owner: string) => join(tmpdir(), `${QEMU_MARKER}-${what}-${owner}-planted`)
+    const gone = [dir('lpreapold', String(dead.pid)), dir('lpreapnew', ownerTag(dead)), dir('lpreapreused', ownerTag(reused)), dir('saved', ownerTag(dead))]
+    const kept = dir('lpreaplive', ownerTag())
+    for (const d of [...gone, kept]) await mkdir(d, { recursive: true })
+    // VMs as the reaper finds them: by the marker on the command line.
+    const fakeVm = (labId: string, owner: string) => spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', `${QEMU_MARKER}:${labId}:${owner}:host01`], { stdio: 'ignore' })
+    const deadVm = fakeVm('lpreapvm', ownerTag(dead))
+    const liveVm = fakeVm('lpreaplivevm', ownerTag())
+    const deadVmEnd = new Promise((r) => deadVm.once('exit', (_code, signal) => r(signal)))
+    try {
+      await waitUntil('the planted VMs to run', () => qemuPids('lpreapvm').length === 1 && qemuPids('lpreaplivevm').length === 1)
+      // (Another labproof process on this machine may sweep the dead owner's first: the state is checked.)
+      await reapQemuLeftovers()
+      expect(await deadVmEnd).toBe('SIGKILL')
+      expect(gone.filter((d) => existsSync(d))).toEqual([])
+      expect(existsSync(kept)).toBe(true)
+      expect(qemuPids('lpreaplivevm')).toEqual([liveVm.pid])
+    } finally {
+      deadVm.kill('SIGKILL')
+      liveVm.kill('SIGKILL')
+      await rm(kept, { recursive: true, force: true })
+    }
+  })
+})
+
 describeWithEngine('qemu', skipReason, 'labs after the first start from the saved pair', () => {
   test('a restored lab sees no file, link or address a previous lab left, and works', async () => {
     const first = await qemuBackend.provision(buildTopology(), { kernel: '6.1' })
@@ -231,7 +270,8 @@ describeWithEngine('qemu', skipReason, 'labs after the first start from the save
     const owner = await startOwnerProcess({ module: 'harness/backends/qemu/qemu.ts', backend: 'qemuBackend', options: { kernel: '6.1' } })
     try {
       const { labId } = owner
-      const savedDirs = () => readdirSync(tmpdir()).filter((d) => d.startsWith(`${QEMU_MARKER}-saved-${owner.pid}-`))
+      const ownedBy = ownerTag({ pid: owner.pid, started: processStartTime(owner.pid) })
+      const savedDirs = () => readdirSync(tmpdir()).filter((d) => d.startsWith(`${QEMU_MARKER}-saved-${ownedBy}-`))
       expect(savedDirs()).toHaveLength(1)
       expect(qemuPids(labId)).toHaveLength(2)
       owner.child.kill('SIGKILL')

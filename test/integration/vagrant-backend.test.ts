@@ -12,6 +12,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest'
 import { ensureVagrantBox } from '../../harness/backends/vagrant/vagrant-box.ts'
 import { reapVagrantLeftovers, vagrantBackend, VAGRANT_DIR_PREFIX } from '../../harness/backends/vagrant/vagrant.ts'
 import type { Lab } from '../../harness/lab.ts'
+import { ownerTag } from '../../harness/ownership/owner.ts'
 import { parsePing } from '../../harness/parse/ping.ts'
 import { parseJunit } from '../../harness/report/junit.ts'
 import { loadScenarios, selectScenarios } from '../../harness/scenario/loader.ts'
@@ -69,9 +70,12 @@ describeWithEngine('vagrant', skipReason, 'vagrant backend, libvirt provider', (
 
   test('names every VM, network and volume after the lab', () => {
     const held = libvirtLeftovers(lab.id)
-    expect(held.domains.sort()).toEqual([`labproof-${lab.id}-${process.pid}-host01`, `labproof-${lab.id}-${process.pid}-host02`])
-    expect(held.networks).toEqual([`labproof-${lab.id}-${process.pid}-mgmt`])
-    expect(held.volumes.sort()).toEqual([`labproof-${lab.id}-${process.pid}-host01.img`, `labproof-${lab.id}-${process.pid}-host02.img`])
+    // The owner is this process by PID and start time, so a reused PID is not taken for it.
+    const owner = ownerTag()
+    expect(owner).toMatch(/^\d+\.\d+$/)
+    expect(held.domains.sort()).toEqual([`labproof-${lab.id}-${owner}-host01`, `labproof-${lab.id}-${owner}-host02`])
+    expect(held.networks).toEqual([`labproof-${lab.id}-${owner}-mgmt`])
+    expect(held.volumes.sort()).toEqual([`labproof-${lab.id}-${owner}-host01.img`, `labproof-${lab.id}-${owner}-host02.img`])
   })
 
   test('hosts are host-01 and host-02, with ens33 on the underlay and a default route via the gateway', async () => {
@@ -85,7 +89,7 @@ describeWithEngine('vagrant', skipReason, 'vagrant backend, libvirt provider', (
   test('the management network is isolated: not in the lab\'s namespace, and libvirt forwards nothing from it', async () => {
     const links = JSON.parse(await lab.host('host01').succeed('ip -j link show')) as Array<{ ifname: string }>
     expect(links.map((l) => l.ifname).filter((n) => !/^(tunl0|gre0|gretap0|erspan0|sit0|ip_vti0|dummy0)$/.test(n))).toEqual(['lo', 'ens33'])
-    const xml = sh(`virsh -c qemu:///system net-dumpxml labproof-${lab.id}-${process.pid}-mgmt`).stdout
+    const xml = sh(`virsh -c qemu:///system net-dumpxml labproof-${lab.id}-${ownerTag()}-mgmt`).stdout
     expect(xml).toContain('<dhcp>')
     expect(xml).not.toContain('<forward')
   })

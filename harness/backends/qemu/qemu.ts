@@ -35,12 +35,14 @@ import { connectSsh, SshHost } from '../shared/ssh-host.ts'
 import { decideAccel, kvmFailureReason, recordKvmFailure, recordKvmSuccess, type Accel, type AccelDecision, type VmKernelRef } from '../shared/vm-accel.ts'
 import { DEFAULT_VM_KERNEL, ensureVmImage, GUEST_READY_MARKER, isVmKernel, VM_KERNELS, type VmImage } from '../shared/vm-image.ts'
 import { SavedStates, type SaveClaim, type SavedPair } from './vm-saved-states.ts'
-import { isAlive } from '../../process-alive.ts'
+import { ownerAlive, ownerTag, parseOwnerTag, OWNER_TAG_PATTERN } from '../../ownership/owner.ts'
 
 export type { Accel } from '../shared/vm-accel.ts'
 
-/** Every VM's qemu command line carries `labproof-qemu:<lab>:<owner pid>:<host>` (in -name),
- *  and its temp dir is `labproof-qemu-<lab>-<owner pid>-…`: what `labproof clean` looks for. */
+/** Every VM's qemu command line carries `labproof-qemu:<lab>:<owner>:<host>` (in -name),
+ *  and its temp dir is `labproof-qemu-<lab>-<owner>-…`, the owner being labproof's PID and
+ *  start time (ownership/owner.ts, so a reused PID is not taken for it): what `labproof clean`
+ *  looks for. */
 export const QEMU_MARKER = 'labproof-qemu'
 
 const QEMU = 'qemu-system-x86_64'
@@ -188,7 +190,7 @@ function startVm(l: Launch): Vm {
   ].join(' ')
   const args = [
     '--pdeathsig', 'KILL', '--', QEMU,
-    '-name', `${QEMU_MARKER}:${l.labId}:${process.pid}:${l.spec.name}`,
+    '-name', `${QEMU_MARKER}:${l.labId}:${ownerTag()}:${l.spec.name}`,
     '-accel', l.qemuAccel, '-cpu', 'max', '-smp', '1', '-m', String(GUEST_MEMORY_MB),
     '-nographic', '-nodefaults', '-no-reboot', '-monitor', 'none', '-serial', `file:${consoleLog}`,
     '-qmp', `unix:${qmpPath},server=on,wait=off`,
@@ -339,7 +341,8 @@ export async function reapQemuLeftovers(): Promise<string[]> {
     const marker = cmdline.split('\0').find((a) => a.startsWith(`${QEMU_MARKER}:`))
     if (!marker) continue
     const [, labId, owner, host] = marker.split(':')
-    if (isAlive(Number(owner))) continue
+    const ownedBy = parseOwnerTag(owner)
+    if (!ownedBy || ownerAlive(ownedBy)) continue
     try {
       process.kill(Number(entry), 'SIGKILL')
       removed.push(`qemu VM ${host} of lab ${labId} (pid ${entry})`)
@@ -348,8 +351,8 @@ export async function reapQemuLeftovers(): Promise<string[]> {
     }
   }
   for (const name of await readdir(tmpdir())) {
-    const m = new RegExp(`^${QEMU_MARKER}-(\\w+)-(\\d+)-`).exec(name)
-    if (!m || isAlive(Number(m[2]))) continue
+    const m = new RegExp(`^${QEMU_MARKER}-(\\w+)-(${OWNER_TAG_PATTERN})-`).exec(name)
+    if (!m || ownerAlive(parseOwnerTag(m[2])!)) continue
     await rm(join(tmpdir(), name), { recursive: true, force: true })
     const what = m[1] === 'saved' ? 'saved VM states of a run' : m[1] === 'kvmprobe' ? 'a KVM probe' : `qemu overlays of lab ${m[1]}`
     removed.push(`${what} (${join(tmpdir(), name)})`)
@@ -397,7 +400,7 @@ export function createQemuBackend(options: QemuBackendOptions = {}): Backend {
       const imageMs = Math.round(performance.now() - imageStarted)
       const kernelRef: VmKernelRef = { series: image.kernel, release: image.kernelRelease }
       const id = newLabId()
-      const dir = await mkdtemp(join(tmpdir(), `${QEMU_MARKER}-${id}-${process.pid}-`))
+      const dir = await mkdtemp(join(tmpdir(), `${QEMU_MARKER}-${id}-${ownerTag()}-`))
       const nodes = new Map<string, NodeProcess>()
       let vms: Vm[] = []
       let destroyed: Promise<void> | undefined

@@ -2,14 +2,15 @@
 // memory and device state by qemu migration to a file, its disk frozen as a qcow2 overlay) and
 // restores every later lab on that kernel from the save with fresh overlays of its own.
 //
-// The saves live in `$TMPDIR/labproof-qemu-saved-<owner pid>-…`, which goes with the run: a
+// The saves live in `$TMPDIR/labproof-qemu-saved-<owner>-…` (PID and start time), which goes with the run: a
 // small process holds the read end of a pipe whose write end only this process has, and removes
 // the directory when it sees the end of the pipe, however this process ends (exit, signal,
-// SIGKILL). What a remover could not remove, the next run and `labproof clean` do (by owner pid).
+// SIGKILL). What a remover could not remove, the next run and `labproof clean` do (by owner).
 import { spawn } from 'node:child_process'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { ownerTag } from '../../ownership/owner.ts'
 
 export interface SavedVm {
   /** The frozen disk: a qcow2 overlay of the base image; later labs put their overlays on it. */
@@ -76,7 +77,7 @@ export class SavedStates {
   /** The run's directory, made with its remover on first use. */
   root(): Promise<string> {
     this.dir ??= (async () => {
-      const dir = await mkdtemp(join(tmpdir(), `${this.prefix}-saved-${process.pid}-`))
+      const dir = await mkdtemp(join(tmpdir(), `${this.prefix}-saved-${ownerTag()}-`))
       removeWhenThisProcessEnds(dir)
       return dir
     })()

@@ -10,6 +10,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runProcess } from '../../local-process.ts'
+import { ownerTag } from '../../ownership/owner.ts'
 
 export type Accel = 'kvm' | 'tcg'
 
@@ -97,7 +98,7 @@ export function recordKvmSuccess(kernel: VmKernelRef, seconds: number): AccelDec
 /** /dev/kvm may open yet run no vCPU at all: a 512-byte boot sector must write to qemu's
  *  debug-exit port under KVM within a few seconds. */
 async function probeToyGuest(): Promise<AccelDecision> {
-  const dir = await mkdtemp(join(tmpdir(), `${PROBE_DIR_PREFIX}-${process.pid}-`))
+  const dir = await mkdtemp(join(tmpdir(), `${PROBE_DIR_PREFIX}-${ownerTag()}-`))
   try {
     const code = Buffer.alloc(512)
     Buffer.from([0xb0, 0x31, 0xe6, 0xf4, 0xf4, 0xeb, 0xfe]).copy(code) // mov al,0x31; out 0xf4,al; hlt
@@ -119,7 +120,7 @@ async function probeToyGuest(): Promise<AccelDecision> {
  *  panics ("VFS: Unable to mount root fs"), and with -no-reboot qemu exits. A KVM that stops
  *  Linux guests says "KVM internal error" on stderr at once; the probe ends then. */
 async function probeKernel(kernel: VmKernelRef): Promise<AccelDecision> {
-  const dir = await mkdtemp(join(tmpdir(), `${PROBE_DIR_PREFIX}-${process.pid}-`))
+  const dir = await mkdtemp(join(tmpdir(), `${PROBE_DIR_PREFIX}-${ownerTag()}-`))
   const consoleLog = join(dir, 'console.log')
   const started = performance.now()
   try {

@@ -16,7 +16,6 @@ import { pathToFileURL } from 'node:url'
 import { runProcess } from '../../local-process.ts'
 import { shellQuote } from '../../host.ts'
 import { withBuildLock } from '../../build-lock.ts'
-import { isAlive } from '../../process-alive.ts'
 import { buildInitramfs, initramfsInit, INITRAMFS_MODULES } from './vm-initramfs.ts'
 
 /** Kernel series labproof can boot, and the Debian suite whose cloud kernel provides it. */

@@ -19,7 +19,6 @@ import { runProcess } from '../../local-process.ts'
 import { buildInitramfs, initramfsInit, INITRAMFS_MODULES } from '../shared/vm-initramfs.ts'
 import { DEFAULT_VM_KERNEL, ensureVmImage, GUEST_INIT_DEVICES, GUEST_INIT_MOUNTS } from '../shared/vm-image.ts'
 import { withBuildLock } from '../../build-lock.ts'
-import { isAlive } from '../../process-alive.ts'
 
 /** Where libvirt's qemu (which runs as an unprivileged user) may read a kernel and initrd. */
 export const LIBVIRT_BOOT_DIR = '/var/lib/libvirt/boot'

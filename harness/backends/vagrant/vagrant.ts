@@ -17,8 +17,9 @@
 // it in a network namespace of its own inside the guest, so the lab never sees it; on other
 // boxes the provisioning takes away any default route through it.
 //
-// Names: every VM, network and volume is `labproof-<lab>-<owner pid>-…`, the dotfile dir is
-// `$TMPDIR/labproof-vagrant-<lab>-<owner pid>-…`: what `labproof clean` looks for.
+// Names: every VM, network and volume is `labproof-<lab>-<owner>-…`, the dotfile dir is
+// `$TMPDIR/labproof-vagrant-<lab>-<owner>-…`, the owner being labproof's PID and start time
+// (ownership/owner.ts: a reused PID is not taken for it): what `labproof clean` looks for.
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
@@ -36,7 +37,7 @@ import { connectSsh, SshHost } from '../shared/ssh-host.ts'
 import { BOX_NAME_PREFIX, ensureVagrantBox, installBootFiles, type VagrantBox } from './vagrant-box.ts'
 import { domainTrouble, parseHostKeys, parseSshConfig, plainLines } from './vagrant-output.ts'
 import { withLock } from '../../ownership/lock.ts'
-import { isAlive } from '../../process-alive.ts'
+import { ownerAlive, ownerTag, parseOwnerTag, OWNER_TAG_PATTERN, type Owner } from '../../ownership/owner.ts'
 
 export const VAGRANT_NAME_PREFIX = 'labproof'
 export const VAGRANT_DIR_PREFIX = 'labproof-vagrant'
@@ -326,7 +327,7 @@ export const vagrantBackend: Backend = {
     const boxMs = Math.round(performance.now() - boxStarted)
 
     const id = newLabId()
-    const dir = await mkdtemp(join(tmpdir(), `${VAGRANT_DIR_PREFIX}-${id}-${process.pid}-`))
+    const dir = await mkdtemp(join(tmpdir(), `${VAGRANT_DIR_PREFIX}-${id}-${ownerTag()}-`))
     const underlayDevice = `lpv${id.slice(-8)}`
     const nodes = new Map<string, NodeProcess>()
     const names = [...topology.hosts.map((h) => h.name), ...(gatewayMode === 'vm' ? [GATEWAY] : [])]
@@ -374,7 +375,7 @@ export const vagrantBackend: Backend = {
       env = vagrantEnv({
         VAGRANT_DOTFILE_PATH: join(dir, '.vagrant'),
         LABPROOF_LAB_ID: id,
-        LABPROOF_OWNER_PID: String(process.pid),
+        LABPROOF_OWNER: ownerTag(),
         LABPROOF_UNDERLAY_IF: topology.underlay.interface,
         LABPROOF_GATEWAY: topology.underlay.gateway,
         LABPROOF_INTERNET: topology.internet.addresses.join(','),
@@ -384,7 +385,7 @@ export const vagrantBackend: Backend = {
         ...(provider ? { VAGRANT_DEFAULT_PROVIDER: provider } : {}),
         ...(macvtapUnderlay ? { LABPROOF_VAGRANT_UNDERLAY_DEV: underlayDevice } : {}),
         ...(libvirt ? {
-          LABPROOF_VAGRANT_MGMT_NET: await createManagementNetwork(`${VAGRANT_NAME_PREFIX}-${id}-${process.pid}-mgmt`, `lpm${id.slice(-8)}`, id, dir),
+          LABPROOF_VAGRANT_MGMT_NET: await createManagementNetwork(`${VAGRANT_NAME_PREFIX}-${id}-${ownerTag()}-mgmt`, `lpm${id.slice(-8)}`, id, dir),
           LABPROOF_VAGRANT_LIBVIRT_DRIVER: accel!.accel === 'kvm' ? 'kvm' : 'qemu',
           LABPROOF_VAGRANT_CONSOLE_DIR: dir,
         } : {}),
@@ -396,7 +397,7 @@ export const vagrantBackend: Backend = {
       const upT0 = performance.now()
       upStarted = true
       let lastProgress = 0
-      const domains = names.map((n) => `${VAGRANT_NAME_PREFIX}-${id}-${process.pid}-${n}`)
+      const domains = names.map((n) => `${VAGRANT_NAME_PREFIX}-${id}-${ownerTag()}-${n}`)
       const vagrantUp = () => runVagrant(['up', ...(provider ? ['--provider', provider] : [])], env, UP_TIMEOUT_MS, (line) => {
         if (/Progress: \d+%/.test(line)) {
           // The base box upload redraws one bar; show it every few seconds only.
@@ -498,7 +499,7 @@ export const vagrantBackend: Backend = {
   },
 }
 
-const NAMED = new RegExp(`^${VAGRANT_NAME_PREFIX}-(lp\\w+)-(\\d+)-`)
+const NAMED = new RegExp(`^${VAGRANT_NAME_PREFIX}-(lp\\w+)-(${OWNER_TAG_PATTERN})-`)
 
 async function virsh(args: string[]): Promise<{ ok: boolean; out: string; err: string }> {
   const r = await runProcess('virsh', ['-c', LIBVIRT_URI, ...args], { timeoutMs: 60_000 })
@@ -515,11 +516,11 @@ async function volumeNames(): Promise<string[]> {
 }
 
 /** libvirt domains, networks and volumes of the labs `stale` picks, removed by name. */
-async function sweepLibvirt(stale: (labId: string, owner: number) => boolean): Promise<string[]> {
+async function sweepLibvirt(stale: (labId: string, owner: Owner) => boolean): Promise<string[]> {
   const removed: string[] = []
   const pick = (name: string) => {
     const m = NAMED.exec(name)
-    return m && stale(m[1]!, Number(m[2])) ? m[1]! : undefined
+    return m && stale(m[1]!, parseOwnerTag(m[2])!) ? m[1]! : undefined
   }
   const domains = await virsh(['list', '--all', '--name'])
   if (!domains.ok) return removed // no libvirt here
@@ -548,12 +549,12 @@ async function sweepLibvirt(stale: (labId: string, owner: number) => boolean): P
 export async function reapVagrantLeftovers(): Promise<string[]> {
   const removed: string[] = []
   for (const name of await readdir(tmpdir())) {
-    const m = new RegExp(`^${VAGRANT_DIR_PREFIX}-(\\w+)-(\\d+)-`).exec(name)
-    if (!m || isAlive(Number(m[2]))) continue
+    const m = new RegExp(`^${VAGRANT_DIR_PREFIX}-(\\w+)-(${OWNER_TAG_PATTERN})-`).exec(name)
+    if (!m || ownerAlive(parseOwnerTag(m[2])!)) continue
     // Claim it first: another labproof process may be sweeping at the same moment, and two
     // `vagrant destroy` on one directory fail each other. The claim names this process as the
     // owner, so if it dies midway the next sweep takes over.
-    const dir = join(tmpdir(), `${VAGRANT_DIR_PREFIX}-${m[1]}-${process.pid}-reaping`)
+    const dir = join(tmpdir(), `${VAGRANT_DIR_PREFIX}-${m[1]}-${ownerTag()}-reaping`)
     try {
       await rename(join(tmpdir(), name), dir)
     } catch {
@@ -572,7 +573,7 @@ export async function reapVagrantLeftovers(): Promise<string[]> {
     await rm(dir, { recursive: true, force: true })
     removed.push(`vagrant directory of lab ${m[1]} (${dir})`)
   }
-  if (await commandWorks('command -v virsh')) removed.push(...await sweepLibvirt((_lab, owner) => !isAlive(owner)))
+  if (await commandWorks('command -v virsh')) removed.push(...await sweepLibvirt((_lab, owner) => !ownerAlive(owner)))
   return removed
 }
 
