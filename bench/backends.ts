@@ -1,8 +1,7 @@
-// Which backends the benchmark can measure here. It never builds anything: docker needs an
-// engine that answers and labproof's host image already built; qemu (only with --qemu: VMs
-// under TCG are slow) needs its VM image in the cache.
-import { access } from 'node:fs/promises'
-import path from 'node:path'
+// Which backends the benchmark can measure here, as each backend's registry entry says
+// (benchReady: it never builds anything). Backends not measured by default (benchByDefault
+// false: qemu, whose VMs under TCG are slow) are measured when named in `also` or `only`.
+import { allBackends, backendNames } from '../harness/backends/index.ts'
 
 export interface BackendAvailability {
   backend: string
@@ -11,47 +10,14 @@ export interface BackendAvailability {
   detail: string
 }
 
-export async function availableBackends(opts: { qemu: boolean; only?: string[] }): Promise<BackendAvailability[]> {
-  const wanted = opts.only ?? ['netns', 'docker', ...(opts.qemu ? ['qemu'] : [])]
+export async function availableBackends(opts: { also?: string[]; only?: string[] }): Promise<BackendAvailability[]> {
+  const wanted = opts.only ?? [...allBackends().filter((b) => b.benchByDefault).map((b) => b.name), ...(opts.also ?? [])]
   const found: BackendAvailability[] = []
-  for (const backend of wanted) {
-    if (backend === 'netns') found.push(netns())
-    else if (backend === 'docker') found.push(await docker())
-    else if (backend === 'qemu') found.push(await qemu())
-    else found.push({ backend, available: false, detail: 'not a backend the benchmark knows' })
+  for (const backend of [...new Set(wanted)]) {
+    const entry = allBackends().find((b) => b.name === backend)
+    if (!entry) found.push({ backend, available: false, detail: `not a backend (the backends: ${backendNames().join(', ')})` })
+    else if (!entry.benchReady) found.push({ backend, available: false, detail: 'the benchmark cannot measure it (its entry has no benchReady)' })
+    else found.push({ backend, ...await entry.benchReady() })
   }
   return found
-}
-
-function netns(): BackendAvailability {
-  const root = process.getuid?.() === 0
-  return { backend: 'netns', available: root, detail: root ? 'network namespaces on this kernel' : 'needs root' }
-}
-
-async function docker(): Promise<BackendAvailability> {
-  const { dockerClient, hostImageTag, DEFAULT_DISTRO } = await import('../harness/backends/docker/docker-image.ts')
-  const image = hostImageTag(DEFAULT_DISTRO)
-  try {
-    const client = await dockerClient()
-    await client.ping()
-    try {
-      await client.getImage(image).inspect()
-    } catch {
-      return { backend: 'docker', available: false, detail: `image ${image} not built (the benchmark builds nothing: run \`npx labproof image build\`)` }
-    }
-    return { backend: 'docker', available: true, detail: image }
-  } catch (e) {
-    return { backend: 'docker', available: false, detail: `no engine answers: ${(e as Error).message.split('\n')[0]}` }
-  }
-}
-
-async function qemu(): Promise<BackendAvailability> {
-  const { cacheRoot, recipeHash, DEFAULT_VM_KERNEL } = await import('../harness/backends/shared/vm-image.ts')
-  const dir = path.join(cacheRoot(), `${DEFAULT_VM_KERNEL}-${recipeHash()}`)
-  try {
-    await access(path.join(dir, 'image.json'))
-    return { backend: 'qemu', available: true, detail: `VM image ${dir}` }
-  } catch {
-    return { backend: 'qemu', available: false, detail: `no cached VM image in ${dir} (run ci/build-vm-image.sh)` }
-  }
 }

@@ -42,7 +42,7 @@ process.chdir(PACKAGE_DIR)
 
 const machine = await machineFacts()
 const scenarios = selectScenarios(await loadScenarios(), values.scenario ?? [])
-const backends = await availableBackends({ qemu: values.qemu || (values.backend ?? []).includes('qemu'), ...(values.backend ? { only: values.backend } : {}) })
+const backends = await availableBackends({ also: values.qemu ? ['qemu'] : [], ...(values.backend ? { only: values.backend } : {}) })
 const results: BenchResults = {
   machine,
   command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),

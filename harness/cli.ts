@@ -1,7 +1,8 @@
 // `labproof <command>`: the command line. Each command lives in harness/cli/ (init in
 // harness/init.ts); this file dispatches, prints the help, and turns errors into one line and an
 // exit code: 0 done, 1 a step failed or labproof could not do it, 2 a usage mistake.
-import { BACKEND_NAMES } from './backends/index.ts'
+import { backendNames } from './backends/index.ts'
+import { backendOptionsUsage } from './backends/help.ts'
 import { cleanCommand, CLEAN_HELP } from './cli/clean.ts'
 import { ENVIRONMENT_HELP, EXIT_CODES_HELP } from './cli/environment.ts'
 import { errataCommand, ERRATA_HELP } from './cli/errata.ts'
@@ -10,7 +11,7 @@ import { imageCommand, IMAGE_HELP } from './cli/image.ts'
 import { listCommand, LIST_HELP } from './cli/list.ts'
 import { CHECK_SOURCE_HELP, DRAFT_HELP } from './cli/more-help.ts'
 import { onOutputClosed, settleColour } from './cli/output.ts'
-import { runCommand, RUN_HELP } from './cli/run.ts'
+import { runCommand, runHelp } from './cli/run.ts'
 import { argumentError, UsageError, wantsHelp } from './cli/usage.ts'
 import { loadConfig, type LabproofConfig } from './config.ts'
 import { initCommand, INIT_HELP } from './init.ts'
@@ -22,9 +23,8 @@ import { SelectionError } from './scenario/selection.ts'
 const USAGE = `labproof ${PACKAGE_VERSION} — run Linux virtual-networking lab write-ups as tests
 
 usage:
-  labproof run [FILE|DIR|ID]... [--backend ${BACKEND_NAMES.join('|')}] [--report] [--shard I/N]
-               [--distro bookworm,trixie,bullseye] [--kernel 5.10,6.1,6.12] [--jobs N] [--out DIR]
-               [--image NAME] [--privileged]
+  labproof run [FILE|DIR|ID]... [--backend ${backendNames().join('|')}] [--report] [--shard I/N]
+               [--jobs N] [--out DIR] ${backendOptionsUsage()}
   labproof list [FILE|DIR|ID]...
   labproof errata [FILE|DIR|ID]... [--json]
   labproof review [FILE|DIR|ID]... [--json|--html] [--docs DIR]... [--results DIR]...
@@ -73,7 +73,7 @@ ${EXIT_CODES_HELP}`
 
 /** Each command's --help; grade's and the others' are their own. */
 const HELP: Record<string, string> = {
-  run: RUN_HELP, list: LIST_HELP, errata: ERRATA_HELP, review: REVIEW_HELP, clean: CLEAN_HELP, image: IMAGE_HELP, init: INIT_HELP,
+  run: runHelp(), list: LIST_HELP, errata: ERRATA_HELP, review: REVIEW_HELP, clean: CLEAN_HELP, image: IMAGE_HELP, init: INIT_HELP,
   report: REPORT_HELP,
   draft: DRAFT_HELP, 'check-source': CHECK_SOURCE_HELP,
 }

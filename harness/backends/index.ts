@@ -1,77 +1,48 @@
-// The backends, by name: what each declares (its command-line options as a schema, how many labs
-// it runs at once by default, its reaper) and how to load it. Everything outside backends/ that
-// needs to know about backends (cleanup, the number of labs at once, the CLI, the sweep after an
-// interrupted run) reads this registry; nothing loads a backend's code until it is used, so a
-// netns run never loads testcontainers, and the vitest config can read defaults cheaply.
+// The backend registry: one line per backend, each a folder whose index.ts declares it
+// (entry.ts is the contract). Everything outside backends/ that needs to know about backends
+// reads this: the CLI's help and options, the config, the number of labs at once, cleanup and the
+// sweep after an interrupted run, the engine, the bench. No entry loads its backend's code until
+// it is used, so a netns run never loads testcontainers.
 //
-// A new backend is its module(s) and one entry here. (Each entry belongs in its backend's own
-// folder with the backend's files; the files stay where they are until the backends now being
-// changed settle.)
-import { z } from 'zod'
-import type { Backend } from '../lab.ts'
-import { dockerOptions } from './docker/docker-options.ts'
+// A new backend is its folder and one line here.
+import type { BackendEntry, BackendOptions } from './entry.ts'
+import netns from './netns/index.ts'
+import docker from './docker/index.ts'
+import qemu from './qemu/index.ts'
+import vagrant from './vagrant/index.ts'
 
-export interface BackendEntry {
-  name: string
-  /** One line for the help. */
-  summary: string
-  /** Scenarios run at once by default, each on its own lab. */
-  defaultJobs: number
-  /** The options it takes from the command line, validated before anything is provisioned. */
-  options: z.ZodType<Record<string, unknown>>
-  /** Its reaper talks to an engine that may be slow or absent: a run on another backend skips it. */
-  reaperNeedsEngine?: boolean
-  load(): Promise<Backend>
-  /** Removes what runs whose labproof process is gone left behind; says what it removed. */
-  reap(): Promise<string[]>
-}
-
-const noOptions = z.object({}).strict()
+export type { BackendEntry } from './entry.ts'
 
 const BACKENDS: BackendEntry[] = [
-  {
-    name: 'netns',
-    summary: 'processes in their own namespaces on this kernel (root, util-linux)',
-    defaultJobs: 4,
-    options: noOptions,
-    load: async () => (await import('./netns/netns.ts')).netnsBackend,
-    reap: async () => (await import('./netns/netns-reaper.ts')).reapNetnsLeftovers(),
-  },
-  {
-    name: 'docker',
-    summary: 'containers on --internal networks (a docker engine)',
-    defaultJobs: 4,
-    options: dockerOptions,
-    reaperNeedsEngine: true,
-    load: async () => (await import('./docker/docker.ts')).dockerBackend,
-    reap: async () => (await import('./docker/docker-reaper.ts')).reapStaleDocker(),
-  },
-  {
-    name: 'qemu',
-    summary: 'two VMs booting a chosen Debian kernel (qemu-system-x86, debootstrap)',
-    // VMs under TCG on two cores are not cheap.
-    defaultJobs: 1,
-    options: z.object({ kernel: z.string().optional() }).strict(),
-    load: async () => (await import('./qemu/qemu.ts')).qemuBackend,
-    reap: async () => (await import('./qemu/qemu.ts')).reapQemuLeftovers(),
-  },
-  {
-    name: 'vagrant',
-    summary: 'VMs from vagrant up on vagrant/Vagrantfile (vagrant and a provider)',
-    defaultJobs: 1,
-    options: z.object({ distro: z.string().optional() }).strict(),
-    load: async () => (await import('./vagrant/vagrant.ts')).vagrantBackend,
-    reap: async () => (await import('./vagrant/vagrant.ts')).reapVagrantLeftovers(),
-  },
+  netns,
+  docker,
+  qemu,
+  vagrant,
 ]
 
-export const BACKEND_NAMES = BACKENDS.map((b) => b.name)
+/** Adds a backend at run time (a plugin, or a test's double); the returned call removes it. */
+export function registerBackend(entry: BackendEntry): () => void {
+  if (BACKENDS.some((b) => b.name === entry.name)) throw new Error(`a backend named "${entry.name}" is registered already`)
+  BACKENDS.push(entry)
+  return () => {
+    const i = BACKENDS.indexOf(entry)
+    if (i >= 0) BACKENDS.splice(i, 1)
+  }
+}
+
+export function backendNames(): string[] {
+  return BACKENDS.map((b) => b.name)
+}
 
 /** The entry of `name`; an unknown name is refused with the known ones. */
 export function backendEntry(name: string): BackendEntry {
   const entry = BACKENDS.find((b) => b.name === name)
-  if (!entry) throw new Error(`unknown backend "${name}"; choose one of: ${BACKEND_NAMES.join(', ')}`)
+  if (!entry) throw new Error(`unknown backend "${name}"; choose one of: ${backendNames().join(', ')}`)
   return entry
+}
+
+export function allBackends(): readonly BackendEntry[] {
+  return BACKENDS
 }
 
 /** Every backend, in the order a sweep goes through them: later ones first, since a VM
@@ -80,18 +51,53 @@ export function backendsToSweep(): BackendEntry[] {
   return [...BACKENDS].reverse()
 }
 
-export async function backendByName(name: string): Promise<Backend> {
-  return backendEntry(name).load()
+/** The backend that makes labs: its entry (preflight, provision). */
+export async function backendByName(name: string): Promise<BackendEntry> {
+  return backendEntry(name)
 }
 
 /** `raw` checked against the backend's options: a mistake names the backend and the option. */
-export function backendOptions(name: string, raw: Record<string, unknown>): Record<string, unknown> {
-  const r = backendEntry(name).options.safeParse(raw)
-  if (r.success) return r.data
+export function backendOptions(name: string, raw: Record<string, unknown>): BackendOptions {
+  const entry = backendEntry(name)
+  const r = entry.options.safeParse(raw)
+  if (r.success) return r.data as BackendOptions
   const issue = r.error.issues[0]!
   if (issue.code === 'unrecognized_keys') {
-    const known = Object.keys((backendEntry(name).options as unknown as { shape?: object }).shape ?? {})
-    throw new Error(`the ${name} backend has no option ${(issue as { keys: string[] }).keys.map((k) => `--${k}`).join(', ')} (${known.length ? `its options: ${known.map((k) => `--${k}`).join(', ')}` : 'it takes none'})`)
+    const known = Object.keys(entry.options.shape)
+    const key = issue.keys[0]!
+    const others = BACKENDS.filter((b) => key in b.options.shape).map((b) => b.name)
+    throw new Error(`the ${name} backend has no option --${key} (${known.length ? `its options: ${known.map((k) => `--${k}`).join(', ')}` : 'it takes none'})${others.length ? `; --${key} is for ${others.join(', ')}` : ''}`)
   }
   throw new Error(`${name} backend, --${issue.path.join('.')}: ${issue.message}`)
+}
+
+/** The defaults the environment gives a backend's options (its `envDefaults`): what the CLI
+ *  starts from before the command line's own. A flag's variable is on when it is 1. */
+export function backendOptionsFromEnv(name: string, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const entry = backendEntry(name)
+  const found: Record<string, unknown> = {}
+  for (const [option, variable] of Object.entries(entry.envDefaults ?? {})) {
+    const value = env[variable]
+    if (value === undefined || value === '') continue
+    found[option] = isFlag(entry, option) ? value === '1' : value
+  }
+  return found
+}
+
+function isFlag(entry: BackendEntry, option: string): boolean {
+  const field = entry.options.shape[option] as { unwrap?: () => unknown } | undefined
+  return (field?.unwrap?.() as { def?: { type?: string } } | undefined)?.def?.type === 'boolean'
+}
+
+/** Every option any backend takes, for the command line's parser: a flag or a value. */
+export function backendCliOptions(): Record<string, { type: 'string' | 'boolean' }> {
+  const all: Record<string, { type: 'string' | 'boolean' }> = {}
+  for (const entry of BACKENDS) {
+    for (const option of Object.keys(entry.options.shape)) {
+      const type = isFlag(entry, option) ? 'boolean' : 'string'
+      if (all[option] && all[option]!.type !== type) throw new Error(`backends disagree on --${option}: a flag for one, a value for another`)
+      all[option] = { type }
+    }
+  }
+  return all
 }

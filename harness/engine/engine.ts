@@ -55,7 +55,7 @@ export class ScenarioEngine {
   async start(): Promise<Lab> {
     const t0 = performance.now()
     const backend = await backendByName(this.opts.backend)
-    this.lab = await backend.provision(topologyOf(this.scenario), { distro: this.opts.distro, kernel: this.opts.kernel })
+    this.lab = await backend.provision(topologyOf(this.scenario), { ...this.opts.options, distro: this.opts.distro, kernel: this.opts.kernel })
     this.replyWait = new ReplyWait(this.lab.noReplyWaitS)
     await this.emit('lab-up', { lab: this.lab, ms: performance.now() - t0 })
     return this.lab

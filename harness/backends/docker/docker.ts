@@ -173,7 +173,7 @@ function privilegedRefusal(e: unknown): Error {
 /** An engine that answers, and the distro or image asked for. */
 async function dockerPreflight(opts: DockerProvisionOptions = {}): Promise<void> {
   const docker = await dockerClient()
-  const wanted = opts.image ?? process.env.LABPROOF_DOCKER_IMAGE ?? opts.distro
+  const wanted = opts.image ?? opts.distro
   if (!wanted || isHostDistro(wanted)) return
   const found = await docker.getImage(wanted).inspect().then(() => true, () => false)
   if (!found) {
@@ -187,8 +187,8 @@ export const dockerBackend: Backend = {
   async provision(topology: Topology, opts: DockerProvisionOptions = {}): Promise<Lab> {
     const docker = await dockerClient()
     await sweepStaleOnce(docker)
-    const image = await ensureHostImage({ distroOrImage: opts.image ?? process.env.LABPROOF_DOCKER_IMAGE ?? opts.distro, onProgress: opts.onProgress })
-    const privileged = opts.privileged ?? process.env.LABPROOF_DOCKER_PRIVILEGED === '1'
+    const image = await ensureHostImage({ distroOrImage: opts.image ?? opts.distro, onProgress: opts.onProgress })
+    const privileged = opts.privileged ?? false
     const engine = await docker.info() as { KernelVersion?: string; ServerVersion?: string }
 
     const started = performance.now()

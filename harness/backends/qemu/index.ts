@@ -1,0 +1,21 @@
+// The qemu backend's entry in the registry (harness/backends/index.ts): light, its code loaded
+// only when a lab is made, checked for or swept.
+import { defineBackend, valueOption } from '../entry.ts'
+import { z } from 'zod'
+
+export default defineBackend({
+  name: 'qemu',
+  summary: 'two VMs booting a chosen Debian kernel (qemu-system-x86, debootstrap)',
+  // VMs under TCG on two cores are not cheap.
+  defaultJobs: 1,
+  options: z.strictObject({
+    kernel: valueOption('LIST', 'every scenario on each Debian kernel (5.10,6.1,6.12; default 6.1)'),
+  }),
+  matrix: ['kernel'],
+  preflight: async (opts) => (await import('./qemu.ts')).qemuBackend.preflight!(opts),
+  provision: async (topology, opts) => (await import('./qemu.ts')).qemuBackend.provision(topology, opts),
+  reap: async () => (await import('./qemu.ts')).reapQemuLeftovers(),
+  // Only when asked for (bench --qemu): VMs under TCG are slow.
+  benchByDefault: false,
+  benchReady: async () => (await import('./qemu-bench.ts')).qemuBenchReady(),
+})

@@ -1,0 +1,17 @@
+// The vagrant backend's entry in the registry (harness/backends/index.ts): light, its code loaded
+// only when a lab is made or swept.
+import { defineBackend, valueOption } from '../entry.ts'
+import { z } from 'zod'
+
+export default defineBackend({
+  name: 'vagrant',
+  summary: 'VMs from vagrant up on vagrant/Vagrantfile (vagrant and a provider)',
+  defaultJobs: 1,
+  options: z.strictObject({
+    distro: valueOption('LIST', 'every scenario on each Vagrant box named (with a "/": debian/bookworm64; LABPROOF_VAGRANT_BOX wins)'),
+  }),
+  matrix: ['distro'],
+  preflight: async (opts) => (await import('./vagrant.ts')).vagrantBackend.preflight?.(opts),
+  provision: async (topology, opts) => (await import('./vagrant.ts')).vagrantBackend.provision(topology, opts),
+  reap: async () => (await import('./vagrant.ts')).reapVagrantLeftovers(),
+})

@@ -1,0 +1,13 @@
+// How a run's options reach vitest's workers: `labproof run` (run-vitest.ts) and, for vitest
+// started directly, vitest.config.ts provide them under this key; scenarios/labs.test.ts injects
+// them. Vitest hands provided values to its workers itself: the workers read no environment for
+// them.
+import type { RunOptions } from '../engine/run-options.ts'
+
+export const PROVIDED_RUN = 'labproofRun'
+
+declare module 'vitest' {
+  interface ProvidedContext {
+    labproofRun: RunOptions
+  }
+}
