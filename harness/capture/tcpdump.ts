@@ -90,7 +90,7 @@ export class RunningCapture {
     if (r.exitCode !== 0 || !pid) {
       throw new Error(`tcpdump did not start on ${spec.on}: ${(r.stderr.trim() || r.stdout.trim() || `exit ${r.exitCode}`)}${r.timedOut ? ' (no answer in time)' : ''}`)
     }
-    return new RunningCapture(spec, host, pid, base, /^listening on .*$/m.exec(r.stdout)?.[0] ?? '')
+    return new RunningCapture(spec, host, pid, base, /listening on .*$/m.exec(r.stdout)?.[0] ?? '')
   }
 
   /** Where the file stands once tcpdump has caught up: one round trip. */

@@ -1,15 +1,19 @@
-// Captures on a real lab: the pcap comes home complete, and no tcpdump outlives its step,
-// also when the step fails mid-capture or labproof is killed.
+// Captures on a real lab: the pcap comes home complete, and no tcpdump outlives its step (a
+// capture of one step) or its lab (the lab's kept captures, read by window), also when the step
+// fails mid-capture or labproof is killed.
 import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { netnsBackend } from '../../harness/backends/netns/netns.ts'
+import { CaptureSet } from '../../harness/capture/capture-set.ts'
 import { withCaptures } from '../../harness/capture/evidence.ts'
 import { matchPacket } from '../../harness/capture/pattern.ts'
 import { readPcap } from '../../harness/capture/pcap.ts'
 import { startScript, stopScript } from '../../harness/capture/tcpdump.ts'
 import type { Host } from '../../harness/host.ts'
 import type { Lab } from '../../harness/lab.ts'
+import { runStep } from '../../harness/scenario/run-step.ts'
+import type { RunStep } from '../../harness/scenario/schema.ts'
 import { StepContext } from '../../harness/scenario/step-context.ts'
 import { buildTopology } from '../../harness/topology.ts'
 import { netnsNodePids } from '../helpers/leftovers.ts'
@@ -87,6 +91,91 @@ describe.skipIf(!root)('captures (needs root)', () => {
   test('a capture on an interface that does not exist fails clearly', async () => {
     const ctx = new StepContext(lab, 10_000)
     await expect(withCaptures(ctx, [{ on: 'host01:nothere' }], async () => 0)).rejects.toThrow(/tcpdump did not start on host01:nothere: .*nothere/)
+  })
+})
+
+describe.skipIf(!root)('captures kept for the lab, read by window (needs root)', () => {
+  let lab: Lab
+  let captures: CaptureSet
+  beforeAll(async () => {
+    lab = await netnsBackend.provision(buildTopology())
+    captures = new CaptureSet(lab)
+  })
+  afterAll(async () => {
+    await captures?.endAll()
+    await lab?.destroy()
+  })
+  const step = () => new StepContext(lab, 10_000, { captures })
+  const echoes = (ctx: StepContext, on: string) => ctx.captured.get(on)!.packets.filter((p) => matchPacket(p, { icmp: 'echo-request' })).length
+
+  test('each step sees its own packets, through its own filter, from one tcpdump', async () => {
+    const first = step()
+    await withCaptures(first, [{ on: 'host02:ens33', filter: 'icmp' }], () => first.run('host01', 'ping -c 2 -i 0.01 192.168.21.12'))
+    const second = step()
+    await withCaptures(second, [{ on: 'host02:ens33', filter: 'icmp' }], () => second.run('host01', 'ping -c 3 -i 0.01 192.168.21.12'))
+    expect([echoes(first, 'host02:ens33'), echoes(second, 'host02:ens33')]).toEqual([2, 3])
+    // The ARP of the first ping is in the capture, not in an icmp window.
+    const arp = step()
+    await withCaptures(arp, [{ on: 'host02:ens33', filter: 'arp' }], () => arp.run('host01', 'ip neigh flush dev ens33 && ping -c 1 192.168.21.12'))
+    expect(arp.captured.get('host02:ens33')!.packets.every((p) => p.layers.some((l) => l.kind === 'arp'))).toBe(true)
+    expect(arp.captured.get('host02:ens33')!.packets.length).toBeGreaterThan(0)
+    expect(tcpdumpsOf(process.pid)).toHaveLength(1)
+    const pcap = second.attachments.find((a) => a.fileExtension === 'pcap')!.content as Buffer
+    expect(readPcap(pcap).packets).toHaveLength(6)
+  })
+
+  test('a window waits for packets tcpdump has not read yet', async () => {
+    const ctx = step()
+    const window = await captures.open([{ on: 'host02:ens33', filter: 'icmp' }])
+    const [pid] = tcpdumpsOf(process.pid)
+    process.kill(pid!, 'SIGSTOP')
+    await ctx.run('host01', 'ping -c 3 -i 0.01 192.168.21.12')
+    // Stopped, tcpdump has read none of the six: the window must not close before it has.
+    const closing = window.close()
+    process.kill(pid!, 'SIGCONT')
+    const [cut] = await closing
+    const packets = readPcap(cut!.pcap).packets
+    expect(packets.filter((p) => matchPacket(p, { icmp: 'echo-request' }))).toHaveLength(3)
+    expect(packets.filter((p) => matchPacket(p, { icmp: 'echo-reply' }))).toHaveLength(3)
+  })
+
+  test('a window with no packet is a pcap of the capture\'s link type', async () => {
+    const empty = step()
+    await withCaptures(empty, [{ on: 'host01:any', filter: 'udp port 9' }], async () => 0)
+    const full = step()
+    await withCaptures(full, [{ on: 'host01:any', filter: 'icmp' }], () => full.run('host01', 'ping -c 1 192.168.21.12'))
+    const pcapOf = (ctx: StepContext) => readPcap(ctx.attachments.find((a) => a.fileExtension === 'pcap')!.content as Buffer)
+    expect(pcapOf(empty).packets).toEqual([])
+    expect(pcapOf(full).packets.length).toBeGreaterThan(0)
+    expect(pcapOf(empty).linkType).toBe(pcapOf(full).linkType)
+  })
+
+  test('an interface deleted and made again is captured anew', async () => {
+    await lab.host('host01').succeed('ip link add lpa type veth peer name lpb && ip addr add 10.99.0.1/24 dev lpa && ip link set lpa up && ip link set lpb up')
+    const before = step()
+    await withCaptures(before, [{ on: 'host01:lpb' }], () => before.run('host01', 'ping -c 1 -W 0.2 10.99.0.2'))
+    await lab.host('host01').succeed('ip link del lpa && ip link add lpa type veth peer name lpb && ip addr add 10.99.0.1/24 dev lpa && ip link set lpa up && ip link set lpb up')
+    const after = step()
+    await withCaptures(after, [{ on: 'host01:lpb', filter: 'arp' }], () => after.run('host01', 'ping -c 1 -W 0.2 10.99.0.2'))
+    expect(after.captured.get('host01:lpb')!.packets.length).toBeGreaterThan(0)
+    await lab.host('host01').succeed('ip link del lpa')
+  })
+
+  test('a capture inside a namespace ends before a command that deletes the namespace', async () => {
+    const host = lab.host('host01')
+    await host.succeed('ip netns add lpns && ip link add lpc type veth peer name lpd netns lpns')
+    const seen = step()
+    await withCaptures(seen, [{ on: 'host01/lpns:any' }], async () => 0)
+    expect(tcpdumpsOf(process.pid)).toHaveLength(3)
+    await runStep({ on: 'host01', run: 'ip netns del lpns' } as RunStep, step())
+    // Nothing held the namespace: its end took lpd's peer with it.
+    await host.waitUntilSucceeds('! ip link show lpc', { timeoutMs: 5_000, intervalMs: 20 })
+  })
+
+  test('ending the captures leaves no tcpdump and no file', async () => {
+    await captures.endAll()
+    await expectTcpdumpGone(lab.host('host02'))
+    expect((await lab.host('host02').exec('ls /run/labproof-captures')).stdout).toBe('')
   })
 })
 
