@@ -149,7 +149,10 @@ function stepEvidence(scenarioId: string, p: PlannedStep, records: ScenarioRecor
   const why = runs.map((r) => (r.status === 'running' ? `interrupted on ${r.on} while it ran` : `skipped on ${r.on}: ${r.reason ?? 'no reason recorded'}`))
   if (stale) why.push(`${stale} record${stale > 1 ? 's' : ''} of an older version of the scenario (its step ${p.number} was another step) not counted`)
   if (!runs.length && !stale) why.push('no run in the results reached it')
-  return { ...base, status: 'not run', cameBack: `${why.join('; ')}; ${whoCanRun(scenarioId, p, cells)}` }
+  // Blocked by a failure on every backend that reached it: the failure is what to fix first.
+  const blocked = runs.length > 0 && runs.every((r) => r.reason?.startsWith('blocked by'))
+  const lacks = p.requires.kernel.some((f) => cells.some((c) => c.missing.includes(f)))
+  return { ...base, status: 'not run', cameBack: blocked && !lacks ? why.join('; ') : `${why.join('; ')}; ${whoCanRun(scenarioId, p, cells)}` }
 }
 
 /** Which backend can run a step no run reached, from what it needs and what the recorded
