@@ -1,4 +1,4 @@
-// The commands that only plan or read (help, list, errata, grade) load neither vitest nor Allure:
+// The commands that only plan or read (help, list, errata, review, grade) load neither vitest nor Allure:
 // they run with a module hook that refuses those imports and logs each attempt. The control: a
 // script that does import them is caught.
 import { spawn } from 'node:child_process'
@@ -65,6 +65,17 @@ test('errata loads neither vitest nor Allure', async () => {
   expect(r.refused).toEqual([])
   expect(r.code).toBe(0)
   expect(JSON.parse(r.stdout).length).toBeGreaterThan(0)
+}, 60_000)
+
+test('review loads neither vitest nor Allure, as JSON or as an HTML page', async () => {
+  const json = await guarded('review-json', ['review', 'test/scenarios/review-claims.yaml', '--json'])
+  expect(json.refused).toEqual([])
+  expect(json.code).toBe(0)
+  expect(JSON.parse(json.stdout)[0].scenario).toBe('review-claims')
+  const html = await guarded('review-html', ['review', 'test/scenarios/review-claims.yaml', '--html'])
+  expect(html.refused).toEqual([])
+  expect(html.code).toBe(0)
+  expect(html.stdout).toMatch(/^review: .*review\.html$/m)
 }, 60_000)
 
 test('grade loads neither vitest nor Allure, up to a machine it cannot reach', async () => {
