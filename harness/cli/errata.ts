@@ -7,8 +7,10 @@ import { parseCommand } from './usage.ts'
 export const ERRATA_HELP = `usage: labproof errata [FILE|DIR|ID]... [--json]
 
 Prints every erratum the scenarios record (default: all the default scenarios, as for run): the
-document's verbatim command, what it did in the last run (from reports/run/ under the output
-folder), the correction and why.
+document's verbatim command, what it did in the runs and on which backend (the latest run of each
+backend, merged, from reports/by-backend/ under the output folder), the correction and why. One
+that no run confirmed says why and which backend can run it. labproof review shows the errata
+with the documents' claims.
 
   --json    the same as a JSON list
 `
