@@ -87,7 +87,7 @@ describe('conventions', () => {
   }, 300_000)
 
   test('COMMAND --help and help COMMAND, for every command', async () => {
-    for (const command of ['run', 'list', 'errata', 'clean', 'image', 'grade', 'init', 'draft', 'check-source']) {
+    for (const command of ['run', 'list', 'errata', 'review', 'clean', 'image', 'grade', 'init', 'draft', 'check-source']) {
       const r = await cli([command, '--help'])
       expect({ command, code: r.code, stderr: r.stderr }).toEqual({ command, code: 0, stderr: '' })
       expect(r.stdout).toMatch(new RegExp(`labproof ${command}\\b`))
