@@ -1,5 +1,6 @@
 // What each test carries into the Allure report: labels (source document, scenario, section),
-// the command transcript, notes on bounded commands, evidence files (pcaps), host facts, errata;
+// the command transcript, notes on bounded commands, evidence files (pcaps), host facts, the
+// lab's facts (which accelerator ran a VM lab and why, as a parameter of every step), errata;
 // a skipped step's transcript says what was not run and why (its reason reaches the test's
 // statusDetails through report/allure-reporter.ts).
 // allureSubscriber() takes them from the engine's events; it runs inside the vitest test the
@@ -14,8 +15,18 @@ import { skippedTranscript, transcriptText } from './transcript.ts'
 
 export function allureSubscriber(): Subscriber {
   const probed: Capabilities[] = []
+  // lab-up comes before any step's test (in vitest's beforeAll): its facts go to the steps.
+  let lab: Record<string, string> | undefined
+  let labShown = false
   return {
-    'step-started': (e) => labelStep(e.scenario, e.step.section, e.step.number, e.options),
+    'lab-up': (e) => {
+      lab = e.lab.facts
+    },
+    'step-started': async (e) => {
+      await labelStep(e.scenario, e.step.section, e.step.number, e.options)
+      if (lab) await recordLabFacts(lab, !labShown)
+      labShown = true
+    },
     'host-probed': (e) => {
       probed.push(e.capabilities)
       return recordHostFacts(e.capabilities)
@@ -46,6 +57,13 @@ export async function attachStep(record: StepRecord): Promise<void> {
   for (const a of record.attachments) {
     await allure.attachment(a.name, a.content, { contentType: a.contentType, ...(a.fileExtension ? { fileExtension: a.fileExtension } : {}) })
   }
+}
+
+/** Which accelerator ran the lab's VMs and why, on every step (left out of Allure's history id:
+ *  the same step under KVM or TCG is one test); every fact of the lab, on the first step. */
+export async function recordLabFacts(facts: Record<string, string>, attach: boolean): Promise<void> {
+  if (facts.accel) await allure.parameter('accelerator', `${facts.accel.toUpperCase()}: ${facts.accelReason ?? 'no reason given'}`, { excluded: true })
+  if (attach) await allure.attachment('lab facts', Object.entries(facts).map(([name, value]) => `${name}: ${value}`).join('\n'), { contentType: 'text/plain', fileExtension: 'txt' })
 }
 
 export async function recordHostFacts(caps: Capabilities): Promise<void> {

@@ -18,7 +18,7 @@ import path from 'node:path'
 import type { Reporter, TestCase, TestModule, TestSuite, Vitest } from 'vitest/node'
 import { writeFileAtomic } from './atomic-write.ts'
 import { junitXml, type JunitCase, type JunitOutcome, type JunitSuite } from './junit.ts'
-import { currentRunId, readStepFacts, type StepFact } from './run-record.ts'
+import { currentRunId, readLabFacts, readStepFacts, type StepFact } from './run-record.ts'
 import { cellName, runOptionsFromEnv } from '../engine/run-options.ts'
 import { parseScenario } from '../scenario/loader.ts'
 import { planSteps } from '../scenario/plan.ts'
@@ -115,7 +115,7 @@ export default class JunitReporter implements Reporter {
       return suite
     }
     for (const { meta, test } of steps.values()) {
-      suiteOf(`scenario\0${meta.scenario}\0${meta.cell}`, () => scenarioSuite(meta)).cases.push(this.stepCase(test, meta, signal))
+      suiteOf(`scenario\0${meta.scenario}\0${meta.cell}`, () => scenarioSuite(meta, this.labProperties(meta))).cases.push(this.stepCase(test, meta, signal))
     }
     for (const { test, module } of others) {
       suiteOf(`module\0${module.moduleId}`, () => ({ name: relative(module.moduleId), file: relative(module.moduleId), cases: [] })).cases.push(genericCase(test, module, signal))
@@ -142,6 +142,13 @@ export default class JunitReporter implements Reporter {
     return { ...base, ...(known ?? { timeS: 0, outcome: { status: 'skipped', message: interrupted(signal, fact?.status === 'running') } }) }
   }
 
+  /** The facts of the lab the scenario ran on in this run and cell (the backend, the kernel,
+   *  which accelerator ran its VMs and why), as `lab.<name>` properties. */
+  private labProperties(meta: StepMeta): Record<string, string> {
+    const lab = readLabFacts(this.options.runRecords, meta.scenario).filter((f) => f.run === this.runId && f.cell === meta.cell).at(-1)
+    return Object.fromEntries(Object.entries(lab?.facts ?? {}).map(([name, value]) => [`lab.${name}`, value]))
+  }
+
   /** Run records read by the render under way, by scenario. */
   private readonly factsRead = new Map<string, StepFact[]>()
 
@@ -165,12 +172,12 @@ export function writePlannedJunit(options: JunitReporterOptions, files: string[]
   new JunitReporter(options, files).attach(true)
 }
 
-function scenarioSuite(meta: StepMeta): JunitSuite {
+function scenarioSuite(meta: StepMeta, lab: Record<string, string>): JunitSuite {
   const matrixCell = meta.cell.includes(' ') ? ` [${meta.cell}]` : ''
   return {
     name: `${meta.scenario}: ${meta.scenarioTitle}${matrixCell}`,
     file: meta.file,
-    properties: { scenario: meta.scenario, cell: meta.cell, 'source document': meta.sourceDoc },
+    properties: { scenario: meta.scenario, cell: meta.cell, 'source document': meta.sourceDoc, ...lab },
     cases: [],
   }
 }

@@ -9,6 +9,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { parseJunit } from '../../harness/report/junit.ts'
 import { junitCases, ROOT, runCli, startCli, type CliRun } from '../helpers/labproof-cli.ts'
 
 const root = process.getuid?.() === 0
@@ -93,6 +94,29 @@ describe.skipIf(!root)('JUnit and Allure results of a run (needs root)', () => {
     const failed = results.find((r) => r.name === 'step 5: link v1 on host01')!
     expect(failed.status).toBe('failed')
     expect(failed.statusDetails?.message).toMatch(/^expected v1 on host01: state up\n[\s\S]*suggested fix: bring v1 up first: ip link set v1 up$/)
+  })
+
+  test('the lab\'s facts: properties of each scenario\'s JUnit suite, and an Allure attachment on its first step', () => {
+    const suites = parseJunit(readFileSync(path.join(out, 'reports', 'junit.xml'), 'utf8'))
+    for (const id of ['report-verdicts', 'report-kernel-skip', 'report-passes']) {
+      const props = suites.find((s) => s.properties?.scenario === id)?.properties
+      expect(props, id).toMatchObject({ 'lab.backend': 'netns' })
+      expect(Number(props!['lab.provisionMs']), id).toBeGreaterThan(0)
+    }
+    const resultsDir = path.join(out, 'allure-results')
+    const results = readdirSync(resultsDir).filter((f) => f.endsWith('-result.json')).map((f) => JSON.parse(readFileSync(path.join(resultsDir, f), 'utf8')) as {
+      name: string; attachments: Attachment[]; steps?: AllureStep[]; labels: Array<{ name: string; value: string }>; parameters?: Array<{ name: string; value: string }>
+    })
+    const scenarioOf = (r: (typeof results)[number]) => r.labels.find((l) => l.name === 'scenario')?.value
+    const stepOf = (r: (typeof results)[number]) => Number(r.parameters?.find((p) => p.name === 'step')?.value)
+    // Once per scenario, on its first step.
+    const withFacts = results.filter((r) => attachmentsOf(r).some((a) => a.name === 'lab facts'))
+    expect(withFacts.map(scenarioOf).sort()).toEqual(['report-kernel-skip', 'report-passes', 'report-verdicts'])
+    for (const r of withFacts) expect(stepOf(r)).toBe(Math.min(...results.filter((x) => scenarioOf(x) === scenarioOf(r)).map(stepOf)))
+    const facts = attachmentsOf(withFacts[0]!).find((a) => a.name === 'lab facts')!
+    expect(readFileSync(path.join(resultsDir, facts.source), 'utf8')).toMatch(/^backend: netns\nprovisionMs: \d+$/)
+    // An accelerator is a VM lab's fact: a netns lab has none to show.
+    expect(results.flatMap((r) => r.parameters ?? []).filter((p) => p.name === 'accelerator')).toEqual([])
   })
 })
 
