@@ -3,6 +3,8 @@
 // backend can run what no run reached, and errata from the merged records.
 //   review-claims/netns: `labproof run test/scenarios/review-claims.yaml` on netns (this kernel
 //     lacks ipip; the last check fails on purpose).
+//   review-claims-qemu/qemu: the same scenario on qemu (kernel 6.1, TCG), whose ping step failed
+//     reading its capture back from the guest.
 //   ipip-tunnels/: scenarios/000-ipip-tunnels.yaml as of commit c34dcbc (ipip-tunnels.yaml), its
 //     full netns run, and a qemu run whose first step failed (the guest's ssh channel closed).
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -111,6 +113,29 @@ describe('verdicts of a netns run (review-claims)', async () => {
     const none = reviewDocument(s, undefined)
     expect(claim(none, 'ns-answers-own-address')).toMatchObject({ verdict: 'not run yet', detail: 'not run yet: step 8: no run in the results reached it; labproof run review-claims runs it' })
     expect(none.backends).toEqual([])
+  })
+})
+
+describe('verdicts merged over two result folders: netns and qemu (review-claims)', async () => {
+  const s = load(REVIEW_CLAIMS)
+  const records = readMergedRecords([path.join(FIXTURES, 'review-claims'), path.join(FIXTURES, 'review-claims-qemu')]).get('review-claims')
+  const r = reviewDocument(s, records)
+
+  test('each backend named, a VM backend with its kernel', () => {
+    expect(r.backends).toEqual(['netns (kernel 6.18.44-fc-v1045)', 'qemu 6.1 (kernel 6.1.0-57-cloud-amd64)'])
+  })
+
+  test('a claim whose step passed on both backends names both', () => {
+    expect(claim(r, 'loopback-up-from-start')).toMatchObject({ verdict: 'refuted', detail: 'refuted on netns and qemu 6.1' })
+    expect(command(r, 1).detail).toBe('ran verbatim and did what the document shows, on netns and qemu 6.1')
+  })
+
+  test('a step that passed on netns and failed on qemu is a failure, naming qemu', () => {
+    const c = claim(r, 'ns-answers-own-address')
+    expect(c.verdict).toBe('contradicted')
+    expect(c.detail).toMatch(/^contradicted: step 8 failed on qemu 6\.1: could not read the capture on host01\/ns1:lo/)
+    expect(c.evidence[0]).toMatchObject({ passedOn: ['netns'], failedOn: ['qemu 6.1'] })
+    expect(command(r, 8).verdict).toBe('failed')
   })
 })
 
