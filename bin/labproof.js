@@ -17,7 +17,7 @@ if (existsSync(source) && !builtAfterSources()) {
   await import(new URL('dist/harness/cli.js', root).href)
 }
 
-/** dist/.built (written last by a successful build) is newer than everything compiled into dist/. */
+/** dist/.built (written last by a successful build: its time) is newer than everything compiled into dist/. */
 function builtAfterSources() {
   const built = mtime(new URL('dist/.built', root))
   if (built === undefined) return false

@@ -1,26 +1,17 @@
 // `labproof <command>`: the command line. Each command lives in harness/cli/ (init in
 // harness/init.ts); this file dispatches, prints the help, and turns errors into one line and an
 // exit code: 0 done, 1 a step failed or labproof could not do it, 2 a usage mistake.
-import { backendNames } from './backends/index.ts'
-import { backendOptionsUsage } from './backends/help.ts'
-import { cleanCommand, CLEAN_HELP } from './cli/clean.ts'
 import { ENVIRONMENT_HELP, EXIT_CODES_HELP } from './cli/environment.ts'
-import { errataCommand, ERRATA_HELP } from './cli/errata.ts'
-import { REVIEW_HELP } from './cli/review.ts'
-import { imageCommand, IMAGE_HELP } from './cli/image.ts'
-import { listCommand, LIST_HELP } from './cli/list.ts'
-import { CHECK_SOURCE_HELP, DRAFT_HELP } from './cli/more-help.ts'
 import { onOutputClosed, settleColour } from './cli/output.ts'
-import { runCommand, runHelp } from './cli/run.ts'
 import { argumentError, UsageError, wantsHelp } from './cli/usage.ts'
-import { loadConfig, type LabproofConfig } from './config.ts'
-import { initCommand, INIT_HELP } from './init.ts'
+import type { LabproofConfig } from './config.ts'
 import { PACKAGE_VERSION } from './package-info.ts'
-import { REPORT_HELP } from './report/merge.ts'
-import { stopRun } from './run-vitest.ts'
-import { SelectionError } from './scenario/selection.ts'
 
-const USAGE = `labproof ${PACKAGE_VERSION} — run Linux virtual-networking lab write-ups as tests
+/** `labproof --help`; the backends and their options come from the registry. */
+async function usage(): Promise<string> {
+  const { backendNames } = await import('./backends/index.ts')
+  const { backendOptionsUsage } = await import('./backends/help.ts')
+  return `labproof ${PACKAGE_VERSION} — run Linux virtual-networking lab write-ups as tests
 
 usage:
   labproof run [FILE|DIR|ID]... [--backend ${backendNames().join('|')}] [--report] [--shard I/N]
@@ -70,12 +61,35 @@ The command line wins over the environment, which wins over the file.
 
 ${ENVIRONMENT_HELP}
 ${EXIT_CODES_HELP}`
+}
 
-/** Each command's --help; grade's and the others' are their own. */
-const HELP: Record<string, string> = {
-  run: runHelp(), list: LIST_HELP, errata: ERRATA_HELP, review: REVIEW_HELP, clean: CLEAN_HELP, image: IMAGE_HELP, init: INIT_HELP,
-  report: REPORT_HELP,
-  draft: DRAFT_HELP, 'check-source': CHECK_SOURCE_HELP,
+interface Command {
+  /** `labproof COMMAND --help`; absent: the command answers --help itself. */
+  help?: () => string
+  run: (args: string[], config: LabproofConfig) => Promise<number>
+}
+
+/** Each command, loaded only when it is the one asked for: `labproof list` loads neither vitest
+ *  nor Allure nor any other command's code, and start-up costs only what the command uses. */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  run: async () => { const m = await import('./cli/run.ts'); return { help: m.runHelp, run: m.runCommand } },
+  list: async () => { const m = await import('./cli/list.ts'); return { help: () => m.LIST_HELP, run: m.listCommand } },
+  errata: async () => { const m = await import('./cli/errata.ts'); return { help: () => m.ERRATA_HELP, run: m.errataCommand } },
+  review: async () => { const m = await import('./cli/review.ts'); return { help: () => m.REVIEW_HELP, run: m.reviewCommand } },
+  clean: async () => { const m = await import('./cli/clean.ts'); return { help: () => m.CLEAN_HELP, run: (args) => m.cleanCommand(args) } },
+  image: async () => { const m = await import('./cli/image.ts'); return { help: () => m.IMAGE_HELP, run: (args) => m.imageCommand(args) } },
+  grade: async () => ({ run: (args) => grade(args) }),
+  endstate: async () => { const m = await import('./endstate/endstate-command.ts'); return { run: (args) => m.endStateCommand(args) } },
+  init: async () => { const m = await import('./init.ts'); return { help: () => m.INIT_HELP, run: (args) => m.initCommand(args) } },
+  draft: async () => {
+    const { DRAFT_HELP } = await import('./cli/more-help.ts')
+    return { help: () => DRAFT_HELP, run: async (args) => (await import('./draft/draft-command.ts')).draftCommand(args) }
+  },
+  'check-source': async () => {
+    const { CHECK_SOURCE_HELP } = await import('./cli/more-help.ts')
+    return { help: () => CHECK_SOURCE_HELP, run: async (args) => (await import('./scenario/check-source-command.ts')).checkSourceCommand(args) }
+  },
+  report: async () => { const m = await import('./report/merge.ts'); return { help: () => m.REPORT_HELP, run: (args) => m.reportCommand(args) } },
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -87,33 +101,19 @@ async function main(argv: string[]): Promise<number> {
   // `labproof help COMMAND` is `labproof COMMAND --help`.
   if (command === 'help' && rest[0]) return main([rest[0], '--help'])
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(USAGE)
+    process.stdout.write(await usage())
     return command === undefined ? 2 : 0
   }
-  if (HELP[command] && wantsHelp(rest)) {
-    process.stdout.write(HELP[command])
+  const load = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined
+  if (!load) throw new UsageError(`unknown command "${command}"; the commands are ${Object.keys(COMMANDS).join(', ')} (labproof --help shows how to use them)`)
+  const { help, run } = await load()
+  if (help && wantsHelp(rest)) {
+    process.stdout.write(help())
     return 0
   }
-  const config = command === 'init' ? {} : applyConfig(loadConfig())
-  switch (command) {
-    case 'run': return runCommand(rest, config)
-    case 'list': return listCommand(rest, config)
-    case 'errata': return errataCommand(rest, config)
-    case 'review': return (await import('./cli/review.ts')).reviewCommand(rest, config)
-    case 'clean': return cleanCommand(rest)
-    case 'image': return imageCommand(rest)
-    case 'grade': return grade(rest)
-    case 'endstate': return (await import('./endstate/endstate-command.ts')).endStateCommand(rest)
-    case 'init': return initCommand(rest)
-    case 'draft': return (await import('./draft/draft-command.ts')).draftCommand(rest)
-    case 'check-source': return (await import('./scenario/check-source-command.ts')).checkSourceCommand(rest)
-    case 'report': return (await import('./report/merge.ts')).reportCommand(rest)
-    default:
-      throw new UsageError(`unknown command "${command}"; the commands are ${COMMANDS.join(', ')} (labproof --help shows how to use them)`)
-  }
+  const config = command === 'init' ? {} : applyConfig((await import('./config.ts')).loadConfig())
+  return run(rest, config)
 }
-
-const COMMANDS = ['run', 'list', 'errata', 'review', 'clean', 'image', 'grade', 'endstate', 'init', 'draft', 'check-source', 'report']
 
 /** The config's output folder and documents, where the environment does not set them already;
  *  run's --out and --jobs override in their turn. */
@@ -138,15 +138,17 @@ settleColour()
 // A reader that goes away (`labproof list | head -1`) ends the command quietly; a run stops
 // and removes its labs first, as on SIGPIPE.
 onOutputClosed(() => {
-  if (process.argv[2] === 'run') stopRun('its output was closed', 141)
+  // A run has its run-vitest.ts loaded already.
+  if (process.argv[2] === 'run') void import('./run-vitest.ts').then((m) => m.stopRun('its output was closed', 141))
   else process.exit(0)
 })
 
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code },
-  (e: unknown) => {
+  async (e: unknown) => {
     const error = argumentError(e, process.argv[2]) ?? e
     process.stderr.write(`labproof: ${error instanceof Error ? error.message : String(error)}\n`)
+    const { SelectionError } = await import('./scenario/selection.ts')
     process.exitCode = error instanceof UsageError || error instanceof SelectionError ? 2 : 1
   },
 )

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs'
 import { isSeq, LineCounter, parseDocument } from 'yaml'
 import type { LoadedScenario } from '../scenario/loader.ts'
+import { cachedParse } from '../scenario/parse-cache.ts'
 import type { PlannedStep } from '../scenario/plan.ts'
 import { stepTitle } from '../scenario/run-step.ts'
 
@@ -53,16 +54,23 @@ const linesByFile = new Map<string, number[]>()
 export function stepLines(file: string): number[] {
   let lines = linesByFile.get(file)
   if (!lines) {
-    lines = []
     try {
-      const counter = new LineCounter()
-      const doc = parseDocument(readFileSync(file, 'utf8'), { lineCounter: counter })
-      const steps = doc.get('steps', true)
-      if (isSeq(steps)) for (const item of steps.items) lines.push((item as { range?: [number] }).range ? counter.linePos((item as { range: [number] }).range[0]).line : 0)
+      const text = readFileSync(file, 'utf8')
+      lines = cachedParse('step lines', file, text, () => linesOfSteps(text))
     } catch {
       // a scenario given as text, not a file: no lines to point at
+      lines = []
     }
     linesByFile.set(file, lines)
   }
+  return lines
+}
+
+function linesOfSteps(text: string): number[] {
+  const lines: number[] = []
+  const counter = new LineCounter()
+  const doc = parseDocument(text, { lineCounter: counter })
+  const steps = doc.get('steps', true)
+  if (isSeq(steps)) for (const item of steps.items) lines.push((item as { range?: [number] }).range ? counter.linePos((item as { range: [number] }).range[0]).line : 0)
   return lines
 }

@@ -9,7 +9,8 @@ import { SHIPPED_SCENARIO_DIR } from '../package-info.ts'
 import { DEFAULT_HOST_NAMES, GATEWAY, INTERNET } from '../topology.ts'
 import { checkStep, runStep, sectionStep, scenario as scenarioSchema, type Scenario } from './schema.ts'
 import { checkScenarioSource } from './source-sync.ts'
-import { formatBytes, scenarioLimits } from './limits.ts'
+import { formatBytes, scenarioLimits, type ScenarioLimits } from './limits.ts'
+import { cachedParse } from './parse-cache.ts'
 
 /** The scenarios shipped with labproof, or another folder of them (LABPROOF_SCENARIO_DIR). */
 export const SCENARIO_DIR = process.env.LABPROOF_SCENARIO_DIR || SHIPPED_SCENARIO_DIR
@@ -26,7 +27,12 @@ export class ScenarioError extends Error {
   }
 }
 
+/** The scenario in `text` (read from `file`), validated; parsed once per text (parse-cache.ts). */
 export function parseScenario(text: string, file: string, limits = scenarioLimits()): LoadedScenario {
+  return cachedParse(`scenario ${limits.bytes} ${limits.steps}`, file, text, () => parseScenarioText(text, file, limits))
+}
+
+function parseScenarioText(text: string, file: string, limits: ScenarioLimits): LoadedScenario {
   if (Buffer.byteLength(text) > limits.bytes) throw tooBig(file, Buffer.byteLength(text), limits.bytes)
   const lines = new LineCounter()
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })

@@ -2,7 +2,8 @@
 // they run with a module hook that refuses those imports and logs each attempt. The control: a
 // script that does import them is caught.
 import { spawn } from 'node:child_process'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -84,6 +85,48 @@ test('grade loads neither vitest nor Allure, up to a machine it cannot reach', a
   expect(r.refused).toEqual([])
   expect(r.code).toBe(1)
   expect(r.stdout).toMatch(/NOT GRADED \(0 points\)/)
+}, 60_000)
+
+test('--version loads neither vitest nor Allure', async () => {
+  const r = await guarded('version', ['--version'])
+  expect(r.refused).toEqual([])
+  expect(r.code).toBe(0)
+  expect(r.stdout).toMatch(/^\d+\.\d+\.\d+/)
+}, 60_000)
+
+test('clean loads neither vitest nor Allure', async () => {
+  const r = await guarded('clean', ['clean'])
+  expect(r.refused).toEqual([])
+  // What it finds to remove is other runs' business (a docker engine may refuse to remove a
+  // network still in use): done, or one line why not.
+  if (r.code !== 0) expect(r.stderr).toMatch(/^labproof: .+\n$/)
+}, 60_000)
+
+test('init loads neither vitest nor Allure', async () => {
+  const r = await guarded('init', ['init', path.join(dir, 'init')])
+  expect(r.refused).toEqual([])
+  expect(r.code, r.stderr).toBe(0)
+  expect(existsSync(path.join(dir, 'init', 'scenarios', 'example.yaml'))).toBe(true)
+}, 60_000)
+
+test('image loads neither vitest nor Allure, up to refusing a distro it does not know', async () => {
+  const r = await guarded('image', ['image', 'build', '--distro', 'nosuchdistro'])
+  expect(r.refused).toEqual([])
+  expect(r.code).toBe(2)
+  expect(r.stderr).toMatch(/nosuchdistro/)
+}, 60_000)
+
+test('draft and check-source load neither vitest nor Allure', async () => {
+  const post = path.join(dir, 'post.md')
+  await writeFile(post, '# A namespace\n\nMake one:\n\n```\nip netns add ns1\n```\n')
+  const draft = await guarded('draft', ['draft', post, '--out', path.join(dir, 'drafted.yaml')])
+  expect(draft.refused).toEqual([])
+  expect(draft.code, draft.stderr).toBe(0)
+  expect(await readFile(path.join(dir, 'drafted.yaml'), 'utf8')).toContain('ip netns add ns1')
+  await writeFile(path.join(dir, 'in-step.yaml'), 'id: in-step\ntitle: In step\nsource: { doc: post.md, section: A namespace }\nsteps:\n  - { on: host01, run: ip netns add ns1 }\n')
+  const check = await guarded('check-source', ['check-source', path.join(dir, 'in-step.yaml')])
+  expect(check.refused).toEqual([])
+  expect(check.code, check.stdout + check.stderr).toBe(0)
 }, 60_000)
 
 test('the guard catches the vitest binding loaded through tsx, as labproof loads its modules', async () => {
