@@ -25,10 +25,10 @@ import { existsSync } from 'node:fs'
 import { mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { Host } from '../../host.ts'
 import { hostLookup, newLabId, type Backend, type Lab, type ProvisionOptions } from '../../lab.ts'
 import { runProcess } from '../../local-process.ts'
+import { PACKAGE_DIR } from '../../package-info.ts'
 import { GATEWAY, INTERNET, ipToInt, type Topology } from '../../topology.ts'
 import { killNode, NetnsHost, startNode, type NodeProcess } from '../shared/namespace-node.ts'
 import { gatewayScript, internetScript } from '../shared/topology.ts'
@@ -41,7 +41,7 @@ import { ownerAlive, ownerTag, parseOwnerTag, OWNER_TAG_PATTERN, type Owner } fr
 
 export const VAGRANT_NAME_PREFIX = 'labproof'
 export const VAGRANT_DIR_PREFIX = 'labproof-vagrant'
-export const VAGRANTFILE_DIR = fileURLToPath(new URL('../../../vagrant/', import.meta.url))
+export const VAGRANTFILE_DIR = join(PACKAGE_DIR, 'vagrant')
 const LIBVIRT_URI = 'qemu:///system'
 /** Lab commands run in PID 1's network namespace; labproof's box keeps sshd in another. */
 const ENTER_LAB_NETNS = 'nsenter --net=/proc/1/ns/net --'
