@@ -62,7 +62,12 @@ export async function reapDocker(opts: ReapOptions = {}): Promise<ReapResult> {
   const containers = (await docker.listContainers({ all: true, filters })).filter((c) => chosen(c.Labels))
   await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignoreGone)))
   const networks = (await docker.listNetworks({ filters })).filter((n) => chosen(n.Labels))
-  await Promise.all(networks.map((n) => removeNetwork(docker, n.Id)))
+  // A stale network dockerd will not delete though no container holds it ("active endpoints"
+  // left in its store by a killed run) is reported, not fatal: it must not stop every later run.
+  await Promise.all(networks.map((n) => removeNetwork(docker, n.Id).catch((e: Error) => {
+    if (!opts.staleOnly) throw e
+    process.stderr.write(`labproof: docker would not remove the stale network ${n.Name}: ${e.message.trim()}\n`)
+  })))
   if (opts.pruneFirewall ?? networks.length > 0) {
     const image = networks.map((n) => n.Labels?.[LABEL_IMAGE]).find(Boolean) ?? await anyHostImage(docker)
     if (image) await runOnEngineHost(docker, image, PRUNE_SCRIPT)
