@@ -148,7 +148,7 @@ function lastAt(facts: Fact[]): string {
 function addRun(records: ScenarioRecords, cell: string, facts: Fact[], folder: string): void {
   const hosts = facts.filter((f) => f.kind === 'host')
   const host01 = hosts.find((h) => h.host === 'host01') ?? hosts[0]
-  const on = cellLabel(cell, host01?.kernelRelease)
+  const on = cellLabel(cell, host01?.kernelRelease, host01?.distro)
   records.cells.push({
     cell, on, kernel: host01?.kernelRelease,
     missing: [...new Set(hosts.flatMap((h) => h.missing ?? []))],
@@ -181,12 +181,15 @@ function addRun(records: ScenarioRecords, cell: string, facts: Fact[], folder: s
   }
 }
 
-/** `qemu` with host01 on 6.1.0-27-amd64 → `qemu 6.1`; `qemu kernel 6.1` → `qemu 6.1`. A VM
- *  backend boots its own kernel, so its kernel is named; netns and docker share this machine's. */
-export function cellLabel(cell: string, kernelRelease?: string): string {
+/** `qemu` with host01 on 6.1.0-27-amd64 → `qemu 6.1`; `qemu kernel 6.1` → `qemu 6.1`; `docker`
+ *  with host01 on Debian 12 (bookworm) → `docker bookworm`. A VM backend boots its own kernel, so
+ *  its kernel is named, and a container its distro; netns runs this machine's of both. */
+export function cellLabel(cell: string, kernelRelease?: string, distro?: string): string {
   const named = cell.replace(/\bkernel /, '')
   if (named !== cell) return named
-  const vm = /^(qemu|vagrant)\b/.test(cell)
   const short = kernelRelease?.match(/^(\d+\.\d+)/)?.[1]
-  return vm && short ? `${cell} ${short}` : cell
+  if (/^(qemu|vagrant)$/.test(cell) && short) return `${cell} ${short}`
+  const codename = distro?.match(/\(([a-z]+)\)/)?.[1]
+  if (cell === 'docker' && codename) return `${cell} ${codename}`
+  return cell
 }

@@ -57,15 +57,17 @@ describe('merging run records', () => {
     expect(records.steps.get(8)![0]!.pcaps).toEqual([path.join(out, 'reports', 'by-backend', 'netns', 'review-claims', 'step-8-capture_host01_ns1_lo_icmp_.pcap')])
   })
 
+  const BOOKWORM = 'Debian GNU/Linux 12 (bookworm)'
   test.each([
-    ['netns', '6.18.44-fc-v1045', 'netns'],
-    ['qemu', '6.1.0-57-cloud-amd64', 'qemu 6.1'],
-    ['qemu kernel 5.10', '5.10.0-33-amd64', 'qemu 5.10'],
-    ['vagrant', '6.1.0-57-cloud-amd64', 'vagrant 6.1'],
-    ['docker bookworm', '6.18.44-fc-v1045', 'docker bookworm'],
-    ['qemu', undefined, 'qemu'],
-  ])('cell %s on kernel %s is named %s', (cell, kernel, label) => {
-    expect(cellLabel(cell, kernel)).toBe(label)
+    ['netns', '6.18.44-fc-v1045', BOOKWORM, 'netns'],
+    ['qemu', '6.1.0-57-cloud-amd64', BOOKWORM, 'qemu 6.1'],
+    ['qemu kernel 5.10', '5.10.0-33-amd64', 'Debian GNU/Linux 11 (bullseye)', 'qemu 5.10'],
+    ['vagrant', '6.1.0-57-cloud-amd64', BOOKWORM, 'vagrant 6.1'],
+    ['docker bookworm', '6.18.44-fc-v1045', BOOKWORM, 'docker bookworm'],
+    ['docker', '6.18.44-fc-v1045', 'Debian GNU/Linux 13 (trixie)', 'docker trixie'],
+    ['qemu', undefined, undefined, 'qemu'],
+  ])('cell %s on kernel %s, %s is named %s', (cell, kernel, distro, label) => {
+    expect(cellLabel(cell, kernel, distro)).toBe(label)
   })
 })
 
