@@ -36,8 +36,8 @@ export async function runSession(scenario: LoadedScenario, opts: RunOptions): Pr
     await session.start()
     const t1 = performance.now()
     run.provisionMs = t1 - t0
-    // As the vitest binding drives it: every step begun, then settled in order.
-    for (const planned of plan) session.begin(planned)
+    // As the vitest binding drives it: each step settled in order (a "no reply" claim lets the
+    // engine start the steps after it meanwhile).
     for (const planned of plan) {
       const r = await session.settle(planned)
       if (r.status === 'passed') {

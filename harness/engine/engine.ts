@@ -30,14 +30,35 @@ export const DEFAULT_STEP_TIMEOUT_MS = 30_000
 
 type Payload<T extends EngineEventType> = Omit<EventOf<T>, keyof RunOf | 'type'>
 
-/** A step begun by the engine: its events, emitted when it is settled, and its verdict. */
-interface StepRun {
-  events: (() => Promise<void>)[]
-  result: Promise<StepResult>
-  /** Whether it ran (or started) while an earlier verdict was pending. */
-  ranAhead: boolean
+/** A step begun by the engine: its verdict, and its events, emitted as they happen while its
+ *  test waits for it (settle()), and until then kept. */
+class StepRun {
+  private readonly kept: (() => Promise<void>)[] = []
+  private emitting: Promise<void> = Promise.resolve()
+  private live = false
+  /** Whether it ran while an earlier verdict was pending (run-ahead.ts let it). */
+  ranAhead = false
   /** Hosts it probed first. */
-  probed: Capabilities[]
+  readonly probed: Capabilities[] = []
+  /** Its result event, emitted last (or replaced by a skip when it ran beside a failure). */
+  resultEvent: (() => Promise<void>) | undefined
+  result!: Promise<StepResult>
+
+  event(emit: () => Promise<void>): void {
+    if (this.live) this.emitting = this.emitting.then(emit)
+    else this.kept.push(emit)
+  }
+
+  /** From now on events go out at once; those kept go out first. */
+  async goLive(): Promise<void> {
+    this.live = true
+    for (const emit of this.kept.splice(0)) this.emitting = this.emitting.then(emit)
+    await this.emitting
+  }
+
+  async flush(): Promise<void> {
+    await this.emitting
+  }
 }
 
 export class ScenarioEngine {
@@ -53,11 +74,11 @@ export class ScenarioEngine {
   private captures: CaptureSet | undefined
   private readonly subscribers: Subscriber[] = []
   private readonly run: RunOf
-  private readonly runs = new Map<number, Promise<StepRun>>()
-  /** Steps start one after another: the last one begun, up to where it lets the next start. */
-  private lastBegun: Promise<unknown> = Promise.resolve()
+  private readonly runs = new Map<number, StepRun>()
+  /** Steps start one after another: the foreground of the last one begun (see begin). */
+  private lastForeground: Promise<void> = Promise.resolve()
   /** Verdicts still to come, of steps that let the scenario go on. */
-  private readonly pending = new Map<number, { claim: NoReplyClaim; result: Promise<StepResult> }>()
+  private readonly pending = new Map<number, { claim: NoReplyClaim; result: Promise<void> }>()
 
   constructor(readonly scenario: LoadedScenario, readonly opts: RunOptions) {
     this.run = { scenario, options: opts, cell: cellName(opts) }
@@ -92,7 +113,7 @@ export class ScenarioEngine {
 
   /** Every verdict still to come is decided, then the captures end and the lab goes down. */
   async stop(): Promise<void> {
-    await Promise.allSettled([...this.runs.values()].map(async (run) => (await run).result))
+    await Promise.allSettled([...this.runs.values()].map((run) => run.result))
     const t0 = performance.now()
     const hadLab = this.lab !== undefined
     try {
@@ -113,50 +134,74 @@ export class ScenarioEngine {
     return this.settle(planned)
   }
 
-  /** Whether the step started while an earlier step's verdict was still to come. */
-  async ranAhead(planned: PlannedStep): Promise<boolean> {
-    return (await this.runs.get(planned.number))?.ranAhead ?? false
+  /** Whether the step ran while an earlier step's verdict was still to come. */
+  ranAhead(planned: PlannedStep): boolean {
+    return this.runs.get(planned.number)?.ranAhead ?? false
   }
 
-  /** Start the step once the steps begun before it have started and let it (each as far as its
-   *  verdict, or as far as it lets the scenario go on). Nothing is reported until settle(). */
+  /** Start the step once the step begun before it has gone as far as it lets the next one
+   *  start: its verdict, or, for a "no reply" claim, its pings sent. settle() begins a step; a
+   *  claim that lets the scenario go on begins the next one itself. */
   begin(planned: PlannedStep): void {
     if (this.runs.has(planned.number)) return
-    const run = this.lastBegun.then(() => this.startStep(planned))
-    this.lastBegun = run.catch(() => undefined)
+    const run = new StepRun()
+    let foregroundDone!: () => void
+    const foreground = new Promise<void>((resolve) => (foregroundDone = resolve))
+    const previous = this.lastForeground
+    this.lastForeground = foreground
+    const beginNext = () => {
+      const plan = this.plan()
+      const next = plan[plan.findIndex((p) => p.number === planned.number) + 1]
+      if (next) this.begin(next)
+    }
+    run.result = previous.then(() => this.runStepOn(planned, run, () => {
+      foregroundDone()
+      beginNext()
+    }))
+    // While a verdict is still to come, the engine goes on by itself, step after step, as far as
+    // run-ahead.ts lets it (the first step that must wait, waits).
+    const ended = () => {
+      foregroundDone()
+      if (this.pending.size > 0) beginNext()
+    }
+    run.result.then(ended, ended)
     this.runs.set(planned.number, run)
   }
 
-  /** The step's verdict, once decided, with its events emitted (started, hosts probed, result or
-   *  skip): call in plan order. A step that ran ahead of an earlier step that failed is reported
-   *  as blocked by it, as it would have been had it waited. */
+  /** The step's verdict, once decided, with its events emitted inside the caller (its test):
+   *  started, hosts probed, then its result or skip. Call in plan order. A step that ran ahead of
+   *  an earlier step that failed is reported as blocked by it, as it would have been had it
+   *  waited. */
   async settle(planned: PlannedStep): Promise<StepResult> {
     this.begin(planned)
-    const run = await this.runs.get(planned.number)!
+    const run = this.runs.get(planned.number)!
+    const live = run.goLive()
     const result = await run.result
+    await live
+    await run.flush()
     if (run.ranAhead && this.blockedBy !== undefined && this.blockedBy < planned.number) {
       const reason = `blocked by step ${this.blockedBy}`
-      const title = stepTitle(planned.step)
-      await this.emit('step-started', { step: planned, title })
-      for (const capabilities of run.probed) await this.emit('host-probed', { capabilities })
-      await this.emit('step-skipped', { step: planned, title, reason })
+      await this.emit('step-skipped', { step: planned, title: stepTitle(planned.step), reason })
       return { status: 'skipped', reason }
     }
-    for (const emit of run.events) await emit()
+    await run.resultEvent?.()
     return result
   }
 
-  private async startStep(planned: PlannedStep): Promise<StepRun> {
+  private planned: PlannedStep[] | undefined
+  private plan(): PlannedStep[] {
+    return (this.planned ??= planSteps(this.scenario))
+  }
+
+  private async runStepOn(planned: PlannedStep, run: StepRun, goOn: () => void): Promise<StepResult> {
     const { number, step, requires } = planned
     const title = stepTitle(step)
-    const events: StepRun['events'] = [() => this.emit('step-started', { step: planned, title })]
-    const ranAhead = this.pending.size > 0 && mayRunAhead(step, [...this.pending.values()].map((p) => p.claim), this.scenario.capture?.length ?? 0)
-    if (this.pending.size > 0 && !ranAhead) await Promise.allSettled([...this.pending.values()].map((p) => p.result))
-    const probed: Capabilities[] = []
-    const done = (result: StepResult): StepRun => ({ events, result: Promise.resolve(result), ranAhead, probed })
-    const skip = (reason: string): StepRun => {
-      events.push(() => this.emit('step-skipped', { step: planned, title, reason }))
-      return done({ status: 'skipped', reason })
+    run.event(() => this.emit('step-started', { step: planned, title }))
+    run.ranAhead = this.pending.size > 0 && mayRunAhead(step, [...this.pending.values()].map((p) => p.claim), this.scenario.capture?.length ?? 0)
+    if (this.pending.size > 0 && !run.ranAhead) await Promise.allSettled([...this.pending.values()].map((p) => p.result))
+    const skip = (reason: string): StepResult => {
+      run.resultEvent = () => this.emit('step-skipped', { step: planned, title, reason })
+      return { status: 'skipped', reason }
     }
     if (this.blockedBy !== undefined) return skip(`blocked by step ${this.blockedBy}`)
     const lab = this.lab
@@ -166,8 +211,8 @@ export class ScenarioEngine {
       if (this.caps.has(h)) continue
       const capabilities = await lab.host(h).capabilities()
       this.caps.set(h, capabilities)
-      probed.push(capabilities)
-      events.push(() => this.emit('host-probed', { capabilities }))
+      run.probed.push(capabilities)
+      run.event(() => this.emit('host-probed', { capabilities }))
     }
     const missing = missingRequirements(requires, hosts.map((h) => this.caps.get(h)!))
     if (missing) return skip(missing)
@@ -178,26 +223,29 @@ export class ScenarioEngine {
     const record: StepRecord = { transcript: ctx.transcript, notes: ctx.notes, attachments: ctx.attachments }
     const t0 = performance.now()
     const outcome = runStep(step, ctx, this.scenario.capture)
-    const result: Promise<StepResult & { status: 'passed' | 'failed' }> = outcome.then(
-      (o) => ({ status: 'passed' as const, record, outcome: o }),
-      (error: unknown) => {
-        this.blockedBy = Math.min(this.blockedBy ?? number, number)
-        return { status: 'failed' as const, record, error }
-      },
-    )
-    const finished = result.then((r) => {
-      const ms = performance.now() - t0
-      events.push(() => this.emit('step-result', { step: planned, title, result: r, ms }))
-      return r
-    })
     // Only a "no reply" claim lets the scenario go on before its verdict.
     const claim = noReplyClaim(step)
-    const wentOn = await Promise.race([finished.then(() => false), claim ? ctx.wentOn.then(() => true) : new Promise<boolean>(() => {})])
-    if (wentOn && claim) {
-      this.pending.set(number, { claim, result: finished })
-      void finished.finally(() => this.pending.delete(number))
+    let decided = false
+    if (claim) {
+      void ctx.wentOn.then(() => {
+        if (decided || (this.blockedBy !== undefined && this.blockedBy < number)) return
+        this.pending.set(number, { claim, result: outcome.then(() => undefined, () => undefined) })
+        goOn()
+      })
     }
-    return { events, result: finished, ranAhead, probed }
+    let result: StepResult & { status: 'passed' | 'failed' }
+    try {
+      result = { status: 'passed', record, outcome: await outcome }
+    } catch (error) {
+      this.blockedBy = Math.min(this.blockedBy ?? number, number)
+      result = { status: 'failed', record, error }
+    } finally {
+      decided = true
+      this.pending.delete(number)
+    }
+    const ms = performance.now() - t0
+    run.resultEvent = () => this.emit('step-result', { step: planned, title, result, ms })
+    return result
   }
 
   /** The whole plan: lab up, every step in order, lab down (also when a step or a subscriber
@@ -205,7 +253,6 @@ export class ScenarioEngine {
   async runAll(plan: PlannedStep[] = planSteps(this.scenario)): Promise<StepResult[]> {
     await this.start()
     try {
-      for (const planned of plan) this.begin(planned)
       const results: StepResult[] = []
       for (const planned of plan) results.push(await this.settle(planned))
       return results

@@ -23,19 +23,16 @@ export function bindScenario(s: LoadedScenario, opts: RunOptions): void {
   const suite = opts.jobs > 1 ? describe.concurrent : describe
   suite(`${s.id}: ${s.title}`, () => {
     const plan = planSteps(s)
-    // Every step is begun at once: the engine runs them in order, and a step may start while an
-    // earlier "no reply" verdict is still to come (engine.ts). Each test settles its own step:
-    // its verdict, with its events inside that test.
-    beforeAll(async () => {
-      await engine.start()
-      for (const planned of plan) engine.begin(planned)
-    }, PROVISION_TIMEOUT_MS)
+    beforeAll(() => engine.start(), PROVISION_TIMEOUT_MS)
     afterAll(() => engine.stop(), 60_000)
 
     for (const planned of plan) {
       // The meta names the step (scenario, file, line, cell, hint) for the JUnit file.
       const meta = { labproof: stepMeta(s, planned, cellName(opts)) }
       test.sequential(`step ${planned.number}: ${stepTitle(planned.step)}`, { timeout: engine.stepBudgetMs(planned.step), meta }, async (t: TestContext) => {
+        // The step's verdict, with its events inside this test. A "no reply" claim lets the
+        // engine start the steps after it while it waits (engine.ts); their tests take their
+        // verdicts in turn.
         const result = await engine.settle(planned)
         if (result.status === 'skipped') t.skip(result.reason)
         if (result.status === 'failed') throw withHint(result.error, meta.labproof.hint)
