@@ -123,8 +123,10 @@ describeWithEngine('qemu', skipReason, 'qemu backend, kernel 6.1', () => {
     ].join(' && '))
     // Capture on host02's underlay while host01 pings through the tunnel; the pcap comes home over
     // SFTP. The ping starts once tcpdump says it listens (its socket is bound by then).
-    const capture = h2.exec('timeout 15 tcpdump -i ens33 -nn -U -c 4 -w /tmp/ipip.pcap ip proto 4 2>/tmp/ipip.log', { timeoutMs: 20_000 })
-    await h2.waitUntilSucceeds('grep -q "listening on" /tmp/ipip.log', { timeoutMs: 10_000 })
+    // Bounds for a TCG guest on a loaded machine (seen: 10 s not enough at load 37); the wait
+    // ends as soon as tcpdump's line is there.
+    const capture = h2.exec('timeout 60 tcpdump -i ens33 -nn -U -c 4 -w /tmp/ipip.pcap ip proto 4 2>/tmp/ipip.log', { timeoutMs: 70_000 })
+    await h2.waitUntilSucceeds('grep -q "listening on" /tmp/ipip.log', { timeoutMs: 45_000 })
     const ping = parsePing((await h1.exec('ping -c 2 -i 0.2 -W 2 1.2.4.100')).stdout)
     expect(ping.replies.map((r) => r.ttl)).toEqual([64, 64])
     expect((await capture).exitCode).toBe(0)
