@@ -3,7 +3,7 @@
 import { defineBackend } from '../entry.ts'
 import { dockerOptions } from './docker-options.ts'
 
-export default defineBackend({
+const backend = defineBackend({
   name: 'docker',
   summary: 'containers on --internal networks (a docker engine)',
   defaultJobs: 4,
@@ -17,3 +17,6 @@ export default defineBackend({
   benchByDefault: true,
   benchReady: async () => (await import('./docker-bench.ts')).dockerBenchReady(),
 })
+
+// Named first: inside `export default f(...)` tsc would leave the .ts dynamic imports as they are.
+export default backend

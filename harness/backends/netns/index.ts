@@ -2,7 +2,7 @@
 // only when a lab is made, checked for or swept.
 import { defineBackend, noOptions } from '../entry.ts'
 
-export default defineBackend({
+const backend = defineBackend({
   name: 'netns',
   summary: 'processes in their own namespaces on this kernel (root, util-linux)',
   defaultJobs: 4,
@@ -16,3 +16,6 @@ export default defineBackend({
     ? { available: true, detail: 'network namespaces on this kernel' }
     : { available: false, detail: 'needs root' },
 })
+
+// Named first: inside `export default f(...)` tsc would leave the .ts dynamic imports as they are.
+export default backend

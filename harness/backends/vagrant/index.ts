@@ -3,7 +3,7 @@
 import { defineBackend, valueOption } from '../entry.ts'
 import { z } from 'zod'
 
-export default defineBackend({
+const backend = defineBackend({
   name: 'vagrant',
   summary: 'VMs from vagrant up on vagrant/Vagrantfile (vagrant and a provider)',
   defaultJobs: 1,
@@ -15,3 +15,6 @@ export default defineBackend({
   provision: async (topology, opts) => (await import('./vagrant.ts')).vagrantBackend.provision(topology, opts),
   reap: async () => (await import('./vagrant.ts')).reapVagrantLeftovers(),
 })
+
+// Named first: inside `export default f(...)` tsc would leave the .ts dynamic imports as they are.
+export default backend
