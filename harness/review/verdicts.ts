@@ -164,7 +164,7 @@ export function whoCanRun(scenarioId: string, p: PlannedStep, cells: CellHosts[]
     const needs = `needs ${lacked.join(', ')}, which ${lacking.map((c) => c.on).join(', ')} lack${lacking.length === 1 ? 's' : ''}`
     // Only a VM backend boots a kernel of its own; a container limit (FEATURE_NOT_USABLE) is
     // lifted there too.
-    if (lacking.some((c) => /^qemu\b/.test(c.cell))) return `${needs}: no backend in these results has it`
+    if (lacking.some((c) => /^(qemu|vagrant)\b/.test(c.cell))) return `${needs}: no backend in these results has it`
     return `${needs}: try labproof run ${scenarioId} --backend qemu`
   }
   const tools = p.requires.tools.filter((t) => cells.some((c) => c.missingTools.includes(t)))

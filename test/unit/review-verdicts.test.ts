@@ -111,6 +111,13 @@ describe('verdicts of a netns run (review-claims)', async () => {
     expect(moved.coverage.runVerbatim).toBe(0)
   })
 
+  test('a claim line past the end of the document is said to be, and no text is shown for it', () => {
+    const short = reviewDocument(s, records, { file: 'short.md', lines: readFileSync(path.join(ROOT, 'test', 'scenarios', 'review-claims.md'), 'utf8').split('\n').slice(0, 20), commandLines: new Map() })
+    expect(claim(short, 'veth-mtu-1500')).toMatchObject({ lineProblem: 'line 23 is past the end of the document (20 lines)' })
+    expect(claim(short, 'veth-mtu-1500')).not.toHaveProperty('original')
+    expect(claim(short, 'ns-answers-own-address').original).toBe('Once the link is up, the namespace answers a ping to its own address:')
+  })
+
   test('with no records at all, every tested claim is not run yet, and says how to run it', () => {
     const none = reviewDocument(s, undefined)
     expect(claim(none, 'ns-answers-own-address')).toMatchObject({ verdict: 'not run yet', detail: 'not run yet: step 8: no run in the results reached it; labproof run review-claims runs it' })
