@@ -111,13 +111,16 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(help())
     return 0
   }
-  const config = command === 'init' ? {} : applyConfig((await import('./config.ts')).loadConfig())
+  const config = command === 'init' ? {} : await applyConfig((await import('./config.ts')).loadConfig())
   return run(rest, config)
 }
 
 /** The config's output folder and documents, where the environment does not set them already;
  *  run's --out and --jobs override in their turn. */
-function applyConfig(config: LabproofConfig): LabproofConfig {
+async function applyConfig(config: LabproofConfig): Promise<LabproofConfig> {
+  // Scenario size limits, for every command that loads scenarios (run's options override).
+  const { resolveLimits, setScenarioLimits } = await import('./scenario/limits.ts')
+  setScenarioLimits(resolveLimits({ env: process.env, ...(config.limits ? { config: config.limits } : {}) }))
   if (config.output && !process.env.LABPROOF_OUTPUT_DIR) process.env.LABPROOF_OUTPUT_DIR = config.output
   // package.json's "labproof" field is read for the documents where they are looked up.
   if (config.docs && !config.file?.endsWith('package.json') && !process.env.LABPROOF_DOCS) process.env.LABPROOF_DOCS = config.docs.join(':')

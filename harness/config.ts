@@ -6,6 +6,7 @@ import path from 'node:path'
 import { isMap, LineCounter, parseDocument } from 'yaml'
 import { z } from 'zod'
 import { backendNames } from './backends/index.ts'
+import type { ConfiguredLimit } from './scenario/limits.ts'
 
 export const CONFIG_FILES = ['labproof.config.json', 'labproof.config.yaml', 'labproof.config.yml'] as const
 
@@ -20,6 +21,10 @@ const configSchema = z.strictObject({
   jobs: z.number().int().positive().optional(),
   /** Folders holding the scenarios' documents (`labproof check-source`). */
   docs: z.array(z.string().min(1)).optional(),
+  /** The largest scenario file accepted, in bytes (default 1 MiB). */
+  maxScenarioBytes: z.number().int().positive().optional(),
+  /** The most steps a scenario may have (default 2000). */
+  maxSteps: z.number().int().positive().optional(),
 })
 
 export interface LabproofConfig {
@@ -31,6 +36,8 @@ export interface LabproofConfig {
   backend?: string
   jobs?: number
   docs?: string[]
+  /** Scenario size limits it raises or lowers, each with where it was set (file:line). */
+  limits?: { bytes?: ConfiguredLimit; steps?: ConfiguredLimit }
 }
 
 export class ConfigError extends Error {}
@@ -69,6 +76,10 @@ export function loadConfig(cwd = process.cwd()): LabproofConfig {
     throw new ConfigError(`${shown}:${pos.line}:${pos.col}: ${field.join('.') || 'labproof'}: ${problem}`)
   }
   const c = parsed.data
+  const lineOf = (key: string) => {
+    const node = doc.getIn([...fieldPath, key], true) as { range?: [number, number] } | undefined
+    return `${shown}:${node?.range ? lines.linePos(node.range[0]).line : 1}`
+  }
   const dir = path.dirname(file)
   const resolve = (p: string) => path.resolve(dir, p)
   return {
@@ -78,6 +89,12 @@ export function loadConfig(cwd = process.cwd()): LabproofConfig {
     ...(c.backend ? { backend: c.backend } : {}),
     ...(c.jobs ? { jobs: c.jobs } : {}),
     ...(c.docs ? { docs: c.docs.map(resolve) } : {}),
+    ...(c.maxScenarioBytes || c.maxSteps ? {
+      limits: {
+        ...(c.maxScenarioBytes ? { bytes: { value: c.maxScenarioBytes, at: lineOf('maxScenarioBytes') } } : {}),
+        ...(c.maxSteps ? { steps: { value: c.maxSteps, at: lineOf('maxSteps') } } : {}),
+      },
+    } : {}),
   }
 }
 

@@ -66,7 +66,7 @@ export function backendOptions(name: string, raw: Record<string, unknown>): Back
     const known = Object.keys(entry.options.shape)
     const key = issue.keys[0]!
     const others = BACKENDS.filter((b) => key in b.options.shape).map((b) => b.name)
-    throw new Error(`the ${name} backend has no option --${key} (${known.length ? `its options: ${known.map((k) => `--${k}`).join(', ')}` : 'it takes none'})${others.length ? `; --${key} is for ${others.join(', ')}` : ''}`)
+    throw new Error(`the ${name} backend has no option --${key} (${known.length ? `its options: ${known.map((k) => `--${k}`).join(', ')}` : 'it takes none'})${others.length ? `; --${key} is an option of ${others.join(', ')} (add --backend ${others[0]})` : ''}`)
   }
   throw new Error(`${name} backend, --${issue.path.join('.')}: ${issue.message}`)
 }

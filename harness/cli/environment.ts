@@ -8,10 +8,12 @@ export const ENVIRONMENT_HELP = `environment:
                               ./scenarios or the shipped examples
   LABPROOF_DOCS               folders of the scenarios' documents, separated by ":" (check-source)
   LABPROOF_MAX_SCENARIO_BYTES, LABPROOF_MAX_STEPS
-                              the largest scenario file accepted (default 1 MiB, 2000 steps)
+                              the largest scenario file accepted (default 1 MiB, 2000 steps; run's
+                              --max-scenario-bytes/--max-steps win, the config's maxScenarioBytes/
+                              maxSteps count when these are unset)
   LABPROOF_NETNS_DISK_MB      what a netns host may write in total, MiB (default 512)
-  LABPROOF_DOCKER_IMAGE       the docker backend's host image (run --image sets it)
-  LABPROOF_DOCKER_PRIVILEGED  1: privileged containers (run --privileged sets it)
+  LABPROOF_DOCKER_IMAGE       the docker backend's default --image (read by labproof run)
+  LABPROOF_DOCKER_PRIVILEGED  1: the docker backend's default is --privileged (read by labproof run)
   DOCKER_HOST                 the Docker engine to use (as docker's own client reads it)
   LABPROOF_CACHE              where VM images and Vagrant boxes are cached (default ~/.cache/labproof)
   LABPROOF_DEBIAN_MIRROR      the Debian mirror for image builds (default http://deb.debian.org/debian)

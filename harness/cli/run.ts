@@ -13,10 +13,11 @@ import { writePlannedJunit } from '../report/junit-reporter.ts'
 import { readMatrix, writeMatrix } from '../report/matrix.ts'
 import { guardRun, runVitest } from '../run-vitest.ts'
 import { jobsFromEnv } from '../scenario/jobs.ts'
+import { resolveLimits, setScenarioLimits, type ScenarioLimits } from '../scenario/limits.ts'
 import { resolveScenarios } from '../scenario/selection.ts'
 import { parseShard, shardOf } from '../scenario/shard.ts'
 import { runSettings } from './run-settings.ts'
-import { parseCommand, UsageError } from './usage.ts'
+import { parseCommand, positiveInteger, UsageError } from './usage.ts'
 
 /** `labproof run --help`; the backends and their options come from the registry. */
 export function runHelp(): string {
@@ -42,6 +43,10 @@ Runs scenarios on two fresh hosts each and reports every step: the console, repo
                     distro and kernel (e.g. baselines/netns.json); expected skips that now run
                     are reported, not failed
   --write-baseline FILE  write this run's skips into FILE (to review and commit)
+  --max-steps N     refuse a scenario of more than N steps (default: LABPROOF_MAX_STEPS, the
+                    config's "maxSteps", else 2000)
+  --max-scenario-bytes N  refuse a scenario file of more than N bytes (default:
+                    LABPROOF_MAX_SCENARIO_BYTES, the config's "maxScenarioBytes", else 1 MiB)
 
 Exit code 0 when every step passed or was skipped with a reason, 1 when a step failed (or the
 report could not be built), 2 for a mistake on the command line; 130/143 when stopped by
@@ -62,6 +67,8 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
     out: { type: 'string' },
     baseline: { type: 'string' },
     'write-baseline': { type: 'string' },
+    'max-steps': { type: 'string' },
+    'max-scenario-bytes': { type: 'string' },
   }, true)
   const settings = runSettings(values, config)
   const backendName = settings.backend
@@ -71,6 +78,16 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
   // The backend's options: its environment defaults, then the command line; checked against its
   // schema here, then handed to the engine with the run (never read back from the environment).
   const { distro, kernel, ...backendOpts } = checkedBackendOptions(backendName, values)
+  // The scenarios' size limits: these options, else the environment, else the config file.
+  const limits = resolveLimits({
+    cli: {
+      ...(values['max-steps'] !== undefined ? { steps: positiveInteger(values['max-steps'] as string, 'max-steps') } : {}),
+      ...(values['max-scenario-bytes'] !== undefined ? { bytes: positiveInteger(values['max-scenario-bytes'] as string, 'max-scenario-bytes') } : {}),
+    },
+    env: process.env,
+    ...(config.limits ? { config: config.limits } : {}),
+  })
+  setScenarioLimits(limits)
   const shard = values.shard === undefined ? undefined : parseShard(values.shard)
   const baseline = { check: values.baseline, write: values['write-baseline'] }
   await prepareBaseline(baseline)
@@ -116,7 +133,7 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
     setOrClear('LABPROOF_DISTRO', cell.distro)
     setOrClear('LABPROOF_KERNEL', cell.kernel)
     if (cells.length > 1) process.stdout.write(`\n== ${cellName({ backend: backendName, ...cell })}\n`)
-    failed = (await runVitest({ backend: backendName, allure: true, run: runOf(backendName, cell, backendOpts) })) || failed
+    failed = (await runVitest({ backend: backendName, allure: true, run: runOf(backendName, cell, backendOpts, limits) })) || failed
   }
   const matrix = await readMatrix(out.runRecords, cells.map((c) => cellName({ backend: backendName, ...c })))
   const table = await writeMatrix(out.reports, matrix)
@@ -142,13 +159,14 @@ function checkedBackendOptions(backend: string, values: Record<string, unknown>)
 }
 
 /** One matrix cell's run, as vitest's workers get it. */
-function runOf(backend: string, cell: { distro?: string; kernel?: string }, options: Record<string, unknown>): RunOptions {
+function runOf(backend: string, cell: { distro?: string; kernel?: string }, options: Record<string, unknown>, limits: ScenarioLimits): RunOptions {
   return {
     backend,
     ...(cell.distro ? { distro: cell.distro } : {}),
     ...(cell.kernel ? { kernel: cell.kernel } : {}),
     options,
     jobs: jobsFromEnv(),
+    limits,
   }
 }
 

@@ -4,6 +4,7 @@
 // builds them from the environment once, in its config.
 import { backendNames, backendOptionsFromEnv } from '../backends/index.ts'
 import { jobsFromEnv } from '../scenario/jobs.ts'
+import type { ScenarioLimits } from '../scenario/limits.ts'
 
 export interface RunOptions {
   backend: string
@@ -13,6 +14,8 @@ export interface RunOptions {
   options?: Record<string, unknown>
   /** Scenarios provisioned and run at once, each on its own lab. */
   jobs: number
+  /** The scenario size limits the run's scenarios are loaded with (default: the environment's). */
+  limits?: ScenarioLimits
 }
 
 /** The run's options from LABPROOF_BACKEND, LABPROOF_DISTRO, LABPROOF_KERNEL, LABPROOF_JOBS and

@@ -9,7 +9,7 @@ import { SHIPPED_SCENARIO_DIR } from '../package-info.ts'
 import { DEFAULT_HOST_NAMES, GATEWAY, INTERNET } from '../topology.ts'
 import { checkStep, runStep, sectionStep, scenario as scenarioSchema, type Scenario } from './schema.ts'
 import { checkScenarioSource } from './source-sync.ts'
-import { formatBytes, scenarioLimits, type ScenarioLimits } from './limits.ts'
+import { formatBytes, limitHint, scenarioLimits, type ScenarioLimits } from './limits.ts'
 import { cachedParse } from './parse-cache.ts'
 
 /** The scenarios shipped with labproof, or another folder of them (LABPROOF_SCENARIO_DIR). */
@@ -29,11 +29,11 @@ export class ScenarioError extends Error {
 
 /** The scenario in `text` (read from `file`), validated; parsed once per text (parse-cache.ts). */
 export function parseScenario(text: string, file: string, limits = scenarioLimits()): LoadedScenario {
-  return cachedParse(`scenario ${limits.bytes} ${limits.steps}`, file, text, () => parseScenarioText(text, file, limits))
+  return cachedParse(`scenario ${limits.bytes} ${limits.steps} ${JSON.stringify(limits.from ?? {})}`, file, text, () => parseScenarioText(text, file, limits))
 }
 
 function parseScenarioText(text: string, file: string, limits: ScenarioLimits): LoadedScenario {
-  if (Buffer.byteLength(text) > limits.bytes) throw tooBig(file, Buffer.byteLength(text), limits.bytes)
+  if (Buffer.byteLength(text) > limits.bytes) throw tooBig(file, Buffer.byteLength(text), limits)
   const lines = new LineCounter()
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
   if (doc.errors.length > 0) {
@@ -45,7 +45,7 @@ function parseScenarioText(text: string, file: string, limits: ScenarioLimits): 
   const steps = doc.get('steps', true)
   if (isSeq(steps) && steps.items.length > limits.steps) {
     const pos = lines.linePos(steps.range?.[0] ?? 0)
-    throw new ScenarioError(file, pos.line, pos.col, 'steps', `${steps.items.length} steps; a scenario has at most ${limits.steps} (LABPROOF_MAX_STEPS raises the limit)`)
+    throw new ScenarioError(file, pos.line, pos.col, 'steps', `${steps.items.length} steps; a scenario has at most ${limits.steps} (${limitHint('steps', limits)})`)
   }
   let data: unknown
   try {
@@ -146,8 +146,8 @@ function checkTargets(s: Scenario, file: string, doc: Document, lines: LineCount
   })
 }
 
-function tooBig(file: string, size: number, limit: number): ScenarioError {
-  return new ScenarioError(file, 1, 1, '', `the file is ${formatBytes(size)}; a scenario file has at most ${formatBytes(limit)} (LABPROOF_MAX_SCENARIO_BYTES raises the limit)`)
+function tooBig(file: string, size: number, limits: ScenarioLimits): ScenarioError {
+  return new ScenarioError(file, 1, 1, '', `the file is ${formatBytes(size)}; a scenario file has at most ${formatBytes(limits.bytes)} (${limitHint('bytes', limits)})`)
 }
 
 export async function loadScenarioFile(file: string): Promise<LoadedScenario> {
@@ -155,7 +155,7 @@ export async function loadScenarioFile(file: string): Promise<LoadedScenario> {
   // Sized before it is read: a huge file is refused without loading it.
   const limits = scenarioLimits()
   const size = (await stat(file)).size
-  if (size > limits.bytes) throw tooBig(shown, size, limits.bytes)
+  if (size > limits.bytes) throw tooBig(shown, size, limits)
   const text = await readFile(file, 'utf8')
   const scenario = parseScenario(text, shown, limits)
   // Where its document is at hand, the scenario must still be in step with it.

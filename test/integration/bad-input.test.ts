@@ -109,7 +109,7 @@ describe.concurrent('the command line', () => {
   })
 
   test('--kernel on the netns backend, which runs on this machine\'s kernel', async () => {
-    expectOneLine(await cli(['run', '--kernel', '6.1'], env()), /--kernel chooses .* the netns backend runs on this machine's own \(add --backend docker or --backend qemu\)/, 2)
+    expectOneLine(await cli(['run', '--kernel', '6.1'], env()), /^labproof: the netns backend has no option --kernel \(it takes none\); --kernel is an option of qemu \(add --backend qemu\)$/, 2)
   })
 
   test('errata with an unknown option', async () => {

@@ -29,8 +29,8 @@ describe('the backend registry', () => {
 
   test("a backend's options are checked against its schema, naming the backend and the option", () => {
     expect(backendOptions('docker', { privileged: true, distro: 'trixie' })).toEqual({ privileged: true, distro: 'trixie' })
-    expect(() => backendOptions('netns', { distro: 'trixie' })).toThrow('the netns backend has no option --distro (it takes none); --distro is for docker, vagrant')
-    expect(() => backendOptions('qemu', { image: 'x' })).toThrow('the qemu backend has no option --image (its options: --kernel); --image is for docker')
+    expect(() => backendOptions('netns', { distro: 'trixie' })).toThrow('the netns backend has no option --distro (it takes none); --distro is an option of docker, vagrant (add --backend docker)')
+    expect(() => backendOptions('qemu', { image: 'x' })).toThrow('the qemu backend has no option --image (its options: --kernel); --image is an option of docker (add --backend docker)')
     expect(() => backendOptions('docker', { privileged: 'yes' })).toThrow(/^docker backend, --privileged: /)
   })
 

@@ -54,7 +54,7 @@ describe('loadConfig', () => {
 
   test('an unknown setting, with its line and column', () => {
     const dir = repo({ 'labproof.config.yaml': 'jobs: 2\nscenario: labs\n' })
-    expect(() => loadConfig(dir)).toThrow(/^labproof\.config\.yaml:2:1: scenario: unknown setting "scenario" \(the settings are scenarios, output, backend, jobs, docs\)$/)
+    expect(() => loadConfig(dir)).toThrow(/^labproof\.config\.yaml:2:1: scenario: unknown setting "scenario" \(the settings are scenarios, output, backend, jobs, docs, maxScenarioBytes, maxSteps\)$/)
   })
 
   test('a wrong value in package.json, placed in the file', () => {

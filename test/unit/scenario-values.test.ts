@@ -4,6 +4,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { loadConfig } from '../../harness/config.ts'
+import { resolveLimits, type ScenarioLimits } from '../../harness/scenario/limits.ts'
 import { loadScenarioFile, parseScenario, ScenarioError } from '../../harness/scenario/loader.ts'
 import { buildTopology } from '../../harness/topology.ts'
 
@@ -14,8 +16,12 @@ source: { doc: x.txt, section: s }
 const STEP = `steps:\n  - { on: host01, run: ls }\n`
 
 function loadError(yaml: string, file = 'bad.yaml'): string {
+  return loadErrorWith(yaml, file)
+}
+
+function loadErrorWith(yaml: string, file: string, limits?: ScenarioLimits): string {
   try {
-    parseScenario(yaml, file)
+    parseScenario(yaml, file, limits)
   } catch (e) {
     if (e instanceof ScenarioError) return e.message
     throw e
@@ -88,13 +94,14 @@ describe('limits: a scenario file at most 1 MiB and 2,000 steps by default', () 
 
   test('2,000 steps load; 2,001 are refused at the steps field, before they are expanded', () => {
     expect(parseScenario(steps(2000), 'big.yaml').steps).toHaveLength(2000)
-    expect(loadError(steps(2001), 'big.yaml')).toBe('big.yaml:5:3: steps: 2001 steps; a scenario has at most 2000 (LABPROOF_MAX_STEPS raises the limit)')
+    expect(loadError(steps(2001), 'big.yaml')).toBe('big.yaml:5:3: steps: 2001 steps; a scenario has at most 2000 (the default; raise it with --max-steps N, LABPROOF_MAX_STEPS or "maxSteps" in labproof.config.*)')
   })
 
-  test('LABPROOF_MAX_STEPS raises the step limit', () => {
+  test('LABPROOF_MAX_STEPS raises the step limit, and a refusal then names it', () => {
     process.env.LABPROOF_MAX_STEPS = '3000'
     try {
       expect(parseScenario(steps(2001), 'big.yaml').steps).toHaveLength(2001)
+      expect(loadError(steps(3001), 'big.yaml')).toBe('big.yaml:5:3: steps: 3001 steps; a scenario has at most 3000 (the limit set by LABPROOF_MAX_STEPS; raise it there or with --max-steps N, LABPROOF_MAX_STEPS or "maxSteps" in labproof.config.*)')
     } finally {
       delete process.env.LABPROOF_MAX_STEPS
     }
@@ -103,13 +110,32 @@ describe('limits: a scenario file at most 1 MiB and 2,000 steps by default', () 
   test('a file over 1 MiB is refused by its size, naming the file; LABPROOF_MAX_SCENARIO_BYTES raises the limit', async () => {
     const file = path.join(dir, 'huge.yaml')
     await writeFile(file, `${HEAD}${STEP}# ${'x'.repeat(1024 * 1024)}\n`)
-    await expect(loadScenarioFile(file)).rejects.toThrow(/huge\.yaml:1:1: the file is 1\.0 MiB; a scenario file has at most 1 MiB \(LABPROOF_MAX_SCENARIO_BYTES raises the limit\)$/)
+    await expect(loadScenarioFile(file)).rejects.toThrow(/huge\.yaml:1:1: the file is 1\.0 MiB; a scenario file has at most 1 MiB \(the default; raise it with --max-scenario-bytes N, LABPROOF_MAX_SCENARIO_BYTES or "maxScenarioBytes" in labproof\.config\.\*\)$/)
     process.env.LABPROOF_MAX_SCENARIO_BYTES = String(2 * 1024 * 1024)
     try {
       expect((await loadScenarioFile(file)).id).toBe('t')
     } finally {
       delete process.env.LABPROOF_MAX_SCENARIO_BYTES
     }
+  })
+
+  test('the config file sets the limits, and a refusal names its file and line', async () => {
+    await writeFile(path.join(dir, 'labproof.config.yaml'), 'backend: netns\nmaxSteps: 10\nmaxScenarioBytes: 1000\n')
+    const config = loadConfig(dir)
+    expect(config.limits).toEqual({ steps: { value: 10, at: 'labproof.config.yaml:2' }, bytes: { value: 1000, at: 'labproof.config.yaml:3' } })
+    const limits = resolveLimits({ env: {}, config: config.limits! })
+    expect(loadErrorWith(steps(11), 'x.yaml', limits)).toBe('x.yaml:5:3: steps: 11 steps; a scenario has at most 10 (the limit set by labproof.config.yaml:2; raise it there or with --max-steps N, LABPROOF_MAX_STEPS or "maxSteps" in labproof.config.*)')
+    expect(loadErrorWith(`${HEAD}${STEP}# ${'x'.repeat(1000)}\n`, 'x.yaml', limits)).toMatch(/^x\.yaml:1:1: the file is \d+ KiB; a scenario file has at most 1000 bytes \(the limit set by labproof\.config\.yaml:3; raise it there or with --max-scenario-bytes N/)
+    await writeFile(path.join(dir, 'labproof.config.yaml'), 'backend: netns\nmaxSteps: 0\n')
+    expect(() => loadConfig(dir)).toThrow(/^labproof\.config\.yaml:2:11: maxSteps: /)
+  })
+
+  test('the command line wins over the environment, which wins over the config file', () => {
+    const config = { steps: { value: 10, at: 'labproof.config.yaml:2' }, bytes: { value: 300, at: 'labproof.config.yaml:3' } }
+    expect(resolveLimits({ config })).toEqual({ steps: 10, bytes: 300, from: { steps: 'labproof.config.yaml:2', bytes: 'labproof.config.yaml:3' } })
+    expect(resolveLimits({ env: { LABPROOF_MAX_STEPS: '20' }, config })).toEqual({ steps: 20, bytes: 300, from: { steps: 'LABPROOF_MAX_STEPS', bytes: 'labproof.config.yaml:3' } })
+    expect(resolveLimits({ cli: { steps: 30 }, env: { LABPROOF_MAX_STEPS: '20' }, config })).toEqual({ steps: 30, bytes: 300, from: { steps: '--max-steps', bytes: 'labproof.config.yaml:3' } })
+    expect(resolveLimits({})).toEqual({ steps: 2000, bytes: 1024 * 1024 })
   })
 
   test('a YAML alias bomb names its file and the first alias', () => {
