@@ -52,7 +52,7 @@ export function forgetParsed(): void {
 }
 
 function defaultOptions(): ParseCacheOptions {
-  if (!COMPILED || process.env.LABPROOF_PARSE_CACHE === '0') return {}
+  if (!COMPILED) return {}
   const build = builtAt()
   if (build === undefined) return {}
   return { dir: path.join(process.env.LABPROOF_CACHE || path.join(homedir(), '.cache', 'labproof'), 'parsed'), build: `${PACKAGE_VERSION} ${build}` }
