@@ -1,7 +1,8 @@
 // The Vagrant backend with the libvirt provider: vagrant up of vagrant/Vagrantfile (labproof's
 // local box, built from the qemu backend's image), the netns gateway on a veth, ssh2 to the VMs.
 // Checks the picture, that nothing of the lab reaches the machine's real NICs, and what is left
-// after destroy and after the owner is SIGKILLed. Slow: two VM boots under TCG per lab.
+// after destroy and after the owner is SIGKILLed; a domain paused as a broken KVM pauses it ends
+// `vagrant up` at once and the lab comes up under TCG. Slow: two VM boots under TCG per lab.
 import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -10,7 +11,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { ensureVagrantBox } from '../../harness/backends/vagrant/vagrant-box.ts'
-import { reapVagrantLeftovers, vagrantBackend, VAGRANT_DIR_PREFIX } from '../../harness/backends/vagrant/vagrant.ts'
+import { createVagrantBackend, reapVagrantLeftovers, vagrantBackend, VAGRANT_DIR_PREFIX } from '../../harness/backends/vagrant/vagrant.ts'
+import { forgetAccelDecisions } from '../../harness/backends/shared/vm-accel.ts'
 import type { Lab } from '../../harness/lab.ts'
 import { ownerTag } from '../../harness/ownership/owner.ts'
 import { parsePing } from '../../harness/parse/ping.ts'
@@ -169,6 +171,40 @@ describeWithEngine('vagrant', skipReason, 'vagrant backend, libvirt provider', (
       await owner.dispose()
     }
   }, 1_200_000)
+})
+
+describeWithEngine('vagrant', skipReason, 'a libvirt domain KVM stops', () => {
+  afterAll(() => forgetAccelDecisions())
+
+  test('libvirt\'s word stops vagrant up at once and the lab comes up under TCG, with the reason in its facts', async () => {
+    const paused: string[] = []
+    // The decision says KVM; this machine need not have it: the "KVM" domains run under TCG as
+    // well, and each is paused through libvirt as soon as it runs, as libvirt pauses a guest KVM
+    // cannot run. The same lab must then come up again under TCG.
+    const backend = createVagrantBackend({
+      decideAccel: async () => ({ accel: 'kvm', why: 'test: KVM ran a test guest' }),
+      libvirtDriver: () => 'qemu',
+      onDomainRunning: ({ name, accel }) => {
+        if (accel !== 'kvm') return
+        const r = sh(`virsh -c qemu:///system suspend ${name}`)
+        if (r.status !== 0) throw new Error(`virsh suspend ${name}: ${r.stderr}`)
+        paused.push(name)
+      },
+    })
+    const lab = await backend.provision(buildTopology())
+    try {
+      expect(paused.length).toBeGreaterThan(0)
+      expect(lab.facts.accel).toBe('tcg')
+      // libvirt's state and reason, read while vagrant waited, ended the attempt: not a timeout.
+      expect(lab.facts.accelReason).toMatch(new RegExp(`^KVM failed to run the [\\d.]+ kernel: libvirt domain (${paused.join('|')}) is paused \\(user\\); using TCG$`))
+      expect((await lab.host('host02').succeed('hostname')).trim()).toBe('host-02')
+      const ping = parsePing((await lab.host('host01').exec('ping -c 2 -i 0.2 -W 2 192.168.21.12')).stdout)
+      expect(ping.replies.map((r) => r.ttl)).toEqual([64, 64])
+    } finally {
+      await lab.destroy()
+    }
+    expect(libvirtLeftovers(lab.id)).toEqual({ domains: [], networks: [], volumes: [] })
+  }, 1_800_000)
 })
 
 // The CI's Vagrant suite: one seed scenario, every step, through the real CLI.

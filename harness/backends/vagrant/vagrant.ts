@@ -32,7 +32,7 @@ import { PACKAGE_DIR } from '../../package-info.ts'
 import { GATEWAY, INTERNET, ipToInt, type Topology } from '../../topology.ts'
 import { killNode, NetnsHost, startNode, type NodeProcess } from '../shared/namespace-node.ts'
 import { gatewayScript, internetScript } from '../shared/topology.ts'
-import { decideAccel, kvmFailureReason, recordKvmFailure, type VmKernelRef } from '../shared/vm-accel.ts'
+import { decideAccel, kvmFailureReason, recordKvmFailure, type Accel, type AccelDecision, type VmKernelRef } from '../shared/vm-accel.ts'
 import { connectSsh, SshHost } from '../shared/ssh-host.ts'
 import { BOX_NAME_PREFIX, ensureVagrantBox, installBootFiles, type VagrantBox } from './vagrant-box.ts'
 import { domainTrouble, parseHostKeys, parseSshConfig, plainLines } from './vagrant-output.ts'
@@ -265,17 +265,23 @@ async function consoleTails(dir: string): Promise<string> {
 
 /** While `vagrant up` runs: a domain libvirt paused or that crashed stops it at once, with
  *  libvirt's reason and what qemu said in the domain's log; and while vagrant prints nothing
- *  (waiting for an IP address), what it waits for and each domain's state every 10 s. */
-function watchDomains(domains: string[]): VagrantWatch {
+ *  (waiting for an IP address), what it waits for and each domain's state every 10 s.
+ *  `onRunning` hears once of each domain seen running (a test pauses it there). */
+function watchDomains(domains: string[], onRunning?: (domain: string) => Promise<void> | void): VagrantWatch {
   const started = Date.now()
   let quietSince = started
   let linesSeen = 0
+  const seenRunning = new Set<string>()
   return async (lines) => {
     const states: string[] = []
     for (const d of domains) {
       const r = await virsh(['domstate', '--reason', d])
       if (!r.ok) continue // not defined yet
       states.push(`${d.split('-').pop()} ${r.out.trim()}`)
+      if (onRunning && /^running/.test(r.out.trim()) && !seenRunning.has(d)) {
+        seenRunning.add(d)
+        await onRunning(d)
+      }
       const trouble = domainTrouble(r.out)
       if (!trouble) continue
       const log = await readFile(`/var/log/libvirt/qemu/${d}.log`, 'utf8').catch(() => '')
@@ -299,205 +305,221 @@ interface Machine {
   host?: SshHost
 }
 
-export const vagrantBackend: Backend = {
-  name: 'vagrant',
-  async provision(topology: Topology, opts: ProvisionOptions = {}): Promise<Lab> {
-    if (opts.kernel) throw new Error('the vagrant backend boots the box\'s own kernel; --kernel is for the qemu backend')
-    if (!(await commandWorks('command -v vagrant'))) {
-      throw new Error('the vagrant backend needs vagrant (apt-get install vagrant vagrant-libvirt libvirt-daemon-system, or https://developer.hashicorp.com/vagrant/install)')
-    }
-    const started = performance.now()
-    const { provider, libvirt, why: providerWhy } = await chooseProvider()
-    const root = process.getuid?.() === 0
-    // libvirt as root: the underlay is macvtaps on labproof's veth (no bridge in this machine's
-    // namespace). The gateway is labproof's netns node there, unless LABPROOF_VAGRANT_GATEWAY=vm
-    // asks for the gateway VM every other provider uses (then the veth ends on a bare bridge).
-    const macvtapUnderlay = libvirt && root
-    const gatewayMode: GatewayMode = macvtapUnderlay && process.env.LABPROOF_VAGRANT_GATEWAY !== 'vm' ? 'netns' : 'vm'
-    const boxStarted = performance.now()
-    let box: VagrantBox | undefined
-    let boxName = process.env.LABPROOF_VAGRANT_BOX ?? (opts.distro && opts.distro.includes('/') ? opts.distro : undefined)
-    if (!boxName && libvirt) {
-      if (!root) throw new Error('building labproof\'s local Vagrant box needs root; or set LABPROOF_VAGRANT_BOX to a box you have')
-      box = await ensureVagrantBox()
-      await installBootFiles(box)
-      await addLocalBox(box)
-      boxName = box.name
-    }
-    const boxMs = Math.round(performance.now() - boxStarted)
-
-    const id = newLabId()
-    const dir = await mkdtemp(join(tmpdir(), `${VAGRANT_DIR_PREFIX}-${id}-${ownerTag()}-`))
-    const underlayDevice = `lpv${id.slice(-8)}`
-    const nodes = new Map<string, NodeProcess>()
-    const names = [...topology.hosts.map((h) => h.name), ...(gatewayMode === 'vm' ? [GATEWAY] : [])]
-    const machines: Machine[] = names.map((name) => ({ name }))
-    let env: Record<string, string> = {}
-    let upStarted = false
-    let destroyed: Promise<void> | undefined
-    const destroy = () => (destroyed ??= destroyOnce())
-    const destroyOnce = async () => {
-      for (const m of machines) m.host?.close()
-      if (upStarted) {
-        const t0 = performance.now()
-        const r = await runVagrant(['destroy', '-f'], env, DESTROY_TIMEOUT_MS)
-        if (r.exitCode !== 0) progress(`vagrant destroy -f failed (exit ${r.exitCode}); sweeping by name:\n${r.lines.slice(-10).join('\n')}`)
-        else progress(`vagrant destroy -f: ${((performance.now() - t0) / 1000).toFixed(1)} s`)
-      }
-      if (libvirt) await sweepLibvirt((labId) => labId === id)
-      // The veth would go with the gateway's namespace, but only once the kernel gets round to it.
-      if (macvtapUnderlay) await runProcess('ip', ['link', 'del', underlayDevice], { timeoutMs: 10_000 })
-      await Promise.all([...nodes.values()].map(killNode))
-      await rm(dir, { recursive: true, force: true })
-    }
-
-    try {
-      if (gatewayMode === 'netns') {
-        for (const n of [GATEWAY, INTERNET]) nodes.set(n, await startNode(id, n))
-        const gatewayPid = nodes.get(GATEWAY)!.innerPid
-        const pids = new Map([[GATEWAY, gatewayPid], [INTERNET, nodes.get(INTERNET)!.innerPid]])
-        const wiring = await runProcess('nsenter', ['-t', String(gatewayPid), '-n', '--', 'sh', '-c', gatewayScript(topology, pids, [])], { timeoutMs: 10_000 })
-        if (wiring.exitCode !== 0) throw new Error(`vagrant backend: could not wire the gateway: ${wiring.stderr}`)
-        await new NetnsHost(INTERNET, nodes.get(INTERNET)!).succeed(internetScript(topology))
-        await plugUnderlay(underlayDevice, gatewayPid)
-      } else if (macvtapUnderlay) {
-        const segment = await startNode(id, 'underlay-segment')
-        nodes.set('underlay-segment', segment)
-        await new NetnsHost('underlay-segment', segment).succeed('ip link add underlay type bridge && ip link set underlay up')
-        await plugUnderlay(underlayDevice, segment.innerPid)
-      }
-      // The box's kernel is booted under KVM first (a few seconds) where KVM may not run it.
-      const kernelRef: VmKernelRef = box
-        ? { series: box.kernelRelease.replace(/^(\d+\.\d+).*/, '$1'), release: box.kernelRelease, vmlinuz: join(box.dir, 'vmlinuz') }
-        : { series: `box ${boxName ?? 'default'}`, release: boxName ?? 'default' }
-      let accel = libvirt ? await decideAccel(kernelRef) : undefined
-      if (accel) progress(`libvirt domain type ${accel.accel === 'kvm' ? 'kvm' : 'qemu (TCG)'}: ${accel.why}`)
-      env = vagrantEnv({
-        VAGRANT_DOTFILE_PATH: join(dir, '.vagrant'),
-        LABPROOF_LAB_ID: id,
-        LABPROOF_OWNER: ownerTag(),
-        LABPROOF_UNDERLAY_IF: topology.underlay.interface,
-        LABPROOF_GATEWAY: topology.underlay.gateway,
-        LABPROOF_INTERNET: topology.internet.addresses.join(','),
-        LABPROOF_VAGRANT_HOSTS: topology.hosts.map((h) => `${h.name},${h.hostname},${h.underlayAddress}`).join(';'),
-        LABPROOF_VAGRANT_GATEWAY: gatewayMode === 'netns' ? 'external' : 'vm',
-        ...(boxName ? { LABPROOF_VAGRANT_BOX: boxName } : {}),
-        ...(provider ? { VAGRANT_DEFAULT_PROVIDER: provider } : {}),
-        ...(macvtapUnderlay ? { LABPROOF_VAGRANT_UNDERLAY_DEV: underlayDevice } : {}),
-        ...(libvirt ? {
-          LABPROOF_VAGRANT_MGMT_NET: await createManagementNetwork(`${VAGRANT_NAME_PREFIX}-${id}-${ownerTag()}-mgmt`, `lpm${id.slice(-8)}`, id, dir),
-          LABPROOF_VAGRANT_LIBVIRT_DRIVER: accel!.accel === 'kvm' ? 'kvm' : 'qemu',
-          LABPROOF_VAGRANT_CONSOLE_DIR: dir,
-        } : {}),
-      })
-      // `labproof clean` replays `vagrant destroy -f` with this if the run is killed.
-      await writeFile(join(dir, 'env.json'), `${JSON.stringify(env, null, 2)}\n`)
-
-      progress(`vagrant up ${names.join(' ')} (provider ${provider ?? 'vagrant\'s default'}: ${providerWhy}; box ${boxName ?? 'the Vagrantfile\'s default'}; gateway ${gatewayMode})`)
-      const upT0 = performance.now()
-      upStarted = true
-      let lastProgress = 0
-      const domains = names.map((n) => `${VAGRANT_NAME_PREFIX}-${id}-${ownerTag()}-${n}`)
-      const vagrantUp = () => runVagrant(['up', ...(provider ? ['--provider', provider] : [])], env, UP_TIMEOUT_MS, (line) => {
-        if (/Progress: \d+%/.test(line)) {
-          // The base box upload redraws one bar; show it every few seconds only.
-          if (Date.now() - lastProgress < 5_000) return
-          lastProgress = Date.now()
-        }
-        progress(line.trim())
-      }, libvirt ? watchDomains(domains) : undefined)
-      // libvirt makes the macvtaps as the domains start: turn their IPv6 off as soon as they appear.
-      const silencer = macvtapUnderlay ? setInterval(() => void silenceMacvtaps(underlayDevice), 50) : undefined
-      let up: VagrantResult
-      try {
-        for (;;) {
-          up = await (libvirt && boxName ? withBoxUploadLock(boxName, vagrantUp) : vagrantUp())
-          if (!(up.stopped && accel?.accel === 'kvm')) break
-          // KVM stopped the box's kernel: the same lab again, under TCG, and every later lab too.
-          accel = recordKvmFailure(kernelRef, up.stopped)
-          progress(`${accel.why}; vagrant destroy -f, then vagrant up again with the libvirt domain type qemu`)
-          await runVagrant(['destroy', '-f'], env, DESTROY_TIMEOUT_MS)
-          env = { ...env, LABPROOF_VAGRANT_LIBVIRT_DRIVER: 'qemu' }
-          await writeFile(join(dir, 'env.json'), `${JSON.stringify(env, null, 2)}\n`)
-        }
-      } finally {
-        clearInterval(silencer)
-      }
-      const upMs = Math.round(performance.now() - upT0)
-      if (up.exitCode !== 0) {
-        throw new Error(`vagrant backend: vagrant up failed (${up.stopped ? `stopped: ${up.stopped}` : `exit ${up.exitCode}`}${up.timedOut ? `, no result within ${UP_TIMEOUT_MS / 1000} s` : ''}):\n` +
-          `${up.lines.filter((l) => !/Progress: \d+%/.test(l)).slice(-30).join('\n')}\n${await consoleTails(dir)}`)
-      }
-      const hostKeys = parseHostKeys(up.lines)
-      const silenced = macvtapUnderlay ? await silenceMacvtaps(underlayDevice) : []
-
-      const sshConfig = await runVagrant(['ssh-config', ...names], env, 120_000)
-      if (sshConfig.exitCode !== 0) throw new Error(`vagrant backend: vagrant ssh-config failed:\n${sshConfig.lines.slice(-20).join('\n')}`)
-      const entries = parseSshConfig(sshConfig.lines.join('\n'))
-      const connectT0 = performance.now()
-      await Promise.all(machines.map(async (m) => {
-        const entry = entries.get(m.name)
-        const pinned = hostKeys.get(m.name)
-        if (!entry?.hostName) throw new Error(`vagrant backend: vagrant ssh-config says nothing of ${m.name}:\n${sshConfig.lines.join('\n')}`)
-        if (!pinned?.length) throw new Error(`vagrant backend: the provisioning of ${m.name} printed no host key (labproof-host-key lines); was it provisioned by vagrant/provision.sh?`)
-        const privateKey = await readFile(entry.identityFiles.find((f) => existsSync(f)) ?? entry.identityFiles[0] ?? '')
-        const connection = await connectSsh({
-          host: entry.hostName, port: entry.port, username: 'root', privateKey, hostKeySha256: pinned,
-          readyTimeoutMs: 30_000, commandPrefix: ENTER_LAB_NETNS, maxChannels: box ? 32 : 8,
-        })
-        m.host = new SshHost(m.name, connection)
-      }))
-      const connectMs = Math.round(performance.now() - connectT0)
-
-      const hosts = new Map<string, Host>(topology.hosts.map((h) => [h.name, machines.find((m) => m.name === h.name)!.host!]))
-      if (gatewayMode === 'netns') {
-        hosts.set(GATEWAY, new NetnsHost(GATEWAY, nodes.get(GATEWAY)!))
-        hosts.set(INTERNET, new NetnsHost(INTERNET, nodes.get(INTERNET)!))
-      } else {
-        const gw = machines.find((m) => m.name === GATEWAY)!
-        hosts.set(GATEWAY, gw.host!)
-        const entry = entries.get(GATEWAY)!
-        const internet = await connectSsh({
-          host: entry.hostName, port: entry.port, username: 'root', privateKey: await readFile(entry.identityFiles[0]!),
-          hostKeySha256: hostKeys.get(GATEWAY)!, readyTimeoutMs: 30_000,
-          commandPrefix: `${ENTER_LAB_NETNS} ip netns exec internet`,
-        })
-        const internetHost = new SshHost(INTERNET, internet)
-        machines.push({ name: INTERNET, host: internetHost })
-        hosts.set(INTERNET, internetHost)
-      }
-      const kernel = (await hosts.get(topology.hosts[0]!.name)!.exec('uname -r')).stdout.trim()
-      return {
-        backend: 'vagrant',
-        id,
-        topology,
-        hosts,
-        facts: {
-          backend: 'vagrant',
-          provider: provider ?? 'vagrant default',
-          providerReason: providerWhy,
-          box: boxName ?? 'Vagrantfile default',
-          ...(box ? { boxFile: box.file } : {}),
-          kernel,
-          gateway: gatewayMode === 'netns' ? 'labproof netns node' : 'gateway VM',
-          underlay: macvtapUnderlay ? `macvtaps on the veth ${underlayDevice}` : 'the provider\'s internal network',
-          ...(accel ? { accel: accel.accel, accelReason: accel.why } : {}),
-          hostKeys: 'pinned from the provisioning output (vagrant does not check them: StrictHostKeyChecking no)',
-          ...(silenced.length ? { macvtaps: silenced.join(' ') } : {}),
-          boxMs: String(boxMs),
-          upMs: String(upMs),
-          connectMs: String(connectMs),
-          provisionMs: String(Math.round(performance.now() - started)),
-        },
-        host: hostLookup(hosts, 'vagrant'),
-        destroy,
-      }
-    } catch (e) {
-      await destroy()
-      throw e
-    }
-  },
+/** What tests may change, as for the qemu backend: how the accelerator is decided, which libvirt
+ *  domain type a decision runs with, and what happens once a domain runs (to do to it what a
+ *  broken KVM does). */
+export interface VagrantBackendOptions {
+  decideAccel?: (kernel: VmKernelRef) => Promise<AccelDecision>
+  libvirtDriver?: (accel: Accel) => 'kvm' | 'qemu'
+  onDomainRunning?: (domain: { name: string; accel: Accel }) => Promise<void> | void
 }
+
+export function createVagrantBackend(options: VagrantBackendOptions = {}): Backend {
+  const decide = options.decideAccel ?? decideAccel
+  const libvirtDriver = options.libvirtDriver ?? ((accel: Accel) => (accel === 'kvm' ? 'kvm' : 'qemu'))
+
+  return {
+    name: 'vagrant',
+    async provision(topology: Topology, opts: ProvisionOptions = {}): Promise<Lab> {
+      if (opts.kernel) throw new Error('the vagrant backend boots the box\'s own kernel; --kernel is for the qemu backend')
+      if (!(await commandWorks('command -v vagrant'))) {
+        throw new Error('the vagrant backend needs vagrant (apt-get install vagrant vagrant-libvirt libvirt-daemon-system, or https://developer.hashicorp.com/vagrant/install)')
+      }
+      const started = performance.now()
+      const { provider, libvirt, why: providerWhy } = await chooseProvider()
+      const root = process.getuid?.() === 0
+      // libvirt as root: the underlay is macvtaps on labproof's veth (no bridge in this machine's
+      // namespace). The gateway is labproof's netns node there, unless LABPROOF_VAGRANT_GATEWAY=vm
+      // asks for the gateway VM every other provider uses (then the veth ends on a bare bridge).
+      const macvtapUnderlay = libvirt && root
+      const gatewayMode: GatewayMode = macvtapUnderlay && process.env.LABPROOF_VAGRANT_GATEWAY !== 'vm' ? 'netns' : 'vm'
+      const boxStarted = performance.now()
+      let box: VagrantBox | undefined
+      let boxName = process.env.LABPROOF_VAGRANT_BOX ?? (opts.distro && opts.distro.includes('/') ? opts.distro : undefined)
+      if (!boxName && libvirt) {
+        if (!root) throw new Error('building labproof\'s local Vagrant box needs root; or set LABPROOF_VAGRANT_BOX to a box you have')
+        box = await ensureVagrantBox()
+        await installBootFiles(box)
+        await addLocalBox(box)
+        boxName = box.name
+      }
+      const boxMs = Math.round(performance.now() - boxStarted)
+
+      const id = newLabId()
+      const dir = await mkdtemp(join(tmpdir(), `${VAGRANT_DIR_PREFIX}-${id}-${ownerTag()}-`))
+      const underlayDevice = `lpv${id.slice(-8)}`
+      const nodes = new Map<string, NodeProcess>()
+      const names = [...topology.hosts.map((h) => h.name), ...(gatewayMode === 'vm' ? [GATEWAY] : [])]
+      const machines: Machine[] = names.map((name) => ({ name }))
+      let env: Record<string, string> = {}
+      let upStarted = false
+      let destroyed: Promise<void> | undefined
+      const destroy = () => (destroyed ??= destroyOnce())
+      const destroyOnce = async () => {
+        for (const m of machines) m.host?.close()
+        if (upStarted) {
+          const t0 = performance.now()
+          const r = await runVagrant(['destroy', '-f'], env, DESTROY_TIMEOUT_MS)
+          if (r.exitCode !== 0) progress(`vagrant destroy -f failed (exit ${r.exitCode}); sweeping by name:\n${r.lines.slice(-10).join('\n')}`)
+          else progress(`vagrant destroy -f: ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+        }
+        if (libvirt) await sweepLibvirt((labId) => labId === id)
+        // The veth would go with the gateway's namespace, but only once the kernel gets round to it.
+        if (macvtapUnderlay) await runProcess('ip', ['link', 'del', underlayDevice], { timeoutMs: 10_000 })
+        await Promise.all([...nodes.values()].map(killNode))
+        await rm(dir, { recursive: true, force: true })
+      }
+
+      try {
+        if (gatewayMode === 'netns') {
+          for (const n of [GATEWAY, INTERNET]) nodes.set(n, await startNode(id, n))
+          const gatewayPid = nodes.get(GATEWAY)!.innerPid
+          const pids = new Map([[GATEWAY, gatewayPid], [INTERNET, nodes.get(INTERNET)!.innerPid]])
+          const wiring = await runProcess('nsenter', ['-t', String(gatewayPid), '-n', '--', 'sh', '-c', gatewayScript(topology, pids, [])], { timeoutMs: 10_000 })
+          if (wiring.exitCode !== 0) throw new Error(`vagrant backend: could not wire the gateway: ${wiring.stderr}`)
+          await new NetnsHost(INTERNET, nodes.get(INTERNET)!).succeed(internetScript(topology))
+          await plugUnderlay(underlayDevice, gatewayPid)
+        } else if (macvtapUnderlay) {
+          const segment = await startNode(id, 'underlay-segment')
+          nodes.set('underlay-segment', segment)
+          await new NetnsHost('underlay-segment', segment).succeed('ip link add underlay type bridge && ip link set underlay up')
+          await plugUnderlay(underlayDevice, segment.innerPid)
+        }
+        // The box's kernel is booted under KVM first (a few seconds) where KVM may not run it.
+        const kernelRef: VmKernelRef = box
+          ? { series: box.kernelRelease.replace(/^(\d+\.\d+).*/, '$1'), release: box.kernelRelease, vmlinuz: join(box.dir, 'vmlinuz') }
+          : { series: `box ${boxName ?? 'default'}`, release: boxName ?? 'default' }
+        let accel = libvirt ? await decide(kernelRef) : undefined
+        if (accel) progress(`libvirt domain type ${accel.accel === 'kvm' ? 'kvm' : 'qemu (TCG)'}: ${accel.why}`)
+        env = vagrantEnv({
+          VAGRANT_DOTFILE_PATH: join(dir, '.vagrant'),
+          LABPROOF_LAB_ID: id,
+          LABPROOF_OWNER: ownerTag(),
+          LABPROOF_UNDERLAY_IF: topology.underlay.interface,
+          LABPROOF_GATEWAY: topology.underlay.gateway,
+          LABPROOF_INTERNET: topology.internet.addresses.join(','),
+          LABPROOF_VAGRANT_HOSTS: topology.hosts.map((h) => `${h.name},${h.hostname},${h.underlayAddress}`).join(';'),
+          LABPROOF_VAGRANT_GATEWAY: gatewayMode === 'netns' ? 'external' : 'vm',
+          ...(boxName ? { LABPROOF_VAGRANT_BOX: boxName } : {}),
+          ...(provider ? { VAGRANT_DEFAULT_PROVIDER: provider } : {}),
+          ...(macvtapUnderlay ? { LABPROOF_VAGRANT_UNDERLAY_DEV: underlayDevice } : {}),
+          ...(libvirt ? {
+            LABPROOF_VAGRANT_MGMT_NET: await createManagementNetwork(`${VAGRANT_NAME_PREFIX}-${id}-${ownerTag()}-mgmt`, `lpm${id.slice(-8)}`, id, dir),
+            LABPROOF_VAGRANT_LIBVIRT_DRIVER: libvirtDriver(accel!.accel),
+            LABPROOF_VAGRANT_CONSOLE_DIR: dir,
+          } : {}),
+        })
+        // `labproof clean` replays `vagrant destroy -f` with this if the run is killed.
+        await writeFile(join(dir, 'env.json'), `${JSON.stringify(env, null, 2)}\n`)
+
+        progress(`vagrant up ${names.join(' ')} (provider ${provider ?? 'vagrant\'s default'}: ${providerWhy}; box ${boxName ?? 'the Vagrantfile\'s default'}; gateway ${gatewayMode})`)
+        const upT0 = performance.now()
+        upStarted = true
+        let lastProgress = 0
+        const domains = names.map((n) => `${VAGRANT_NAME_PREFIX}-${id}-${ownerTag()}-${n}`)
+        const vagrantUp = () => runVagrant(['up', ...(provider ? ['--provider', provider] : [])], env, UP_TIMEOUT_MS, (line) => {
+          if (/Progress: \d+%/.test(line)) {
+            // The base box upload redraws one bar; show it every few seconds only.
+            if (Date.now() - lastProgress < 5_000) return
+            lastProgress = Date.now()
+          }
+          progress(line.trim())
+        }, libvirt ? watchDomains(domains, options.onDomainRunning && ((name) => options.onDomainRunning!({ name, accel: accel!.accel }))) : undefined)
+        // libvirt makes the macvtaps as the domains start: turn their IPv6 off as soon as they appear.
+        const silencer = macvtapUnderlay ? setInterval(() => void silenceMacvtaps(underlayDevice), 50) : undefined
+        let up: VagrantResult
+        try {
+          for (;;) {
+            up = await (libvirt && boxName ? withBoxUploadLock(boxName, vagrantUp) : vagrantUp())
+            if (!(up.stopped && accel?.accel === 'kvm')) break
+            // KVM stopped the box's kernel: the same lab again, under TCG, and every later lab too.
+            accel = recordKvmFailure(kernelRef, up.stopped)
+            progress(`${accel.why}; vagrant destroy -f, then vagrant up again with the libvirt domain type qemu`)
+            await runVagrant(['destroy', '-f'], env, DESTROY_TIMEOUT_MS)
+            env = { ...env, LABPROOF_VAGRANT_LIBVIRT_DRIVER: libvirtDriver(accel.accel) }
+            await writeFile(join(dir, 'env.json'), `${JSON.stringify(env, null, 2)}\n`)
+          }
+        } finally {
+          clearInterval(silencer)
+        }
+        const upMs = Math.round(performance.now() - upT0)
+        if (up.exitCode !== 0) {
+          throw new Error(`vagrant backend: vagrant up failed (${up.stopped ? `stopped: ${up.stopped}` : `exit ${up.exitCode}`}${up.timedOut ? `, no result within ${UP_TIMEOUT_MS / 1000} s` : ''}):\n` +
+            `${up.lines.filter((l) => !/Progress: \d+%/.test(l)).slice(-30).join('\n')}\n${await consoleTails(dir)}`)
+        }
+        const hostKeys = parseHostKeys(up.lines)
+        const silenced = macvtapUnderlay ? await silenceMacvtaps(underlayDevice) : []
+
+        const sshConfig = await runVagrant(['ssh-config', ...names], env, 120_000)
+        if (sshConfig.exitCode !== 0) throw new Error(`vagrant backend: vagrant ssh-config failed:\n${sshConfig.lines.slice(-20).join('\n')}`)
+        const entries = parseSshConfig(sshConfig.lines.join('\n'))
+        const connectT0 = performance.now()
+        await Promise.all(machines.map(async (m) => {
+          const entry = entries.get(m.name)
+          const pinned = hostKeys.get(m.name)
+          if (!entry?.hostName) throw new Error(`vagrant backend: vagrant ssh-config says nothing of ${m.name}:\n${sshConfig.lines.join('\n')}`)
+          if (!pinned?.length) throw new Error(`vagrant backend: the provisioning of ${m.name} printed no host key (labproof-host-key lines); was it provisioned by vagrant/provision.sh?`)
+          const privateKey = await readFile(entry.identityFiles.find((f) => existsSync(f)) ?? entry.identityFiles[0] ?? '')
+          const connection = await connectSsh({
+            host: entry.hostName, port: entry.port, username: 'root', privateKey, hostKeySha256: pinned,
+            readyTimeoutMs: 30_000, commandPrefix: ENTER_LAB_NETNS, maxChannels: box ? 32 : 8,
+          })
+          m.host = new SshHost(m.name, connection)
+        }))
+        const connectMs = Math.round(performance.now() - connectT0)
+
+        const hosts = new Map<string, Host>(topology.hosts.map((h) => [h.name, machines.find((m) => m.name === h.name)!.host!]))
+        if (gatewayMode === 'netns') {
+          hosts.set(GATEWAY, new NetnsHost(GATEWAY, nodes.get(GATEWAY)!))
+          hosts.set(INTERNET, new NetnsHost(INTERNET, nodes.get(INTERNET)!))
+        } else {
+          const gw = machines.find((m) => m.name === GATEWAY)!
+          hosts.set(GATEWAY, gw.host!)
+          const entry = entries.get(GATEWAY)!
+          const internet = await connectSsh({
+            host: entry.hostName, port: entry.port, username: 'root', privateKey: await readFile(entry.identityFiles[0]!),
+            hostKeySha256: hostKeys.get(GATEWAY)!, readyTimeoutMs: 30_000,
+            commandPrefix: `${ENTER_LAB_NETNS} ip netns exec internet`,
+          })
+          const internetHost = new SshHost(INTERNET, internet)
+          machines.push({ name: INTERNET, host: internetHost })
+          hosts.set(INTERNET, internetHost)
+        }
+        const kernel = (await hosts.get(topology.hosts[0]!.name)!.exec('uname -r')).stdout.trim()
+        return {
+          backend: 'vagrant',
+          id,
+          topology,
+          hosts,
+          facts: {
+            backend: 'vagrant',
+            provider: provider ?? 'vagrant default',
+            providerReason: providerWhy,
+            box: boxName ?? 'Vagrantfile default',
+            ...(box ? { boxFile: box.file } : {}),
+            kernel,
+            gateway: gatewayMode === 'netns' ? 'labproof netns node' : 'gateway VM',
+            underlay: macvtapUnderlay ? `macvtaps on the veth ${underlayDevice}` : 'the provider\'s internal network',
+            ...(accel ? { accel: accel.accel, accelReason: accel.why } : {}),
+            hostKeys: 'pinned from the provisioning output (vagrant does not check them: StrictHostKeyChecking no)',
+            ...(silenced.length ? { macvtaps: silenced.join(' ') } : {}),
+            boxMs: String(boxMs),
+            upMs: String(upMs),
+            connectMs: String(connectMs),
+            provisionMs: String(Math.round(performance.now() - started)),
+          },
+          host: hostLookup(hosts, 'vagrant'),
+          destroy,
+        }
+      } catch (e) {
+        await destroy()
+        throw e
+      }
+    },
+  }
+}
+
+export const vagrantBackend: Backend = createVagrantBackend()
 
 const NAMED = new RegExp(`^${VAGRANT_NAME_PREFIX}-(lp\\w+)-(${OWNER_TAG_PATTERN})-`)
 
