@@ -57,6 +57,8 @@ in the current directory (paths relative to it):
   backend: netns                            # the default --backend
   jobs: 2                                   # scenarios at once
   docs: [docs]                              # the scenarios' documents (check-source)
+  maxSteps: 5000                            # scenario size limits (default 2000 steps,
+  maxScenarioBytes: 4194304                 #   1 MiB; run --max-steps, --max-scenario-bytes)
 The command line wins over the environment, which wins over the file.
 
 ${ENVIRONMENT_HELP}
