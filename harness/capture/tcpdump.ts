@@ -4,8 +4,8 @@
 // tcpdump runs inside the host, so it dies with the host whatever happens to labproof. A capture
 // is started once and read by window (capture-set.ts): start() starts it and waits until it
 // listens; mark() says how far its file goes once tcpdump has written every packet the kernel
-// gave it; cut() brings home the packets written since a mark, filtered, as a pcap of their own;
-// stop() interrupts it (for a capture of one step) and discard() ends it without keeping anything.
+// gave it; cut() brings home the packets written since a mark, filtered, as a pcap of their own
+// (and ends it, for a capture of one step); discard() ends it without keeping anything.
 import { shellQuote, type Host } from '../host.ts'
 import type { Lab } from '../lab.ts'
 
@@ -35,16 +35,14 @@ export interface FinishedCapture {
 }
 
 const REMOTE_DIR = '/run/labproof-captures'
-/** Captures come home through the stop command's own output (base64), with no local copy; the
+/** Captures come home through the cut command's own output (base64), with no local copy; the
  *  prefix names the copies earlier versions made, which `labproof clean` still removes. */
 export const PCAP_TEMP_PREFIX = 'labproof-pcap-'
 const READY_TIMEOUT_MS = 5_000
-/** How often the host looks for tcpdump's "listening on" line, and for its exit after SIGINT. */
+/** How often the host looks for tcpdump's "listening on" line, and whether it has caught up. */
 const POLL_SECONDS = 0.005
-/** SIGINT lets tcpdump flush and close the file; SIGKILL if it is not gone within 2 s. */
-const STOP_GRACE_SECONDS = 2
-/** How long a mark waits for tcpdump to catch up before it fails the step: a signal (tcpdump
- *  asleep with its ring empty), so under load it waits longer, never less. */
+/** How long a mark waits for tcpdump to catch up before it fails the step: the wait ends on a
+ *  signal (tcpdump asleep with its ring empty); this only bounds a tcpdump that never is. */
 const CATCH_UP_SECONDS = 8
 /** Headers only: enough for every check, and a few KB per capture. */
 const SNAPLEN = 262
@@ -105,7 +103,7 @@ export class RunningCapture {
    *  `filter` (tcpdump reading them back in the host): one round trip. With `stop`, tcpdump is
    *  ended and its files removed in the same round trip. */
   async cut(from: number, filter: string | undefined, opts: { stop?: boolean } = {}): Promise<CaptureCut> {
-    const r = await this.host.exec(cutScript(this.pid, this.remoteBase, from, filter, opts.stop ?? false), { timeoutMs: 10_000 })
+    const r = await this.host.exec(cutScript(this.pid, this.remoteBase, from, filter, opts.stop ?? false, emptyPcap(this.listening)), { timeoutMs: 10_000 })
     const end = parseMark(r.stdout)
     if (r.exitCode === 4) throw new Error(`tcpdump could not read the capture on ${this.spec.on} back through the filter ${JSON.stringify(filter)}: ${r.stderr.trim()}`)
     if (r.exitCode !== 0 || !end) {
@@ -116,18 +114,9 @@ export class RunningCapture {
     return { pcap, end, log: r.stderr.trim() }
   }
 
-  /** Interrupt tcpdump, wait for it to exit, and bring the pcap home: one round trip. */
-  async stop(): Promise<FinishedCapture> {
-    const r = await this.host.exec(stopScript(this.pid, this.remoteBase, true), { timeoutMs: 10_000 })
-    if (r.exitCode !== 0) {
-      throw new Error(`could not stop tcpdump (pid ${this.pid}) on ${this.spec.on} and bring its pcap home (exit ${r.exitCode}): ${r.stderr.trim()}`)
-    }
-    return { spec: this.spec, pcap: Buffer.from(r.stdout, 'base64'), tcpdumpLog: r.stderr.trim() }
-  }
-
   /** Stop without keeping anything. */
   async discard(): Promise<void> {
-    await this.host.exec(stopScript(this.pid, this.remoteBase, false), { timeoutMs: 10_000 })
+    await this.host.exec(discardScript(this.pid, this.remoteBase), { timeoutMs: 10_000 })
   }
 }
 
@@ -181,8 +170,12 @@ export function startScript(base: string, iface: string, filter?: string): strin
 }
 
 /** Wait until tcpdump has read every packet the kernel put in its ring and written it (-U: each
- *  packet is flushed to the file as it is read): it sleeps in poll() (state S) only then, and a
- *  packet is in its ring before anyone on the host receives it (see stopScript). Then print
+ *  packet is flushed to the file as it is read). A packet is in tcpdump's ring before ping or
+ *  anyone on the host receives it, and tcpdump sleeps in poll() (state S) only when its ring
+ *  holds nothing unread (a new packet wakes it: state R); stopped (T) or busy, it is waited for.
+ *  Reading the file sooner lost the last echo reply of a ping that had just ended (under load,
+ *  5 captures in 70, when tcpdump was interrupted instead: pcap_breakloop drops what is unread).
+ *  Then print
  *  `mark LENGTH RUNNING`: the file's length, and 0 when tcpdump is gone (its interface was
  *  deleted): it wrote nothing more after its last packet. */
 function catchUpLines(pid: number, base: string): string[] {
@@ -205,63 +198,31 @@ export function markScript(pid: number, base: string): string {
 }
 
 /** After catching up (the first line, as markScript), the records written since byte `from`
- *  behind the file's own header, through `filter` when there is one, in base64. */
-export function cutScript(pid: number, base: string, from: number, filter: string | undefined, stop: boolean): string {
+ *  behind the file's own header, through `filter` when there is one, in base64. A filter is
+ *  applied to an empty window too (behind `header`, the file may have none yet), so a filter
+ *  tcpdump refuses fails every window, not only those with packets. */
+export function cutScript(pid: number, base: string, from: number, filter: string | undefined, stop: boolean, header: Buffer): string {
   const f = `${base}.pcap`
-  const window = `{ head -c ${PCAP_HEADER_BYTES} ${f}; tail -c +$((${from} + 1)) ${f} | head -c $((size - ${from})); }`
+  const records = `tail -c +$((${from} + 1)) ${f} | head -c $((size - ${from}))`
+  const ownHeader = `printf '${[...header].map((b) => `\\${b.toString(8).padStart(3, '0')}`).join('')}'`
   return [
     ...catchUpLines(pid, base),
     'status=0',
-    `if [ "$size" -gt ${from} ]; then`,
-    filter === undefined
-      ? `  ${window} | base64 || status=1`
+    ...(filter === undefined
+      ? [`if [ "$size" -gt ${from} ]; then { head -c ${PCAP_HEADER_BYTES} ${f}; ${records}; } | base64 || status=1; fi`]
       : [
-          `  ${window} > ${base}.window`,
-          `  if tcpdump -n -r ${base}.window -w ${base}.filtered ${shellQuote(filter)} 2>${base}.filterlog; then base64 < ${base}.filtered || status=1`,
-          `  else cat ${base}.filterlog >&2; status=4; fi`,
-          `  rm -f ${base}.window ${base}.filtered ${base}.filterlog`,
-        ].join('\n'),
-    'fi',
+          `if [ "$size" -gt ${from} ]; then { head -c ${PCAP_HEADER_BYTES} ${f}; ${records}; } > ${base}.window; else ${ownHeader} > ${base}.window; fi`,
+          `if tcpdump -n -r ${base}.window -w ${base}.filtered ${shellQuote(filter)} 2>${base}.filterlog; then`,
+          `  if [ "$size" -gt ${from} ]; then base64 < ${base}.filtered || status=1; fi`,
+          `else cat ${base}.filterlog >&2; status=4; fi`,
+          `rm -f ${base}.window ${base}.filtered ${base}.filterlog`,
+        ]),
     ...(stop ? [`kill -KILL ${pid} 2>/dev/null`, `rm -f ${f} ${base}.log`] : []),
     'exit $status',
   ].join('\n')
 }
 
-/** Interrupt tcpdump once it has read every packet the kernel gave it, and wait until it has
- *  written its last one. On SIGINT tcpdump ends its loop at once (pcap_breakloop): packets already
- *  in its ring but not yet read are dropped, which on a busy machine lost the last echo reply of a
- *  ping that had just ended (5 captures in 70 under load). A packet is in the ring before ping or
- *  anyone on the host receives it, and tcpdump sleeps in poll() only when the ring holds nothing
- *  unread (a new packet wakes it: state R): so SIGINT waits while tcpdump is runnable. It prints
- *  its statistics ("N packets captured") when its capture loop ends, and with -U every packet is
- *  in the file by then. Its exit is not waited for: closing a packet socket costs the kernel another 20–30 ms
- *  (an RCU grace period), and tcpdump is gone moments later on its own. SIGKILL if it has not
- *  finished within the grace. Then, when kept, its log on stderr and the pcap in base64 on
- *  stdout; the files are removed either way. */
-export function stopScript(pid: number, base: string, keep: boolean): string {
-  const polls = Math.ceil(STOP_GRACE_SECONDS / POLL_SECONDS)
-  return [
-    'n=0',
-    `while read -r _ _ state _ 2>/dev/null < /proc/${pid}/stat && [ "$state" = R ] && [ "$n" -lt ${polls} ]; do n=$((n + 1)); sleep ${POLL_SECONDS}; done`,
-    `kill -INT ${pid} 2>/dev/null`,
-    `finished() { kill -0 ${pid} 2>/dev/null || return 0; while IFS= read -r line; do case $line in *'packets captured'*) return 0;; esac; done < ${base}.log; return 1; }`,
-    'n=0',
-    'until finished; do',
-    `  if [ "$n" -ge ${polls} ]; then kill -KILL ${pid} 2>/dev/null; break; fi`,
-    `  n=$((n + 1)); sleep ${POLL_SECONDS}`,
-    'done',
-    ...(keep ? [`cat ${base}.log >&2`, `base64 < ${base}.pcap`, 'status=$?'] : ['status=0']),
-    `rm -f ${base}.pcap ${base}.log`,
-    'exit $status',
-  ].join('\n')
-}
-
-/** Start every capture, side by side; if one fails, those that started are discarded. */
-export async function startCaptures(lab: Lab, specs: CaptureSpec[]): Promise<RunningCapture[]> {
-  const results = await Promise.allSettled(specs.map((spec) => RunningCapture.start(lab, spec)))
-  const started = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
-  if (!failed) return started
-  await Promise.all(started.map((c) => c.discard()))
-  throw failed.reason
+/** End tcpdump and remove its files: nothing is kept, so nothing needs flushing. */
+export function discardScript(pid: number, base: string): string {
+  return `kill -KILL ${pid} 2>/dev/null; rm -f ${base}.pcap ${base}.log`
 }

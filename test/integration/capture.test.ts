@@ -6,10 +6,9 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { netnsBackend } from '../../harness/backends/netns/netns.ts'
 import { CaptureSet } from '../../harness/capture/capture-set.ts'
-import { withCaptures } from '../../harness/capture/evidence.ts'
+import { openCaptures, withCaptures } from '../../harness/capture/evidence.ts'
 import { matchPacket } from '../../harness/capture/pattern.ts'
 import { readPcap } from '../../harness/capture/pcap.ts'
-import { startScript, stopScript } from '../../harness/capture/tcpdump.ts'
 import type { Host } from '../../harness/host.ts'
 import type { Lab } from '../../harness/lab.ts'
 import { runStep } from '../../harness/scenario/run-step.ts'
@@ -71,21 +70,19 @@ describe.skipIf(!root)('captures (needs root)', () => {
 
   test('packets in the ring that tcpdump has not read yet when the step ends are kept', async () => {
     // What a busy machine does by chance, made certain: tcpdump does not run (stopped) while the
-    // echoes go by, and becomes runnable just as the capture is stopped. A SIGINT at that moment
-    // made it end its loop with the packets still unread in its ring.
-    const host = lab.host('host02')
-    const base = `/run/labproof-captures/drain-test-${process.pid}`
-    const started = await host.exec(startScript(base, 'ens33', 'icmp'))
-    const pid = Number(/^pid=(\d+)$/m.exec(started.stdout)?.[1])
-    expect(pid).toBeGreaterThan(0)
-    await host.succeed(`kill -STOP ${pid}`)
-    await lab.host('host01').succeed('ping -c 3 -i 0.01 192.168.21.12')
-    const stopped = await host.exec(`kill -CONT ${pid}\n${stopScript(pid, base, true)}`)
-    expect(stopped.exitCode).toBe(0)
-    const packets = readPcap(Buffer.from(stopped.stdout, 'base64')).packets
+    // echoes go by, and runs again only once the step is being read. Reading (or interrupting)
+    // it then lost what was still unread in its ring.
+    const ctx = new StepContext(lab, 10_000)
+    const window = await openCaptures(ctx, [{ on: 'host02:ens33', filter: 'icmp' }])
+    const [pid] = tcpdumpsOf(process.pid)
+    process.kill(pid!, 'SIGSTOP')
+    await ctx.run('host01', 'ping -c 3 -i 0.01 192.168.21.12')
+    const closing = window.close()
+    process.kill(pid!, 'SIGCONT')
+    const packets = (await closing).captures.get('host02:ens33')!.packets
     expect(packets.filter((p) => matchPacket(p, { icmp: 'echo-request', src: '192.168.21.11' }))).toHaveLength(3)
     expect(packets.filter((p) => matchPacket(p, { icmp: 'echo-reply', dst: '192.168.21.11' }))).toHaveLength(3)
-    await expectTcpdumpGone(host)
+    await expectTcpdumpGone(lab.host('host02'))
   })
 
   test('a capture on an interface that does not exist fails clearly', async () => {
@@ -205,8 +202,8 @@ describe.skipIf(!root)('a run killed in the middle of a capture (needs root)', (
   })
 })
 
-/** stop() returns once tcpdump has written its last packet; its exit follows moments later
- *  (the kernel closing its packet socket), and must. */
+/** A capture of one step ends when its window is read; its exit follows moments later (the
+ *  kernel closing its packet socket), and must. */
 async function expectTcpdumpGone(host: Host): Promise<void> {
   await host.waitUntilSucceeds('! pgrep -x tcpdump', { timeoutMs: 2_000, intervalMs: 20 })
 }

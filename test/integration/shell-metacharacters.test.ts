@@ -1,13 +1,14 @@
 // The one kind of free text labproof itself puts into a host's shell, a tcpdump filter
 // (`capture:` and `wire:`), carrying shell metacharacters on a real netns lab: tcpdump refuses
-// each as a filter, and nothing runs, in the host or on this machine. (Every other field is
+// each as a filter (capturing, or reading a kept capture back), and nothing runs, in the host or
+// on this machine. (Every other field is
 // refused at load or never reaches a shell: test/unit/shell-metacharacters.test.ts.)
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { netnsBackend } from '../../harness/backends/netns/netns.ts'
-import { startCaptures } from '../../harness/capture/tcpdump.ts'
+import { CaptureSet } from '../../harness/capture/capture-set.ts'
 import type { Lab } from '../../harness/lab.ts'
 import { buildTopology } from '../../harness/topology.ts'
 
@@ -28,7 +29,13 @@ describe.skipIf(!root)('metacharacters in a capture filter on a netns lab (needs
   })
 
   test.each(payloads)('filter %j: tcpdump refuses it, nothing runs', async (filter) => {
-    await expect(startCaptures(lab, [{ on: 'host01:ens33', filter }])).rejects.toThrow(/tcpdump did not start on host01:ens33: .*(syntax error|can't parse filter)/s)
+    // A capture of one step filters as it captures; the lab's kept capture reads a window back
+    // through the filter.
+    await expect(new CaptureSet(lab, true).open([{ on: 'host01:ens33', filter }])).rejects.toThrow(/tcpdump did not start on host01:ens33: .*(syntax error|can't parse filter)/s)
+    const kept = new CaptureSet(lab)
+    const window = await kept.open([{ on: 'host01:ens33', filter }])
+    await expect(window.close()).rejects.toThrow(/tcpdump could not read the capture on host01:ens33 back through the filter .*(syntax error|can't parse filter)/s)
+    await kept.endAll()
     // Inside the host (its /tmp is its own) and on this machine.
     expect((await lab.host('host01').exec(`test -e ${marker}`)).exitCode).toBe(1)
     expect(existsSync(marker)).toBe(false)
