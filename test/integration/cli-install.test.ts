@@ -18,6 +18,8 @@ const MODULE_LOG_HOOK = pathToFileURL(path.join(ROOT, 'test', 'fixtures', 'modul
 const root = process.getuid?.() === 0
 /** npm reaches the registry for labproof's dependencies (its cache makes it quick after once). */
 const INSTALL_TIMEOUT_MS = 600_000
+/** npm pack builds dist/ first (tsc: minutes on a loaded 2-core machine). */
+const PACK_TIMEOUT_MS = 900_000
 
 let work: string
 let project: string
@@ -65,7 +67,7 @@ steps:
 
 beforeAll(async () => {
   work = await mkdtemp(path.join(tmpdir(), 'labproof-install-'))
-  const pack = sh('npm', ['pack', '--pack-destination', work], ROOT)
+  const pack = sh('npm', ['pack', '--pack-destination', work], ROOT, PACK_TIMEOUT_MS)
   expect(pack.code, pack.out).toBe(0)
   const tarball = readdirSync(work).find((f) => /^labproof-.*\.tgz$/.test(f))
   expect(tarball, pack.out).toBeDefined()
@@ -74,7 +76,7 @@ beforeAll(async () => {
   expect(sh('npm', ['init', '-y'], project).code).toBe(0)
   const install = sh('npm', ['i', '-D', '--no-audit', '--no-fund', path.join(work, tarball!)], project, INSTALL_TIMEOUT_MS)
   expect(install.code, install.out).toBe(0)
-}, INSTALL_TIMEOUT_MS + 60_000)
+}, PACK_TIMEOUT_MS + INSTALL_TIMEOUT_MS + 60_000)
 
 afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true })
