@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, test } from 'vitest'
 import { SavedStates, type SavedPair } from '../../harness/backends/qemu/vm-saved-states.ts'
+import { waitUntil } from '../helpers/wait.ts'
 
 const MODULE = fileURLToPath(new URL('../../harness/backends/qemu/vm-saved-states.ts', import.meta.url))
 const pair = (fromLab: string): SavedPair => ({ vms: [{ disk: '/d0', state: '/s0' }, { disk: '/d1', state: '/s1' }], fromLab, savedAt: 1 })
@@ -43,22 +44,25 @@ describe('SavedStates', () => {
         how === 'exits' ? 'process.exit(0)' : 'setInterval(() => {}, 1000)',
       ].join('\n')
       const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
-      const dir = await new Promise<string>((resolve) => {
-        let out = ''
-        child.stdout.on('data', (d) => {
-          out += String(d)
-          if (out.includes('\n')) resolve(out.trim())
-        })
-      })
-      expect(dir).toMatch(new RegExp(`/labproof-qemu-unittest-saved-${child.pid}-`))
-      expect(existsSync(dir)).toBe(true)
       const exited = new Promise((resolve) => child.on('exit', resolve))
-      if (how !== 'exits') child.kill('SIGKILL')
-      await exited
-      // The remover runs on its own once it sees the pipe close: wait for its work, bounded.
-      const deadline = Date.now() + 10_000
-      while (existsSync(dir) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
-      expect(existsSync(dir)).toBe(false)
+      try {
+        const dir = await new Promise<string>((resolve) => {
+          let out = ''
+          child.stdout.on('data', (d) => {
+            out += String(d)
+            if (out.includes('\n')) resolve(out.trim())
+          })
+        })
+        // Named after its owner: PID and start time (ownership/owner.ts).
+        expect(dir).toMatch(new RegExp(`/labproof-qemu-unittest-saved-${child.pid}\\.\\d+-`))
+        expect(existsSync(dir)).toBe(true)
+        if (how !== 'exits') child.kill('SIGKILL')
+        await exited
+        // The remover runs on its own once it sees the pipe close: wait for its work, bounded.
+        await waitUntil(`the remover to remove ${dir}`, () => !existsSync(dir), 10_000)
+      } finally {
+        child.kill('SIGKILL') // a failed expectation must not leave it running
+      }
     })
   }
 })
