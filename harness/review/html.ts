@@ -60,7 +60,7 @@ function claimHtml(c: ClaimRow): string {
 
 function commandHtml(c: CommandRow): string {
   return `<tr class="command ${verdictClass(c.verdict)}" data-step="${c.step}"><td>${c.line ?? ''}</td>
-<td>command, step ${c.step}<pre>[${esc(c.on)}] ${esc(c.command)}</pre></td>
+<td>command${c.added ? ' (added: the document implies it)' : ''}, step ${c.step}<pre>[${esc(c.on)}] ${esc(c.command)}</pre></td>
 <td class="verdict">${esc(c.verdict)}</td>
 <td>${esc(c.detail)}<div>came back: <code>${esc(c.evidence.cameBack)}</code></div>${pcapsHtml(c.evidence.pcaps)}${c.claims.length ? `<div class="muted">claims: ${esc(c.claims.join(', '))}</div>` : ''}</td>
 <td>${c.erratum ? `<pre>${esc(c.erratum.corrected)}</pre><div class="muted">why: ${esc(c.erratum.why)}</div>` : ''}</td></tr>`

@@ -37,7 +37,7 @@ function claimText(c: ClaimRow): string {
 }
 
 function commandText(c: CommandRow): string {
-  const out = [`${lineLabel(c.line)} command, step ${c.step}: ${c.verdict.toUpperCase()}`, ...indented('verbatim', `[${c.on}] ${c.command}`), `${pad('verdict')}${c.detail}`]
+  const out = [`${lineLabel(c.line)} command${c.added ? ' (added: the document implies it)' : ''}, step ${c.step}: ${c.verdict.toUpperCase()}`, ...indented('verbatim', `[${c.on}] ${c.command}`), `${pad('verdict')}${c.detail}`]
   out.push(`${pad('came back')}${c.evidence.cameBack}`)
   if (c.erratum) out.push(...indented('correction', c.erratum.corrected), `${pad('why')}${c.erratum.why}`)
   if (c.evidence.pcaps.length) out.push(...c.evidence.pcaps.map((p) => `${pad('pcap')}${p}`))

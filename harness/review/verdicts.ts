@@ -69,6 +69,8 @@ export interface CommandRow {
   evidence: StepEvidence
   /** The claims this command is evidence for. */
   claims: string[]
+  /** true: the scenario adds it (the document implies it); shown for its erratum. */
+  added?: true
   erratum?: { corrected: string; why: string; outcome?: string }
 }
 
@@ -114,7 +116,9 @@ export function reviewDocument(s: LoadedScenario, records: ScenarioRecords | und
   const atHand = doc && 'file' in doc ? doc : undefined
 
   const claimRows: ClaimRow[] = (s.claims ?? []).map((c) => claimRow(c, plan.filter((p) => p.step.claims?.includes(c.id)).map((p) => evidence.get(p.number)!), atHand))
-  const commandRows: CommandRow[] = plan.filter((p) => isRunStep(p.step) && !p.step.added).map((p) => commandRow(p, evidence.get(p.number)!, atHand))
+  // The document's commands; and an added one with an erratum (a command the document implies
+  // without giving it), since every erratum is a defect of the document.
+  const commandRows: CommandRow[] = plan.filter((p) => isRunStep(p.step) && (!p.step.added || p.step.erratum)).map((p) => commandRow(p, evidence.get(p.number)!, atHand))
 
   return {
     scenario: s.id, title: s.title, doc: s.source.doc, section: s.source.section,
@@ -212,7 +216,7 @@ function commandRow(p: PlannedStep, e: StepEvidence, doc: DocumentAtHand | undef
   if (!isRunStep(p.step)) throw new Error('a command row needs a run step')
   const step = p.step
   const line = doc?.commandLines.get(p.number)
-  const base = { kind: 'command' as const, step: p.number, on: step.on, command: step.run, ...(line ? { line } : {}), evidence: e, claims: step.claims ?? [] }
+  const base = { kind: 'command' as const, step: p.number, on: step.on, command: step.run, ...(line ? { line } : {}), evidence: e, claims: step.claims ?? [], ...(step.added ? { added: true as const } : {}) }
   const erratum = step.erratum
     ? { corrected: step.erratum.on ? `[${step.erratum.on}] ${step.erratum.corrected}` : step.erratum.corrected, why: step.erratum.why, ...(e.verbatimOutcome ? { outcome: e.verbatimOutcome } : {}) }
     : undefined
@@ -229,26 +233,30 @@ function coverage(claims: ClaimRow[], commands: CommandRow[]): Coverage {
     claims: claims.length,
     asserted: claims.filter((c) => c.evidence.length > 0).length,
     untestable: claims.filter((c) => c.untestable).length,
-    commands: commands.length,
-    runVerbatim: commands.filter((c) => c.evidence.status !== 'not run').length,
+    commands: commands.filter((c) => !c.added).length,
+    runVerbatim: commands.filter((c) => !c.added && c.evidence.status !== 'not run').length,
     claimVerdicts: count(claims.map((c) => c.verdict)),
-    commandVerdicts: count(commands.map((c) => c.verdict)),
+    commandVerdicts: count(commands.filter((c) => !c.added).map((c) => c.verdict)),
   }
 }
 
 /** Top to bottom as the document reads: by document line when the document is at hand (a
- *  claim after the command on its line); without it, commands in the scenario's order and each
- *  claim after the first step that tests it, the others at the end by line. */
+ *  claim after the command on its line; an added command after the command before it); without
+ *  it, commands in the scenario's order and each claim after the first step that tests it, the
+ *  others at the end by line. */
 function order(claims: ClaimRow[], commands: CommandRow[], byLine: boolean): ReviewRow[] {
-  const key = (r: ReviewRow): [number, number] => {
-    if (byLine) return r.kind === 'claim' ? [r.line, 1] : [r.line ?? Number.MAX_SAFE_INTEGER, 0]
-    if (r.kind === 'command') return [r.step, 0]
+  const lineOf = new Map<number, number>()
+  let last = 0
+  for (const c of [...commands].sort((a, b) => a.step - b.step)) lineOf.set(c.step, (last = c.line ?? last))
+  const key = (r: ReviewRow): [number, number, number] => {
+    if (byLine) return r.kind === 'claim' ? [r.line, 1, 0] : [lineOf.get(r.step)!, 0, r.step]
+    if (r.kind === 'command') return [r.step, 0, 0]
     const first = r.evidence[0]?.step
-    return first !== undefined ? [first, 1] : [Number.MAX_SAFE_INTEGER, r.line]
+    return first !== undefined ? [first, 1, 0] : [Number.MAX_SAFE_INTEGER, r.line, 0]
   }
   return [...commands, ...claims].sort((a, b) => {
-    const [a1, a2] = key(a)
-    const [b1, b2] = key(b)
-    return a1 - b1 || a2 - b2
+    const [a1, a2, a3] = key(a)
+    const [b1, b2, b3] = key(b)
+    return a1 - b1 || a2 - b2 || a3 - b3
   })
 }

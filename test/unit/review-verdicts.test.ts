@@ -164,6 +164,12 @@ describe('verdicts merged over netns and a qemu run that failed (ipip-tunnels)',
     expect(command(r, 64).detail).toBe('not run yet: skipped on netns: host01: kernel lacks ipip (CONFIG_NET_IPIP); skipped on qemu 6.1: blocked by step 2; needs ipip, which netns lacks: try labproof run ipip-tunnels --backend qemu')
   })
 
+  test('an added command with an erratum (one the document implies) is shown, outside the coverage of the document\'s commands', () => {
+    expect(command(r, 109)).toMatchObject({ added: true, verdict: 'confirmed only as corrected', command: 'echo 1 /proc/sys/net/ipv4/ip_forward' })
+    expect(r.coverage.commands).toBe(r.rows.filter((x) => x.kind === 'command' && !x.added).length)
+    expect(r.coverage.commands).toBe(51)
+  })
+
   test('an erratum that passed is confirmed only as corrected, with what the verbatim command did', () => {
     expect(command(r, 53)).toMatchObject({
       verdict: 'confirmed only as corrected',
