@@ -49,6 +49,7 @@ const ACCEPTED: Record<string, string> = {
 for (const e of ['steps[].expect', 'steps[].erratum.expect', 'steps[].expect.variants[]', 'steps[].erratum.expect.variants[]']) {
   for (const f of ['contains', 'contains[]', 'notContains', 'notContains[]', 'output', 'matches']) ACCEPTED[`${e}.${f}`] = 'compared with what the command printed'
 }
+for (const f of ['says', 'correction', 'why', 'untestable']) ACCEPTED[`claims[].${f}`] = 'shown in the review'
 ACCEPTED['steps[].expect.variants[].when'] = 'shown in reports'
 ACCEPTED['steps[].erratum.expect.variants[].when'] = 'shown in reports'
 
@@ -90,6 +91,8 @@ function scenarioWith(field: string, value: string): Record<string, unknown> {
   const s: Record<string, unknown> = { id: 't', title: 'T', source: { doc: 'x.txt', section: 's' }, steps: [{ on: 'host01', run: 'ls' }] }
   let rest = field
   let target: Record<string, unknown> = s
+  // A claim valid but for the field: a refuted one carries its correction and why.
+  if (field.startsWith('claims[].')) s.claims = [/correction|why/.test(field) ? { id: 'c', line: 1, says: 's', holds: false, correction: 'c', why: 'w' } : { id: 'c', line: 1, says: 's', holds: true }]
   if (field.startsWith('steps[].')) {
     rest = field.slice('steps[].'.length)
     const kind = /^(?:check|erratum\.shows\[\])\.(\w+)/.exec(rest)?.[1]
