@@ -85,7 +85,7 @@ const env = () => ({ LABPROOF_SCENARIO_DIR: scenarios, LABPROOF_OUTPUT_DIR: outp
 
 describe.concurrent('the command line', () => {
   test('an unknown command', async () => {
-    expectOneLine(await cli(['frob'], env()), /unknown command "frob"; the commands are run, list, errata, clean, image, grade/, 2)
+    expectOneLine(await cli(['frob'], env()), /unknown command "frob"; the commands are run, list, errata, review, clean, image, grade, endstate, init, draft, check-source, report \(labproof --help/, 2)
   })
 
   test('an unknown option', async () => {
