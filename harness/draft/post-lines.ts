@@ -80,6 +80,8 @@ const TOOLS: Record<string, (args: string[]) => boolean> = {
   arp: (a) => a.length <= 4 && a.every((x) => /^[-\w.:]+$/.test(x)),
   sysctl: (a) => a.length > 0 && a.every((x) => x.startsWith('-') || /^[\w.\/-]+(=\S*)?$/.test(x)),
   tcpdump: (a) => a.length === 0 || a[0]!.startsWith('-'),
+  // `telnet 127.0.0.1 25`: whether a port answers, a lab check of its own.
+  telnet: (a) => a.length >= 1 && a.length <= 2 && /^[\w.:-]+$/.test(a[0]!) && (a[1] === undefined || /^\d+$/.test(a[1])),
   modprobe: (a) => a.length >= 1 && a.length <= 3 && a.every((x) => /^[-\w]+$/.test(x)),
   rmmod: (a) => a.length >= 1 && a.length <= 2 && a.every((x) => /^[-\w]+$/.test(x)),
   lsmod: () => true,
