@@ -1,11 +1,13 @@
 // Keep a scenario and its document in step: every `run:` step not marked `added: true` must be
 // a command the document gives, verbatim, in the document's order. The document is read where
 // it lies (a path beside the scenario, or a name in the document folders) and never copied.
+import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { LineCounter, parseDocument, isMap, isSeq } from 'yaml'
 import { gluedAt } from '../parse/glued-heading.ts'
+import { cachedParse } from './parse-cache.ts'
 
 /** Where scenarios' documents are looked up by name: `--docs DIR` (the CLI puts it in
  *  LABPROOF_DOCS), LABPROOF_DOCS (folders separated by `:`), and `"labproof": { "docs": [...] }`
@@ -210,8 +212,11 @@ export async function checkScenarioSource(file: string, scenarioText: string, do
   if (!documentFile) {
     return { status: 'no-document', reason: `${doc} is neither beside ${shown} nor in a document folder (${folders.join(', ') || 'none: give --docs DIR or LABPROOF_DOCS'})` }
   }
-  const steps = runStepsOf(scenarioText)
-  const { drifts } = syncSteps(steps, await readFile(documentFile, 'utf8'))
+  // Parsed once per text, like the scenario itself: `list` and every run check every file.
+  // The comparison too, keyed by both texts: it costs more than the parse.
+  const steps = cachedParse('run steps', file, scenarioText, () => runStepsOf(scenarioText))
+  const documentText = await readFile(documentFile, 'utf8')
+  const drifts = cachedParse(`drifts ${documentFile} ${createHash('sha256').update(documentText).digest('hex')}`, file, scenarioText, () => syncSteps(steps, documentText).drifts)
   if (drifts.length) return { status: 'drift', documentFile, error: new SourceDriftError(shown, shownPath(documentFile), drifts) }
   return { status: 'in-step', documentFile, steps: steps.filter((s) => !s.added).length, added: steps.filter((s) => s.added).length }
 }
