@@ -2,7 +2,14 @@
 // moment, then `labproof clean`, then a count of everything labproof could have left behind,
 // which must be 0. Not part of `npm test` (vitest picks up *.test.ts only): `npm run soak`.
 //
-//   npm run soak [-- --runs 50] [--scenario ID]... [--backend netns|docker] [--seed N] [--keep DIR]
+//   npm run soak [-- --runs 50] [--scenario FILE|DIR|ID]... [--backend netns|docker] [--seed N]
+//                [--keep DIR] [--at-once N] [--no-kill] [--hang-after MINUTES]
+//
+// --at-once N runs N runs side by side (each lane starts its next run when its last one ends):
+// the load of a shared CI runner. --no-kill lets every run run to the end. --scenario is passed
+// to `labproof run` as it is (files, folders, ids); with none, every default scenario runs.
+// A failure forced on purpose (a scenario with a wrong TTL beside the default ones):
+//   npm run soak -- --runs 1 --no-kill --scenario scenarios --scenario test/soak/forced-failure
 //
 // A run that ran to the end and failed, or hung, keeps its evidence (console output, JUnit, run
 // records, Allure results) under --keep (default ./soak-results/<start time>/run-N); the soak
@@ -13,10 +20,10 @@
 //   tree  SIGKILL of the labproof process and its workers at once (nothing runs any handler: the
 //         nodes die by pdeathsig, what remains is for the next run's sweep and `labproof clean`).
 // The moment is uniform between 0.3 s and 85% of the typical length of a run not killed.
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
 import { cp, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import os, { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -24,11 +31,13 @@ import { leftovers, processes, rootNetnsEntries, type LeftoverCounts } from '../
 import { failedTestcases } from './junit-failures.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-const RUN_LIMIT_MS = 10 * 60_000
 
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '50' },
+    'at-once': { type: 'string', default: '1' },
+    'no-kill': { type: 'boolean', default: false },
+    'hang-after': { type: 'string', default: '10' },
     scenario: { type: 'string', multiple: true, default: [] },
     backend: { type: 'string', default: 'netns' },
     seed: { type: 'string' },
@@ -36,7 +45,18 @@ const { values } = parseArgs({
   },
 })
 const keepDir = path.resolve(values.keep ?? path.join('soak-results', new Date().toISOString().replace(/[:.]/g, '-')))
-const runs = Number(values.runs)
+const runs = positive('runs')
+const atOnce = positive('at-once')
+/** A run still going after this long is counted as hung, killed, and its evidence kept. */
+const RUN_LIMIT_MS = positive('hang-after') * 60_000
+function positive(option: 'runs' | 'at-once' | 'hang-after'): number {
+  const n = Number(values[option])
+  if (!Number.isInteger(n) || n < 1) {
+    process.stderr.write(`soak: --${option} wants a whole number of at least 1, not ${JSON.stringify(values[option])}\n`)
+    process.exit(2)
+  }
+  return n
+}
 let seed = Number(values.seed ?? Date.now() % 2 ** 31)
 const firstSeed = seed
 /** mulberry32: a seeded generator, so a soak that found something can be replayed. */
@@ -136,19 +156,30 @@ async function main(): Promise<number> {
   const outDir = await mkdtemp(path.join(tmpdir(), 'labproof-soak-'))
   const rootNetnsBefore = rootNetnsEntries()
   const soakStarted = performance.now()
-  process.stdout.write(`soak: ${runs} runs of \`npx labproof run ${[...values.scenario!, '--backend', values.backend].join(' ')}\` (${values.scenario!.length ? 'scenarios ' + values.scenario!.join(', ') : 'every scenario'}), seed ${firstSeed}\n`)
+  const startedAt = new Date()
+  const machine = describeMachine()
+  process.stdout.write(`soak: ${runs} runs of \`npx labproof run ${[...values.scenario!, '--backend', values.backend].join(' ')}\` (${values.scenario!.length ? 'scenarios ' + values.scenario!.join(', ') : 'every scenario'}), ${atOnce} at once, ${values['no-kill'] ? 'none killed' : 'about half killed at random'}, seed ${firstSeed}\n  ${machine}\n`)
   const outcomes: Outcome[] = []
-  for (let n = 1; n <= runs; n++) {
-    const r = random()
-    const kill: Kill = r < 0.25 ? 'cli' : r < 0.5 ? 'tree' : 'none'
-    const typical = median(outcomes.filter((o) => o.kill === 'none' && !o.hung).map((o) => o.ms))
-    // Before the typical end, so a run chosen for a kill is killed, not finished first.
-    const atMs = Math.round(300 + random() * typical * 0.85)
-    const o = await oneRun(n, kill, atMs, outDir)
-    outcomes.push(o)
-    process.stdout.write(`  run ${String(n).padStart(2)}: ${o.kill === 'none' ? 'ran to the end' : `SIGKILL (${o.kill}) at ${o.atMs} ms`}, exit ${o.exit}, ${(o.ms / 1000).toFixed(1)} s\n`)
-    if (o.kept) process.stdout.write(describeKept(o))
+  let next = 1
+  // Each lane runs one run after another; `next` is shared, so the lanes take runs 1..runs between them.
+  async function lane(): Promise<void> {
+    while (next <= runs) {
+      const n = next++
+      const r = random()
+      const kill: Kill = values['no-kill'] ? 'none' : r < 0.25 ? 'cli' : r < 0.5 ? 'tree' : 'none'
+      const typical = median(outcomes.filter((o) => o.kill === 'none' && !o.hung).map((o) => o.ms))
+      // Before the typical end, so a run chosen for a kill is killed, not finished first.
+      const atMs = Math.round(300 + random() * typical * 0.85)
+      const o = await oneRun(n, kill, atMs, outDir)
+      outcomes.push(o)
+      const done = outcomes.length
+      const failedSoFar = outcomes.filter((x) => x.kept).length
+      process.stdout.write(`  run ${String(n).padStart(2)}: ${o.kill === 'none' ? 'ran to the end' : `SIGKILL (${o.kill}) at ${o.atMs} ms`}, exit ${o.exit}, ${(o.ms / 1000).toFixed(1)} s  [${done}/${runs} done, ${failedSoFar} failed or hung, ${new Date().toISOString().slice(11, 19)}, load ${loadAverage()}]\n`)
+      if (o.kept) process.stdout.write(describeKept(o))
+    }
   }
+  await Promise.all(Array.from({ length: atOnce }, () => lane()))
+  outcomes.sort((a, b) => a.n - b.n)
 
   const clean = await new Promise<{ code: number | null; out: string }>((resolve) => {
     const c = spawn('npx', ['labproof', 'clean'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -201,8 +232,43 @@ async function main(): Promise<number> {
   if (kept.length) process.stdout.write(`\nfailed or hung runs, evidence kept in ${keepDir}:\n${kept.map(describeKept).join('')}`)
   const total = rows.reduce((n, [, mine]) => n + mine, 0)
   const ok = total === 0 && hung.length === 0 && failedComplete.length === 0
+  const minutes = ((performance.now() - soakStarted) / 60_000).toFixed(1)
+  // One paragraph a person can quote as it is.
+  process.stdout.write([
+    '',
+    `summary: ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC, commit ${commit()}, ${machine}`,
+    `  \`npm run soak -- ${process.argv.slice(2).join(' ')}\`: ${outcomes.length} runs of ${values.scenario!.length ? values.scenario!.join(' ') : 'the whole suite'} on ${values.backend}, ${atOnce} at once, in ${minutes} min;`,
+    `  ${killed.length} killed with SIGKILL, ${completed.length} ran to the end: ${failedComplete.length} failed, ${hung.length} hung; ${total} left behind by the soak after labproof clean`,
+    ...failedSteps(kept).map(([step, count]) => `  failed ${count}x: ${step}`),
+    '',
+  ].join('\n'))
   process.stdout.write(ok ? 'soak: PASS (0 left behind, no run hung, every run not killed passed)\n' : 'soak: FAIL\n')
   return ok ? 0 : 1
+}
+
+/** Each failing step of the kept runs with how many runs it failed in, most first. */
+function failedSteps(kept: Outcome[]): [string, number][] {
+  const counts = new Map<string, number>()
+  for (const o of kept) {
+    const steps = o.hung ? ['(hung)'] : o.failures?.length ? o.failures : ['(no failed step in its JUnit)']
+    for (const step of new Set(steps)) counts.set(step, (counts.get(step) ?? 0) + 1)
+  }
+  return [...counts].sort((a, b) => b[1] - a[1])
+}
+
+function loadAverage(): string {
+  return os.loadavg().map((l) => l.toFixed(1)).join(' ')
+}
+
+function describeMachine(): string {
+  const release = os.release()
+  return `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, kernel ${release}, Node ${process.versions.node}, load ${loadAverage()} at start`
+}
+
+function commit(): string {
+  const r = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' })
+  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' }).stdout?.trim()
+  return (r.stdout?.trim() || 'unknown') + (dirty ? ' (with uncommitted changes)' : '')
 }
 
 function describeKept(o: Outcome): string {
