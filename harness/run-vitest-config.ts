@@ -4,7 +4,7 @@
 import path from 'node:path'
 import type { CliOptions } from 'vitest/node'
 import { outputDirs } from './output-dirs.ts'
-import { CODE_DIR, codeFile } from './package-info.ts'
+import { CODE_DIR, codeFile, COMPILED } from './package-info.ts'
 import { jobsFromEnv } from './scenario/jobs.ts'
 
 /** The vitest entry that binds the scenarios (LABPROOF_SCENARIO_FILES) to tests. */
@@ -18,6 +18,9 @@ export const SCENARIO_TEST_SETTINGS = {
   testTimeout: 120_000,
   hookTimeout: 600_000,
 } as const
+
+/** dist/harness/, the compiled engine. */
+const ENGINE_MODULES = new RegExp(`^${escapeRegExp(path.join(CODE_DIR, 'harness'))}/`)
 
 export interface RunConfigOptions {
   /** Write Allure results (allure-results/) for the HTML report. */
@@ -47,5 +50,14 @@ export async function runConfig(o: RunConfigOptions): Promise<CliOptions> {
     maxConcurrency: jobsFromEnv(),
     // Nothing to remember between runs (vitest would write its results cache under the package).
     cache: false,
+    // The compiled engine is plain JavaScript Node loads itself: vite would transform every
+    // module of dist/harness/ again in the worker (about a second) for nothing. Only the test
+    // entry and the setup file go through vitest's module runner. The TypeScript (a checkout
+    // with a stale build) has to be transformed.
+    ...(COMPILED ? { server: { deps: { external: [ENGINE_MODULES] } } } : {}),
   }
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
