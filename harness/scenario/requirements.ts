@@ -20,10 +20,15 @@ const FEATURE_PATTERNS: [KernelFeature, RegExp][] = [
   ['nf_nat', /\s-t\s+nat\b.*-j\s+(MASQUERADE|SNAT|DNAT|REDIRECT)/],
 ]
 
-/** A program name at a command position: start, after `;`, `&&`, `|`, `sudo`, `exec NAME`. */
-function usesTool(cmd: string, tool: string): boolean {
+/** A program name at a command position: start, after `;`, `&&`, `|`, `sudo`, `exec NAME`.
+ *  Compiled once per tool: every step of every scenario is matched against each (`labproof list`). */
+const TOOL_PATTERNS = new Map<Tool, RegExp>(TOOLS.map((tool) => {
   const t = tool.replace(/[-.]/g, '\\$&')
-  return new RegExp(`(^|[;&|(]\\s*|\\bsudo\\s+|\\bnetns\\s+exec\\s+\\S+\\s+|\\btimeout\\s+\\S+\\s+)${t}(\\s|$)`).test(cmd)
+  return [tool, new RegExp(`(^|[;&|(]\\s*|\\bsudo\\s+|\\bnetns\\s+exec\\s+\\S+\\s+|\\btimeout\\s+\\S+\\s+)${t}(\\s|$)`)]
+}))
+
+function usesTool(cmd: string, tool: Tool): boolean {
+  return TOOL_PATTERNS.get(tool)!.test(cmd)
 }
 
 export function inferRequirements(cmd: string): Requirements {
