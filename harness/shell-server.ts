@@ -22,7 +22,8 @@ export const SHELL_DIR = '/run/labproof-exec'
 export const SERVER_SCRIPT = [
   `d=${SHELL_DIR}`,
   'command -v setsid >/dev/null || { echo "no setsid in this host"; exit 1; }',
-  'mkdir -p "$d" && echo ready || exit 1',
+  // The node made the directory (namespace-node.ts): no `mkdir` to start then.
+  '{ [ -d "$d" ] || mkdir -p "$d"; } && echo ready || exit 1',
   'go() { setsid sh "$d/$1.sh" <"$2" >"$d/$1.out" 2>"$d/$1.err" & echo "pid $1 $!"; wait $!; echo "end $1 $?"; }',
   'while read -r op arg; do',
   '  case $op in',

@@ -149,12 +149,22 @@ describe.skipIf(!root)('netns backend (needs root)', () => {
 describe.skipIf(!root)('netns lab lifetime (needs root)', () => {
   test('destroy removes every node process', async () => {
     const lab = await netnsBackend.provision(buildTopology())
-    expect(netnsNodePids({ labId: lab.id }).length).toBeGreaterThanOrEqual(4)
-    await lab.host('host01').succeed('true') // its shell started
-    expect(ourShellServers().length).toBeGreaterThanOrEqual(1)
+    const nodes = netnsNodePids({ labId: lab.id })
+    expect(nodes.length).toBeGreaterThanOrEqual(4)
+    // Every node started its shell with it, the one host01 runs this command in among them.
+    await lab.host('host01').succeed('true')
+    const shells = shellServersOf(nodes)
+    expect(shells.length).toBe(4)
+    // A shell entered from here (nsenter) after host01's own shell is killed from inside the host.
+    // (A command's parent is the server's job for it; the server is that job's parent.)
+    await lab.host('host01').exec('kill -KILL "$(ps -o ppid= -p $PPID)"')
+    await lab.host('host01').succeed('true')
+    const entered = processes().filter((p) => p.ppid === process.pid && p.argv[0]!.endsWith('nsenter') && p.argv.at(-1)!.includes(SHELL_DIR)).map((p) => p.pid)
+    expect(entered.length).toBe(1)
     await lab.destroy()
     expect(netnsNodePids({ labId: lab.id })).toEqual([])
-    expect(ourShellServers()).toEqual([])
+    const left = new Set(processes().map((p) => p.pid))
+    expect([...shells, ...entered].filter((pid) => left.has(pid))).toEqual([])
   })
 
   test('a labproof process killed with SIGKILL takes its hosts with it', async () => {
@@ -177,7 +187,9 @@ describe.skipIf(!root)('netns lab lifetime (needs root)', () => {
   })
 })
 
-/** The hosts' command shells this test process started (nsenter … sh -c <server>). */
-function ourShellServers(): number[] {
-  return processes().filter((p) => p.ppid === process.pid && p.argv[0] === 'nsenter' && p.argv.at(-1)!.includes(SHELL_DIR)).map((p) => p.pid)
+/** The command shells (sh -c <server>) the node processes `nodes` started in their hosts. */
+function shellServersOf(nodes: number[]): number[] {
+  const all = processes()
+  const inits = new Set(all.filter((p) => nodes.includes(p.ppid)).map((p) => p.pid))
+  return all.filter((p) => inits.has(p.ppid) && p.argv.at(-1)!.includes(SHELL_DIR)).map((p) => p.pid)
 }

@@ -6,8 +6,8 @@
 import { hostLookup, LOCAL_KERNEL_NO_REPLY_WAIT_S, newLabId, type Backend, type Lab } from '../../lab.ts'
 import { runProcess } from '../../local-process.ts'
 import { GATEWAY, INTERNET, type Topology } from '../../topology.ts'
-import { killNode, namespaceNodePreflight, NetnsHost, startNode, type NodeProcess } from '../shared/namespace-node.ts'
-import { gatewayScript, hostScript, internetScript } from '../shared/topology.ts'
+import { killNode, namespaceNodePreflight, NetnsHost, startNode, toolPath, type NodeProcess } from '../shared/namespace-node.ts'
+import { gatewayBatch, hostBatch, internetBatch } from '../shared/topology.ts'
 
 const NEEDS_ROOT = 'the netns backend needs root: run labproof as root (sudo), or choose --backend docker'
 
@@ -20,7 +20,10 @@ export const netnsBackend: Backend = {
     const id = newLabId()
     const nodeNames = [...topology.hosts.map((h) => h.name), GATEWAY, INTERNET]
     const hostnames = new Map(topology.hosts.map((h) => [h.name, h.hostname]))
-    const startedNodes = await Promise.allSettled(nodeNames.map((n) => startNode(id, hostnames.get(n) ?? n)))
+    // The gateway forwards; a host does not until its lab says so; the internet host keeps the
+    // default. Each node starts its shell with it.
+    const ipForward = (n: string) => n === GATEWAY ? 1 : n === INTERNET ? undefined : 0
+    const startedNodes = await Promise.allSettled(nodeNames.map((n) => startNode(id, hostnames.get(n) ?? n, { ipForward: ipForward(n) })))
     const nodes = new Map<string, NodeProcess>()
     startedNodes.forEach((r, i) => r.status === 'fulfilled' && nodes.set(nodeNames[i]!, r.value))
     const hosts = new Map<string, NetnsHost>()
@@ -37,12 +40,13 @@ export const netnsBackend: Backend = {
     const pids = new Map(nodeNames.map((n) => [n, nodes.get(n)!.innerPid]))
     try {
       // Only the network namespace is entered for the wiring, so `netns PID` names the other
-      // nodes by the PIDs seen from here.
-      const wiring = await runProcess('nsenter', ['-t', String(pids.get(GATEWAY)), '-n', '--', 'sh', '-c', gatewayScript(topology, pids)], { timeoutMs: 10_000 })
+      // nodes by the PIDs seen from here. One `ip` per node reads all of its commands.
+      const wiring = await runProcess(toolPath('nsenter'), ['-t', String(pids.get(GATEWAY)), '-n', '--', toolPath('ip'), '-batch', '-'],
+        { input: gatewayBatch(topology, pids), timeoutMs: 10_000 })
       if (wiring.exitCode !== 0) throw new Error(`could not wire the underlay in the gateway: ${wiring.stderr}`)
       await Promise.all([
-        ...topology.hosts.map((h) => hosts.get(h.name)!.succeed(hostScript(topology, h.underlayAddress))),
-        hosts.get(INTERNET)!.succeed(internetScript(topology)),
+        ...topology.hosts.map((h) => hosts.get(h.name)!.succeed(`${toolPath('ip')} -batch -`, { input: hostBatch(topology, h.underlayAddress) })),
+        hosts.get(INTERNET)!.succeed(`${toolPath('ip')} -batch -`, { input: internetBatch(topology) }),
       ])
     } catch (e) {
       await destroy()

@@ -12,9 +12,10 @@
 // - `/run`: a tmpfs of the node (the shell server's and captures' files live there).
 // The machine reaches a node's files through `/proc/PID/root/…` of a process inside it.
 //
-// It is one `sh` script, run as the node's first process; the mounts are listed in fstab form
-// and made by one `mount -a` (each `mount` started costs a fork and an exec).
-import { existsSync, readFileSync, readlinkSync } from 'node:fs'
+// The whole node is made by ONE process: a Perl program (perl-base is on every Debian/Ubuntu
+// machine) calling the kernel itself (unshare, mount, mknodat, pivot_root, prctl) where a shell
+// script started about ten util-linux programs per node, each 5–15 ms of dynamic linking.
+import { existsSync, readFileSync } from 'node:fs'
 
 /** How much a node may write in total (its overlay's upper layer, /root, /home, /tmp…), MiB. */
 export const NODE_DISK_MB = Number(process.env.LABPROOF_NETNS_DISK_MB) || 512
@@ -36,35 +37,24 @@ export function separateSystemMounts(mountinfo = readFileSync('/proc/self/mounti
   return SYSTEM_DIRS.filter((d) => points.has(d))
 }
 
-/** The device nodes copied (as nodes, `cp -a`) from the machine's /dev. */
-export const NODE_DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'ptmx', 'net']
-const DEV_LINKS: [string, string][] = [['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2']]
-
-/** The links the machine's /dev has as they should be are copied with the nodes (one process);
- *  the others are made. */
-function devLinks(): { copied: string[]; made: [string, string][] } {
-  const same = ([name, to]: [string, string]) => {
-    try {
-      return readlinkSync(`/dev/${name}`) === to
-    } catch {
-      return false
-    }
-  }
-  return { copied: DEV_LINKS.filter(same).map(([name]) => name), made: DEV_LINKS.filter((l) => !same(l)) }
-}
-
 /** Capabilities no lab needs and a write-up could use on the machine itself: loading kernel
  *  modules, raw I/O and device nodes, rebooting, immutable flags, the kernel log, MAC policy,
- *  audit, process accounting. Dropped from every command run in a node (setpriv). */
-export const DROPPED_CAPABILITIES = [
-  'sys_module', 'sys_rawio', 'mknod', 'sys_boot', 'linux_immutable', 'syslog', 'mac_admin', 'mac_override',
-  'audit_control', 'sys_pacct', 'sys_tty_config', 'wake_alarm', 'block_suspend',
-]
+ *  audit, process accounting. Dropped from the bounding set of every command run in a node
+ *  (by the node's first process for its shell, by setpriv for a shell entering later), with
+ *  their numbers in linux/capability.h. */
+export const DROPPED_CAPABILITIES: Record<string, number> = {
+  linux_immutable: 9, sys_module: 16, sys_rawio: 17, sys_pacct: 20, sys_boot: 22, sys_tty_config: 26, mknod: 27,
+  audit_control: 30, mac_override: 32, mac_admin: 33, syslog: 34, wake_alarm: 35, block_suspend: 36,
+}
 
 /** `setpriv …` to put in front of a command entering a node, so it runs without them. */
-export function dropCapabilities(): string[] {
-  return ['setpriv', `--bounding-set=${DROPPED_CAPABILITIES.map((c) => `-${c}`).join(',')}`, '--']
+export function dropCapabilities(setpriv = 'setpriv'): string[] {
+  return [setpriv, `--bounding-set=${Object.keys(DROPPED_CAPABILITIES).map((c) => `-${c}`).join(',')}`, '--']
 }
+
+/** The device nodes made (with the machine's type, numbers, mode and owner) in the node's /dev. */
+export const NODE_DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'ptmx', 'net/tun']
+const DEV_LINKS: [string, string][] = [['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2']]
 
 /** Staging: the node's disk, mounted over the machine's /run in the node's (private) mount
  *  namespace; the new root and its /dev are assembled under it, then the root becomes `/` by
@@ -72,52 +62,156 @@ export function dropCapabilities(): string[] {
 const DISK = '/run'
 const NEW = `${DISK}/root`
 
-function fstab(hidden: string[], separate: string[]): string {
-  return [
-    `labproof-root ${NEW} overlay lowerdir=/,upperdir=${DISK}/upper,workdir=${DISK}/work 0 0`,
-    ...separate.map((d, i) => `labproof-root ${NEW}${d} overlay lowerdir=${d},upperdir=${DISK}/upper${i},workdir=${DISK}/work${i} 0 0`),
-    `proc ${NEW}/proc proc nosuid,nodev,noexec 0 0`,
-    // /proc/sys read-only, except its net/ directory (per network namespace) made writable on top.
-    `${NEW}/proc/sys ${NEW}/proc/sys none bind 0 0`,
-    `${NEW}/proc/sys/net ${NEW}/proc/sys/net none bind 0 0`,
-    `${NEW}/proc/sys ${NEW}/proc/sys none remount,bind,ro 0 0`,
-    `sysfs ${NEW}/sys sysfs nosuid,nodev,noexec 0 0`,
-    `${DISK}/dev ${NEW}/dev none bind,nosuid 0 0`,
-    `devpts ${NEW}/dev/pts devpts newinstance,ptmxmode=0666,mode=0620,gid=5,nosuid,noexec 0 0`,
-    `labproof-shm ${NEW}/dev/shm tmpfs mode=1777,size=${SHM_MB}m,nosuid,nodev 0 0`,
-    `labproof-run ${NEW}/run tmpfs mode=0755,size=${RUN_MB}m,nosuid,nodev 0 0`,
-    ...hidden.map((d) => `labproof-empty ${NEW}${d} tmpfs mode=${d === '/root' ? '0700' : '0755'},size=${HIDDEN_MB}m 0 0`),
-  ].join('\n')
+// <linux/mount.h>, <linux/sched.h>, <linux/prctl.h>.
+const MS = { RDONLY: 1, NOSUID: 2, NODEV: 4, NOEXEC: 8, REMOUNT: 32, BIND: 4096, REC: 16384, PRIVATE: 1 << 18 }
+const CLONE = { NEWNS: 0x20000, NEWUTS: 0x4000000, NEWPID: 0x20000000, NEWNET: 0x40000000 }
+const PR_SET_PDEATHSIG = 1
+const PR_CAPBSET_DROP = 24
+const SIGKILL = 9
+const MNT_DETACH = 2
+const AT_FDCWD = -100
+
+/** The system calls the node's set-up makes, by number: x86_64's table, and the asm-generic one
+ *  of the newer architectures. */
+const SYSCALLS: Record<string, Record<'unshare' | 'mount' | 'umount2' | 'pivot_root' | 'prctl' | 'mknodat', number>> = {
+  x64: { unshare: 272, mount: 165, umount2: 166, pivot_root: 155, prctl: 157, mknodat: 259 },
+  arm64: { unshare: 97, mount: 40, umount2: 39, pivot_root: 41, prctl: 167, mknodat: 33 },
+  riscv64: { unshare: 97, mount: 40, umount2: 39, pivot_root: 41, prctl: 167, mknodat: 33 },
 }
 
-/** The node's first process: `sh -c NODE_INIT MARKER HOSTNAME`. Builds the root, names the host,
- *  prints `ready`, then reaps whatever commands leave behind until the node is killed. Every
- *  value in it is a constant of this file or the machine's existing folders (`"$1"` is quoted). */
-export function nodeInitScript(hidden = HIDDEN_DIRS.filter((d) => existsSync(d)), links = devLinks(), separate = separateSystemMounts()): string {
+/** Why a node cannot be made on this architecture, or undefined. */
+export function architectureProblem(arch: string = process.arch): string | undefined {
+  return SYSCALLS[arch] ? undefined : `the netns backend knows the system calls of ${Object.keys(SYSCALLS).join(', ')}, not of ${arch}: choose --backend docker`
+}
+
+/** One mount(2) of the node's root, in order: flags are MS_* bits, data the file system's options. */
+export interface NodeMount {
+  source: string
+  target: string
+  type: string
+  flags: number
+  data: string
+}
+
+/** The node's mounts once its disk is there: the overlay root, /proc with /proc/sys read-only
+ *  except net/, /sys, /dev, /run and the hidden folders. */
+export function nodeMounts(hidden: string[], separate: string[]): NodeMount[] {
+  const m = (source: string, target: string, type: string, flags: number, data = ''): NodeMount => ({ source, target, type, flags, data })
+  const safe = MS.NOSUID | MS.NODEV | MS.NOEXEC
   return [
-    'set -e',
-    // Six processes in all (mount, mkdir, cp, mount -a, pivot_root, umount): the rest are builtins.
-    `mount -t tmpfs -o mode=0755,size=${NODE_DISK_MB}m labproof-disk ${DISK}`,
-    `mkdir ${DISK}/upper ${DISK}/work ${NEW} ${DISK}/dev ${DISK}/dev/pts ${DISK}/dev/shm${separate.map((_, i) => ` ${DISK}/upper${i} ${DISK}/work${i}`).join('')}`,
-    `cp -a ${[...NODE_DEVICES, ...links.copied].map((d) => `/dev/${d}`).join(' ')} ${DISK}/dev/`,
-    ...links.made.map(([name, to]) => `ln -s ${to} ${DISK}/dev/${name}`),
-    `printf '%s\\n' '${fstab(hidden, separate)}' > ${DISK}/fstab`,
-    `mount -a -T ${DISK}/fstab`,
-    `cd ${NEW}`,
-    // The node's UTS namespace: what `hostname "$1"` would do, without starting it.
-    'printf "%s" "$1" > /proc/sys/kernel/hostname',
+    m('labproof-root', NEW, 'overlay', 0, `lowerdir=/,upperdir=${DISK}/upper,workdir=${DISK}/work`),
+    ...separate.map((d, i) => m('labproof-root', `${NEW}${d}`, 'overlay', 0, `lowerdir=${d},upperdir=${DISK}/upper${i},workdir=${DISK}/work${i}`)),
+    m('proc', `${NEW}/proc`, 'proc', safe),
+    // /proc/sys read-only, except its net/ directory (per network namespace) made writable on top.
+    m(`${NEW}/proc/sys`, `${NEW}/proc/sys`, '', MS.BIND),
+    m(`${NEW}/proc/sys/net`, `${NEW}/proc/sys/net`, '', MS.BIND),
+    m('', `${NEW}/proc/sys`, '', MS.REMOUNT | MS.BIND | MS.RDONLY | safe),
+    m('sysfs', `${NEW}/sys`, 'sysfs', safe),
+    m(`${DISK}/dev`, `${NEW}/dev`, '', MS.BIND),
+    m('', `${NEW}/dev`, '', MS.REMOUNT | MS.BIND | MS.NOSUID),
+    m('devpts', `${NEW}/dev/pts`, 'devpts', MS.NOSUID | MS.NOEXEC, 'newinstance,ptmxmode=0666,mode=0620,gid=5'),
+    m('labproof-shm', `${NEW}/dev/shm`, 'tmpfs', MS.NOSUID | MS.NODEV, `mode=1777,size=${SHM_MB}m`),
+    m('labproof-run', `${NEW}/run`, 'tmpfs', MS.NOSUID | MS.NODEV, `mode=0755,size=${RUN_MB}m`),
+    ...hidden.map((d) => m('labproof-empty', `${NEW}${d}`, 'tmpfs', 0, `mode=${d === '/root' ? '0700' : '0755'},size=${HIDDEN_MB}m`)),
+  ]
+}
+
+/** What the node's first process does besides its root. */
+export interface NodeInitOptions {
+  /** `net.ipv4.ip_forward` of the node's network namespace (a new one copies the machine's). */
+  ipForward?: 0 | 1
+  /** A directory to make in the node's /run (the shell server's). */
+  runDir?: string
+  /** `sh -c SCRIPT`, started in the node with the dropped capabilities out of its bounding set,
+   *  on the node's standard input and output (its answers), once the root is ready. */
+  shell?: string
+  hidden?: string[]
+  separate?: string[]
+  arch?: string
+}
+
+/** A Perl string literal. */
+const perl = (s: string) => `'${s.replace(/[\\']/g, '\\$&')}'`
+
+/**
+ * The node, as `perl -e PROGRAM MARKER HOSTNAME PARENT_PID` spawned with a fourth pipe (fd 3):
+ * - it dies with its parent (PR_SET_PDEATHSIG; PARENT_PID tells whether that parent died first);
+ * - it enters new network, mount, UTS and PID namespaces (mounts private, as `unshare` does) and
+ *   forks the node's PID 1, which dies with it (PR_SET_PDEATHSIG again): when labproof dies, the
+ *   kernel kills the node and every process in it, and its namespaces go with them;
+ * - PID 1 builds the root above, names the host, brings `lo` up, writes `ready` on fd 3, starts
+ *   the shell on the standard input and output, and reaps orphans until it is killed.
+ * Errors go to standard error, naming the step. Every value in it is a constant of this file or
+ * a folder of the machine; the hostname comes as an argument and is only written to files.
+ */
+export function nodeInitProgram(opts: NodeInitOptions = {}): string {
+  const arch = opts.arch ?? process.arch
+  const nr = SYSCALLS[arch]
+  if (!nr) throw new Error(architectureProblem(arch))
+  const hidden = opts.hidden ?? HIDDEN_DIRS.filter((d) => existsSync(d))
+  const separate = opts.separate ?? separateSystemMounts()
+  const dirs = [`${DISK}/upper`, `${DISK}/work`, NEW, `${DISK}/dev`, `${DISK}/dev/pts`, `${DISK}/dev/shm`, `${DISK}/dev/net`, ...separate.flatMap((_, i) => [`${DISK}/upper${i}`, `${DISK}/work${i}`])]
+  const list = (xs: (string | number)[]) => `(${xs.map((x) => typeof x === 'number' ? String(x) : perl(x)).join(', ')})`
+  return [
+    'my ($marker, $name, $parent) = @ARGV;',
+    // syscall() passes a string as a pointer and a number as a number; its arguments are copied
+    // first (a literal is read-only to it). 0 stands for NULL.
+    'sub call { my ($what, @a) = @_; syscall(shift @a, @a) == -1 and die "labproof node $name: $what: $!\\n" }',
+    'sub put { my ($file, $text, $mode) = @_; my $f; open($f, $mode // ">", $file) and print $f $text and close $f or die "labproof node $name: writing $file: $!\\n" }',
+    `call("dying with labproof", ${nr.prctl}, ${PR_SET_PDEATHSIG}, ${SIGKILL}, 0, 0, 0);`,
+    'exit 1 if getppid() != $parent;',
+    `call("unshare", ${nr.unshare}, ${CLONE.NEWNET | CLONE.NEWNS | CLONE.NEWUTS | CLONE.NEWPID});`,
+    `call("private mounts", ${nr.mount}, 0, "/", 0, ${MS.REC | MS.PRIVATE}, 0);`,
+    // The pipe tells PID 1 whether this process was gone before PID 1 could ask to die with it.
+    'pipe(my $alive, my $keep) or die "labproof node $name: pipe: $!\\n";',
+    'my $init = fork() // die "labproof node $name: fork: $!\\n";',
+    'if ($init) {',
+    '  close $alive; open(STDIN, "<", "/dev/null"); open(STDOUT, ">", "/dev/null"); close(FD3) if open(FD3, ">&=", 3);',
+    '  waitpid($init, 0); exit($? & 127 ? 128 + ($? & 127) : $? >> 8);',
+    '}',
+    'close $keep;',
+    `call("dying with the node's parent", ${nr.prctl}, ${PR_SET_PDEATHSIG}, ${SIGKILL}, 0, 0, 0);`,
+    'my $gone = ""; vec($gone, fileno($alive), 1) = 1; exit 1 if select($gone, undef, undef, 0); close $alive;',
+    'umask 0;',
+    `call("mounting its disk on ${DISK}", ${nr.mount}, "labproof-disk", "${DISK}", "tmpfs", 0, "mode=0755,size=${NODE_DISK_MB}m");`,
+    `for my $d ${list(dirs)} { mkdir($d, 0755) or die "labproof node $name: mkdir $d: $!\\n" }`,
+    // Each device as the machine has it (type, numbers, mode, owner); a link stays a link.
+    `for my $d ${list(NODE_DEVICES)} {`,
+    `  my ($from, $to) = ("/dev/$d", "${DISK}/dev/$d");`,
+    '  if (-l $from) { symlink(readlink($from), $to) or die "labproof node $name: link $to: $!\\n"; next }',
+    '  my @s = stat($from) or die "labproof node $name: $from: $!\\n";',
+    `  call("mknod $to", ${nr.mknodat}, ${AT_FDCWD}, $to, $s[2], $s[6]);`,
+    '  chown($s[4], $s[5], $to) or die "labproof node $name: chown $to: $!\\n";',
+    '}',
+    `for my $l (${DEV_LINKS.map(([n, to]) => `[${perl(n)}, ${perl(to)}]`).join(', ')}) { symlink($l->[1], "${DISK}/dev/$l->[0]") or die "labproof node $name: link /dev/$l->[0]: $!\\n" }`,
+    'umask 022;',
+    ...nodeMounts(hidden, separate).map((m) => `call(${perl(`mount ${m.target}${m.type ? ` (${m.type})` : ''}`)}, ${nr.mount}, ${m.source ? perl(m.source) : 0}, ${perl(m.target)}, ${m.type ? perl(m.type) : 0}, ${m.flags}, ${m.data ? perl(m.data) : 0});`),
+    `chdir(${perl(NEW)}) or die "labproof node $name: chdir: $!\\n";`,
+    // The node's UTS namespace is its own: what `hostname NAME` does.
+    'put("/proc/sys/kernel/hostname", $name);',
     // A real host names itself in /etc/hostname and resolves its own name from /etc/hosts
     // (Debian writes `127.0.1.1 NAME`); without it, sudo asks DNS, whose queries die at the
     // gateway: 10 s per sudo. Both are this node's own files now.
-    'printf "%s\\n" "$1" > etc/hostname',
-    'printf "\\n127.0.1.1\\t%s\\n" "$1" >> etc/hosts',
+    'put("etc/hostname", "$name\\n");',
+    'put("etc/hosts", "\\n127.0.1.1\\t$name\\n", ">>");',
     // `pivot_root . .` then detaching `.`: the machine's tree is no longer reachable from here.
-    'pivot_root . .',
-    'umount -l .',
-    'cd /',
+    `call("pivot_root", ${nr.pivot_root}, ".", ".");`,
+    `call("detaching the machine's tree", ${nr.umount2}, ".", ${MNT_DETACH});`,
+    'chdir("/") or die;',
     // `ip link set lo up`, through the node's sysfs: IFF_UP | IFF_LOOPBACK.
-    'printf 0x9 > /sys/class/net/lo/flags',
-    'echo ready',
-    'exec sh -c "while :; do sleep 3600 & wait; done"',
+    'put("/sys/class/net/lo/flags", "0x9");',
+    ...(opts.ipForward !== undefined ? [`put("/proc/sys/net/ipv4/ip_forward", "${opts.ipForward}\\n");`] : []),
+    ...(opts.runDir ? [`mkdir(${perl(opts.runDir)}, 0755) or die "labproof node $name: mkdir ${opts.runDir}: $!\\n";`] : []),
+    'my $ready; open($ready, ">&=", 3) and print $ready "ready\\n" and close $ready or die "labproof node $name: fd 3: $!\\n";',
+    ...(opts.shell ? [
+      'my $shell = fork() // die "labproof node $name: fork: $!\\n";',
+      'if (!$shell) {',
+      `  call("dropping capability $_", ${nr.prctl}, ${PR_CAPBSET_DROP}, $_, 0, 0, 0) for ${list(Object.values(DROPPED_CAPABILITIES))};`,
+      `  exec("/bin/sh", "-c", ${perl(opts.shell)}) or die "labproof node $name: /bin/sh: $!\\n";`,
+      '}',
+    ] : []),
+    // Only the shell holds the node's standard input and output: they close when it exits.
+    'open(STDIN, "<", "/dev/null"); open(STDOUT, ">", "/dev/null");',
+    'while (1) { sleep 1 if wait() == -1 }',
   ].join('\n')
 }
