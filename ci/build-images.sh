@@ -15,5 +15,9 @@ fi
 
 # Ryuk (testcontainers' reaper) needs an image from a registry; labproof reaps by label itself.
 export TESTCONTAINERS_RYUK_DISABLED=true
-if [ "$#" -eq 0 ]; then set -- bookworm; fi
-exec npx --no-install tsx harness/backends/docker/docker-image.ts "$@"
+args=()
+for a in "$@"; do
+  if [ "$a" = --force ]; then args+=(--force); else args+=(--distro "$a"); fi
+done
+# The package's own command: the compiled build when it is current, else the TypeScript (bin/labproof.js).
+exec node bin/labproof.js image build "${args[@]}"

@@ -5,4 +5,4 @@
 # usage: ci/build-vagrant-box.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec npx --no-install tsx harness/backends/vagrant/vagrant-box.ts
+exec node bin/labproof.js image build --vagrant-box

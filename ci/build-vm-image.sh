@@ -4,4 +4,7 @@
 # usage: ci/build-vm-image.sh [6.1|5.10|6.12 ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec npx --no-install tsx harness/backends/shared/vm-image.ts "$@"
+if [ "$#" -eq 0 ]; then set -- 6.1; fi
+args=()
+for k in "$@"; do args+=(--kernel "$k"); done
+exec node bin/labproof.js image build "${args[@]}"

@@ -47,8 +47,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-echo "== npm ci"
-npm ci --no-audit --no-fund --loglevel=error
+# In a checkout: the dependencies and the build. Installed from npm (no lock file), npm did that.
+if [ -f package-lock.json ]; then
+  echo "== npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
 
 if [ "$want_docker" = 1 ]; then
   bash ci/install-docker.sh

@@ -11,7 +11,6 @@ import { request } from 'node:http'
 import { mkdtemp, readdir } from 'node:fs/promises'
 import path from 'node:path'
 import { spawn } from 'node:child_process'
-import { pathToFileURL } from 'node:url'
 import { getContainerRuntimeClient } from 'testcontainers'
 import type Dockerode from 'dockerode'
 import { runProcess } from '../../local-process.ts'
@@ -334,19 +333,4 @@ function missingToolsScript(): string {
 
 function execIn(container: Dockerode.Container, script: string): Promise<ContainerExecResult> {
   return execInContainer(container, script, { timeoutMs: 15 * 60_000, killInside: false })
-}
-
-// `npx tsx harness/backends/docker/docker-image.ts [--force] [distro…]`: build the host images (CI uses this).
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const args = process.argv.slice(2)
-  const force = args.includes('--force')
-  const distros = args.filter((a) => a !== '--force')
-  for (const d of distros.length ? distros : [DEFAULT_DISTRO]) {
-    if (!isHostDistro(d)) {
-      console.error(`unknown distro "${d}"; choose from ${HOST_DISTROS.join(', ')}`)
-      process.exit(2)
-    }
-    const r = await buildHostImage({ distro: d, force })
-    console.log(`${r.image} ${r.built ? `built in ${(r.ms / 1000).toFixed(1)} s` : 'already built (cached)'}`)
-  }
 }

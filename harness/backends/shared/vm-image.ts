@@ -12,7 +12,6 @@ import { existsSync } from 'node:fs'
 import { chmod, copyFile, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { runProcess } from '../../local-process.ts'
 import { shellQuote } from '../../host.ts'
 import { withBuildLock } from '../../build-lock.ts'
@@ -430,14 +429,4 @@ export async function pruneVmImages(): Promise<string[]> {
     }
   }
   return removed
-}
-
-// `npx tsx harness/backends/shared/vm-image.ts [6.1 5.10 6.12]`: build (or find) the VM images, for CI.
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const kernels = process.argv.slice(2).length ? process.argv.slice(2) : [DEFAULT_VM_KERNEL]
-  for (const k of kernels) {
-    const started = performance.now()
-    const image = await ensureVmImage(k)
-    process.stdout.write(`vm image for kernel ${k}: ${image.dir} (${((performance.now() - started) / 1000).toFixed(1)} s)\n`)
-  }
 }

@@ -13,7 +13,6 @@ import { existsSync } from 'node:fs'
 import { chmod, copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { basename, join } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { shellQuote } from '../../host.ts'
 import { runProcess } from '../../local-process.ts'
 import { buildInitramfs, initramfsInit, INITRAMFS_MODULES } from '../shared/vm-initramfs.ts'
@@ -351,11 +350,4 @@ export async function installBootFiles(box: VagrantBox): Promise<void> {
     await chmod(`${target}.part`, 0o644)
     await rename(`${target}.part`, target)
   }
-}
-
-// `npx tsx harness/backends/vagrant/vagrant-box.ts`: build (or find) the box, for CI.
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const started = performance.now()
-  const box = await ensureVagrantBox()
-  process.stdout.write(`vagrant box ${box.name}: ${box.file} (${((performance.now() - started) / 1000).toFixed(1)} s)\n`)
 }
