@@ -34,29 +34,32 @@ export const HOST_PACKAGES = [
 const BUILD_SCRIPT_VERSION = 1
 
 /** Tools a lab host must have; the package that brings each one, per package manager. */
-const REQUIRED_TOOLS: Record<string, { apt: string; dnf: string; apk: string }> = {
-  ip: { apt: 'iproute2', dnf: 'iproute', apk: 'iproute2' },
-  bridge: { apt: 'iproute2', dnf: 'iproute', apk: 'iproute2' },
+type Packages = { apt: string; dnf: string; apk: string }
+const samePackage = (name: string): Packages => ({ apt: name, dnf: name, apk: name })
+const IPROUTE: Packages = { apt: 'iproute2', dnf: 'iproute', apk: 'iproute2' }
+const IPTABLES: Packages = { apt: 'iptables', dnf: 'iptables-nft', apk: 'iptables' }
+const REQUIRED_TOOLS: Record<string, Packages> = {
+  ip: IPROUTE,
+  bridge: IPROUTE,
   ping: { apt: 'iputils-ping', dnf: 'iputils', apk: 'iputils' },
-  route: { apt: 'net-tools', dnf: 'net-tools', apk: 'net-tools' },
-  ifconfig: { apt: 'net-tools', dnf: 'net-tools', apk: 'net-tools' },
-  arp: { apt: 'net-tools', dnf: 'net-tools', apk: 'net-tools' },
-  brctl: { apt: 'bridge-utils', dnf: 'bridge-utils', apk: 'bridge-utils' },
-  iptables: { apt: 'iptables', dnf: 'iptables-nft', apk: 'iptables' },
-  'iptables-save': { apt: 'iptables', dnf: 'iptables-nft', apk: 'iptables' },
-  'iptables-restore': { apt: 'iptables', dnf: 'iptables-nft', apk: 'iptables' },
-  tcpdump: { apt: 'tcpdump', dnf: 'tcpdump', apk: 'tcpdump' },
+  route: samePackage('net-tools'),
+  ifconfig: samePackage('net-tools'),
+  arp: samePackage('net-tools'),
+  brctl: samePackage('bridge-utils'),
+  iptables: IPTABLES,
+  'iptables-save': IPTABLES,
+  'iptables-restore': IPTABLES,
+  tcpdump: samePackage('tcpdump'),
   sysctl: { apt: 'procps', dnf: 'procps-ng', apk: 'procps' },
-  unshare: { apt: 'util-linux', dnf: 'util-linux', apk: 'util-linux' },
-  modprobe: { apt: 'kmod', dnf: 'kmod', apk: 'kmod' },
-  lsmod: { apt: 'kmod', dnf: 'kmod', apk: 'kmod' },
-  timeout: { apt: 'coreutils', dnf: 'coreutils', apk: 'coreutils' },
-  sleep: { apt: 'coreutils', dnf: 'coreutils', apk: 'coreutils' },
+  unshare: samePackage('util-linux'),
+  modprobe: samePackage('kmod'),
+  lsmod: samePackage('kmod'),
+  timeout: samePackage('coreutils'),
+  sleep: samePackage('coreutils'),
 }
 
 export type Progress = (line: string) => void
 const stderrProgress: Progress = (line) => process.stderr.write(`labproof image: ${line}\n`)
-
 
 export function recipeHash(distro: HostDistro): string {
   const recipe = JSON.stringify({ distro, packages: [...HOST_PACKAGES].sort(), version: BUILD_SCRIPT_VERSION })
