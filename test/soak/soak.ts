@@ -75,8 +75,7 @@ interface Outcome { n: number; kill: Kill; atMs?: number; exit: string; ms: numb
  *  leftovers can be attributed to the soak. */
 const seen = new Set<number>()
 const seenStarted = new Map<number, number>()
-function below(pid: number): ReturnType<typeof processes> {
-  const procs = processes()
+function below(pid: number, procs = processes()): ReturnType<typeof processes> {
   const mine = new Set([pid])
   let grew = true
   while (grew) {
@@ -105,7 +104,7 @@ async function oneRun(n: number, kill: Kill, atMs: number, outDir: string): Prom
   npx.stdout.pipe(consoleLog, { end: false })
   npx.stderr.pipe(consoleLog, { end: false })
   const exited = new Promise<string>((resolve) => npx.on('close', (code, signal) => resolve(signal ?? String(code))))
-  const watch = setInterval(() => below(npx.pid!), 200)
+  running.add(npx.pid!)
   let killedAt: number | undefined
   if (kill !== 'none') {
     const timer = setTimeout(() => {
@@ -125,7 +124,7 @@ async function oneRun(n: number, kill: Kill, atMs: number, outDir: string): Prom
     void exited.then(() => clearTimeout(timer))
   }
   const result = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), RUN_LIMIT_MS))])
-  clearInterval(watch)
+  running.delete(npx.pid!)
   if (result === 'hung') {
     for (const p of below(npx.pid!)) {
       try {
@@ -146,6 +145,15 @@ async function oneRun(n: number, kill: Kill, atMs: number, outDir: string): Prom
   await rm(runDir, { recursive: true, force: true })
   return o
 }
+
+/** The runs going now, by the PID of their npx; one scan of /proc every 250 ms records what is
+ *  below each (a scan per run would be load of the soak's own with several runs at once). */
+const running = new Set<number>()
+const watcher = setInterval(() => {
+  if (!running.size) return
+  const procs = processes()
+  for (const pid of running) below(pid, procs)
+}, 250)
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
@@ -179,6 +187,7 @@ async function main(): Promise<number> {
     }
   }
   await Promise.all(Array.from({ length: atOnce }, () => lane()))
+  clearInterval(watcher)
   outcomes.sort((a, b) => a.n - b.n)
 
   const clean = await new Promise<{ code: number | null; out: string }>((resolve) => {
