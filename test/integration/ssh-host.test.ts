@@ -35,7 +35,8 @@ describeWithEngine(process.getuid?.() !== 0 ? 'root' : 'sshd', skipReason, 'ssh 
   let privateKey: Buffer
   let otherKey: Buffer
   let hostKeySha256: string
-  let host: SshHost
+  let execHost: SshHost
+  let sessionHost: SshHost
 
   const options = (over: Partial<SshConnectOptions> = {}): SshConnectOptions => ({
     host: serverAddress, port: 22, username: 'root', privateKey, hostKeySha256, readyTimeoutMs: 10_000, ...over,
@@ -83,11 +84,13 @@ describeWithEngine(process.getuid?.() !== 0 ? 'root' : 'sshd', skipReason, 'ssh 
         }
       })
     })
-    host = await connectSshHost('student', options())
+    execHost = await connectSshHost('student', options())
+    sessionHost = await connectSshHost('student', { ...options(), session: true })
   })
 
   afterAll(async () => {
-    host?.close()
+    execHost?.close()
+    sessionHost?.close()
     if (sshd && sshd.exitCode === null) {
       const gone = new Promise((r) => sshd!.once('exit', r))
       sshd.kill('SIGKILL') // by its PID: the one sshd this test started
@@ -98,59 +101,163 @@ describeWithEngine(process.getuid?.() !== 0 ? 'root' : 'sshd', skipReason, 'ssh 
     if (dir) await rm(dir, { recursive: true, force: true })
   })
 
-  test('exec returns exit code, stdout and stderr separately; never throws on non-zero', async () => {
-    const r = await host.exec('echo out; echo err >&2; exit 3')
-    expect(r).toMatchObject({ host: 'student', exitCode: 3, stdout: 'out\n', stderr: 'err\n' })
-    expect(r.timedOut).toBeUndefined()
-    expect((await host.succeed('hostname')).trim()).toBe('sshd-test')
-    await expect(host.succeed('false')).rejects.toThrow(/expected the command to succeed on student, it exited 1/)
+  // The same guarantees with each command as its own exec channel (grading) and through one
+  // long-lived shell session (the lab's VMs).
+  for (const mode of ['exec', 'session'] as const) describe(`each command ${mode === 'exec' ? 'as its own exec channel' : 'through one session'}`, () => {
+    const host = () => (mode === 'exec' ? execHost : sessionHost)
+
+    test('the host runs its commands the way asked', async () => {
+      expect(await host().transport()).toBe(mode)
+    })
+
+    test('exec returns exit code, stdout and stderr separately; never throws on non-zero', async () => {
+      const r = await host().exec('echo out; echo err >&2; exit 3')
+      expect(r).toMatchObject({ host: 'student', exitCode: 3, stdout: 'out\n', stderr: 'err\n' })
+      expect(r.timedOut).toBeUndefined()
+      expect((await host().succeed('hostname')).trim()).toBe('sshd-test')
+      await expect(host().succeed('false')).rejects.toThrow(/expected the command to succeed on student, it exited 1/)
+    })
+
+    test('input goes to the command on stdin; a command reading stdin without input sees EOF', async () => {
+      expect((await host().exec('tr a-z A-Z', { input: 'hello\nworld\n' })).stdout).toBe('HELLO\nWORLD\n')
+      const r = await host().exec('cat; echo done', { timeoutMs: 5_000 })
+      expect(r).toMatchObject({ exitCode: 0, stdout: 'done\n' })
+    })
+
+    test('a timeout kills the remote command and every process it started, and says it timed out', async () => {
+      const marker = `${Date.now() % 100000}.5`
+      const r = await host().exec(`sleep ${marker} & sleep ${marker}; echo never`, { timeoutMs: 1_000 })
+      expect(r).toMatchObject({ exitCode: 124, timedOut: true, stdout: '' })
+      expect(r.stderr).toBe('')
+      // Both sleeps (the foreground one and its background sibling) are gone.
+      const left = await host().exec(`ps -eo args | grep -c '^sleep ${marker}$'`)
+      expect(left.stdout.trim()).toBe('0')
+    })
+
+    test('a timed-out command keeps what it wrote before the timeout, on both streams', async () => {
+      const marker = `${Date.now() % 100000}.25`
+      const r = await host().exec(`echo before; echo partial >&2; sleep ${marker}; echo never`, { timeoutMs: 1_000 })
+      expect(r).toMatchObject({ exitCode: 124, timedOut: true, stdout: 'before\n', stderr: 'partial\n' })
+    })
+
+    test('a command that leaves a background job returns at its exit, not at its timeout', async () => {
+      const r = await host().exec('sleep 30 & echo $!', { timeoutMs: 10_000 })
+      expect(r.exitCode).toBe(0)
+      expect(r.stdout).toMatch(/^\d+\n$/)
+      expect(r.timedOut).toBeUndefined()
+      await host().succeed(`kill ${r.stdout.trim()}`)
+    })
+
+    test('many commands at once share the one connection (more than sshd\'s 10 sessions)', async () => {
+      const results = await Promise.all(Array.from({ length: 24 }, (_, i) => host().exec(`sleep 0.2; echo ${i}`)))
+      expect(results.map((r) => r.stdout.trim())).toEqual(Array.from({ length: 24 }, (_, i) => String(i)))
+      expect(results.every((r) => r.exitCode === 0)).toBe(true)
+    })
+
+    test('output without a final newline, on both streams, comes whole with its exit status', async () => {
+      const r = await host().exec('printf out; printf err >&2; exit 3')
+      expect(r).toMatchObject({ exitCode: 3, stdout: 'out', stderr: 'err' })
+    })
+
+    test('many rounds of commands at once: every output arrives whole, not only the exit status', async () => {
+      for (let round = 0; round < 5; round++) {
+        const results = await Promise.all(Array.from({ length: 24 }, (_, i) => host().exec(`echo ${round}-${i}; echo e${i} >&2`)))
+        expect(results.map((r) => [r.stdout, r.stderr])).toEqual(Array.from({ length: 24 }, (_, i) => [`${round}-${i}\n`, `e${i}\n`]))
+      }
+    })
+
   })
 
-  test('input goes to the command on stdin; a command reading stdin without input sees EOF', async () => {
-    expect((await host.exec('tr a-z A-Z', { input: 'hello\nworld\n' })).stdout).toBe('HELLO\nWORLD\n')
-    const r = await host.exec('cat; echo done', { timeoutMs: 5_000 })
-    expect(r).toMatchObject({ exitCode: 0, stdout: 'done\n' })
+  // A command run by a session is a script file in its server's directory, named by the
+  // server's PID (`$0`); a command run as an exec is `sh -c`.
+  const SCRIPT_OF_COMMAND = 'echo "$0"'
+  const serverOf = (script: string) => /\/labproof-ssh-(\d+)\/[^/]+\.sh$/.exec(script.trim())?.[1]
+
+  test('a session runs every command under one server; exec starts each command alone', async () => {
+    const scripts = async (h: SshHost) => Promise.all(Array.from({ length: 5 }, async () => (await h.succeed(SCRIPT_OF_COMMAND)).trim()))
+    const viaSession = await scripts(sessionHost)
+    expect(new Set(viaSession.map(serverOf)).size).toBe(1)
+    expect(serverOf(viaSession[0]!)).toMatch(/^\d+$/)
+    expect(new Set(viaSession).size).toBe(5) // a script file each
+    expect(await scripts(execHost)).toEqual(Array(5).fill('sh'))
   })
 
-  test('a timeout kills the remote command and every process it started, and says it timed out', async () => {
-    const marker = `${Date.now() % 100000}.5`
-    const r = await host.exec(`sleep ${marker} & sleep ${marker}; echo never`, { timeoutMs: 1_000 })
-    expect(r).toMatchObject({ exitCode: 124, timedOut: true, stdout: '' })
-    expect(r.stderr).toBe('')
-    // Both sleeps (the foreground one and its background sibling) are gone.
-    const left = await host.exec(`ps -eo args | grep -c '^sleep ${marker}$'`)
-    expect(left.stdout.trim()).toBe('0')
+  test('a session keeps each command\'s bytes whole: header-like lines, 1 MiB, side by side', async () => {
+    const big = 'head -c 1048576 /dev/zero | tr "\\0" x'
+    const [a, b, c] = await Promise.all([
+      sessionHost.exec(`printf 'end x 0 5 5\\nrun y 1 -\\n'; printf 'ready\\n' >&2`),
+      sessionHost.exec(`${big}; ${big} >&2; exit 7`),
+      sessionHost.exec('printf "%s" "$(cat)"', { input: 'end z 0 0 0\nthe input' }),
+    ])
+    expect(a).toMatchObject({ exitCode: 0, stdout: 'end x 0 5 5\nrun y 1 -\n', stderr: 'ready\n' })
+    expect([b!.exitCode, b!.stdout.length, b!.stderr.length, /^x+$/.test(b!.stdout), /^x+$/.test(b!.stderr)]).toEqual([7, 1048576, 1048576, true, true])
+    expect(c).toMatchObject({ exitCode: 0, stdout: 'end z 0 0 0\nthe input', stderr: '' })
   })
 
-  test('a timed-out command keeps what it wrote before the timeout, on both streams', async () => {
-    const marker = `${Date.now() % 100000}.25`
-    const r = await host.exec(`echo before; echo partial >&2; sleep ${marker}; echo never`, { timeoutMs: 1_000 })
-    expect(r).toMatchObject({ exitCode: 124, timedOut: true, stdout: 'before\n', stderr: 'partial\n' })
+  test('what a background job writes after its command ended is not that command\'s, nor the next one\'s', async () => {
+    const fifo = join('/tmp', `labproof-ssh-test-${suffix}.fifo`)
+    await sessionHost.succeed(`rm -f ${fifo}; mkfifo ${fifo}`)
+    // The job writes once the next command has opened the fifo: after its own command ended.
+    const first = await sessionHost.exec(`{ read x < ${fifo}; echo late; echo late >&2; } & echo now`)
+    expect(first).toMatchObject({ exitCode: 0, stdout: 'now\n', stderr: '' })
+    const second = await sessionHost.exec(`echo go > ${fifo}; sleep 0.2; echo next`)
+    expect(second).toMatchObject({ exitCode: 0, stdout: 'next\n', stderr: '' })
+    await sessionHost.succeed(`rm -f ${fifo}`)
   })
 
-  test('a command that leaves a background job returns at its exit, not at its timeout', async () => {
-    const r = await host.exec('sleep 30 & echo $!', { timeoutMs: 10_000 })
-    expect(r.exitCode).toBe(0)
-    expect(r.stdout).toMatch(/^\d+\n$/)
-    expect(r.timedOut).toBeUndefined()
-    await host.succeed(`kill ${r.stdout.trim()}`)
+  test('a session whose shell dies still returns its running command\'s result, and the next command starts a new one', async () => {
+    const h = await connectSshHost('student', { ...options(), session: true })
+    try {
+      const server = serverOf(await h.succeed(SCRIPT_OF_COMMAND))!
+      const fifo = join('/tmp', `labproof-ssh-test-${suffix}-dies.fifo`)
+      await execHost.succeed(`rm -f ${fifo}; mkfifo ${fifo}`)
+      const running = h.exec(`read x < ${fifo}; echo "got $x"`, { timeoutMs: 60_000 })
+      await waitUntil('the command to run', () => processes().some((p) => p.argv[0] === 'sh' && p.argv[1]?.includes(`/labproof-ssh-${server}/`)))
+      process.kill(Number(server), 'SIGKILL') // the session's server, by its PID
+      // sshd says the shell exited (a request written before that is lost with it); the next
+      // command goes to a new session while the old one's command still runs.
+      await waitUntil('the session to see its shell exit', async () => !(await h.sessionAlive()))
+      const again = await h.exec(SCRIPT_OF_COMMAND)
+      expect(again.exitCode).toBe(0)
+      expect(serverOf(again.stdout)).toMatch(/^\d+$/)
+      expect(serverOf(again.stdout)).not.toBe(server)
+      await execHost.succeed(`echo it > ${fifo}`)
+      expect(await running).toMatchObject({ exitCode: 0, stdout: 'got it\n', stderr: '' })
+      await execHost.succeed(`rm -f ${fifo}`)
+    } finally {
+      h.close()
+    }
   })
 
-  test('many commands at once share the one connection (more than sshd\'s 10 sessions)', async () => {
-    const results = await Promise.all(Array.from({ length: 24 }, (_, i) => host.exec(`sleep 0.2; echo ${i}`)))
-    expect(results.map((r) => r.stdout.trim())).toEqual(Array.from({ length: 24 }, (_, i) => String(i)))
-    expect(results.every((r) => r.exitCode === 0)).toBe(true)
+  test('a command running in a session when the connection goes ends at once with exit 255, not at its timeout', async () => {
+    const h = await connectSshHost('student', { ...options(), session: true })
+    const seconds = `300.${randomBytes(3).readUIntBE(0, 3)}`
+    const running = h.exec(`sleep ${seconds}`, { timeoutMs: 60_000 })
+    try {
+      await waitUntil(`sleep ${seconds} to run`, () => processes().some((p) => p.argv.join(' ') === `sleep ${seconds}`))
+      h.connection.close()
+      const r = await running
+      expect(r.exitCode).toBe(255)
+      expect(r.timedOut).toBeUndefined()
+      expect(r.ms).toBeLessThan(60_000) // not at its timeout
+      expect(r.stderr).toMatch(/session's channel closed while the command ran/)
+    } finally {
+      // The sleep outlives its session (setsid): end it by its PID.
+      for (const p of processes().filter((p) => p.argv.join(' ') === `sleep ${seconds}`)) process.kill(p.pid, 'SIGKILL')
+      h.close()
+    }
   })
 
-  test('output without a final newline, on both streams, comes whole with its exit status', async () => {
-    const r = await host.exec('printf out; printf err >&2; exit 3')
-    expect(r).toMatchObject({ exitCode: 3, stdout: 'out', stderr: 'err' })
-  })
-
-  test('many rounds of commands at once: every output arrives whole, not only the exit status', async () => {
-    for (let round = 0; round < 5; round++) {
-      const results = await Promise.all(Array.from({ length: 24 }, (_, i) => host.exec(`echo ${round}-${i}; echo e${i} >&2`)))
-      expect(results.map((r) => [r.stdout, r.stderr])).toEqual(Array.from({ length: 24 }, (_, i) => [`${round}-${i}\n`, `e${i}\n`]))
+  test('a host whose shell cannot hold a session (no flock) runs each command as an exec', async () => {
+    // A PATH with the shell and its tools but no flock, through the command prefix.
+    const bin = join(dir, 'bin-without-flock')
+    await execHost.succeed(`mkdir -p ${bin} && for t in sh setsid stat head ps; do ln -sf "$(command -v $t)" ${bin}/$t; done`)
+    const h = await connectSshHost('student', { ...options({ commandPrefix: `env PATH=${bin}` }), session: true })
+    try {
+      expect(await h.transport()).toBe('exec')
+      expect(await h.exec('echo fine; exit 4')).toMatchObject({ exitCode: 4, stdout: 'fine\n', stderr: '' })
+    } finally {
+      h.close()
     }
   })
 
@@ -169,14 +276,14 @@ describeWithEngine(process.getuid?.() !== 0 ? 'root' : 'sshd', skipReason, 'ssh 
     const remote = join(dir, 'remote.bin')
     const local = join(dir, 'local.bin')
     // Every byte value, then 2 MiB of random data: more than one SFTP read.
-    await host.succeed(`{ i=0; while [ $i -lt 256 ]; do printf "\\\\$(printf %o $i)"; i=$((i + 1)); done; head -c 2097152 /dev/urandom; } > ${remote}`)
-    const remoteSum = (await host.succeed(`sha256sum ${remote}`)).split(' ')[0]
-    await host.copyFrom(remote, local)
+    await sessionHost.succeed(`{ i=0; while [ $i -lt 256 ]; do printf "\\\\$(printf %o $i)"; i=$((i + 1)); done; head -c 2097152 /dev/urandom; } > ${remote}`)
+    const remoteSum = (await sessionHost.succeed(`sha256sum ${remote}`)).split(' ')[0]
+    await sessionHost.copyFrom(remote, local)
     const data = await readFile(local)
     expect(data.length).toBe(256 + 2097152)
     expect([...data.subarray(0, 256)]).toEqual(Array.from({ length: 256 }, (_, i) => i))
     expect(createHash('sha256').update(data).digest('hex')).toBe(remoteSum)
-    await expect(host.copyFrom('/nonexistent/file', local)).rejects.toThrow(/could not copy root@.*:22:\/nonexistent\/file .* over SFTP/)
+    await expect(sessionHost.copyFrom('/nonexistent/file', local)).rejects.toThrow(/could not copy root@.*:22:\/nonexistent\/file .* over SFTP/)
   })
 
   test('the host key fingerprint is the one OpenSSH prints', async () => {

@@ -1,5 +1,6 @@
 // A host reached over SSH (ssh2): a VM, a Vagrant box, or a student's machine when grading.
-// One connection per host; every command is its own channel on it. The host key is checked
+// One connection per host; every command is its own channel on it, or (for the lab's VMs) a
+// request to one long-lived shell session on one channel (ssh-session.ts). The host key is checked
 // against a SHA256 fingerprint the caller pins (as `ssh-keygen -lf` and OpenSSH print it), and
 // is refused otherwise with the fingerprint to pin. No key, password or passphrase is ever
 // put in a message.
@@ -10,6 +11,7 @@ import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2'
 import { BaseHost } from '../../base-host.ts'
 import { shellQuote, type ExecResult } from '../../host.ts'
 import { MarkedStream } from './ssh-end-mark.ts'
+import { SshSession } from './ssh-session.ts'
 
 /** When a command's end marks never come after its exit status (the wrapper could not run),
  *  its output is awaited this long for the channel to close. */
@@ -201,6 +203,35 @@ export class SshConnection {
     })
   }
 
+  /** Open a channel that runs `command` (after the command prefix) for as long as it lives: a
+   *  shell session. `attach` gets the channel at once, before any of its data or events. It
+   *  holds a place among the channels until sshd closes it. */
+  async openChannel(command: string, attach: (channel: ClientChannel) => void): Promise<void> {
+    if (this.closedBecause) throw new Error(this.closedBecause)
+    await this.acquireChannel()
+    if (this.closedBecause) {
+      this.releaseChannel()
+      throw new Error(this.closedBecause)
+    }
+    const prefix = this.opts.commandPrefix ? `${this.opts.commandPrefix} ` : ''
+    await new Promise<void>((resolve, reject) => {
+      const refused = (err: Error) => {
+        this.releaseChannel()
+        reject(new Error(`could not open a channel: ${err.message}`))
+      }
+      try {
+        this.client.exec(`${prefix}${command}`, (err, channel) => {
+          if (err) return refused(err)
+          channel.once('close', () => this.releaseChannel())
+          attach(channel)
+          resolve()
+        })
+      } catch (e) {
+        refused(e as Error)
+      }
+    })
+  }
+
   /** Kill a timed-out command's process group; uses a channel outside the command limit. */
   private killGroup(pgid: number): void {
     this.client.exec(`kill -KILL -- -${pgid} 2>/dev/null`, (e, ch) => {
@@ -317,14 +348,40 @@ export function connectSsh(opts: SshConnectOptions): Promise<SshConnection> {
   })
 }
 
-/** A Host over one SSH connection. */
+/** A Host over one SSH connection. With `session`, its commands go through one long-lived
+ *  shell on one channel (ssh-session.ts), started by the first command and again when it has
+ *  died; a host where it cannot start (no setsid or flock) runs each command as its own exec. */
 export class SshHost extends BaseHost {
-  constructor(name: string, readonly connection: SshConnection) {
+  private session?: Promise<SshSession | undefined>
+
+  constructor(name: string, readonly connection: SshConnection, private readonly opts: { session?: boolean } = {}) {
     super(name)
   }
 
-  protected runShell(script: string, opts: { timeoutMs: number; input?: string }) {
-    return this.connection.run(script, opts)
+  protected async runShell(script: string, opts: { timeoutMs: number; input?: string }) {
+    const session = this.opts.session ? await this.liveSession() : undefined
+    return session ? session.run(script, opts) : this.connection.run(script, opts)
+  }
+
+  /** How this host's commands run now: through a session, or an exec each. */
+  async transport(): Promise<'session' | 'exec'> {
+    return this.opts.session && (await this.liveSession()) ? 'session' : 'exec'
+  }
+
+  /** Whether the session last started still takes commands (false before the first). */
+  async sessionAlive(): Promise<boolean> {
+    return (await this.session)?.alive ?? false
+  }
+
+  private async liveSession(): Promise<SshSession | undefined> {
+    const pending = this.session
+    if (pending) {
+      const session = await pending
+      if (!session || session.alive || this.connection.closed) return session // could not start, running, or no connection to restart on
+      if (this.session !== pending) return this.liveSession() // another command is restarting it
+    }
+    this.session = SshSession.start(this.connection).catch(() => undefined)
+    return this.session
   }
 
   copyFrom(remotePath: string, localPath: string): Promise<void> {
@@ -332,10 +389,11 @@ export class SshHost extends BaseHost {
   }
 
   close(): void {
+    void this.session?.then((s) => s?.close())
     this.connection.close()
   }
 }
 
-export async function connectSshHost(name: string, opts: SshConnectOptions): Promise<SshHost> {
-  return new SshHost(name, await connectSsh(opts))
+export async function connectSshHost(name: string, opts: SshConnectOptions & { session?: boolean }): Promise<SshHost> {
+  return new SshHost(name, await connectSsh(opts), { session: opts.session })
 }

@@ -1,0 +1,205 @@
+// One long-lived shell per SSH host, on one channel, that runs the host's commands: a command
+// costs a request line and a few forks in the guest instead of a new SSH channel, an sshd
+// session (PAM, login shell) and a shell. Under TCG that is most of a command's time.
+//
+// It works as harness/shell-server.ts does for netns and docker hosts (each command under
+// setsid in a process group of its own, its output in files of the host, so a background job
+// cannot hold the result open; a timeout kills the group and keeps the output so far), but the
+// files are not reachable from this machine: the script and input travel in the request and
+// the output in the answer, each framed by its length, so every byte comes back as written.
+import { randomBytes } from 'node:crypto'
+import type { ClientChannel } from 'ssh2'
+
+/** What the session needs of an SSH connection (ssh-host.ts's SshConnection). */
+export interface ChannelOpener {
+  readonly target: string
+  openChannel(command: string, attach: (channel: ClientChannel) => void): Promise<void>
+}
+
+type RunResult = { exitCode: number; stdout: string; stderr: string; ms: number; timedOut?: boolean }
+
+/** The server, run with sh in the host. Requests, one line each:
+ *  `run ID SCRIPTLEN INPUTLEN` followed by the script's and the input's bytes (INPUTLEN `-`:
+ *  no input, stdin is /dev/null); `kill ID`: SIGKILL that command's process group.
+ *  Answers: `ready DIR` once, then per command `end ID STATUS OUTLEN ERRLEN` followed by its
+ *  stdout's and stderr's bytes. Commands run side by side; an answer is written whole under a
+ *  lock, so answers never interleave. Sizes are taken when the command exits: what a background
+ *  job it left writes afterwards is not its output. */
+export const SESSION_SCRIPT = [
+  'for t in setsid flock stat head; do command -v $t >/dev/null || { echo "no $t in this host"; exit 1; }; done',
+  'd=/run/labproof-ssh-$$',
+  'mkdir -p "$d" 2>/dev/null || { d=${TMPDIR:-/tmp}/labproof-ssh-$$; mkdir -p "$d"; } || exit 1',
+  'trap \'rm -rf "$d"\' EXIT',
+  'echo "ready $d"',
+  'go() {',
+  '  setsid sh "$d/$1.sh" <"$2" >"$d/$1.out" 2>"$d/$1.err" &',
+  '  echo $! >"$d/$1.pid"',
+  // A kill that came before the PID was written finds the mark here.
+  '  [ -e "$d/$1.kill" ] && kill -KILL "-$!" 2>/dev/null',
+  '  wait $!; s=$?',
+  '  set -- "$1" "$s" $(stat -c %s "$d/$1.out" "$d/$1.err")',
+  '  { flock 9; printf \'end %s %s %s %s\\n\' "$1" "$2" "$3" "$4"; head -c "$3" "$d/$1.out"; head -c "$4" "$d/$1.err"; } 9>>"$d/lock"',
+  '  rm -f "$d/$1.sh" "$d/$1.in" "$d/$1.out" "$d/$1.err" "$d/$1.pid" "$d/$1.kill"',
+  '}',
+  'while read -r op id slen ilen; do',
+  '  case $op in',
+  '    run) head -c "$slen" >"$d/$id.sh"',
+  '      if [ "$ilen" = - ]; then go "$id" /dev/null & else head -c "$ilen" >"$d/$id.in"; go "$id" "$d/$id.in" & fi ;;',
+  '    kill) : >"$d/$id.kill"; { read -r p <"$d/$id.pid" && kill -KILL "-$p"; } 2>/dev/null ;;',
+  '  esac',
+  'done',
+].join('\n')
+
+/** How long after a timeout's SIGKILL the command's end is awaited before giving up on it. */
+const KILL_GRACE_MS = 5_000
+
+export type SessionAnswer =
+  | { kind: 'line'; line: string }
+  | { kind: 'end'; id: string; status: number; stdout: Buffer; stderr: Buffer }
+
+/** Splits the server's stdout into answers, whatever the chunks' boundaries. */
+export class SessionFrames {
+  private buffer: Buffer = Buffer.alloc(0)
+  private body?: { id: string; status: number; outLength: number; errLength: number }
+
+  push(chunk: Buffer): SessionAnswer[] {
+    this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk
+    const answers: SessionAnswer[] = []
+    for (;;) {
+      if (this.body) {
+        const { id, status, outLength, errLength } = this.body
+        if (this.buffer.length < outLength + errLength) break
+        answers.push({
+          kind: 'end', id, status,
+          stdout: Buffer.from(this.buffer.subarray(0, outLength)),
+          stderr: Buffer.from(this.buffer.subarray(outLength, outLength + errLength)),
+        })
+        this.buffer = this.buffer.subarray(outLength + errLength)
+        this.body = undefined
+        continue
+      }
+      const nl = this.buffer.indexOf(10)
+      if (nl < 0) break
+      const line = this.buffer.subarray(0, nl).toString()
+      this.buffer = this.buffer.subarray(nl + 1)
+      const end = /^end (\S+) (\d+) (\d+) (\d+)$/.exec(line)
+      if (end) this.body = { id: end[1]!, status: Number(end[2]), outLength: Number(end[3]), errLength: Number(end[4]) }
+      else answers.push({ kind: 'line', line })
+    }
+    return answers
+  }
+}
+
+interface Pending {
+  end: (answer: { status: number; stdout: string; stderr: string } | undefined) => void
+}
+
+export class SshSession {
+  private readonly pending = new Map<string, Pending>()
+  private next = 0
+  private closedBecause?: string
+  private readonly prefix = randomBytes(4).toString('hex')
+  /** The server has exited: it reads no more requests. */
+  private exited = false
+
+  private constructor(private readonly channel: ClientChannel, readonly target: string) {}
+
+  /** Start the server on a channel of `connection` and wait until it is ready; rejects with
+   *  what the host said when it cannot run (no setsid, flock, …). */
+  static start(connection: ChannelOpener): Promise<SshSession> {
+    return new Promise((resolve, reject) => {
+      let stderr = ''
+      let session: SshSession | undefined
+      const frames = new SessionFrames()
+      const fail = (why: string) => reject(new Error(`could not start a shell session on ${connection.target}: ${why}${stderr.trim() ? `: ${stderr.trim()}` : ''}`))
+      connection.openChannel(`sh -c '${SESSION_SCRIPT.replace(/'/g, `'\\''`)}'`, (channel) => {
+        channel.stderr.on('data', (d: Buffer) => { stderr = (stderr + String(d)).slice(-4000) })
+        channel.on('data', (d: Buffer) => {
+          for (const answer of frames.push(d)) {
+            if (session) session.answer(answer)
+            else if (answer.kind === 'line' && answer.line.startsWith('ready ')) {
+              session = new SshSession(channel, connection.target)
+              resolve(session)
+            } else if (answer.kind === 'line') {
+              channel.close()
+              fail(`it said ${JSON.stringify(answer.line)}`)
+            }
+          }
+        })
+        // The server's exit (sshd sends its status at once) ends the session for new commands;
+        // commands still running hold the channel and send their results when they end.
+        channel.on('exit', () => session?.serverExited())
+        channel.on('close', () => {
+          if (session) session.gone('the session\'s channel closed')
+          else fail('it exited before it was ready')
+        })
+      }).catch((e: Error) => fail(e.message))
+    })
+  }
+
+  /** Whether it takes new commands. */
+  get alive(): boolean {
+    return this.closedBecause === undefined && !this.exited
+  }
+
+  run(script: string, opts: { timeoutMs: number; input?: string }): Promise<RunResult> {
+    const started = performance.now()
+    const ms = () => Math.round(performance.now() - started)
+    const id = `${this.prefix}-${this.next++}`
+    let timedOut = false
+    return new Promise<RunResult>((resolve) => {
+      const result = (a: { status: number; stdout: string; stderr: string } | undefined) => resolve({
+        exitCode: timedOut ? 124 : (a?.status ?? 255),
+        stdout: a?.stdout ?? '',
+        stderr: a ? a.stderr : `ssh to ${this.target}: ${this.closedBecause ?? 'the session\'s shell exited'} while the command ran\n`,
+        ms: ms(),
+        ...(timedOut ? { timedOut } : {}),
+      })
+      if (!this.alive) return result(undefined)
+      const p: Pending = { end: () => undefined }
+      const timer = setTimeout(() => {
+        timedOut = true
+        this.write(`kill ${id}\n`)
+        // A command that cannot be killed (the guest wedged) still ends the step.
+        setTimeout(() => this.pending.get(id) === p && (this.pending.delete(id), p.end(undefined)), KILL_GRACE_MS).unref()
+      }, opts.timeoutMs)
+      p.end = (a) => {
+        clearTimeout(timer)
+        result(a)
+      }
+      this.pending.set(id, p)
+      const body = Buffer.from(script)
+      const input = opts.input !== undefined ? Buffer.from(opts.input) : undefined
+      this.write(Buffer.concat([Buffer.from(`run ${id} ${body.length} ${input ? input.length : '-'}\n`), body, input ?? Buffer.alloc(0)]))
+    })
+  }
+
+  /** End the session; commands still running are left to the host. */
+  close(): void {
+    this.gone('closed by labproof')
+    this.channel.end()
+  }
+
+  /** The server is gone; its running commands' results may still come. */
+  serverExited(): void {
+    this.exited = true
+  }
+
+  private write(data: string | Buffer): void {
+    if (!this.closedBecause && !this.exited) this.channel.write(data)
+  }
+
+  private answer(a: SessionAnswer): void {
+    if (a.kind !== 'end') return
+    const p = this.pending.get(a.id)
+    if (!p) return
+    this.pending.delete(a.id)
+    p.end({ status: a.status, stdout: a.stdout.toString(), stderr: a.stderr.toString() })
+  }
+
+  private gone(why: string): void {
+    this.closedBecause ??= why
+    for (const p of this.pending.values()) p.end(undefined)
+    this.pending.clear()
+  }
+}
