@@ -34,7 +34,7 @@ export interface RunVitestOptions {
  *  LABPROOF_SCENARIO_FILES names); true when a test failed or vitest could not run them. */
 export async function runVitest(o: RunVitestOptions): Promise<boolean> {
   guardRun(o.backend)
-  const [{ createVitest }, { runConfig, LABS_TEST_FILE }] = await Promise.all([import('vitest/node'), import('./run-vitest-config.ts')])
+  const [{ createVitest }, { runConfig, LABS_TEST_FILE }] = await loadVitest()
   // What startVitest would set before making the instance.
   process.env.TEST = 'true'
   process.env.VITEST = 'true'
@@ -58,6 +58,16 @@ export async function runVitest(o: RunVitestOptions): Promise<boolean> {
   // Interrupted: the tear-down exits when it is done; report nothing more meanwhile.
   if (stopping) await new Promise(() => {})
   return failed || vitest.state.getCountOfFailedTests() > 0 || (process.exitCode ?? 0) !== 0
+}
+
+type VitestModules = Promise<[typeof import('vitest/node'), typeof import('./run-vitest-config.ts')]>
+let vitestModules: VitestModules | undefined
+
+/** Vitest's node API and the run's config, loaded once. `labproof run` starts loading them
+ *  while it checks the machine and sweeps (I/O waits), so vitest's start overlaps them. */
+export function loadVitest(): VitestModules {
+  vitestModules ??= Promise.all([import('vitest/node'), import('./run-vitest-config.ts')])
+  return vitestModules
 }
 
 let runBackend = 'netns'

@@ -11,7 +11,7 @@ import { cellName, type RunOptions } from '../engine/run-options.ts'
 import { outputDirs } from '../output-dirs.ts'
 import { writePlannedJunit } from '../report/junit-reporter.ts'
 import { readMatrix, writeMatrix } from '../report/matrix.ts'
-import { guardRun, runVitest } from '../run-vitest.ts'
+import { guardRun, loadVitest, runVitest } from '../run-vitest.ts'
 import { jobsFromEnv } from '../scenario/jobs.ts'
 import { resolveLimits, setScenarioLimits, type ScenarioLimits } from '../scenario/limits.ts'
 import { resolveScenarios } from '../scenario/selection.ts'
@@ -113,6 +113,8 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
   // What the backend needs (root, an engine, a kernel it knows), as one line before any lab.
   const backend = await backendByName(backendName)
   for (const cell of cells) await backend.preflight({ ...backendOpts, ...cell })
+  // Vitest loads while the sweep waits on the machine (runVitest awaits it).
+  loadVitest().catch(() => {})
   // Nothing is written before the machine passed the preflight. From here reports/junit.xml names
   // every step (the sweep and vitest's start take seconds): a run stopped before they ran says so.
   writePlannedJunit({ outputFile: outputDirs().junit, runRecords: outputDirs().runRecords }, scenarios.map((s) => s.file))
