@@ -6,6 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { processStartTime, type Owner } from '../../harness/ownership/owner.ts'
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -69,4 +70,13 @@ export async function startOwnerProcess(spec: OwnerSpec): Promise<OwnerProcess> 
     await dispose()
     throw e
   }
+}
+
+/** A process that was running a moment ago and is gone now: a dead owner, by PID and start time. */
+export async function deadOwner(): Promise<Owner> {
+  const child = spawn('sleep', ['600'], { stdio: 'ignore' })
+  await new Promise((r) => child.once('spawn', r))
+  const owner = { pid: child.pid!, started: processStartTime(child.pid!) }
+  await new Promise((r) => { child.once('exit', r); child.kill('SIGKILL') }) // by PID: started here
+  return owner
 }

@@ -14,10 +14,11 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { NETNS_MARKER } from '../../harness/backends/shared/namespace-node.ts'
 import { QEMU_MARKER } from '../../harness/backends/qemu/qemu.ts'
 import { PCAP_TEMP_PREFIX } from '../../harness/capture/tcpdump.ts'
-import { currentOwner, ownerAlive, ownerTag, processStartTime, type Owner } from '../../harness/ownership/owner.ts'
+import { currentOwner, ownerAlive, ownerTag, type Owner } from '../../harness/ownership/owner.ts'
 import { leftovers, processes, rootNetnsEntries, totalLeftovers } from '../helpers/leftovers.ts'
 import { describeWithEngine, dockerMissing } from '../helpers/engines.ts'
 import { waitUntil } from '../helpers/wait.ts'
+import { deadOwner } from '../helpers/owner-process.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const CLI = path.join(ROOT, 'bin', 'labproof.js')
@@ -171,14 +172,6 @@ describe.skipIf(!root)('what a SIGKILLed run leaves is swept (needs root)', () =
     })
   }
 
-  /** A process that was running a moment ago and is gone now: a dead owner, PID and start time. */
-  async function deadOwner(): Promise<Owner> {
-    const child = spawn('sleep', ['600'], { stdio: 'ignore' })
-    await new Promise((r) => child.once('spawn', r))
-    const owner = { pid: child.pid!, started: processStartTime(child.pid!) }
-    await new Promise((r) => { child.once('exit', r); child.kill('SIGKILL') })
-    return owner
-  }
 
   /** A netns node as labproof starts one, marked as `owner`'s; resolves once its shell runs. */
   async function plantNode(labId: string, owner: Owner): Promise<ChildProcess> {

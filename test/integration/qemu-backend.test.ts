@@ -18,6 +18,7 @@ import { outerIpv4, innermostIpv4, readPcapFile } from '../../harness/capture/pc
 import type { Lab } from '../../harness/lab.ts'
 import { currentOwner, ownerTag, processStartTime, type Owner } from '../../harness/ownership/owner.ts'
 import { parsePing } from '../../harness/parse/ping.ts'
+import { deadOwner } from '../helpers/owner-process.ts'
 import { buildTopology } from '../../harness/topology.ts'
 import { describeWithEngine } from '../helpers/engines.ts'
 import { startOwnerProcess } from '../helpers/owner-process.ts'
@@ -201,14 +202,6 @@ describeWithEngine('qemu', skipReason, 'a guest KVM stops', () => {
 })
 
 describeWithEngine('qemu', skipReason, 'what labproof clean takes of the qemu backend\'s', () => {
-  /** A process that existed and is gone: its PID and start time name no process now. */
-  async function deadOwner(): Promise<Owner> {
-    const child = spawn('sleep', ['600'], { stdio: 'ignore' })
-    await new Promise((r) => child.once('spawn', r))
-    const owner = { pid: child.pid!, started: processStartTime(child.pid!) }
-    await new Promise((r) => { child.once('exit', r); child.kill('SIGKILL') })
-    return owner
-  }
 
   test('a dead owner\'s VMs and dirs go, named by PID and start time or (older names) by PID; a live owner\'s stay', async () => {
     const dead = await deadOwner()
