@@ -9,6 +9,11 @@
 // across hosts. A capture in a namespace keeps that namespace alive, so the captures in a host's
 // namespaces are ended before a document command that may delete one (`ip netns del`); a capture
 // whose interface was deleted has ended by itself, and the next window starts a new one.
+//
+// A point that every window of the scenario reads through the same filter (the plan says so:
+// capturePlan) is captured through that filter, so its windows need no reading back through
+// tcpdump: the same packets, one tcpdump less per window. A window that asks such a capture for
+// anything else (the plan missed it) ends it and starts the point afresh, unfiltered.
 import type { Lab } from '../lab.ts'
 import { parseCapturePoint, PCAP_HEADER_BYTES, RunningCapture, type CaptureSpec, type FinishedCapture } from './tcpdump.ts'
 
@@ -29,6 +34,20 @@ export function mayDeleteNamespace(command: string): boolean {
   return /\bnetns\s+d[a-z]*\b|-all\s+netns\b/.test(command)
 }
 
+/** Per capture point, the one filter every window reads it through (points read through
+ *  several filters, or none, are left out): `windows` holds each window's specs. */
+export function capturePlan(windows: CaptureSpec[][]): Map<string, string> {
+  const filters = new Map<string, Set<string | undefined>>()
+  for (const spec of windows.flatMap(mergeSpecs)) {
+    if (!filters.has(spec.on)) filters.set(spec.on, new Set())
+    filters.get(spec.on)!.add(spec.filter)
+  }
+  return new Map([...filters].flatMap(([on, f]) => {
+    const [only] = f
+    return f.size === 1 && only !== undefined ? [[on, only] as const] : []
+  }))
+}
+
 export interface CaptureWindow {
   /** Each spec's packets since the window opened; `stop` also ends the captures (a set of one
    *  step). Whatever happens, each capture is read once. */
@@ -38,9 +57,16 @@ export interface CaptureWindow {
 export class CaptureSet {
   private readonly running = new Map<string, Promise<RunningCapture>>()
 
+  /** Points every window reads through one filter (capturePlan): captured through it. */
+  private readonly throughOne: Map<string, string>
+
   /** @param perWindow end each capture when its window closes (grading, tests: a capture of
-   *  one step, as a single tcpdump per step did). */
-  constructor(private readonly lab: Lab, private readonly perWindow = false) {}
+   *  one step, as a single tcpdump per step did).
+   *  @param plan what capturePlan says of the scenario's windows (none: every kept capture
+   *  takes everything at its point). */
+  constructor(private readonly lab: Lab, private readonly perWindow = false, plan: Map<string, string> = new Map()) {
+    this.throughOne = new Map(plan)
+  }
 
   /** Make sure a capture runs at each spec's point and has caught up, and mark where each
    *  stands: the window's packets are those written after this. */
@@ -57,7 +83,8 @@ export class CaptureSet {
       close: () => Promise.all(marks.map(async ({ spec, capture, from }) => {
         const stop = this.perWindow
         if (stop) this.running.delete(spec.on)
-        const cut = await capture.cut(from, stop ? undefined : spec.filter, { stop })
+        // Read back through the window's filter unless the capture was made through it.
+        const cut = await capture.cut(from, capture.spec.filter === spec.filter ? undefined : spec.filter, { stop })
         const note = `${stop ? 'the capture' : `packets cut from the capture kept`} on ${spec.on}${spec.filter ? `, filter "${spec.filter}"` : ''}` +
           `${cut.end.running ? '' : '; tcpdump there had ended (its interface is gone)'}${cut.log ? `\n${cut.log}` : ''}`
         return { spec, pcap: cut.pcap, tcpdumpLog: note }
@@ -93,13 +120,20 @@ export class CaptureSet {
     const existing = this.running.get(spec.on)
     if (existing) {
       const capture = await existing
-      const mark = await capture.mark()
-      if (mark.running) return { capture, from: mark.offset }
+      if (capture.spec.filter === undefined || capture.spec.filter === spec.filter) {
+        const mark = await capture.mark()
+        if (mark.running) return { capture, from: mark.offset }
+      } else {
+        // Captured through another filter than this window's: it lacks packets this one reads.
+        this.throughOne.delete(spec.on)
+      }
       await this.end(spec.on, capture)
     }
-    // Unfiltered when kept: later steps read this point through filters of their own. A capture
-    // of one window filters as it captures (a bad filter fails its start).
-    const started = RunningCapture.start(this.lab, this.perWindow ? spec : { on: spec.on })
+    // Unfiltered when kept, unless every window reads this point through the same filter:
+    // later steps read it through filters of their own. A capture of one window filters as it
+    // captures (a bad filter fails its start).
+    const filter = this.perWindow || this.throughOne.get(spec.on) === spec.filter ? spec.filter : undefined
+    const started = RunningCapture.start(this.lab, { on: spec.on, ...(filter !== undefined ? { filter } : {}) })
     this.running.set(spec.on, started)
     try {
       return { capture: await started, from: PCAP_HEADER_BYTES }

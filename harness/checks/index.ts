@@ -3,6 +3,7 @@
 // schema`). The scenario schema, dispatch, requirement inference, grading and the loader's
 // messages read it; none of them names a kind.
 import { z } from 'zod'
+import type { CaptureSpec } from '../capture/tcpdump.ts'
 import type { KernelFeature, Tool } from '../host.ts'
 import type { StepContext } from '../scenario/step-context.ts'
 import { isCheckKind, type CheckKindDefinition } from './kind.ts'
@@ -52,6 +53,11 @@ export function runCheck(c: Check, ctx: StepContext): Promise<string> {
 export function runCheckForGrading(c: Check, ctx: StepContext): Promise<string> {
   const kind = kindOf(c)
   return (kind.grading.run ?? kind.run)(checkBody(c), ctx)
+}
+
+/** The captures a check reads in a lab run (kind.ts, captures). */
+export function checkCaptures(c: Check): CaptureSpec[] {
+  return kindOf(c).captures?.(checkBody(c)) ?? []
 }
 
 /** A short title: `ping 10.10.20.2 from host01/ns1 (ttl 63)`. */

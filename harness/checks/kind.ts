@@ -6,6 +6,7 @@
 // grading's plan and allowlist, and the loader's messages. Adding a kind is adding its file (and
 // its test) and running `npm run schema`; nothing else is edited.
 import type { z } from 'zod'
+import type { CaptureSpec } from '../capture/tcpdump.ts'
 import type { KernelFeature, Tool } from '../host.ts'
 import type { StepContext } from '../scenario/step-context.ts'
 
@@ -37,6 +38,10 @@ export interface CheckKindSpec<Body extends Record<string, unknown>> {
    *  packet and reads nothing that traffic changes, so it may run while an earlier "no reply"
    *  claim waits for its verdict (engine/run-ahead.ts). */
   readsConfigOnly?: boolean
+  /** The captures the check reads in a lab run (one window, read through these filters):
+   *  known before the lab runs, so a capture point read through one filter only is captured
+   *  through it (capture/capture-set.ts), with nothing to filter afterwards. */
+  captures?(body: Body): CaptureSpec[]
   /** One line naming the claim: `mtu 1400 on v1 at host01/ns1`. */
   title(body: Body): string
   /** Runs the check in a lab: returns a one-line summary of what it saw, or throws

@@ -3,6 +3,7 @@
 // and answers it. Not masqueraded: it sees the private source and sends no reply (it has no
 // route back), and the ping gets nothing.
 import { withCaptures } from '../capture/evidence.ts'
+import type { CaptureSpec } from '../capture/tcpdump.ts'
 import { matchPacket } from '../capture/pattern.ts'
 import { outerIpv4 } from '../capture/pcap.ts'
 import { describePing, parsePing } from '../parse/ping.ts'
@@ -29,6 +30,11 @@ export type NatCheck = z.output<typeof schema>
 
 export const INTERNET_CAPTURE_POINT = 'internet:eth0'
 
+/** Where a NAT check captures: the internet host's side, the ICMP of the pinged address. */
+function natCaptures(c: NatCheck): CaptureSpec[] {
+  return [{ on: INTERNET_CAPTURE_POINT, filter: `icmp and host ${c.to}` }]
+}
+
 async function runNatCheck(c: NatCheck, ctx: StepContext): Promise<string> {
   const hostName = c.from.split('/')[0]!
   const spec = ctx.lab.topology.hosts.find((h) => h.name === hostName)
@@ -37,7 +43,7 @@ async function runNatCheck(c: NatCheck, ctx: StepContext): Promise<string> {
   const point = INTERNET_CAPTURE_POINT
   const noReplyWait = c.masqueraded ? '' : ` (${ctx.replyWait.describe()})`
   const command = pingCommand({ to: c.to, count: 3 }, PING_BOUNDS.interval, c.masqueraded ? PING_BOUNDS.deadline : ctx.replyWait.seconds)
-  const { result: r, evidence } = await withCaptures(ctx, [{ on: point, filter: `icmp and host ${c.to}` }], () => ctx.run(c.from, command))
+  const { result: r, evidence } = await withCaptures(ctx, natCaptures(c), () => ctx.run(c.from, command))
   const p = parsePing(r.stdout + r.stderr)
   ctx.replyWait.note(p)
   const subject = `${c.to} from ${c.from} ${c.masqueraded ? 'through NAT' : 'without NAT'}`
@@ -67,6 +73,7 @@ export default defineCheck({
   targets: ['from'],
   requires: { tools: ['ping', 'tcpdump'] },
   title: (c) => `${c.to} from ${c.from} ${c.masqueraded ? 'masqueraded' : 'not masqueraded'}`,
+  captures: natCaptures,
   run: runNatCheck,
   grading: {
     // Never sent: a student's machine is not behind the lab's gateway (notGradable).

@@ -1,6 +1,7 @@
 // ping: reachable or not, packet loss, and the exact TTL of every reply, proven twice: from
 // what ping printed and from the echo replies captured where the ping was sent.
 import { withCaptures } from '../capture/evidence.ts'
+import type { CaptureSpec } from '../capture/tcpdump.ts'
 import { matchPacket } from '../capture/pattern.ts'
 import { outerIpv4 } from '../capture/pcap.ts'
 import { shellQuote } from '../host.ts'
@@ -60,14 +61,20 @@ export function assertPing(p: PingSummary, want: { reachable?: boolean; ttl?: nu
   m.throwIfAny(subject, output.trim())
 }
 
+/** Where a ping check captures: every interface where the ping is sent, its ICMP alone. */
+function pingCaptures(c: PingCheck): CaptureSpec[] {
+  return [{ on: `${c.from}:any`, filter: `icmp and host ${c.to}` }]
+}
+
 async function runPingCheck(c: PingCheck, ctx: StepContext): Promise<string> {
-  const point = `${c.from}:any`
+  const [spec] = pingCaptures(c)
+  const point = spec!.on
   const interval = PING_BOUNDS.interval
   const noReplyWait = c.reachable === false ? ` (${ctx.replyWait.describe()})` : ''
   const command = c.loss !== undefined ? pingUntilAnsweredCommand(c, interval)
     : c.reachable === false ? pingCommand(c, interval, ctx.replyWait.seconds)
     : pingCommand(c, interval)
-  const { result: r, evidence } = await withCaptures(ctx, [{ on: point, filter: `icmp and host ${c.to}` }], () => {
+  const { result: r, evidence } = await withCaptures(ctx, [spec!], () => {
     const running = ctx.run(c.from, command)
     // A claim of no reply lets the scenario go on while it waits (engine/run-ahead.ts).
     if (c.reachable === false) ctx.goOn()
@@ -115,6 +122,7 @@ export default defineCheck({
   targets: ['from'],
   requires: { tools: ['ping', 'tcpdump'] },
   title: (c) => `ping ${c.to} from ${c.from}${c.reachable === false ? ' fails' : ''}${c.ttl !== undefined ? ` (ttl ${c.ttl})` : ''}`,
+  captures: pingCaptures,
   run: runPingCheck,
   grading: {
     probes: [new RegExp(String.raw`^ping -c \d+ -i [\d.]+ -W \d+(?: -I ${SHELL_ARG})? [\d.]+$`)],

@@ -19,8 +19,8 @@ import { MachineLock } from '../machine-lock.ts'
 import type { LoadedScenario } from '../scenario/loader.ts'
 import { planSteps, topologyOf, type PlannedStep } from '../scenario/plan.ts'
 import { missingRequirements, stepHosts } from '../scenario/requirements.ts'
-import { runStep, stepTitle } from '../scenario/run-step.ts'
-import { CaptureSet } from '../capture/capture-set.ts'
+import { runStep, stepCaptureWindows, stepTitle } from '../scenario/run-step.ts'
+import { CaptureSet, capturePlan } from '../capture/capture-set.ts'
 import { mayRunAhead, noReplyClaim, type NoReplyClaim } from './run-ahead.ts'
 import { StepContext } from '../scenario/step-context.ts'
 import type { EngineEvent, EngineEventType, EventOf, RunOf, StepRecord, StepResult, Subscriber } from './events.ts'
@@ -106,7 +106,7 @@ export class ScenarioEngine {
     const backend = await backendByName(this.opts.backend)
     this.lab = await backend.provision(topologyOf(this.scenario), { ...this.opts.options, distro: this.opts.distro, kernel: this.opts.kernel })
     this.replyWait = new ReplyWait(this.lab.noReplyWaitS)
-    this.captures = new CaptureSet(this.lab)
+    this.captures = new CaptureSet(this.lab, false, capturePlan(this.plan().flatMap(({ step }) => stepCaptureWindows(step, this.scenario.capture))))
     await this.emit('lab-up', { lab: this.lab, ms: performance.now() - t0 })
     return this.lab
   }

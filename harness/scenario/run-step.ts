@@ -1,7 +1,7 @@
 // Run one step: a document command (bounded if it never ends, checked against what the document
 // says it does, followed by its correction when the document is wrong), or a check.
 import { formatResult, TOOLS, type ExecResult } from '../host.ts'
-import { describeCheck, runCheck } from '../checks/index.ts'
+import { checkCaptures, describeCheck, runCheck } from '../checks/index.ts'
 import { CheckFailure, Mismatches } from '../checks/check-failure.ts'
 import { assertPing } from '../checks/ping.ts'
 import { parsePing } from '../parse/ping.ts'
@@ -39,11 +39,23 @@ export async function runStep(step: RunStep | CheckStep, ctx: StepContext, scena
       if (mayDeleteNamespace(command)) await ctx.captures.endInNamespaces(on.split('/')[0]!)
     }
   }
-  const specs = [...scenarioCaptures, ...(step.capture ?? []), ...(step.wire ?? []).map((w) => ({ on: w.on, ...(w.filter ? { filter: w.filter } : {}) }))]
+  const specs = stepCaptures(step, scenarioCaptures)
   if (specs.length === 0) return runStepItself(step, ctx)
   const { result, evidence } = await withCaptures(ctx, specs, () => runStepItself(step, ctx))
   const seen = (step.wire ?? []).map((w) => assertWire(w, evidence))
   return seen.length ? { ...result, summary: `${result.summary}; on the wire: ${seen.join(', ')}` } : result
+}
+
+/** The captures a step reads around its work: its scenario's, its own, its wire claims'. */
+function stepCaptures(step: RunStep | CheckStep, scenarioCaptures: CaptureSpec[]): CaptureSpec[] {
+  return [...scenarioCaptures, ...(step.capture ?? []), ...(step.wire ?? []).map((w) => ({ on: w.on, ...(w.filter ? { filter: w.filter } : {}) }))]
+}
+
+/** Every capture window the step will open, each as the specs it reads (runStep's own window
+ *  around the step, and one per check that captures): for CaptureSet's plan. */
+export function stepCaptureWindows(step: RunStep | CheckStep, scenarioCaptures: CaptureSpec[] = []): CaptureSpec[][] {
+  const checks = isRunStep(step) ? step.erratum?.shows ?? [] : [step.check]
+  return [stepCaptures(step, scenarioCaptures), ...checks.map(checkCaptures)].filter((w) => w.length > 0)
 }
 
 async function runStepItself(step: RunStep | CheckStep, ctx: StepContext): Promise<StepOutcome> {

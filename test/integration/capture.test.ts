@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { netnsBackend } from '../../harness/backends/netns/netns.ts'
-import { CaptureSet } from '../../harness/capture/capture-set.ts'
+import { CaptureSet, capturePlan } from '../../harness/capture/capture-set.ts'
 import { openCaptures, withCaptures } from '../../harness/capture/evidence.ts'
 import { matchPacket } from '../../harness/capture/pattern.ts'
 import { readPcap } from '../../harness/capture/pcap.ts'
@@ -173,6 +173,48 @@ describe.skipIf(!root)('captures kept for the lab, read by window (needs root)',
     await captures.endAll()
     await expectTcpdumpGone(lab.host('host02'))
     expect((await lab.host('host02').exec('ls /run/labproof-captures')).stdout).toBe('')
+  })
+})
+
+describe.skipIf(!root)('kept captures made through the one filter the plan reads them through (needs root)', () => {
+  let lab: Lab
+  let captures: CaptureSet
+  beforeAll(async () => {
+    lab = await netnsBackend.provision(buildTopology())
+    captures = new CaptureSet(lab, false, capturePlan([[{ on: 'host02:ens33', filter: 'icmp' }]]))
+  })
+  afterAll(async () => {
+    await captures?.endAll()
+    await lab?.destroy()
+  })
+  const step = () => new StepContext(lab, 10_000, { captures })
+
+  test('each window holds its own packets, as a capture read back through the filter would', async () => {
+    const first = step()
+    await withCaptures(first, [{ on: 'host02:ens33', filter: 'icmp' }], () => first.run('host01', 'ip neigh flush dev ens33 && ping -c 2 -i 0.01 192.168.21.12'))
+    const second = step()
+    await withCaptures(second, [{ on: 'host02:ens33', filter: 'icmp' }], () => second.run('host01', 'ping -c 3 -i 0.01 192.168.21.12'))
+    const pcapOf = (ctx: StepContext) => readPcap(ctx.attachments.find((a) => a.fileExtension === 'pcap')!.content as Buffer).packets
+    // The ARP exchange of the first ping is not there: tcpdump captured through the filter.
+    expect(pcapOf(first)).toHaveLength(4)
+    expect(pcapOf(second)).toHaveLength(6)
+    expect(pcapOf(second).every((p) => matchPacket(p, { proto: 'icmp' }))).toBe(true)
+    expect(tcpdumpsOf(process.pid)).toHaveLength(1)
+    expect((await lab.host('host02').exec('ps -o args= -C tcpdump')).stdout).toMatch(/-w \S+ icmp$/m)
+  })
+
+  test('a window through another filter than the plan said gets every packet it asks for', async () => {
+    const arp = step()
+    await withCaptures(arp, [{ on: 'host02:ens33', filter: 'arp' }], () => arp.run('host01', 'ip neigh flush dev ens33 && ping -c 1 192.168.21.12'))
+    const packets = arp.captured.get('host02:ens33')!.packets
+    expect(packets.length).toBeGreaterThan(0)
+    expect(packets.every((p) => p.layers.some((l) => l.kind === 'arp'))).toBe(true)
+    // The capture through "icmp" was replaced by one of everything, read back through "arp".
+    expect(tcpdumpsOf(process.pid)).toHaveLength(1)
+    expect((await lab.host('host02').exec('ps -o args= -C tcpdump')).stdout).not.toMatch(/icmp/)
+    const icmp = step()
+    await withCaptures(icmp, [{ on: 'host02:ens33', filter: 'icmp' }], () => icmp.run('host01', 'ping -c 2 -i 0.01 192.168.21.12'))
+    expect(icmp.captured.get('host02:ens33')!.packets).toHaveLength(4)
   })
 })
 
