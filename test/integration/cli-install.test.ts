@@ -40,7 +40,7 @@ function installedBin(args: string[], log: string, timeoutMs?: number) {
 /** What a module log holds of TypeScript or tsx (nothing, for the compiled package). */
 function typescriptLoaded(log: string): string[] {
   const urls = readFileSync(log, 'utf8').split('\n').filter(Boolean)
-  expect(urls.some((u) => u.includes('/node_modules/labproof/dist/harness/'))).toBe(true)
+  expect(urls.some((u) => u.includes('/node_modules/labproof/dist/'))).toBe(true)
   return urls.filter((u) => /\.[cm]?ts$|\/node_modules\/tsx\//.test(u))
 }
 
@@ -85,15 +85,19 @@ afterAll(async () => {
 describe('installed from a packed tarball', () => {
   test('the package holds what a user needs, compiled, and not the tests, the benchmarks or the TypeScript', () => {
     const pkg = path.join(project, 'node_modules', 'labproof')
-    for (const f of ['bin/labproof.js', 'dist/harness/cli.js', 'dist/harness/cli.js.map', 'dist/scenarios/labs.test.js', 'dist/harness/report/allurerc.json', 'scenarios/schema.json', 'vagrant/Vagrantfile', 'ci/setup.sh', 'README.md']) {
+    for (const f of ['bin/labproof.js', 'dist/cli/cli.js', 'dist/cli/cli.js.map', 'dist/cli/allurerc.json', 'dist/harness/cli.js', 'dist/harness/cli.js.map', 'dist/scenarios/labs.test.js', 'dist/harness/report/allurerc.json', 'scenarios/schema.json', 'vagrant/Vagrantfile', 'ci/setup.sh', 'README.md']) {
       expect(existsSync(path.join(pkg, f)), f).toBe(true)
     }
     for (const f of ['test', 'bench', 'tools', 'harness', 'scenarios/labs.test.ts', 'vitest.config.ts', 'vagrant/.vagrant']) expect(existsSync(path.join(pkg, f)), f).toBe(false)
     // tsx is labproof's devDependency only: nothing installed could run TypeScript.
     expect(existsSync(path.join(project, 'node_modules', 'tsx')), 'node_modules/tsx').toBe(false)
-    // The source maps carry the TypeScript they map to.
+    // The source maps carry the TypeScript they map to: tsc's of dist/harness/, and the bundled
+    // command line's (dist/cli/), whose sources include harness/cli.ts.
     const map = JSON.parse(readFileSync(path.join(pkg, 'dist/harness/cli.js.map'), 'utf8')) as { sourcesContent?: string[] }
     expect(map.sourcesContent?.[0]).toMatch(/^\/\/ `labproof <command>`/)
+    const bundleMap = JSON.parse(readFileSync(path.join(pkg, 'dist/cli/cli.js.map'), 'utf8')) as { sources: string[]; sourcesContent?: string[] }
+    const cliSource = bundleMap.sources.findIndex((s) => s.endsWith('harness/cli.ts'))
+    expect(bundleMap.sourcesContent?.[cliSource]).toMatch(/^\/\/ `labproof <command>`/)
     expect(readdirSync(path.join(pkg, 'scenarios')).filter((f) => f.endsWith('.yaml')).length).toBeGreaterThan(0)
   })
 
