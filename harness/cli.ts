@@ -58,7 +58,8 @@ in the current directory (paths relative to it):
   jobs: 2                                   # scenarios at once
   docs: [docs]                              # the scenarios' documents (check-source)
   maxSteps: 5000                            # scenario size limits (default 2000 steps,
-  maxScenarioBytes: 4194304                 #   1 MiB; run --max-steps, --max-scenario-bytes)
+  maxScenarioBytes: 4194304                 #   1 MiB; --max-steps N, --max-scenario-bytes N on
+                                            #   run, list, errata, review, grade, endstate, check-source)
 The command line wins over the environment, which wins over the file.
 
 ${ENVIRONMENT_HELP}
@@ -113,16 +114,19 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(help())
     return 0
   }
-  const config = command === 'init' ? {} : await applyConfig((await import('./config.ts')).loadConfig())
-  return run(rest, config)
+  // --max-steps and --max-scenario-bytes on every command that loads scenarios (run parses its own).
+  const { LIMITED_COMMANDS, takeLimitOptions } = await import('./cli/limit-options.ts')
+  const { limits, rest: args } = LIMITED_COMMANDS.includes(command) ? takeLimitOptions(rest) : { limits: {}, rest }
+  const config = command === 'init' ? {} : await applyConfig((await import('./config.ts')).loadConfig(), limits)
+  return run(args, config)
 }
 
 /** The config's output folder and documents, where the environment does not set them already;
  *  run's --out and --jobs override in their turn. */
-async function applyConfig(config: LabproofConfig): Promise<LabproofConfig> {
+async function applyConfig(config: LabproofConfig, cli: { steps?: number; bytes?: number } = {}): Promise<LabproofConfig> {
   // Scenario size limits, for every command that loads scenarios (run's options override).
   const { resolveLimits, setScenarioLimits } = await import('./scenario/limits.ts')
-  setScenarioLimits(resolveLimits({ env: process.env, ...(config.limits ? { config: config.limits } : {}) }))
+  setScenarioLimits(resolveLimits({ cli, env: process.env, ...(config.limits ? { config: config.limits } : {}) }))
   if (config.output && !process.env.LABPROOF_OUTPUT_DIR) process.env.LABPROOF_OUTPUT_DIR = config.output
   // package.json's "labproof" field is read for the documents where they are looked up.
   if (config.docs && !config.file?.endsWith('package.json') && !process.env.LABPROOF_DOCS) process.env.LABPROOF_DOCS = config.docs.join(':')
