@@ -257,7 +257,7 @@ async function connectVm(vm: Vm, image: VmImage, started: number): Promise<void>
         host: '127.0.0.1', port: vm.sshPort, username: 'root', privateKey,
         hostKeySha256: image.hostKeySha256, readyTimeoutMs: 20_000, commandPrefix: ENTER_LAB_NETNS, maxChannels: 32,
       })
-      vm.host = new SshHost(vm.spec.name, connection)
+      vm.host = new SshHost(vm.spec.name, connection, { session: true })
       vm.bootMs = Math.round(performance.now() - started)
       return
     } catch (e) {

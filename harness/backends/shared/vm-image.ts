@@ -129,7 +129,10 @@ say "${GUEST_READY_MARKER} $(uname -r)"
 while :; do sleep 3600 & wait; done
 `
 
-const SSHD_CONFIG = `# labproof: root by key only, fast logins, many channels per connection
+/** The guests' sshd settings (this image's and the Vagrant box's), under a first comment line
+ *  of their own (each recipe keeps its text, so neither cache is rebuilt by sharing it). */
+export function guestSshdConfig(heading: string): string {
+  return `# ${heading}: root by key only, fast logins, many channels per connection
 PermitRootLogin prohibit-password
 PasswordAuthentication no
 KbdInteractiveAuthentication no
@@ -140,6 +143,9 @@ MaxSessions 64
 MaxStartups 64
 HostKey /etc/ssh/ssh_host_ed25519_key
 `
+}
+
+const SSHD_CONFIG = guestSshdConfig('labproof')
 
 /** What decides the image's content; a change here means a new cache entry. */
 /** The guest's PID 1 on its disk, where the initramfs hands over. */

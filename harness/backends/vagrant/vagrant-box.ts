@@ -16,7 +16,7 @@ import { basename, join } from 'node:path'
 import { shellQuote } from '../../host.ts'
 import { runProcess } from '../../local-process.ts'
 import { buildInitramfs, initramfsInit, INITRAMFS_MODULES } from '../shared/vm-initramfs.ts'
-import { DEFAULT_VM_KERNEL, ensureVmImage, GUEST_INIT_DEVICES, GUEST_INIT_MOUNTS } from '../shared/vm-image.ts'
+import { DEFAULT_VM_KERNEL, ensureVmImage, GUEST_INIT_DEVICES, GUEST_INIT_MOUNTS, guestSshdConfig } from '../shared/vm-image.ts'
 import { withBuildLock } from '../../build-lock.ts'
 
 /** Where libvirt's qemu (which runs as an unprivileged user) may read a kernel and initrd. */
@@ -62,17 +62,7 @@ case "$1" in
 esac
 `
 
-const SSHD_CONFIG = `# labproof box: root by key only, fast logins, many channels per connection
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-UseDNS no
-PrintMotd no
-MaxSessions 64
-MaxStartups 64
-HostKey /etc/ssh/ssh_host_ed25519_key
-`
+const SSHD_CONFIG = guestSshdConfig('labproof box')
 
 const KERNEL_CMDLINE = 'console=ttyS0 root=/dev/vda rw panic=-1 quiet net.ifnames=0 random.trust_cpu=on no_timer_check'
 

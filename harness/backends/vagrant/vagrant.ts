@@ -464,7 +464,7 @@ export function createVagrantBackend(options: VagrantBackendOptions = {}): Backe
             host: entry.hostName, port: entry.port, username: 'root', privateKey, hostKeySha256: pinned,
             readyTimeoutMs: 30_000, commandPrefix: ENTER_LAB_NETNS, maxChannels: box ? 32 : 8,
           })
-          m.host = new SshHost(m.name, connection)
+          m.host = new SshHost(m.name, connection, { session: true })
         }))
         const connectMs = Math.round(performance.now() - connectT0)
 
@@ -481,7 +481,7 @@ export function createVagrantBackend(options: VagrantBackendOptions = {}): Backe
             hostKeySha256: hostKeys.get(GATEWAY)!, readyTimeoutMs: 30_000,
             commandPrefix: `${ENTER_LAB_NETNS} ip netns exec internet`,
           })
-          const internetHost = new SshHost(INTERNET, internet)
+          const internetHost = new SshHost(INTERNET, internet, { session: true })
           machines.push({ name: INTERNET, host: internetHost })
           hosts.set(INTERNET, internetHost)
         }
