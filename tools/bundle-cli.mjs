@@ -30,6 +30,9 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20.19',
+  // Less text to scan at every start; names are kept (stack traces, and the source maps).
+  minifyWhitespace: true,
+  minifySyntax: true,
   sourcemap: 'linked',
   sourcesContent: true,
   logLevel: 'warning',
