@@ -2,6 +2,7 @@
 //
 //   npm run bench -- [--reps 5] [--backend netns]... [--qemu] [--scenario ID]... [--no-cli]
 //                    [--no-suite] [--no-sessions] [--out bench/results] [--name latest]
+//                    [--kernel 6.1,5.10]   (with --qemu: bench/qemu.ts's VM phases per kernel)
 //
 // Per scenario: provisioning, the scenario through ScenarioEngine, its floor (the document
 // commands alone as plain scripts), their ratio and the overhead per step, and the scenario
@@ -34,6 +35,8 @@ const { values } = parseArgs({
     'no-sessions': { type: 'boolean', default: false },
     out: { type: 'string', default: path.join(PACKAGE_DIR, 'bench', 'results') },
     name: { type: 'string', default: 'latest' },
+    // With --qemu: the kernels whose VM phases bench/qemu.ts times (boot, restore, a command).
+    kernel: { type: 'string', default: '6.1' },
   },
 })
 const reps = Math.max(1, Number(values.reps) || 5)
@@ -51,6 +54,10 @@ const results: BenchResults = {
   skippedBackends: backends.filter((b) => !b.available).map(({ backend, detail }) => ({ backend, detail })),
 }
 for (const s of results.skippedBackends) log(`${s.backend}: not measured (${s.detail})`)
+if (values.qemu && backends.some((b) => b.backend === 'qemu' && b.available)) {
+  const { benchQemu, writeQemuPhases } = await import('./qemu.ts')
+  await writeQemuPhases(values.out, values.name, await benchQemu(values.kernel.split(',')))
+}
 
 for (const { backend, detail } of backends.filter((b) => b.available)) {
   const result: BackendResult = { backend, detail, reps, scenarios: [], suiteFailures: [] }

@@ -1,0 +1,118 @@
+// `npm run bench -- --qemu` (and `--qemu-only`): where a qemu lab's time goes, per kernel.
+// Phases: the first lab on a kernel (a boot, the save, then its own restore), a later lab
+// (restore only), and what one command costs on a guest as its own SSH exec against one
+// long-lived session (ssh-session.ts). Written to <out>/<name>-qemu.{md,json}.
+import { mkdir, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import type { Lab } from '../harness/lab.ts'
+import { SshHost } from '../harness/backends/shared/ssh-host.ts'
+import { buildTopology } from '../harness/topology.ts'
+import { currentLoad } from './machine.ts'
+import { spread, type Spread } from './stats.ts'
+
+export interface QemuKernelPhases {
+  kernel: string
+  accel: string
+  /** The first lab on the kernel, provisioned: boot, save, restore, ssh, host wiring. */
+  firstLabMs: number
+  /** How the first lab started, in the backend's words (boot and restore seconds). */
+  firstStart: string
+  /** Later labs on the kernel, provisioned from the save. */
+  restoredLabMs: Spread
+  restoredStart: string
+  /** One command (`true`) on a guest: a new SSH exec channel each, against one session. */
+  execCommandMs: Spread
+  sessionCommandMs: Spread
+  destroyMs: Spread
+  /** Load averages (1, 5, 15 min) before and after. */
+  loadBefore: number[]
+  loadAfter: number[]
+}
+
+const log = (line: string) => process.stderr.write(`[bench qemu] ${line}\n`)
+
+/** Time the phases on each kernel; `restores` later labs, `commands` commands each way. */
+export async function benchQemu(kernels: string[], opts: { restores?: number; commands?: number } = {}): Promise<QemuKernelPhases[]> {
+  const { qemuBackend } = await import('../harness/backends/qemu/qemu.ts')
+  const topology = buildTopology()
+  const results: QemuKernelPhases[] = []
+  for (const kernel of kernels) {
+    const loadBefore = currentLoad()
+    const provision = async () => {
+      const t0 = performance.now()
+      const lab = await qemuBackend.provision(topology, { kernel })
+      return { lab, ms: performance.now() - t0 }
+    }
+    const destroyed: number[] = []
+    const destroy = async (lab: Lab) => {
+      const t0 = performance.now()
+      await lab.destroy()
+      destroyed.push(performance.now() - t0)
+    }
+    log(`kernel ${kernel}: first lab (boot, save, restore)`)
+    const first = await provision()
+    log(`kernel ${kernel}: first lab in ${(first.ms / 1000).toFixed(1)} s (${first.lab.facts?.start})`)
+    const host = first.lab.hosts.get(topology.hosts[0]!.name) as SshHost
+    const n = opts.commands ?? 30
+    const exec: number[] = []
+    const session: number[] = []
+    await host.succeed('true') // the session is started here, not in the first timed command
+    for (let i = 0; i < n; i++) {
+      // Alternated, so drift in the machine's load hits both.
+      let t0 = performance.now()
+      const a = await host.connection.run('true', { timeoutMs: 60_000 })
+      exec.push(performance.now() - t0)
+      t0 = performance.now()
+      const b = await host.exec('true', { timeoutMs: 60_000 })
+      session.push(performance.now() - t0)
+      if (a.exitCode !== 0 || b.exitCode !== 0) throw new Error(`bench qemu: \`true\` failed on ${host.name}: ${a.stderr}${b.stderr}`)
+    }
+    if ((await host.transport()) !== 'session') throw new Error(`bench qemu: ${host.name} ran its commands without a session`)
+    log(`kernel ${kernel}: a command as an exec ${median(exec)} ms, through the session ${median(session)} ms (medians of ${n})`)
+    await destroy(first.lab)
+    const restored: number[] = []
+    let restoredStart = ''
+    for (let i = 0; i < (opts.restores ?? 3); i++) {
+      const later = await provision()
+      restored.push(later.ms)
+      restoredStart = String(later.lab.facts?.start ?? '')
+      log(`kernel ${kernel}: later lab ${i + 1} in ${(later.ms / 1000).toFixed(1)} s (${restoredStart})`)
+      await destroy(later.lab)
+    }
+    results.push({
+      kernel,
+      accel: String(first.lab.facts?.accel ?? ''),
+      firstLabMs: first.ms,
+      firstStart: String(first.lab.facts?.start ?? ''),
+      restoredLabMs: spread(restored),
+      restoredStart,
+      execCommandMs: spread(exec),
+      sessionCommandMs: spread(session),
+      destroyMs: spread(destroyed),
+      loadBefore,
+      loadAfter: currentLoad(),
+    })
+  }
+  return results
+}
+
+function median(xs: number[]): string {
+  return spread(xs).median.toFixed(1)
+}
+
+export async function writeQemuPhases(out: string, name: string, phases: QemuKernelPhases[]): Promise<void> {
+  await mkdir(out, { recursive: true })
+  const s = (x: number) => `${(x / 1000).toFixed(1)} s`
+  const sp = (x: Spread, unit: 's' | 'ms') => unit === 's'
+    ? `${s(x.median)} (${s(x.min)}–${s(x.max)})`
+    : `${x.median.toFixed(1)} ms (${x.min.toFixed(1)}–${x.max.toFixed(1)})`
+  const md = [
+    '# qemu phases (`npm run bench -- --qemu`)', '',
+    '| kernel | accel | first lab (boot, save, restore) | later lab (restore) | a command as an SSH exec | a command through the session | destroy | load 1/5/15 min before → after |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...phases.map((p) => `| ${p.kernel} | ${p.accel} | ${s(p.firstLabMs)} | ${sp(p.restoredLabMs, 's')} | ${sp(p.execCommandMs, 'ms')} | ${sp(p.sessionCommandMs, 'ms')} | ${sp(p.destroyMs, 's')} | ${p.loadBefore.map((l) => l.toFixed(1)).join('/')} → ${p.loadAfter.map((l) => l.toFixed(1)).join('/')} |`),
+    '', ...phases.map((p) => `- ${p.kernel}: first lab ${p.firstStart}; a later lab ${p.restoredStart}`), '',
+  ].join('\n')
+  await writeFile(path.join(out, `${name}-qemu.md`), md)
+  await writeFile(path.join(out, `${name}-qemu.json`), `${JSON.stringify(phases, (_k, v) => (typeof v === 'number' ? Math.round(v * 10) / 10 : v), 2)}\n`)
+}
