@@ -92,6 +92,19 @@ export class CaptureSet {
     }
   }
 
+  /** Start, in the background, the captures a coming step will read, so its window finds them
+   *  listening and only marks where they stand. Only `any` points: a capture on one interface
+   *  makes it promiscuous, which the steps before must not see. A start that fails (the
+   *  namespace is not made yet) is forgotten; the window starts its own. */
+  prestart(specs: CaptureSpec[]): void {
+    if (this.perWindow) return
+    for (const spec of mergeSpecs(specs)) {
+      if (this.running.has(spec.on) || parseCapturePoint(spec.on).iface !== 'any') continue
+      const started = this.start(spec)
+      started.catch(() => this.running.get(spec.on) === started && this.running.delete(spec.on))
+    }
+  }
+
   /** End the captures inside `host`'s network namespaces (before a command that may delete
    *  one: a capture would keep it alive). */
   async endInNamespaces(host: string): Promise<void> {
@@ -118,8 +131,10 @@ export class CaptureSet {
    *  capture that has ended (its interface was deleted) is replaced by a new one. */
   private async markAt(spec: CaptureSpec): Promise<{ capture: RunningCapture; from: number }> {
     const existing = this.running.get(spec.on)
-    if (existing) {
-      const capture = await existing
+    // A capture started ahead that failed (prestart) is started again here, its failure told.
+    const capture = await existing?.catch(() => undefined)
+    if (existing && !capture && this.running.get(spec.on) === existing) this.running.delete(spec.on)
+    if (capture) {
       if (capture.spec.filter === undefined || capture.spec.filter === spec.filter) {
         const mark = await capture.mark()
         if (mark.running) return { capture, from: mark.offset }
@@ -129,17 +144,22 @@ export class CaptureSet {
       }
       await this.end(spec.on, capture)
     }
-    // Unfiltered when kept, unless every window reads this point through the same filter:
-    // later steps read it through filters of their own. A capture of one window filters as it
-    // captures (a bad filter fails its start).
-    const filter = this.perWindow || this.throughOne.get(spec.on) === spec.filter ? spec.filter : undefined
-    const started = RunningCapture.start(this.lab, { on: spec.on, ...(filter !== undefined ? { filter } : {}) })
-    this.running.set(spec.on, started)
+    const started = this.start(spec)
     try {
       return { capture: await started, from: PCAP_HEADER_BYTES }
     } catch (error) {
-      this.running.delete(spec.on)
+      if (this.running.get(spec.on) === started) this.running.delete(spec.on)
       throw error
     }
+  }
+
+  /** Start a capture at the spec's point, kept in `running`. Unfiltered when kept, unless every
+   *  window reads this point through the same filter: later steps read it through filters of
+   *  their own. A capture of one window filters as it captures (a bad filter fails its start). */
+  private start(spec: CaptureSpec): Promise<RunningCapture> {
+    const filter = this.perWindow || this.throughOne.get(spec.on) === spec.filter ? spec.filter : undefined
+    const started = RunningCapture.start(this.lab, { on: spec.on, ...(filter !== undefined ? { filter } : {}) })
+    this.running.set(spec.on, started)
+    return started
   }
 }

@@ -20,7 +20,8 @@ import type { LoadedScenario } from '../scenario/loader.ts'
 import { planSteps, topologyOf, type PlannedStep } from '../scenario/plan.ts'
 import { missingRequirements, stepHosts } from '../scenario/requirements.ts'
 import { runStep, stepCaptureWindows, stepTitle } from '../scenario/run-step.ts'
-import { CaptureSet, capturePlan } from '../capture/capture-set.ts'
+import { CaptureSet, capturePlan, mayDeleteNamespace } from '../capture/capture-set.ts'
+import { isRunStep } from '../scenario/schema.ts'
 import { mayRunAhead, noReplyClaim, type NoReplyClaim } from './run-ahead.ts'
 import { StepContext } from '../scenario/step-context.ts'
 import type { EngineEvent, EngineEventType, EventOf, RunOf, StepRecord, StepResult, Subscriber } from './events.ts'
@@ -222,6 +223,7 @@ export class ScenarioEngine {
     const ctx = new StepContext(lab, step.timeoutMs ?? this.stepTimeoutMs, { explainMissingNamespace: true, replyWait: this.replyWait, ...(this.captures ? { captures: this.captures } : {}) })
     const record: StepRecord = { transcript: ctx.transcript, notes: ctx.notes, attachments: ctx.attachments }
     const t0 = performance.now()
+    this.prestartCaptures(planned)
     const outcome = runStep(step, ctx, this.scenario.capture)
     // Only a "no reply" claim lets the scenario go on before its verdict.
     const claim = noReplyClaim(step)
@@ -246,6 +248,20 @@ export class ScenarioEngine {
     const ms = performance.now() - t0
     run.resultEvent = () => this.emit('step-result', { step: planned, title, result, ms })
     return result
+  }
+
+  /** While this step runs, the captures of the next step that reads any are started (only
+   *  `any` points, CaptureSet.prestart), unless this step may delete a namespace (a capture
+   *  there would keep it alive) or reads those points itself. */
+  private prestartCaptures(planned: PlannedStep): void {
+    const { step } = planned
+    if (!this.captures || (isRunStep(step) && [step.run, step.erratum?.corrected ?? ''].some(mayDeleteNamespace))) return
+    const plan = this.plan()
+    const next = plan.slice(plan.findIndex((p) => p.number === planned.number) + 1)
+      .map((p) => stepCaptureWindows(p.step, this.scenario.capture).flat())
+      .find((specs) => specs.length > 0)
+    const own = new Set(stepCaptureWindows(step, this.scenario.capture).flat().map((s) => s.on))
+    if (next) this.captures.prestart(next.filter((s) => !own.has(s.on)))
   }
 
   /** The whole plan: lab up, every step in order, lab down (also when a step or a subscriber

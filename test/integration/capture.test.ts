@@ -216,6 +216,16 @@ describe.skipIf(!root)('kept captures made through the one filter the plan reads
     await withCaptures(icmp, [{ on: 'host02:ens33', filter: 'icmp' }], () => icmp.run('host01', 'ping -c 2 -i 0.01 192.168.21.12'))
     expect(icmp.captured.get('host02:ens33')!.packets).toHaveLength(4)
   })
+
+  test('a capture started ahead of its step holds, in the window, only what the step did', async () => {
+    captures.prestart([{ on: 'host01:any', filter: 'icmp' }, { on: 'host01/nosuchns:any', filter: 'icmp' }])
+    await lab.host('host01').succeed('ping -c 2 -i 0.01 192.168.21.12')
+    const ctx = step()
+    await withCaptures(ctx, [{ on: 'host01:any', filter: 'icmp' }], () => ctx.run('host01', 'ping -c 3 -i 0.01 192.168.21.12'))
+    expect(ctx.captured.get('host01:any')!.packets).toHaveLength(6)
+    // A start ahead that failed is tried again by the window, which tells why it fails.
+    await expect(withCaptures(step(), [{ on: 'host01/nosuchns:any' }], async () => 0)).rejects.toThrow(/tcpdump did not start on host01\/nosuchns:any: .*nosuchns/s)
+  })
 })
 
 describe.skipIf(!root)('a run killed in the middle of a capture (needs root)', () => {
