@@ -44,9 +44,11 @@ export const netnsBackend: Backend = {
       const wiring = await runProcess(toolPath('nsenter'), ['-t', String(pids.get(GATEWAY)), '-n', '--', toolPath('ip'), '-batch', '-'],
         { input: gatewayBatch(topology, pids), timeoutMs: 10_000 })
       if (wiring.exitCode !== 0) throw new Error(`could not wire the underlay in the gateway: ${wiring.stderr}`)
+      // In each node's own shell: `exec`, so its job's shell becomes ip instead of forking it.
+      const ipBatch = `exec ${toolPath('ip')} -batch -`
       await Promise.all([
-        ...topology.hosts.map((h) => hosts.get(h.name)!.succeed(`${toolPath('ip')} -batch -`, { input: hostBatch(topology, h.underlayAddress) })),
-        hosts.get(INTERNET)!.succeed(`${toolPath('ip')} -batch -`, { input: internetBatch(topology) }),
+        ...topology.hosts.map((h) => hosts.get(h.name)!.succeed(ipBatch, { input: hostBatch(topology, h.underlayAddress) })),
+        hosts.get(INTERNET)!.succeed(ipBatch, { input: internetBatch(topology) }),
       ])
     } catch (e) {
       await destroy()
