@@ -32,6 +32,9 @@ export interface ScenarioResult {
 
 export interface BackendResult {
   backend: string
+  /** When, how and at what load this backend was measured: set on a backend carried over from
+   *  an earlier run into this file (a run measures only the backends it names). */
+  measured?: { date: string; command: string; loadAtStart: number[]; loadAtEnd?: number[] }
   detail: string
   reps: number
   scenarios: ScenarioResult[]
@@ -68,6 +71,10 @@ export function toMarkdown(r: BenchResults): string {
   ]
   for (const b of r.backends) {
     lines.push(`## ${b.backend} (${b.detail}), ${b.reps} repetitions`, '')
+    if (b.measured) {
+      lines.push(`Carried over from an earlier run: ${b.measured.date.slice(0, 16).replace('T', ' ')} UTC · load average ${b.measured.loadAtStart.join(' ')} at the start` +
+        `${b.measured.loadAtEnd ? `, ${b.measured.loadAtEnd.join(' ')} at the end` : ''} · \`${b.measured.command}\``, '')
+    }
     if (b.scenarios.length) lines.push(...scenarioTable(b))
     if (b.suiteMs) lines.push(`Whole suite, \`npx labproof run --backend ${b.backend}\` (scenarios in parallel on separate labs): **${formatSpread(b.suiteMs, 's')} s**, CPU ${b.suiteCpuMs ? secs(b.suiteCpuMs.median) : '?'} s (${b.suiteTests}).`, '')
     const problems = [

@@ -8,7 +8,7 @@
 // commands alone as plain scripts), their ratio and the overhead per step, and the scenario
 // through `npx labproof run ID`; per backend: the whole suite through `npx labproof run`.
 // Sessions and floors run one at a time, alternating, so drift in the machine's load hits both.
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { loadScenarios, selectScenarios, type LoadedScenario } from '../harness/scenario/loader.ts'
@@ -54,6 +54,7 @@ const results: BenchResults = {
   skippedBackends: backends.filter((b) => !b.available).map(({ backend, detail }) => ({ backend, detail })),
 }
 for (const s of results.skippedBackends) log(`${s.backend}: not measured (${s.detail})`)
+const measuredNow = new Set(backends.filter((b) => b.available).map((b) => b.backend))
 if (values.qemu && backends.some((b) => b.backend === 'qemu' && b.available)) {
   const { benchQemu, writeQemuPhases } = await import('./qemu.ts')
   await writeQemuPhases(values.out, values.name, await benchQemu(values.kernel.split(',')))
@@ -155,10 +156,22 @@ function summarize(s: LoadedScenario, sessions: SessionRun[], floors: FloorRun[]
   }
 }
 
+/** Writes NAME.json and NAME.md; the backends an earlier run wrote there and this one did not
+ *  measure are kept, each with when and how it was measured (`--backend netns`, then `--backend
+ *  docker`, make one file). */
 async function write(r: BenchResults): Promise<void> {
   await mkdir(values.out, { recursive: true })
-  await writeFile(path.join(values.out, `${values.name}.json`), `${JSON.stringify(r, (_k, v) => (typeof v === 'number' ? Math.round(v * 1000) / 1000 : v), 2)}\n`)
-  await writeFile(path.join(values.out, `${values.name}.md`), toMarkdown(r))
+  const file = path.join(values.out, `${values.name}.json`)
+  const all = { ...r, backends: [...r.backends, ...(await earlierBackends(file)).filter((b) => !measuredNow.has(b.backend))] }
+  await writeFile(file, `${JSON.stringify(all, (_k, v) => (typeof v === 'number' ? Math.round(v * 1000) / 1000 : v), 2)}\n`)
+  await writeFile(path.join(values.out, `${values.name}.md`), toMarkdown(all))
+}
+
+async function earlierBackends(file: string): Promise<BackendResult[]> {
+  const earlier = await readFile(file, 'utf8').then((t) => JSON.parse(t) as BenchResults, () => undefined)
+  if (!earlier?.backends) return []
+  const { date, loadAtStart, loadAtEnd } = earlier.machine
+  return earlier.backends.map((b) => ({ ...b, measured: b.measured ?? { date, command: earlier.command, loadAtStart, ...(loadAtEnd ? { loadAtEnd } : {}) } }))
 }
 
 function ms(v: number): string {
