@@ -359,7 +359,8 @@ export class SshHost extends BaseHost {
   }
 
   protected async runShell(script: string, opts: { timeoutMs: number; input?: string }) {
-    const session = this.opts.session ? await this.liveSession() : undefined
+    // A session passes the script and input as shell words, which cannot hold a NUL byte.
+    const session = this.opts.session && !`${script}${opts.input ?? ''}`.includes('\0') ? await this.liveSession() : undefined
     return session ? session.run(script, opts) : this.connection.run(script, opts)
   }
 

@@ -18,37 +18,37 @@ export interface ChannelOpener {
 
 type RunResult = { exitCode: number; stdout: string; stderr: string; ms: number; timedOut?: boolean }
 
-/** The server, run with sh in the host. Requests, one line each:
- *  `run ID SCRIPTLEN INPUTLEN` followed by the script's and the input's bytes (INPUTLEN `-`:
- *  no input, stdin is /dev/null); `kill ID`: SIGKILL that command's process group.
- *  Answers: `ready DIR` once, then per command `end ID STATUS OUTLEN ERRLEN` followed by its
- *  stdout's and stderr's bytes. Commands run side by side; an answer is written whole under a
- *  lock, so answers never interleave. Sizes are taken when the command exits: what a background
- *  job it left writes afterwards is not its output. */
-export const SESSION_SCRIPT = [
-  'for t in setsid flock stat head; do command -v $t >/dev/null || { echo "no $t in this host"; exit 1; }; done',
-  'd=/run/labproof-ssh-$$',
-  'mkdir -p "$d" 2>/dev/null || { d=${TMPDIR:-/tmp}/labproof-ssh-$$; mkdir -p "$d"; } || exit 1',
-  'trap \'rm -rf "$d"\' EXIT',
-  'echo "ready $d"',
-  'go() {',
-  '  setsid sh "$d/$1.sh" <"$2" >"$d/$1.out" 2>"$d/$1.err" &',
-  '  echo $! >"$d/$1.pid"',
-  // A kill that came before the PID was written finds the mark here.
-  '  [ -e "$d/$1.kill" ] && kill -KILL "-$!" 2>/dev/null',
-  '  wait $!; s=$?',
-  '  set -- "$1" "$s" $(stat -c %s "$d/$1.out" "$d/$1.err")',
-  '  { flock 9; printf \'end %s %s %s %s\\n\' "$1" "$2" "$3" "$4"; head -c "$3" "$d/$1.out"; head -c "$4" "$d/$1.err"; } 9>>"$d/lock"',
-  '  rm -f "$d/$1.sh" "$d/$1.in" "$d/$1.out" "$d/$1.err" "$d/$1.pid" "$d/$1.kill"',
-  '}',
-  'while read -r op id slen ilen; do',
-  '  case $op in',
-  '    run) head -c "$slen" >"$d/$id.sh"',
-  '      if [ "$ilen" = - ]; then go "$id" /dev/null & else head -c "$ilen" >"$d/$id.in"; go "$id" "$d/$id.in" & fi ;;',
-  '    kill) : >"$d/$id.kill"; { read -r p <"$d/$id.pid" && kill -KILL "-$p"; } 2>/dev/null ;;',
-  '  esac',
-  'done',
-].join('\n')
+/** The server: `sh -s` in the host, reading these definitions and then one request a line,
+ *  as shell code: `go ID SCRIPT [INPUT] &` (each a quoted word; no INPUT: stdin is /dev/null)
+ *  and `k ID` (SIGKILL that command's process group). Each answer is `end ID STATUS`, a line,
+ *  then the command's stdout, the mark, its stderr and the mark, written whole under a lock so
+ *  answers never interleave. Under TCG each program a command costs (fork and exec) takes a
+ *  visible time, so the path of a command runs four: setsid, sh, flock, cat; the rest are
+ *  builtins. */
+export function sessionScript(mark: string): string {
+  return [
+    'for t in setsid flock cat; do command -v $t >/dev/null || { echo "no $t in this host"; exit 1; }; done',
+    'd=/run/labproof-ssh-$$',
+    'mkdir -p "$d" 2>/dev/null || { d=${TMPDIR:-/tmp}/labproof-ssh-$$; mkdir -p "$d"; } || exit 1',
+    'trap \'rm -rf "$d"\' EXIT',
+    `printf '\\n%s\\n' ${mark} >"$d/mark"`,
+    'go() {',
+    '  printf %s "$2" >"$d/$1.sh"',
+    '  if [ $# -gt 2 ]; then printf %s "$3" >"$d/$1.in"; i="$d/$1.in"; else i=/dev/null; fi',
+    '  setsid sh "$d/$1.sh" <"$i" >"$d/$1.out" 2>"$d/$1.err" &',
+    '  echo $! >"$d/$1.pid"',
+    // A kill that came before the PID was written finds the mark here.
+    '  [ -e "$d/$1.kill" ] && kill -KILL "-$!" 2>/dev/null',
+    '  wait $!',
+    '  printf \'end %s %s\\n\' "$1" $? >"$d/$1.end"',
+    '  flock "$d/lock" cat "$d/$1.end" "$d/$1.out" "$d/mark" "$d/$1.err" "$d/mark"',
+    '  rm -f "$d/$1.sh" "$d/$1.in" "$d/$1.out" "$d/$1.err" "$d/$1.pid" "$d/$1.kill" "$d/$1.end" &',
+    '}',
+    'k() { : >"$d/$1.kill"; { read -r p <"$d/$1.pid" && kill -KILL "-$p"; } 2>/dev/null; }',
+    'echo "ready $d"',
+    '',
+  ].join('\n')
+}
 
 /** How long after a timeout's SIGKILL the command's end is awaited before giving up on it. */
 const KILL_GRACE_MS = 5_000
@@ -60,21 +60,27 @@ export type SessionAnswer =
 /** Splits the server's stdout into answers, whatever the chunks' boundaries. */
 export class SessionFrames {
   private buffer: Buffer = Buffer.alloc(0)
-  private body?: { id: string; status: number; outLength: number; errLength: number }
+  private readonly mark: Buffer
+  private body?: { id: string; status: number; stdout?: Buffer }
+
+  constructor(mark: string) {
+    this.mark = Buffer.from(`\n${mark}\n`)
+  }
 
   push(chunk: Buffer): SessionAnswer[] {
     this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk
     const answers: SessionAnswer[] = []
     for (;;) {
       if (this.body) {
-        const { id, status, outLength, errLength } = this.body
-        if (this.buffer.length < outLength + errLength) break
-        answers.push({
-          kind: 'end', id, status,
-          stdout: Buffer.from(this.buffer.subarray(0, outLength)),
-          stderr: Buffer.from(this.buffer.subarray(outLength, outLength + errLength)),
-        })
-        this.buffer = this.buffer.subarray(outLength + errLength)
+        const at = this.buffer.indexOf(this.mark)
+        if (at < 0) break
+        const part = Buffer.from(this.buffer.subarray(0, at))
+        this.buffer = this.buffer.subarray(at + this.mark.length)
+        if (!this.body.stdout) {
+          this.body.stdout = part
+          continue
+        }
+        answers.push({ kind: 'end', id: this.body.id, status: this.body.status, stdout: this.body.stdout, stderr: part })
         this.body = undefined
         continue
       }
@@ -82,8 +88,8 @@ export class SessionFrames {
       if (nl < 0) break
       const line = this.buffer.subarray(0, nl).toString()
       this.buffer = this.buffer.subarray(nl + 1)
-      const end = /^end (\S+) (\d+) (\d+) (\d+)$/.exec(line)
-      if (end) this.body = { id: end[1]!, status: Number(end[2]), outLength: Number(end[3]), errLength: Number(end[4]) }
+      const end = /^end (\S+) (\d+)$/.exec(line)
+      if (end) this.body = { id: end[1]!, status: Number(end[2]) }
       else answers.push({ kind: 'line', line })
     }
     return answers
@@ -110,9 +116,10 @@ export class SshSession {
     return new Promise((resolve, reject) => {
       let stderr = ''
       let session: SshSession | undefined
-      const frames = new SessionFrames()
+      const mark = `labproof-end-${randomBytes(12).toString('hex')}`
+      const frames = new SessionFrames(mark)
       const fail = (why: string) => reject(new Error(`could not start a shell session on ${connection.target}: ${why}${stderr.trim() ? `: ${stderr.trim()}` : ''}`))
-      connection.openChannel(`sh -c '${SESSION_SCRIPT.replace(/'/g, `'\\''`)}'`, (channel) => {
+      connection.openChannel('sh -s', (channel) => {
         channel.stderr.on('data', (d: Buffer) => { stderr = (stderr + String(d)).slice(-4000) })
         channel.on('data', (d: Buffer) => {
           for (const answer of frames.push(d)) {
@@ -133,6 +140,7 @@ export class SshSession {
           if (session) session.gone('the session\'s channel closed')
           else fail('it exited before it was ready')
         })
+        channel.write(sessionScript(mark))
       }).catch((e: Error) => fail(e.message))
     })
   }
@@ -159,7 +167,7 @@ export class SshSession {
       const p: Pending = { end: () => undefined }
       const timer = setTimeout(() => {
         timedOut = true
-        this.write(`kill ${id}\n`)
+        this.write(`k ${id}\n`)
         // A command that cannot be killed (the guest wedged) still ends the step.
         setTimeout(() => this.pending.get(id) === p && (this.pending.delete(id), p.end(undefined)), KILL_GRACE_MS).unref()
       }, opts.timeoutMs)
@@ -168,9 +176,7 @@ export class SshSession {
         result(a)
       }
       this.pending.set(id, p)
-      const body = Buffer.from(script)
-      const input = opts.input !== undefined ? Buffer.from(opts.input) : undefined
-      this.write(Buffer.concat([Buffer.from(`run ${id} ${body.length} ${input ? input.length : '-'}\n`), body, input ?? Buffer.alloc(0)]))
+      this.write(`go ${id} ${quote(script)}${opts.input !== undefined ? ` ${quote(opts.input)}` : ''} &\n`)
     })
   }
 
@@ -202,4 +208,9 @@ export class SshSession {
     for (const p of this.pending.values()) p.end(undefined)
     this.pending.clear()
   }
+}
+
+/** One shell word, whatever it holds (newlines too): single quotes, ' as '\''. */
+function quote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`
 }
