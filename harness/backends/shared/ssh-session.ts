@@ -5,8 +5,9 @@
 // It works as harness/shell-server.ts does for netns and docker hosts (each command under
 // setsid in a process group of its own, its output in files of the host, so a background job
 // cannot hold the result open; a timeout kills the group and keeps the output so far), but the
-// files are not reachable from this machine: the script and input travel in the request and
-// the output in the answer, each framed by its length, so every byte comes back as written.
+// files are not reachable from this machine: the script and input travel in the request as
+// quoted shell words, and stdout and stderr in the answer, each ended by a random mark of the
+// session that no command is told, so every byte comes back as written.
 import { randomBytes } from 'node:crypto'
 import type { ClientChannel } from 'ssh2'
 
