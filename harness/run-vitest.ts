@@ -10,6 +10,7 @@
 // labproof exits 128 + the signal's number. A second signal exits at once.
 import { readdirSync, readFileSync } from 'node:fs'
 import { constants } from 'node:os'
+import path from 'node:path'
 import { cleanLeftovers } from './cleanup.ts'
 import type { RunOptions } from './engine/run-options.ts'
 import { PROVIDED_RUN } from './scenario/provided-run.ts'
@@ -57,6 +58,7 @@ export async function runVitest(o: RunVitestOptions): Promise<boolean> {
   }
   // Interrupted: the tear-down exits when it is done; report nothing more meanwhile.
   if (stopping) await new Promise(() => {})
+  await endStrayWorkers()
   return failed || vitest.state.getCountOfFailedTests() > 0 || (process.exitCode ?? 0) !== 0
 }
 
@@ -122,22 +124,51 @@ function say(text: string): void {
 }
 
 async function tearDown(signal: NodeJS.Signals): Promise<void> {
-  // Vitest may still be starting its workers: each child is signalled as it appears, until none
-  // is left running (a zombie is not running: it waits only for this process to reap it).
+  await endChildren(signal)
+  await sweep('after the interruption')
+}
+
+/** Signals this process's children with `signal` and gives them WORKERS_GRACE_MS to end (their
+ *  backends remove their labs), then SIGKILLs what is left (of `only`, when given). Vitest may still be starting its
+ *  workers: each child is signalled as it appears, until none is left running (a zombie is not
+ *  running: it waits only for this process to reap it). */
+async function endChildren(signal: NodeJS.Signals, only?: number[]): Promise<void> {
   const signalled = new Set<number>()
   const deadline = Date.now() + WORKERS_GRACE_MS
+  const ours = (pid: number) => isRunning(pid) && (!only || only.includes(pid))
   for (;;) {
-    const running = childPids(process.pid).filter(isRunning)
+    const running = childPids(process.pid).filter(ours)
     for (const pid of running) if (!signalled.has(pid)) { signalled.add(pid); signalPid(pid, signal) }
     if (running.length === 0 || Date.now() > deadline) break
     await new Promise((r) => setTimeout(r, 50))
   }
-  for (const pid of childPids(process.pid).filter(isRunning)) signalPid(pid, 'SIGKILL')
+  for (const pid of childPids(process.pid).filter(ours)) signalPid(pid, 'SIGKILL')
+}
+
+/** Whatever the ended workers could not remove: their owner is gone, so the sweep takes it. */
+async function sweep(when: string): Promise<void> {
   const swept = await Promise.race([
     cleanLeftovers({ engineBackends: [runBackend] }).catch((e: Error) => [`(the sweep failed: ${e.message})`]),
     new Promise<string[]>((r) => setTimeout(() => r(['(the sweep did not finish in time: run `labproof clean`)']), SWEEP_LIMIT_MS).unref()),
   ])
-  if (swept.length) say(`labproof: removed after the interruption:\n${swept.map((s) => `  ${s}`).join('\n')}\n`)
+  if (swept.length) say(`labproof: removed ${when}:\n${swept.map((s) => `  ${s}`).join('\n')}\n`)
+}
+
+/** Once vitest is closed, its workers have ended, unless one did not answer vitest's stop (under
+ *  heavy load vitest gives up after 60 s and leaves it running, and its IPC channel would keep
+ *  labproof from ever exiting). Every test has its verdict by then: such a worker is stopped
+ *  here as on SIGTERM, what it could not remove is swept, and the run's result stands. */
+async function endStrayWorkers(): Promise<void> {
+  const stray = childPids(process.pid).filter((pid) => isRunning(pid) && isVitestWorker(pid))
+  if (stray.length === 0) return
+  say(`labproof: vitest's worker ${stray.join(', ')} did not end after the run: stopping it (SIGTERM, then SIGKILL after ${WORKERS_GRACE_MS / 1000} s)\n`)
+  await endChildren('SIGTERM', stray)
+  await sweep('after the worker was stopped')
+}
+
+/** A forked vitest worker (not, say, esbuild's service, which vite starts and unrefs). */
+function isVitestWorker(pid: number): boolean {
+  return safeRead(`/proc/${pid}/cmdline`).split('\0').some((arg) => arg.includes(`${path.sep}vitest${path.sep}`))
 }
 
 /** Alive and not a zombie. */

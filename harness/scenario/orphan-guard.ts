@@ -17,3 +17,11 @@ if (!state[GUARD] && process.send && process.connected) {
     process.kill(process.pid, 'SIGTERM')
   })
 }
+
+// labproof's own test of a worker that does not answer vitest's stop (interrupts.test.ts): the
+// worker holds its event loop when the stop comes, as one overwhelmed by load would.
+if (process.env.LABPROOF_TEST_WORKER_IGNORES_STOP === '1' && process.send) {
+  process.on('message', (m: unknown) => {
+    if ((m as { type?: unknown } | null)?.type === 'stop') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 90_000)
+  })
+}
