@@ -28,12 +28,17 @@ export const ENVIRONMENT_HELP = `environment:
   NO_COLOR                    set (non-empty): no colour codes; none either when stdout is not a
                               terminal or TERM=dumb, unless FORCE_COLOR is set (FORCE_COLOR=0: none)
   FORCE_COLOR, TERM           see NO_COLOR
+  PATH                        where the netns backend finds perl, ip, nsenter and setpriv (then
+                              /usr/bin, /usr/sbin, /bin, /sbin)
   set by labproof run for the scenarios' vitest entry (scenarios/labs.test.ts), which reads them
   when vitest is started directly:
   LABPROOF_SCENARIO_FILES     a JSON list of the scenario files to run (default: all defaults)
   LABPROOF_BACKEND, LABPROOF_DISTRO, LABPROOF_KERNEL
                               where they run (default netns)
   LABPROOF_RUN_ID             ties one run's records together (reports/run/)
+  for labproof's own tests only:
+  LABPROOF_TEST_WORKER_IGNORES_STOP
+                              1: vitest's worker does not answer vitest's stop (a hung worker)
 `
 
 export const EXIT_CODES_HELP = `exit codes:
