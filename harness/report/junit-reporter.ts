@@ -18,7 +18,7 @@ import path from 'node:path'
 import type { Reporter, TestCase, TestModule, TestSuite, Vitest } from 'vitest/node'
 import { writeFileAtomic } from './atomic-write.ts'
 import { junitXml, type JunitCase, type JunitOutcome, type JunitSuite } from './junit.ts'
-import { currentRunId, readLabFacts, readStepFacts, type StepFact } from './run-record.ts'
+import { currentRunId, RunRecordTail, type StepFact } from './run-record.ts'
 import { cellName, runOptionsFromEnv } from '../engine/run-options.ts'
 import { parseScenario } from '../scenario/loader.ts'
 import { planSteps } from '../scenario/plan.ts'
@@ -107,7 +107,7 @@ export default class JunitReporter implements Reporter {
         else others.push({ test, module })
       }
     }
-    this.factsRead.clear()
+    this.stepsByCell.clear()
     const suites = new Map<string, JunitSuite>()
     const suiteOf = (key: string, make: () => JunitSuite): JunitSuite => {
       const suite = suites.get(key) ?? make()
@@ -133,10 +133,16 @@ export default class JunitReporter implements Reporter {
     }
     const fact = this.stepFacts(meta).get(meta.step)
     if (fact && fact.status !== 'running') {
+      // A step's verdict does not change: the same case (and the XML junit.ts made of it) serves
+      // every later render, so a render costs the steps that changed, not the whole run.
+      const known = this.caseOfFact.get(fact)
+      if (known) return known
       const outcome: JunitOutcome = fact.status === 'passed' ? { status: 'passed' }
         : fact.status === 'skipped' ? { status: 'skipped', message: fact.reason ?? 'skipped' }
         : { status: 'failed', message: fact.reason ?? 'failed', type: fact.type ?? 'Error', detail: fact.message ?? fact.reason ?? '' }
-      return { ...base, timeS: (fact.ms ?? 0) / 1000, outcome, ...(fact.transcript ? { systemOut: fact.transcript } : {}) }
+      const c: JunitCase = { ...base, timeS: (fact.ms ?? 0) / 1000, outcome, ...(fact.transcript ? { systemOut: fact.transcript } : {}) }
+      this.caseOfFact.set(fact, c)
+      return c
     }
     const known = test && vitestOutcome(test, meta.hint)
     return { ...base, ...(known ?? { timeS: 0, outcome: { status: 'skipped', message: interrupted(signal, fact?.status === 'running') } }) }
@@ -145,22 +151,35 @@ export default class JunitReporter implements Reporter {
   /** The facts of the lab the scenario ran on in this run and cell (the backend, the kernel,
    *  which accelerator ran its VMs and why), as `lab.<name>` properties. */
   private labProperties(meta: StepMeta): Record<string, string> {
-    const lab = readLabFacts(this.options.runRecords, meta.scenario).filter((f) => f.run === this.runId && f.cell === meta.cell).at(-1)
+    this.stepFacts(meta) // brings the records up to date for this render
+    const lab = this.records(meta.scenario).labs.filter((f) => f.run === this.runId && f.cell === meta.cell).at(-1)
     return Object.fromEntries(Object.entries(lab?.facts ?? {}).map(([name, value]) => [`lab.${name}`, value]))
   }
 
-  /** Run records read by the render under way, by scenario. */
-  private readonly factsRead = new Map<string, StepFact[]>()
+  /** The case made of each step's final fact. */
+  private readonly caseOfFact = new WeakMap<StepFact, JunitCase>()
 
-  /** The step facts of this run for the scenario and cell, read once per render (they grow). */
+  /** Each scenario's run records, read as they grow: a render reads only what was appended. */
+  private readonly tails = new Map<string, RunRecordTail>()
+
+  private records(scenario: string): RunRecordTail {
+    let tail = this.tails.get(scenario)
+    if (!tail) this.tails.set(scenario, (tail = new RunRecordTail(path.join(this.options.runRecords, `${scenario}.jsonl`))))
+    return tail
+  }
+
+  /** The render under way's step facts of this run, by scenario and cell (the latest per step). */
+  private readonly stepsByCell = new Map<string, Map<number, StepFact>>()
+
+  /** The step facts of this run for the scenario and cell, brought up to date once per render. */
   private stepFacts(meta: StepMeta): Map<number, StepFact> {
-    let facts = this.factsRead.get(meta.scenario)
-    if (!facts) {
-      facts = readStepFacts(this.options.runRecords, meta.scenario)
-      this.factsRead.set(meta.scenario, facts)
+    const key = `${meta.scenario}\0${meta.cell}`
+    let byStep = this.stepsByCell.get(key)
+    if (!byStep) {
+      byStep = new Map<number, StepFact>()
+      for (const f of this.records(meta.scenario).refresh().steps) if (f.run === this.runId && f.cell === meta.cell) byStep.set(f.step, f)
+      this.stepsByCell.set(key, byStep)
     }
-    const byStep = new Map<number, StepFact>()
-    for (const f of facts) if (f.run === this.runId && f.cell === meta.cell) byStep.set(f.step, f)
     return byStep
   }
 }

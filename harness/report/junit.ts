@@ -65,7 +65,17 @@ export function junitXml(suites: JunitSuite[], name = 'labproof'): string {
   return out.join('\n')
 }
 
+/** The XML of each case already written: a reporter that writes the file after every step
+ *  hands the same case objects again (junit-reporter.ts), which need not be escaped again. */
+const caseXml = new WeakMap<JunitCase, string>()
+
 function testcaseXml(c: JunitCase): string {
+  let xml = caseXml.get(c)
+  if (xml === undefined) caseXml.set(c, (xml = renderTestcase(c)))
+  return xml
+}
+
+function renderTestcase(c: JunitCase): string {
   const head = [`classname="${attr(c.classname)}"`, `name="${attr(c.name)}"`]
   if (c.file) head.push(`file="${attr(c.file)}"`)
   if (c.line !== undefined) head.push(`line="${c.line}"`)

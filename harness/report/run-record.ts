@@ -6,19 +6,21 @@
 //   (matrix cell: `netns`, `qemu`, `qemu kernel 6.1`), with the step's pcaps beside it. A run on
 //   another backend leaves it alone, so `labproof review` and `errata` (review/records.ts) merge
 //   the verdicts of every backend; a new run of the scenario on the same cell replaces it.
-// runRecordSubscriber() writes them from the engine's events. Each fact rewrites its file whole
-// (temporary file, then rename): a killed run leaves complete lines. Every fact names its run
+// runRecordSubscriber() writes them from the engine's events. Each fact is appended as one
+// write of one line (O_APPEND), so a fact costs its own line, not the file so far (rewriting the
+// file per fact made a scenario's records quadratic in its steps), and processes appending to
+// one file never lose each other's lines. A run killed mid-write can leave a torn last line,
+// which readers skip (a reader takes complete JSON lines only). Every fact names its run
 // (LABPROOF_RUN_ID, set by the JUnit reporter before vitest starts its workers), so a reader can
 // tell this run's facts from an earlier run's.
 import { randomUUID } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs'
+import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Subscriber } from '../engine/events.ts'
 import type { Capabilities } from '../host.ts'
 import type { Attachment } from '../scenario/step-context.ts'
 import { outputDirs } from '../output-dirs.ts'
-import { writeFileAtomic } from './atomic-write.ts'
 import { skippedTranscript, transcriptText } from './transcript.ts'
 import { errorType, suggestedFix, verdictLine } from './verdict.ts'
 
@@ -104,10 +106,14 @@ function evidenceDir(scenarioId: string, cell: string): string {
 }
 
 function appendFact(file: string, line: string): Promise<void> {
-  // One write at a time per file in this process: each adds its line to what the last one left.
+  // One write at a time per file in this process, so its facts keep their order.
   const done = (writing.get(file) ?? Promise.resolve()).then(async () => {
-    const before = await readFile(file, 'utf8').catch(() => '')
-    writeFileAtomic(file, before + line)
+    // The folder is made when the first append finds it missing (it may be emptied between runs).
+    await appendFile(file, line).catch(async (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw e
+      await mkdir(path.dirname(file), { recursive: true })
+      await appendFile(file, line)
+    })
   })
   writing.set(file, done.catch(() => {}))
   return done
@@ -131,42 +137,89 @@ async function keepPcaps(scenarioId: string, cell: string, step: number, attachm
 
 /** The step facts recorded for a scenario (every run and cell); unreadable lines are left out. */
 export function readStepFacts(dir: string, scenarioId: string): StepFact[] {
-  let text = ''
-  try {
-    text = readFileSync(path.join(dir, `${scenarioId}.jsonl`), 'utf8')
-  } catch {
-    return []
-  }
-  const facts: StepFact[] = []
-  for (const line of text.split('\n')) {
-    if (!line) continue
-    try {
-      const f = JSON.parse(line) as StepFact | (Omit<StepFact, 'kind' | 'status'> & { kind: 'step-started' })
-      if (f.kind === 'step') facts.push(f)
-      if (f.kind === 'step-started') facts.push({ ...f, kind: 'step', status: 'running' })
-    } catch {
-      // not a fact
-    }
-  }
-  return facts
+  return parseFacts(readRecords(dir, scenarioId)).steps
 }
 
 /** The lab facts recorded for a scenario (every run and cell); unreadable lines are left out. */
 export function readLabFacts(dir: string, scenarioId: string): LabFact[] {
-  let text = ''
+  return parseFacts(readRecords(dir, scenarioId)).labs
+}
+
+function readRecords(dir: string, scenarioId: string): string {
   try {
-    text = readFileSync(path.join(dir, `${scenarioId}.jsonl`), 'utf8')
+    return readFileSync(path.join(dir, `${scenarioId}.jsonl`), 'utf8')
   } catch {
-    return []
+    return ''
   }
-  return text.split('\n').flatMap((line) => {
+}
+
+interface Facts {
+  steps: StepFact[]
+  labs: LabFact[]
+}
+
+/** The step and lab facts of complete JSON lines; a line that is not a fact is left out. */
+function parseFacts(text: string, into: Facts = { steps: [], labs: [] }): Facts {
+  for (const line of text.split('\n')) {
+    if (!line) continue
     try {
-      const f = JSON.parse(line) as LabFact
-      return f.kind === 'lab' ? [f] : []
+      const f = JSON.parse(line) as StepFact | LabFact | (Omit<StepFact, 'kind' | 'status'> & { kind: 'step-started' })
+      if (f.kind === 'step') into.steps.push(f)
+      if (f.kind === 'step-started') into.steps.push({ ...f, kind: 'step', status: 'running' })
+      if (f.kind === 'lab') into.labs.push(f)
     } catch {
-      return []
+      // not a fact
     }
-  })
+  }
+  return into
+}
+
+/** A scenario's run records as they grow, for a reader that looks again and again (the JUnit
+ *  reporter, after every step): each look reads and parses only what was appended since the
+ *  last, not the whole file again. A file replaced or emptied meanwhile is read afresh. */
+export class RunRecordTail implements Facts {
+  steps: StepFact[] = []
+  labs: LabFact[] = []
+  private offset = 0
+  private inode = -1
+  /** The bytes after the last newline: a line still being written. */
+  private partial = Buffer.alloc(0)
+
+  constructor(readonly file: string) {}
+
+  /** Takes in what was appended since the last call. */
+  refresh(): this {
+    let fd: number
+    try {
+      fd = openSync(this.file, 'r')
+    } catch {
+      this.reset(-1)
+      return this
+    }
+    try {
+      const { ino, size } = fstatSync(fd)
+      if (ino !== this.inode || size < this.offset) this.reset(ino)
+      if (size === this.offset) return this
+      const added = Buffer.alloc(size - this.offset)
+      const got = readSync(fd, added, 0, added.length, this.offset)
+      this.offset += got
+      const bytes = Buffer.concat([this.partial, added.subarray(0, got)])
+      const end = bytes.lastIndexOf(0x0a) + 1
+      this.partial = Buffer.from(bytes.subarray(end))
+      if (end > 0) parseFacts(bytes.toString('utf8', 0, end), this)
+      return this
+    } finally {
+      closeSync(fd)
+    }
+  }
+
+  private reset(inode: number): void {
+    this.steps = []
+    this.labs = []
+    this.offset = 0
+    this.inode = inode
+    this.partial = Buffer.alloc(0)
+  }
 }
 
 export function runRecordSubscriber(): Subscriber {
