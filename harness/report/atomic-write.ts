@@ -5,7 +5,7 @@
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 
-export function writeFileAtomic(file: string, text: string): void {
+export function writeFileAtomic(file: string, text: string | NodeJS.ArrayBufferView): void {
   mkdirSync(path.dirname(file), { recursive: true })
   // A dot name that does not end in the target's extension: CI globs like reports/*.xml never
   // pick up a temporary file left by a SIGKILL.
