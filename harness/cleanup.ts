@@ -28,11 +28,9 @@ export interface CleanOptions {
 
 /** Every backend's leftovers from runs whose labproof process is gone. */
 export async function cleanLeftovers(opts: CleanOptions = {}): Promise<string[]> {
-  const removed: string[] = []
-  for (const backend of backendsToSweep()) {
-    if (backend.reaperNeedsEngine && opts.engineBackends && !opts.engineBackends.includes(backend.name)) continue
-    removed.push(...await backend.reap())
-  }
-  removed.push(...await stalePcapDirs())
-  return removed
+  // The backends' reapers at once: each waits on its own tools (virsh, qemu's files, docker).
+  const swept = backendsToSweep()
+    .filter((backend) => !(backend.reaperNeedsEngine && opts.engineBackends && !opts.engineBackends.includes(backend.name)))
+    .map((backend) => backend.reap())
+  return [...(await Promise.all(swept)).flat(), ...await stalePcapDirs()]
 }

@@ -29,6 +29,9 @@ export interface RunVitestOptions {
   run: RunOptions
   /** Write Allure results for the HTML report. */
   allure: boolean
+  /** What must be done before the tests start (the sweep of dead runs' leftovers), which
+   *  vitest's start overlaps; its failure fails the run before any test. */
+  before?: Promise<unknown>
 }
 
 /** One vitest run of the scenarios' entry (scenarios/labs.test.ts, which runs the scenarios
@@ -43,6 +46,12 @@ export async function runVitest(o: RunVitestOptions): Promise<boolean> {
   const theirs = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s))]))
   const vitest = await createVitest('test', await runConfig({ allure: o.allure }))
   vitest.provide(PROVIDED_RUN, o.run)
+  try {
+    await o.before
+  } catch (e) {
+    await vitest.close()
+    throw e
+  }
   // Stopped while vitest was loading: start nothing, the tear-down exits.
   if (stopping) await new Promise(() => {})
   // Vitest's logger added handlers that exit at once: this module handles those signals.

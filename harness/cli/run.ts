@@ -118,9 +118,13 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
   // Nothing is written before the machine passed the preflight. From here reports/junit.xml names
   // every step (the sweep and vitest's start take seconds): a run stopped before they ran says so.
   writePlannedJunit({ outputFile: outputDirs().junit, runRecords: outputDirs().runRecords }, scenarios.map((s) => s.file))
-  // What runs killed with SIGKILL left behind (docker's are swept when its first lab starts).
-  const swept = await cleanLeftovers({ engineBackends: [] })
-  if (swept.length) process.stderr.write(`labproof: removed what earlier runs left behind:\n${swept.map((r) => `  ${r}`).join('\n')}\n`)
+  // What runs killed with SIGKILL left behind (docker's are swept when its first lab starts),
+  // swept while vitest loads and makes its instance (the sweep waits on virsh and the like):
+  // runVitest starts the tests once it is done. It touches only what dead runs own.
+  const swept = cleanLeftovers({ engineBackends: [] }).then((removed) => {
+    if (removed.length) process.stderr.write(`labproof: removed what earlier runs left behind:\n${removed.map((r) => `  ${r}`).join('\n')}\n`)
+  })
+  swept.catch(() => {}) // awaited by runVitest, which reports its failure
 
   const out = outputDirs()
   process.env.LABPROOF_OUTPUT_DIR = path.dirname(out.reports)
@@ -135,7 +139,7 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
     setOrClear('LABPROOF_DISTRO', cell.distro)
     setOrClear('LABPROOF_KERNEL', cell.kernel)
     if (cells.length > 1) process.stdout.write(`\n== ${cellName({ backend: backendName, ...cell })}\n`)
-    failed = (await runVitest({ backend: backendName, allure: true, run: runOf(backendName, cell, backendOpts, limits) })) || failed
+    failed = (await runVitest({ backend: backendName, allure: true, run: runOf(backendName, cell, backendOpts, limits), before: swept })) || failed
   }
   const matrix = await readMatrix(out.runRecords, cells.map((c) => cellName({ backend: backendName, ...c })))
   const table = await writeMatrix(out.reports, matrix)
