@@ -22,6 +22,13 @@ BaseHost.prototype.exec = async function (this: BaseHost, cmd, opts) {
   execs.push({ command: `${this.name}${opts?.netns ? `/${opts.netns}` : ''}: ${cmd.split('\n')[0]!.slice(0, 60)}`, ms: performance.now() - t0 })
   return r
 }
+// A batch's commands (engine.ts beginBatch), each timed by the host from its start to its end.
+const execBatch = BaseHost.prototype.execBatch
+BaseHost.prototype.execBatch = function (this: BaseHost, commands) {
+  const batch = execBatch.call(this, commands)
+  batch.results.forEach((r, i) => void r.then((x) => x && execs.push({ command: `${this.name}${commands[i]!.netns ? `/${commands[i]!.netns}` : ''}: (batch ${i + 1}/${commands.length}) ${commands[i]!.cmd.split('\n')[0]!.slice(0, 60)}`, ms: x.ms }), () => undefined))
+  return batch
+}
 const engine = new ScenarioEngine(scenario!, { ...runOptionsFromEnv({ ...process.env, LABPROOF_BACKEND: backend }), backend })
 const ownCpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000 }
 const [t0, cpu0, own0] = [performance.now(), cpuMs(), ownCpu()]

@@ -3,8 +3,9 @@
 import { probeCapabilities } from './capabilities.ts'
 import {
   CommandError, requireFailure, requireSuccess, shellQuote,
-  type Capabilities, type ExecOptions, type ExecResult, type Host,
+  type BatchCommand, type Capabilities, type ExecBatch, type ExecOptions, type ExecResult, type ExitGate, type Host,
 } from './host.ts'
+import type { BatchItem, BatchRun } from './shell-server.ts'
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000
 
@@ -18,10 +19,41 @@ export abstract class BaseHost implements Host {
 
   abstract copyFrom(remotePath: string, localPath: string): Promise<void>
 
+  /** Run the scripts in one request when the host can (a shell server: ShellServer.runBatch);
+   *  undefined: it cannot, and execBatch runs them one exec after another. */
+  protected runShellBatch(_items: BatchItem[]): Promise<BatchRun | undefined> {
+    return Promise.resolve(undefined)
+  }
+
   async exec(cmd: string, opts: ExecOptions = {}): Promise<ExecResult> {
-    const script = opts.netns ? `ip netns exec ${shellQuote(opts.netns)} sh -c ${shellQuote(cmd)}` : cmd
-    const result = await this.runShell(script, { timeoutMs: opts.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS, input: opts.input })
+    const result = await this.runShell(hostScript(cmd, opts.netns), { timeoutMs: opts.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS, input: opts.input })
     return { host: this.name, ...(opts.netns ? { netns: opts.netns } : {}), command: cmd, ...result }
+  }
+
+  execBatch(commands: BatchCommand[]): ExecBatch {
+    const items: BatchItem[] = commands.map((c) => ({
+      script: hostScript(c.cmd, c.netns),
+      ...(c.input !== undefined ? { input: c.input } : {}),
+      timeoutMs: c.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+      gate: c.goOn,
+    }))
+    const batch = this.runShellBatch(items).then((b) => b ?? this.runOneByOne(items))
+    return {
+      results: commands.map((c, i) => batch.then((b) => b.results[i]!).then((r) => r && { host: this.name, ...(c.netns ? { netns: c.netns } : {}), command: c.cmd, ...r })),
+      stop: async () => (await batch).stop(),
+    }
+  }
+
+  /** A batch as one runShell after another, with the same gates: for hosts without a server. */
+  private runOneByOne(items: BatchItem[]): BatchRun {
+    let stopped = false
+    let previous: Promise<boolean> = Promise.resolve(true)
+    const results = items.map((item) => {
+      const result = previous.then((goOn) => (goOn && !stopped ? this.runShell(item.script, { timeoutMs: item.timeoutMs, input: item.input }) : undefined))
+      previous = result.then((r) => r !== undefined && !r.timedOut && passesGate(item.gate, r.exitCode), () => false)
+      return result
+    })
+    return { results, stop: async () => void (stopped = true) }
   }
 
   async succeed(cmd: string, opts?: ExecOptions): Promise<string> {
@@ -49,4 +81,13 @@ export abstract class BaseHost implements Host {
     this.probed ??= probeCapabilities(this)
     return this.probed
   }
+}
+
+/** The script a host runs for `cmd`, inside `netns` when there is one. */
+function hostScript(cmd: string, netns: string | undefined): string {
+  return netns ? `ip netns exec ${shellQuote(netns)} sh -c ${shellQuote(cmd)}` : cmd
+}
+
+export function passesGate(gate: ExitGate, status: number): boolean {
+  return gate === 'any' || (gate === 'nonzero' ? status !== 0 : status === gate)
 }

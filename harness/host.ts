@@ -22,6 +22,25 @@ export interface ExecResult {
   timedOut?: boolean
 }
 
+/** Which exit statuses of a batched command let its batch go on to the next command: exactly
+ *  this one, any non-zero one, or any. */
+export type ExitGate = number | 'nonzero' | 'any'
+
+/** One command of a batch (Host.execBatch). */
+export interface BatchCommand extends ExecOptions {
+  cmd: string
+  /** The statuses after which the batch runs its next command; any other ends the batch. */
+  goOn: ExitGate
+}
+
+/** A batch begun: each command's result as it ends, or undefined when it was not run (an
+ *  earlier command's status did not let the batch go on, it timed out, or stop() was called). */
+export interface ExecBatch {
+  results: Promise<ExecResult | undefined>[]
+  /** Run none of the commands not yet begun. */
+  stop(): Promise<void>
+}
+
 /** Kernel features labproof knows how to probe, by trying them. */
 export const KERNEL_FEATURES = [
   'veth', 'bridge', 'vxlan', 'macvlan', 'ipvlan', 'ipip', 'gre', 'sit', 'dummy', 'vlan', 'tun', 'nf_nat',
@@ -68,6 +87,9 @@ export interface Host {
   /** Scenario name of the host: "host01". */
   readonly name: string
   exec(cmd: string, opts?: ExecOptions): Promise<ExecResult>
+  /** Several commands one after another, each exactly as exec would run it, in as few round
+   *  trips to the host as the backend allows (BaseHost: one, where the host has a shell server). */
+  execBatch?(commands: BatchCommand[]): ExecBatch
   succeed(cmd: string, opts?: ExecOptions): Promise<string>
   fail(cmd: string, opts?: ExecOptions): Promise<string>
   waitUntilSucceeds(cmd: string, opts?: ExecOptions & { timeoutMs?: number; intervalMs?: number }): Promise<string>

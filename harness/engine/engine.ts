@@ -13,15 +13,16 @@
 // "blocked by step N", exactly as if it had waited, so the report never depends on timing.
 import { backendByName } from '../backends/index.ts'
 import { ReplyWait } from '../checks/reply-wait.ts'
-import type { Capabilities } from '../host.ts'
+import type { Capabilities, ExecBatch, ExecResult } from '../host.ts'
 import type { Lab } from '../lab.ts'
 import { MachineLock } from '../machine-lock.ts'
 import type { LoadedScenario } from '../scenario/loader.ts'
 import { planSteps, topologyOf, type PlannedStep } from '../scenario/plan.ts'
 import { missingRequirements, stepHosts } from '../scenario/requirements.ts'
-import { runStep, stepCaptureWindows, stepTitle } from '../scenario/run-step.ts'
+import { batchGate, isPlainCommand, runBatchedStep, runStep, stepCaptureWindows, stepTitle, type StepOutcome } from '../scenario/run-step.ts'
+import { boundCommand } from '../scenario/bounded.ts'
 import { CaptureSet, capturePlan, mayDeleteNamespace } from '../capture/capture-set.ts'
-import { isRunStep } from '../scenario/schema.ts'
+import { isRunStep, type RunStep } from '../scenario/schema.ts'
 import { mayRunAhead, noReplyClaim, type NoReplyClaim } from './run-ahead.ts'
 import { StepContext } from '../scenario/step-context.ts'
 import type { EngineEvent, EngineEventType, EventOf, RunOf, StepRecord, StepResult, Subscriber } from './events.ts'
@@ -80,6 +81,8 @@ export class ScenarioEngine {
   private lastForeground: Promise<void> = Promise.resolve()
   /** Verdicts still to come, of steps that let the scenario go on. */
   private readonly pending = new Map<number, { claim: NoReplyClaim; result: Promise<void> }>()
+  /** Steps whose document command runs in a batch begun by an earlier step (beginBatch). */
+  private readonly batched = new Map<number, { ran: Promise<ExecResult | undefined>; batch: ExecBatch; last: boolean }>()
 
   constructor(readonly scenario: LoadedScenario, readonly opts: RunOptions) {
     this.run = { scenario, options: opts, cell: cellName(opts) }
@@ -223,8 +226,16 @@ export class ScenarioEngine {
     const ctx = new StepContext(lab, step.timeoutMs ?? this.stepTimeoutMs, { explainMissingNamespace: true, replyWait: this.replyWait, ...(this.captures ? { captures: this.captures } : {}) })
     const record: StepRecord = { transcript: ctx.transcript, notes: ctx.notes, attachments: ctx.attachments }
     const t0 = performance.now()
-    this.prestartCaptures(planned)
-    const outcome = runStep(step, ctx, this.scenario.capture)
+    const batched = this.batched.get(number) ?? (run.ranAhead ? undefined : await this.beginBatch(planned, lab))
+    let outcome: Promise<StepOutcome>
+    if (batched && isRunStep(step)) {
+      outcome = runBatchedStep(step, ctx, batched.ran)
+      // The batch's commands are done once its last one is: captures may start ahead again.
+      if (batched.last) void batched.ran.finally(() => this.prestartCaptures(planned))
+    } else {
+      this.prestartCaptures(planned)
+      outcome = runStep(step, ctx, this.scenario.capture)
+    }
     // Only a "no reply" claim lets the scenario go on before its verdict.
     const claim = noReplyClaim(step)
     let decided = false
@@ -241,6 +252,8 @@ export class ScenarioEngine {
     } catch (error) {
       this.blockedBy = Math.min(this.blockedBy ?? number, number)
       result = { status: 'failed', record, error }
+      // The rest of its batch is blocked by it: none of it begins from now on.
+      await batched?.batch.stop()
     } finally {
       decided = true
       this.pending.delete(number)
@@ -248,6 +261,50 @@ export class ScenarioEngine {
     const ms = performance.now() - t0
     run.resultEvent = () => this.emit('step-result', { step: planned, title, result, ms })
     return result
+  }
+
+  /** A run of plain document commands on one host (run-step.ts isPlainCommand), starting with
+   *  `leader`, runs as one batch (Host.execBatch): one round trip to the host instead of one per
+   *  command, each command still with its own output, status and timeout. The host ends the batch
+   *  at the first status its step's expectation does not accept (batchGate), and the engine stops
+   *  it at a step that fails otherwise; each step is judged and reported on its own, in order, and
+   *  a step after a failed one is reported blocked by it as always (its command may have run,
+   *  as a step that ran ahead may have). A batch ends before a step that is not a plain command,
+   *  runs on another host, or needs the machine-wide lock not yet held; a step its host lacks
+   *  something for is left out (it is skipped) and the batch goes on past it. */
+  private async beginBatch(leader: PlannedStep, lab: Lab) {
+    const scenarioCaptures = this.scenario.capture ?? []
+    if (this.pending.size > 0 || !isPlainCommand(leader.step, scenarioCaptures)) return undefined
+    const hostName = leader.step.on.split('/')[0]!
+    const host = lab.host(hostName)
+    const caps = this.caps.get(hostName)
+    if (!host.execBatch || !caps) return undefined
+    const plan = this.plan()
+    const members: (PlannedStep & { step: RunStep })[] = []
+    for (const planned of plan.slice(plan.findIndex((p) => p.number === leader.number))) {
+      const { step, requires } = planned
+      if (!isPlainCommand(step, scenarioCaptures) || step.on.split('/')[0] !== hostName || (planned.number !== leader.number && this.runs.has(planned.number))) break
+      if (missingRequirements(requires, [caps])) continue
+      if (!this.machineLock && requires.kernel.some((f) => lab.machineWide?.includes(f))) break
+      members.push({ ...planned, step })
+    }
+    if (members.length < 2) return undefined
+    // A capture inside a namespace keeps it alive: end those of the host before any may go.
+    if (this.captures && members.some((m) => mayDeleteNamespace(m.step.run))) await this.captures.endInNamespaces(hostName)
+    const batch = host.execBatch(members.map(({ step }) => {
+      const netns = step.on.split('/')[1]
+      return {
+        cmd: boundCommand(step.run).command,
+        ...(netns ? { netns } : {}),
+        ...(step.input !== undefined ? { input: step.input } : {}),
+        timeoutMs: step.timeoutMs ?? this.stepTimeoutMs,
+        goOn: batchGate(step),
+      }
+    }))
+    // A step reported blocked never awaits its command: its failure is no one's to handle.
+    for (const r of batch.results) r.catch(() => undefined)
+    members.forEach((m, i) => this.batched.set(m.number, { ran: batch.results[i]!, batch, last: i === members.length - 1 }))
+    return this.batched.get(leader.number)
   }
 
   /** While this step runs, the captures of the next step that reads any are started (only

@@ -1,11 +1,11 @@
 // Run one step: a document command (bounded if it never ends, checked against what the document
 // says it does, followed by its correction when the document is wrong), or a check.
-import { formatResult, TOOLS, type ExecResult } from '../host.ts'
+import { formatResult, TOOLS, type ExecResult, type ExitGate } from '../host.ts'
 import { checkCaptures, describeCheck, runCheck } from '../checks/index.ts'
 import { CheckFailure, Mismatches } from '../checks/check-failure.ts'
 import { assertPing } from '../checks/ping.ts'
 import { parsePing } from '../parse/ping.ts'
-import { boundCommand } from './bounded.ts'
+import { boundCommand, type BoundedCommand } from './bounded.ts'
 import { compareWithDocument } from './doc-output.ts'
 import { isRunStep, type CaptureSpec, type CheckStep, type Expectation, type RunStep } from './schema.ts'
 import { withCaptures } from '../capture/evidence.ts'
@@ -80,12 +80,42 @@ async function runStepItself(step: RunStep | CheckStep, ctx: StepContext): Promi
   }
 }
 
+/** Whether a step is a plain document command, which the engine may run in one batch with the
+ *  steps beside it (engine.ts): no correction, no captures or wire claims of its own or of its
+ *  scenario, no "no reply" claim (that one lets the scenario go on instead). */
+export function isPlainCommand(step: RunStep | CheckStep, scenarioCaptures: CaptureSpec[] = []): step is RunStep {
+  return isRunStep(step) && !step.erratum && !step.capture?.length && !step.wire?.length && scenarioCaptures.length === 0 && !noReplyClaim(step)
+}
+
+/** The exit statuses of a plain command after which a batch goes on: those its expectation
+ *  accepts (the host stops the batch at any other, whose step fails). */
+export function batchGate(step: RunStep): ExitGate {
+  const bounded = boundCommand(step.run)
+  // A bounded tcpdump ends with `timeout`'s 124, and variants each say their own: judged here.
+  if (step.expect?.variants || (bounded.command !== step.run && !bounded.isPing)) return 'any'
+  const want = step.expect?.exitCode ?? (step.expect?.reachable === false ? undefined : 0)
+  return want === undefined ? 'any' : want
+}
+
+/** A plain command the engine ran in a batch: judged exactly as runStep judges it when run alone. */
+export async function runBatchedStep(step: RunStep, ctx: StepContext, ran: Promise<ExecResult | undefined>): Promise<StepOutcome> {
+  const bounded = boundCommand(step.run)
+  ctx.notes.push(...bounded.notes.map((n) => `${step.run}: ${n}`))
+  const r = await ran
+  if (!r) throw new Error(`\`${step.run}\` was not run on ${step.on}: its host's shell ended before it began`)
+  await ctx.record(step.on, r)
+  return { summary: judgeCommand(step.on, step.run, bounded, step, step.expect, ctx, r).summary }
+}
+
 async function runCommand(target: string, command: string, step: RunStep, expect: Expectation | undefined, ctx: StepContext, goOn = false) {
   const bounded = boundCommand(command)
   ctx.notes.push(...bounded.notes.map((n) => `${command}: ${n}`))
   const running = ctx.run(target, bounded.command, { input: step.input, timeoutMs: step.timeoutMs })
   if (goOn) ctx.goOn()
-  const r = await running
+  return judgeCommand(target, command, bounded, step, expect, ctx, await running)
+}
+
+function judgeCommand(target: string, command: string, bounded: BoundedCommand, step: RunStep, expect: Expectation | undefined, ctx: StepContext, r: ExecResult) {
   if (bounded.isPing) ctx.replyWait.note(parsePing(r.stdout + r.stderr))
   // tcpdump stopped by its bound exits 124 from `timeout`: that is the expected end.
   const boundedStop = bounded.command !== command && !bounded.isPing && r.exitCode === 124 && !r.timedOut

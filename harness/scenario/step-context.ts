@@ -66,9 +66,16 @@ export class StepContext {
   async run(target: string, cmd: string, opts: { input?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
     const t = this.target(target)
     const r = await t.host.exec(cmd, { netns: t.netns, input: opts.input, timeoutMs: opts.timeoutMs ?? this.timeoutMs })
+    await this.record(target, r)
+    return r
+  }
+
+  /** Record what a command run on `target` gave (run does; the engine's batches run commands
+   *  for several steps at once and hand each step its own). */
+  async record(target: string, r: ExecResult): Promise<void> {
+    const t = this.target(target)
     this.transcript.push(r)
     if (t.netns && this.opts.explainMissingNamespace && r.exitCode !== 0) await this.assertNamespaceExists(t, r)
-    return r
   }
 
   /** Like run, but a non-zero exit is a failure of the check itself (a broken probe). */

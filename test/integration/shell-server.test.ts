@@ -21,6 +21,35 @@ describe.skipIf(!root)('a host shell on this machine (needs root: it writes to /
     expect(shell.alive).toBe(false)
   })
 
+  test('a batch runs its commands one after another, each with its own input, output, status and timeout, until one fails its gate', async () => {
+    const shell = await ShellServer.start(local(), SHELL_DIR, 'this machine')
+    const batch = shell.runBatch([
+      { script: 'echo one', gate: 0, timeoutMs: 5_000 },
+      { script: 'cat; echo oops >&2; exit 4', input: 'in\n', gate: 4, timeoutMs: 5_000 },
+      { script: 'read x || echo "no input"; exit 1', gate: 'nonzero', timeoutMs: 5_000 },
+      { script: 'exit 2', gate: 'any', timeoutMs: 5_000 },
+      { script: 'false', gate: 0, timeoutMs: 5_000 },
+      { script: 'echo never', gate: 0, timeoutMs: 5_000 },
+    ])
+    expect(await Promise.all(batch.results)).toMatchObject([
+      { stdout: 'one\n', stderr: '', exitCode: 0 },
+      { stdout: 'in\n', stderr: 'oops\n', exitCode: 4 },
+      { stdout: 'no input\n', exitCode: 1 },
+      { exitCode: 2 },
+      { exitCode: 1 },
+      undefined,
+    ])
+    // A timeout kills the command (and its batch, whose next command does not run), keeping
+    // its output so far; a stopped batch begins nothing more.
+    const timed = shell.runBatch([{ script: 'echo before; sleep 10', gate: 'any', timeoutMs: 300 }, { script: 'echo never', gate: 'any', timeoutMs: 5_000 }])
+    expect(await Promise.all(timed.results)).toMatchObject([{ exitCode: 124, timedOut: true, stdout: 'before\n' }, undefined])
+    const stopped = shell.runBatch([{ script: 'sleep 0.3', gate: 0, timeoutMs: 5_000 }, { script: 'echo never', gate: 0, timeoutMs: 5_000 }])
+    await stopped.stop()
+    expect(await Promise.all(stopped.results)).toMatchObject([{ exitCode: 0 }, undefined])
+    shell.close()
+    await shell.done
+  })
+
   test('refuses to start when its files are out of reach from here', async () => {
     await expect(ShellServer.start(local(), '/nonexistent/labproof-exec', 'a remote engine')).rejects.toThrow(
       'could not start a shell in a remote engine: /nonexistent/labproof-exec is not reachable from this machine')

@@ -22,7 +22,7 @@ import { GATEWAY, INTERNET, stripPrefix, type Topology } from '../../topology.ts
 import { shellQuote, type Host } from '../../host.ts'
 import { firstTarEntry } from './docker-archive.ts'
 import { containerShellTransport, execInContainer } from './docker-exec.ts'
-import { HostShell, SERVER_SCRIPT, SHELL_DIR, ShellServer } from '../../shell-server.ts'
+import { HostShell, SERVER_SCRIPT, SHELL_DIR, ShellServer, type BatchItem } from '../../shell-server.ts'
 import { dockerClient, ensureHostImage, HOST_DISTROS, isHostDistro, type Progress } from './docker-image.ts'
 import { hostScript, internetScript } from '../shared/topology.ts'
 import { acceptBridgedScript, bridgeName, runOnEngineHost } from './docker-bridge-firewall.ts'
@@ -63,6 +63,10 @@ class DockerHost extends BaseHost {
   protected async runShell(script: string, opts: { timeoutMs: number; input?: string }) {
     const shell = await this.shell.server()
     return shell ? shell.run(script, opts) : execInContainer(this.container, script, opts)
+  }
+
+  protected override async runShellBatch(items: BatchItem[]) {
+    return (await this.shell.server())?.runBatch(items)
   }
 
   async copyFrom(remotePath: string, localPath: string): Promise<void> {
