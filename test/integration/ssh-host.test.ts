@@ -168,18 +168,36 @@ describeWithEngine(process.getuid?.() !== 0 ? 'root' : 'sshd', skipReason, 'ssh 
 
   })
 
-  // A command run by a session is a script file in its server's directory, named by the
-  // server's PID (`$0`); a command run as an exec is `sh -c`.
-  const SCRIPT_OF_COMMAND = 'echo "$0"'
-  const serverOf = (script: string) => /\/labproof-ssh-(\d+)\/[^/]+\.sh$/.exec(script.trim())?.[1]
+  // A command's shell is started by its watcher, a fork of the session's server (perl); as an
+  // exec, by the wrapper that sshd's shell starts for it alone. Its grandparent, as this
+  // machine sees it (sshd runs in a PID namespace of its own), says which.
+  const shellOf = (script: string) => processes().find((p) => p.argv.slice(0, 3).join('\0') === ['sh', '-c', script].join('\0'))
+  const serverOf = async (h: SshHost) => {
+    const script = `sleep 30; : ${randomBytes(4).toString('hex')}`
+    const running = h.exec(script, { timeoutMs: 60_000 })
+    await waitUntil(`${script} to run`, () => processes().some((p) => p.comm === 'sleep' && p.ppid === shellOf(script)?.pid))
+    const all = processes()
+    const shell = shellOf(script)!
+    const server = all.find((p) => p.pid === all.find((w) => w.pid === shell.ppid)?.ppid)!
+    process.kill(all.find((p) => p.comm === 'sleep' && p.ppid === shell.pid)!.pid, 'SIGKILL') // the sleep this test started
+    await running
+    return server
+  }
 
   test('a session runs every command under one server; exec starts each command alone', async () => {
-    const scripts = async (h: SshHost) => Promise.all(Array.from({ length: 5 }, async () => (await h.succeed(SCRIPT_OF_COMMAND)).trim()))
-    const viaSession = await scripts(sessionHost)
-    expect(new Set(viaSession.map(serverOf)).size).toBe(1)
-    expect(serverOf(viaSession[0]!)).toMatch(/^\d+$/)
-    expect(new Set(viaSession).size).toBe(5) // a script file each
-    expect(await scripts(execHost)).toEqual(Array(5).fill('sh'))
+    const servers = async (h: SshHost) => Promise.all(Array.from({ length: 5 }, () => serverOf(h)))
+    const viaSession = await servers(sessionHost)
+    expect(new Set(viaSession.map((p) => p.pid)).size).toBe(1)
+    expect(viaSession[0]!.comm).toBe('perl')
+    const viaExec = await servers(execHost)
+    expect(new Set(viaExec.map((p) => p.pid)).size).toBe(5)
+    expect(viaExec.map((p) => p.comm)).not.toContain('perl')
+  })
+
+  test('a session runs a script longer than an exec argument may be (128 KiB) whole', async () => {
+    // A comment line of 200 000 bytes, then what must run: all of it arrived or nothing prints.
+    const script = `#${'x'.repeat(200_000)}\necho "$((6 * 7))"; echo long >&2; exit 5`
+    expect(await sessionHost.exec(script)).toMatchObject({ exitCode: 5, stdout: '42\n', stderr: 'long\n' })
   })
 
   test('a session keeps each command\'s bytes whole: header-like lines, 1 MiB, side by side', async () => {
@@ -208,19 +226,19 @@ describeWithEngine(process.getuid?.() !== 0 ? 'root' : 'sshd', skipReason, 'ssh 
   test('a session whose shell dies still returns its running command\'s result, and the next command starts a new one', async () => {
     const h = await connectSshHost('student', { ...options(), session: true })
     try {
-      const server = serverOf(await h.succeed(SCRIPT_OF_COMMAND))!
+      const server = (await serverOf(h)).pid
       const fifo = join('/tmp', `labproof-ssh-test-${suffix}-dies.fifo`)
       await execHost.succeed(`rm -f ${fifo}; mkfifo ${fifo}`)
-      const running = h.exec(`read x < ${fifo}; echo "got $x"`, { timeoutMs: 60_000 })
-      await waitUntil('the command to run', () => processes().some((p) => p.argv[0] === 'sh' && p.argv[1]?.includes(`/labproof-ssh-${server}/`)))
-      process.kill(Number(server), 'SIGKILL') // the session's server, by its PID
+      const script = `read x < ${fifo}; echo "got $x"`
+      const running = h.exec(script, { timeoutMs: 60_000 })
+      await waitUntil('the command to run', () => processes().some((p) => p.argv.slice(0, 3).join('\0') === ['sh', '-c', script].join('\0')))
+      process.kill(server, 'SIGKILL') // the session's server, by its PID
       // sshd says the shell exited (a request written before that is lost with it); the next
       // command goes to a new session while the old one's command still runs.
       await waitUntil('the session to see its shell exit', async () => !(await h.sessionAlive()))
-      const again = await h.exec(SCRIPT_OF_COMMAND)
-      expect(again.exitCode).toBe(0)
-      expect(serverOf(again.stdout)).toMatch(/^\d+$/)
-      expect(serverOf(again.stdout)).not.toBe(server)
+      const again = await serverOf(h)
+      expect(again.comm).toBe('perl')
+      expect(again.pid).not.toBe(server)
       await execHost.succeed(`echo it > ${fifo}`)
       expect(await running).toMatchObject({ exitCode: 0, stdout: 'got it\n', stderr: '' })
       await execHost.succeed(`rm -f ${fifo}`)
@@ -248,9 +266,9 @@ describeWithEngine(process.getuid?.() !== 0 ? 'root' : 'sshd', skipReason, 'ssh 
     }
   })
 
-  test('a host whose shell cannot hold a session (no flock) runs each command as an exec', async () => {
-    // A PATH with the shell and its tools but no flock, through the command prefix.
-    const bin = join(dir, 'bin-without-flock')
+  test('a host that cannot hold a session (no perl) runs each command as an exec', async () => {
+    // A PATH with the shell and its tools but no perl, through the command prefix.
+    const bin = join(dir, 'bin-without-perl')
     await execHost.succeed(`mkdir -p ${bin} && for t in sh setsid stat head ps; do ln -sf "$(command -v $t)" ${bin}/$t; done`)
     const h = await connectSshHost('student', { ...options({ commandPrefix: `env PATH=${bin}` }), session: true })
     try {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest'
 import { SessionFrames, type SessionAnswer } from '../../harness/backends/shared/ssh-session.ts'
 
-// What the session server writes (sessionScript): a ready line, then per command a header line,
+// What the session server writes (SESSION_SERVER): a ready line, then per command a header line,
 // its stdout, the session's mark, its stderr and the mark.
 const MARK = 'labproof-end-00112233445566778899aabb'
 const framed = (s: Buffer) => Buffer.concat([s, Buffer.from(`\n${MARK}\n`)])

@@ -1,13 +1,19 @@
-// One long-lived shell per SSH host, on one channel, that runs the host's commands: a command
-// costs a request line and a few forks in the guest instead of a new SSH channel, an sshd
-// session (PAM, login shell) and a shell. Under TCG that is most of a command's time.
+// One long-lived server per SSH host, on one channel, that runs the host's commands: a command
+// costs a request and a few forks in the guest instead of a new SSH channel, an sshd session
+// (PAM, login shell) and a shell. Under TCG that is most of a command's time.
 //
-// It works as harness/shell-server.ts does for netns and docker hosts (each command under
-// setsid in a process group of its own, its output in files of the host, so a background job
-// cannot hold the result open; a timeout kills the group and keeps the output so far), but the
-// files are not reachable from this machine: the script and input travel in the request as
-// quoted shell words, and stdout and stderr in the answer, each ended by a random mark of the
-// session that no command is told, so every byte comes back as written.
+// It keeps harness/shell-server.ts's guarantees (each command in a process group of its own,
+// its output in files of the host, so a background job cannot hold the result open; a timeout
+// kills the group and keeps the output so far), but the files are not reachable from this
+// machine: the script and input travel in the request, stdout and stderr in the answer, each
+// ended by a random mark of the session that no command is told, so every byte comes back as
+// written.
+//
+// The server is perl (perl-base is in every Debian and Ubuntu), not a shell: under TCG each
+// program a command starts costs 40-60 ms, and a shell server needs four beside the command's
+// own (setsid, sh, flock, cat); perl does the process group, the files, the lock and the answer
+// itself, so a command costs two forks of the server and its `sh -c`. A host without perl runs
+// each command as an exec.
 import { randomBytes } from 'node:crypto'
 import type { ClientChannel } from 'ssh2'
 
@@ -19,37 +25,86 @@ export interface ChannelOpener {
 
 type RunResult = { exitCode: number; stdout: string; stderr: string; ms: number; timedOut?: boolean }
 
-/** The server: `sh -s` in the host, reading these definitions and then one request a line,
- *  as shell code: `go ID SCRIPT [INPUT] &` (each a quoted word; no INPUT: stdin is /dev/null)
- *  and `k ID` (SIGKILL that command's process group). Each answer is `end ID STATUS`, a line,
- *  then the command's stdout, the mark, its stderr and the mark, written whole under a lock so
- *  answers never interleave. Under TCG each program a command costs (fork and exec) takes a
- *  visible time, so the path of a command runs four: setsid, sh, flock, cat; the rest are
- *  builtins. */
-export function sessionScript(mark: string): string {
-  return [
-    'for t in setsid flock cat; do command -v $t >/dev/null || { echo "no $t in this host"; exit 1; }; done',
-    'd=/run/labproof-ssh-$$',
-    'mkdir -p "$d" 2>/dev/null || { d=${TMPDIR:-/tmp}/labproof-ssh-$$; mkdir -p "$d"; } || exit 1',
-    'trap \'rm -rf "$d"\' EXIT',
-    `printf '\\n%s\\n' ${mark} >"$d/mark"`,
-    'go() {',
-    '  printf %s "$2" >"$d/$1.sh"',
-    '  if [ $# -gt 2 ]; then printf %s "$3" >"$d/$1.in"; i="$d/$1.in"; else i=/dev/null; fi',
-    '  setsid sh "$d/$1.sh" <"$i" >"$d/$1.out" 2>"$d/$1.err" &',
-    '  echo $! >"$d/$1.pid"',
-    // A kill that came before the PID was written finds the mark here.
-    '  [ -e "$d/$1.kill" ] && kill -KILL "-$!" 2>/dev/null',
-    '  wait $!',
-    '  printf \'end %s %s\\n\' "$1" $? >"$d/$1.end"',
-    '  flock "$d/lock" cat "$d/$1.end" "$d/$1.out" "$d/mark" "$d/$1.err" "$d/mark"',
-    '  rm -f "$d/$1.sh" "$d/$1.in" "$d/$1.out" "$d/$1.err" "$d/$1.pid" "$d/$1.kill" "$d/$1.end" &',
-    '}',
-    'k() { : >"$d/$1.kill"; { read -r p <"$d/$1.pid" && kill -KILL "-$p"; } 2>/dev/null; }',
-    'echo "ready $d"',
-    '',
-  ].join('\n')
+/** A script longer than this goes to `sh` as a file: an exec argument holds at most 128 KiB. */
+const SCRIPT_ARG_MAX = 100_000
+
+/** The server, `perl -e` in the host. It reads the session's mark (a line), says `ready DIR`,
+ *  then reads requests: `go ID SCRIPTLEN INPUTLEN`, a line followed by the script's and the
+ *  input's bytes (INPUTLEN -1: stdin is /dev/null), and `k ID` (SIGKILL that command's process
+ *  group). Each command is run by a fork of the server (its watcher), which forks the command
+ *  into a process group of its own with its output in files, waits for it, and writes the
+ *  answer: `end ID STATUS`, a line, then the stdout, the mark, the stderr and the mark, whole,
+ *  under a lock, so answers never interleave. A kill reaches the command through its watcher
+ *  (SIGUSR1), the one process that knows its group; the server reaps its watchers only when it
+ *  reads a request, so a watcher's PID is never reused before a kill for it is read. Only perl's
+ *  builtins: loading a module costs a second under TCG. */
+export const SESSION_SERVER = String.raw`
+$SIG{PIPE} = 'DEFAULT';
+binmode STDIN; binmode STDOUT;
+my $mark = <STDIN>; chomp $mark;
+my $d = "/run/labproof-ssh-$$";
+mkdir($d, 0700) or do { $d = ($ENV{TMPDIR} || '/tmp') . "/labproof-ssh-$$"; mkdir($d, 0700) }
+  or do { syswrite(STDOUT, "cannot make a directory for the session: $!
+"); exit 1 };
+my (%watcher, $command, $killed);
+$SIG{USR1} = sub { $killed = 1; kill('KILL', -$command) if $command };
+sub put { my $s = shift; while (length $s) { my $n = syswrite(STDOUT, $s); return unless $n; substr($s, 0, $n) = '' } }
+sub spill { my ($f, $s) = @_; open(my $h, '>', $f) or return; print $h $s; close $h }
+sub slurp { open(my $h, '<', shift) or return ''; local $/; my $s = <$h>; defined $s ? $s : '' }
+sub answer {
+  my ($id, $status, $out, $err) = @_;
+  open(my $lock, '>>', "$d/lock"); flock($lock, 2);
+  put("end $id $status
+$out
+$mark
+$err
+$mark
+");
+  close $lock;
 }
+sub reap { while ((my $p = waitpid(-1, 1)) > 0) { delete $watcher{$_} for grep { $watcher{$_} == $p } keys %watcher } }
+sub run {
+  my ($id, $script, $input) = @_;
+  my $in = '/dev/null';
+  if (defined $input) { $in = "$d/$id.in"; spill($in, $input) }
+  my @sh = ('sh', '-c', $script, 'sh');
+  if (length $script > ${SCRIPT_ARG_MAX}) { spill("$d/$id.sh", $script); @sh = ('sh', "$d/$id.sh") }
+  $command = fork;
+  if (defined $command && !$command) {
+    setpgrp(0, 0);
+    open(STDIN, '<', $in); open(STDOUT, '>', "$d/$id.out"); open(STDERR, '>', "$d/$id.err");
+    exec { '/bin/sh' } @sh;
+    print STDERR "labproof session: cannot run /bin/sh: $!
+"; exit 127;
+  }
+  return answer($id, 255, '', "labproof session: cannot fork: $!
+") unless defined $command;
+  setpgrp($command, $command);
+  kill('KILL', -$command) if $killed;
+  waitpid($command, 0);
+  my $status = $? & 127 ? 128 + ($? & 127) : $? >> 8;
+  answer($id, $status, slurp("$d/$id.out"), slurp("$d/$id.err"));
+  unlink map { "$d/$id.$_" } qw(in sh out err);
+}
+syswrite(STDOUT, "ready $d
+");
+while (defined(my $line = <STDIN>)) {
+  reap();
+  if ($line =~ /^k (\S+)$/) { kill('USR1', $watcher{$1}) if $watcher{$1}; next }
+  my ($id, $slen, $ilen) = $line =~ /^go (\S+) (\d+) (-1|\d+)$/ or next;
+  my ($script, $input) = ('', undef);
+  last if $slen && read(STDIN, $script, $slen) != $slen;
+  if ($ilen >= 0) { $input = ''; last if $ilen && read(STDIN, $input, $ilen) != $ilen }
+  my $p = fork;
+  if (!defined $p) { answer($id, 255, '', "labproof session: cannot fork: $!
+") }
+  elsif ($p) { $watcher{$id} = $p }
+  else { run($id, $script, $input); exit 0 }
+}
+1 while waitpid(-1, 0) > 0;
+if (opendir(my $dh, $d)) { unlink map { "$d/$_" } grep { !/^\.\.?$/ } readdir $dh }
+rmdir $d;
+`
 
 /** How long after a timeout's SIGKILL the command's end is awaited before giving up on it. */
 const KILL_GRACE_MS = 5_000
@@ -112,15 +167,15 @@ export class SshSession {
   private constructor(private readonly channel: ClientChannel, readonly target: string) {}
 
   /** Start the server on a channel of `connection` and wait until it is ready; rejects with
-   *  what the host said when it cannot run (no setsid, flock, …). */
+   *  what the host said when it cannot run (no perl, …). */
   static start(connection: ChannelOpener): Promise<SshSession> {
     return new Promise((resolve, reject) => {
       let stderr = ''
       let session: SshSession | undefined
       const mark = `labproof-end-${randomBytes(12).toString('hex')}`
       const frames = new SessionFrames(mark)
-      const fail = (why: string) => reject(new Error(`could not start a shell session on ${connection.target}: ${why}${stderr.trim() ? `: ${stderr.trim()}` : ''}`))
-      connection.openChannel('sh -s', (channel) => {
+      const fail = (why: string) => reject(new Error(`could not start a command session on ${connection.target}: ${why}${stderr.trim() ? `: ${stderr.trim()}` : ''}`))
+      connection.openChannel(`perl -e ${quote(SESSION_SERVER)}`, (channel) => {
         channel.stderr.on('data', (d: Buffer) => { stderr = (stderr + String(d)).slice(-4000) })
         channel.on('data', (d: Buffer) => {
           for (const answer of frames.push(d)) {
@@ -141,7 +196,7 @@ export class SshSession {
           if (session) session.gone('the session\'s channel closed')
           else fail('it exited before it was ready')
         })
-        channel.write(sessionScript(mark))
+        channel.write(`${mark}\n`)
       }).catch((e: Error) => fail(e.message))
     })
   }
@@ -160,7 +215,7 @@ export class SshSession {
       const result = (a: { status: number; stdout: string; stderr: string } | undefined) => resolve({
         exitCode: timedOut ? 124 : (a?.status ?? 255),
         stdout: a?.stdout ?? '',
-        stderr: a ? a.stderr : `ssh to ${this.target}: ${this.closedBecause ?? 'the session\'s shell exited'} while the command ran\n`,
+        stderr: a ? a.stderr : `ssh to ${this.target}: ${this.closedBecause ?? 'the session\'s server exited'} while the command ran\n`,
         ms: ms(),
         ...(timedOut ? { timedOut } : {}),
       })
@@ -177,7 +232,9 @@ export class SshSession {
         result(a)
       }
       this.pending.set(id, p)
-      this.write(`go ${id} ${quote(script)}${opts.input !== undefined ? ` ${quote(opts.input)}` : ''} &\n`)
+      const body = Buffer.from(script)
+      const input = opts.input === undefined ? undefined : Buffer.from(opts.input)
+      this.write(Buffer.concat([Buffer.from(`go ${id} ${body.length} ${input?.length ?? -1}\n`), body, ...(input ? [input] : [])]))
     })
   }
 
@@ -211,7 +268,7 @@ export class SshSession {
   }
 }
 
-/** One shell word, whatever it holds (newlines too): single quotes, ' as '\''. */
+/** One shell word for sshd's shell, whatever it holds (newlines too): single quotes, ' as '\''. */
 function quote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`
 }
