@@ -50,6 +50,7 @@ export default defineCheck({
   readsConfigOnly: true,
   requires: { tools: ['bridge'] },
   title: (c) => `bridge ${c.name} ports on ${c.on}`,
+  reads: (c) => [{ on: c.on, command: 'bridge -j link show' }],
   run: runBridgeCheck,
   grading: {
     probes: [/^bridge -j link show$/],

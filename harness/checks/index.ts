@@ -55,6 +55,12 @@ export function runCheckForGrading(c: Check, ctx: StepContext): Promise<string> 
   return (kind.grading.run ?? kind.run)(checkBody(c), ctx)
 }
 
+/** The commands a check runs first (kind.ts, reads), or none when its kind does not say. */
+export function checkReads(c: Check): { on: string; command: string }[] {
+  const kind = kindOf(c)
+  return kind.readsConfigOnly ? kind.reads?.(checkBody(c)) ?? [] : []
+}
+
 /** The captures a check reads in a lab run (kind.ts, captures). */
 export function checkCaptures(c: Check): CaptureSpec[] {
   return kindOf(c).captures?.(checkBody(c)) ?? []

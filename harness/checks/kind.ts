@@ -38,6 +38,11 @@ export interface CheckKindSpec<Body extends Record<string, unknown>> {
    *  packet and reads nothing that traffic changes, so it may run while an earlier "no reply"
    *  claim waits for its verdict (engine/run-ahead.ts). */
   readsConfigOnly?: boolean
+  /** The commands the check runs first, always, before it judges anything (each `on` a target
+   *  as in a scenario): the engine may run them in a batch with the document commands around the
+   *  check (engine.ts), and the check's run() gets their results without a round trip of its
+   *  own. Only for kinds that send no packet (readsConfigOnly). */
+  reads?(body: Body): { on: string; command: string }[]
   /** The captures the check reads in a lab run (one window, read through these filters):
    *  known before the lab runs, so a capture point read through one filter only is captured
    *  through it (capture/capture-set.ts), with nothing to filter afterwards. */

@@ -61,8 +61,10 @@ export function describeLink(l: IpLink): string {
   ].filter(Boolean).join(', ')
 }
 
+const linkCommand = (c: LinkCheck) => `ip -j -d addr show dev ${shellQuote(c.name)}`
+
 async function runLinkCheck(c: LinkCheck, ctx: StepContext): Promise<string> {
-  const r = await ctx.run(c.on, `ip -j -d addr show dev ${shellQuote(c.name)}`)
+  const r = await ctx.run(c.on, linkCommand(c))
   const exists = r.exitCode === 0
   if (!c.exists) {
     if (exists) throw new CheckFailure(`no link ${c.name} on ${c.on}`, 'it exists', r.stdout.trim())
@@ -97,6 +99,7 @@ export default defineCheck({
   readsConfigOnly: true,
   requires: { tools: ['ip'] },
   title: (c) => `link ${c.name} on ${c.on}${c.exists === false ? ' absent' : ''}`,
+  reads: (c) => [{ on: c.on, command: linkCommand(c) }],
   run: runLinkCheck,
   grading: {
     probes: [new RegExp(String.raw`^ip -j -d addr show dev ${SHELL_ARG}$`)],

@@ -25,6 +25,7 @@ export default defineCheck({
   readsConfigOnly: true,
   requires: { tools: ['ip'] },
   title: (c) => `mtu ${c.mtu} on ${c.name} at ${c.on}`,
+  reads: (c) => [{ on: c.on, command: command(c) }],
   async run(c: MtuCheck, ctx: StepContext): Promise<string> {
     const r = await ctx.run(c.on, command(c))
     if (r.exitCode !== 0) throw new CheckFailure(`a link ${c.name} with mtu ${c.mtu} on ${c.on}`, (r.stderr || r.stdout).trim() || `exit ${r.exitCode}`)

@@ -60,6 +60,7 @@ export default defineCheck({
   readsConfigOnly: true,
   requires: { tools: ['ip'] },
   title: (c) => `${c.present === false ? 'no ' : ''}route ${c.dst}${c.via ? ` via ${c.via}` : ''}${c.dev ? ` dev ${c.dev}` : ''} on ${c.on}`,
+  reads: (c) => [{ on: c.on, command: 'ip -j route show' }],
   run: runRouteCheck,
   grading: {
     probes: [/^ip -j route show$/],

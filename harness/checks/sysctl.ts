@@ -26,6 +26,7 @@ export default defineCheck({
   readsConfigOnly: true,
   requires: { tools: ['sysctl'] },
   title: (c) => `${c.key} = ${c.value} on ${c.on}`,
+  reads: (c) => [{ on: c.on, command: `sysctl -n ${c.key}` }],
   run: runSysctlCheck,
   grading: {
     probes: [/^sysctl -n [\w.-]+$/],

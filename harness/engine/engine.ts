@@ -13,7 +13,7 @@
 // "blocked by step N", exactly as if it had waited, so the report never depends on timing.
 import { backendByName } from '../backends/index.ts'
 import { ReplyWait } from '../checks/reply-wait.ts'
-import type { Capabilities, ExecBatch, ExecResult } from '../host.ts'
+import type { Capabilities, ExecBatch, ExecResult, ExitGate } from '../host.ts'
 import type { Lab } from '../lab.ts'
 import { MachineLock } from '../machine-lock.ts'
 import type { LoadedScenario } from '../scenario/loader.ts'
@@ -22,13 +22,32 @@ import { missingRequirements, stepHosts } from '../scenario/requirements.ts'
 import { batchGate, isPlainCommand, runBatchedStep, runStep, stepCaptureWindows, stepTitle, type StepOutcome } from '../scenario/run-step.ts'
 import { boundCommand } from '../scenario/bounded.ts'
 import { CaptureSet, capturePlan, mayDeleteNamespace } from '../capture/capture-set.ts'
-import { isRunStep, type RunStep } from '../scenario/schema.ts'
+import { isRunStep } from '../scenario/schema.ts'
+import { checkReads } from '../checks/index.ts'
 import { mayRunAhead, noReplyClaim, type NoReplyClaim } from './run-ahead.ts'
 import { StepContext } from '../scenario/step-context.ts'
 import type { EngineEvent, EngineEventType, EventOf, RunOf, StepRecord, StepResult, Subscriber } from './events.ts'
 import { cellName, type RunOptions } from './run-options.ts'
 
 export const DEFAULT_STEP_TIMEOUT_MS = 30_000
+
+/** One command of a batch, for the step it belongs to. */
+interface BatchedCommand {
+  on: string
+  command: string
+  input?: string
+  timeoutMs: number
+  gate: ExitGate
+}
+
+/** A step's part of a batch: its commands and their results. */
+interface Batched {
+  commands: BatchedCommand[]
+  ran: Promise<ExecResult | undefined>[]
+  batch: ExecBatch
+  /** The batch's last step. */
+  last: boolean
+}
 
 type Payload<T extends EngineEventType> = Omit<EventOf<T>, keyof RunOf | 'type'>
 
@@ -82,7 +101,7 @@ export class ScenarioEngine {
   /** Verdicts still to come, of steps that let the scenario go on. */
   private readonly pending = new Map<number, { claim: NoReplyClaim; result: Promise<void> }>()
   /** Steps whose document command runs in a batch begun by an earlier step (beginBatch). */
-  private readonly batched = new Map<number, { ran: Promise<ExecResult | undefined>; batch: ExecBatch; last: boolean }>()
+  private readonly batched = new Map<number, Batched>()
 
   constructor(readonly scenario: LoadedScenario, readonly opts: RunOptions) {
     this.run = { scenario, options: opts, cell: cellName(opts) }
@@ -228,10 +247,14 @@ export class ScenarioEngine {
     const t0 = performance.now()
     const batched = this.batched.get(number) ?? (run.ranAhead ? undefined : await this.beginBatch(planned, lab))
     let outcome: Promise<StepOutcome>
-    if (batched && isRunStep(step)) {
-      outcome = runBatchedStep(step, ctx, batched.ran)
+    if (batched) {
       // The batch's commands are done once its last one is: captures may start ahead again.
-      if (batched.last) void batched.ran.finally(() => this.prestartCaptures(planned))
+      if (batched.last) void Promise.allSettled(batched.ran).then(() => this.prestartCaptures(planned))
+      if (isRunStep(step)) outcome = runBatchedStep(step, ctx, batched.ran[0]!)
+      else {
+        batched.commands.forEach((c, i) => ctx.ranBefore(c.on, c.command, batched.ran[i]!))
+        outcome = runStep(step, ctx, this.scenario.capture)
+      }
     } else {
       this.prestartCaptures(planned)
       outcome = runStep(step, ctx, this.scenario.capture)
@@ -263,48 +286,63 @@ export class ScenarioEngine {
     return result
   }
 
-  /** A run of plain document commands on one host (run-step.ts isPlainCommand), starting with
-   *  `leader`, runs as one batch (Host.execBatch): one round trip to the host instead of one per
-   *  command, each command still with its own output, status and timeout. The host ends the batch
-   *  at the first status its step's expectation does not accept (batchGate), and the engine stops
-   *  it at a step that fails otherwise; each step is judged and reported on its own, in order, and
-   *  a step after a failed one is reported blocked by it as always (its command may have run,
-   *  as a step that ran ahead may have). A batch ends before a step that is not a plain command,
-   *  runs on another host, or needs the machine-wide lock not yet held; a step its host lacks
-   *  something for is left out (it is skipped) and the batch goes on past it. */
-  private async beginBatch(leader: PlannedStep, lab: Lab) {
-    const scenarioCaptures = this.scenario.capture ?? []
-    if (this.pending.size > 0 || !isPlainCommand(leader.step, scenarioCaptures)) return undefined
-    const hostName = leader.step.on.split('/')[0]!
+  /** A run of steps on one host whose commands are all known before they run (batchCommands:
+   *  plain document commands, and checks that only read configuration, by the commands their
+   *  kind reads first), starting with `leader`, runs as one batch (Host.execBatch): one round
+   *  trip to the host instead of one per command, each command still with its own output,
+   *  status and timeout, in plan order, so each sees the state it would see alone. The host ends
+   *  the batch at the first document command whose status its step does not accept (batchGate),
+   *  and the engine stops it at a step that fails otherwise; each step is judged and reported on
+   *  its own, in order, and a step after a failed one is reported blocked by it as always (its
+   *  command may have run, as a step that ran ahead may have). A batch ends before any other
+   *  step, a step on another host, or one needing the machine-wide lock not yet held; a step its
+   *  host lacks something for is left out (it is skipped) and the batch goes on past it. */
+  private async beginBatch(leader: PlannedStep, lab: Lab): Promise<Batched | undefined> {
+    const hostName = stepHosts(leader.step)[0]
+    if (this.pending.size > 0 || !hostName || !this.batchCommands(leader, hostName)) return undefined
     const host = lab.host(hostName)
     const caps = this.caps.get(hostName)
     if (!host.execBatch || !caps) return undefined
     const plan = this.plan()
-    const members: (PlannedStep & { step: RunStep })[] = []
+    const members: { planned: PlannedStep; commands: BatchedCommand[] }[] = []
     for (const planned of plan.slice(plan.findIndex((p) => p.number === leader.number))) {
-      const { step, requires } = planned
-      if (!isPlainCommand(step, scenarioCaptures) || step.on.split('/')[0] !== hostName || (planned.number !== leader.number && this.runs.has(planned.number))) break
+      const { requires } = planned
+      const commands = this.batchCommands(planned, hostName)
+      if (!commands || (planned.number !== leader.number && this.runs.has(planned.number))) break
       if (missingRequirements(requires, [caps])) continue
       if (!this.machineLock && requires.kernel.some((f) => lab.machineWide?.includes(f))) break
-      members.push({ ...planned, step })
+      members.push({ planned, commands })
     }
     if (members.length < 2) return undefined
     // A capture inside a namespace keeps it alive: end those of the host before any may go.
-    if (this.captures && members.some((m) => mayDeleteNamespace(m.step.run))) await this.captures.endInNamespaces(hostName)
-    const batch = host.execBatch(members.map(({ step }) => {
-      const netns = step.on.split('/')[1]
-      return {
-        cmd: boundCommand(step.run).command,
-        ...(netns ? { netns } : {}),
-        ...(step.input !== undefined ? { input: step.input } : {}),
-        timeoutMs: step.timeoutMs ?? this.stepTimeoutMs,
-        goOn: batchGate(step),
-      }
+    if (this.captures && members.some((m) => m.commands.some((c) => mayDeleteNamespace(c.command)))) await this.captures.endInNamespaces(hostName)
+    const commands = members.flatMap((m) => m.commands)
+    const batch = host.execBatch(commands.map((c) => {
+      const netns = c.on.split('/')[1]
+      return { cmd: c.command, ...(netns ? { netns } : {}), ...(c.input !== undefined ? { input: c.input } : {}), timeoutMs: c.timeoutMs, goOn: c.gate }
     }))
     // A step reported blocked never awaits its command: its failure is no one's to handle.
     for (const r of batch.results) r.catch(() => undefined)
-    members.forEach((m, i) => this.batched.set(m.number, { ran: batch.results[i]!, batch, last: i === members.length - 1 }))
+    let at = 0
+    members.forEach((m, i) => {
+      this.batched.set(m.planned.number, { commands: m.commands, ran: batch.results.slice(at, at + m.commands.length), batch, last: i === members.length - 1 })
+      at += m.commands.length
+    })
     return this.batched.get(leader.number)
+  }
+
+  /** What a step runs on `hostName` if it may be in a batch (beginBatch), else undefined. */
+  private batchCommands({ step }: PlannedStep, hostName: string): BatchedCommand[] | undefined {
+    const timeoutMs = step.timeoutMs ?? this.stepTimeoutMs
+    if (isPlainCommand(step, this.scenario.capture ?? [])) {
+      if (step.on.split('/')[0] !== hostName) return undefined
+      // The document command as written: runBatchedStep judges it, not a check's run().
+      return [{ on: step.on, command: boundCommand(step.run).command, ...(step.input !== undefined ? { input: step.input } : {}), timeoutMs, gate: batchGate(step) }]
+    }
+    if (isRunStep(step) || (this.scenario.capture?.length ?? 0) > 0 || step.capture?.length || step.wire?.length) return undefined
+    const reads = checkReads(step.check)
+    if (reads.length === 0 || stepHosts(step).some((h) => h !== hostName)) return undefined
+    return reads.map((r) => ({ ...r, timeoutMs, gate: 'any' as const }))
   }
 
   /** While this step runs, the captures of the next step that reads any are started (only

@@ -36,8 +36,8 @@ async function run(yaml: string, after?: (engine: ScenarioEngine) => Promise<voi
 }
 
 const message = (r: StepResult | undefined) => (r?.status === 'failed' ? String((r.error as Error).message) : '')
-/** A failure's message without the command's time, which differs from run to run. */
-const untimed = (m: string) => m.replace(/after \d+ ms/g, 'after N ms')
+/** A failure's message without what differs from run to run: the command's time, random MACs. */
+const untimed = (m: string) => m.replace(/after \d+ ms/g, 'after N ms').replace(/mac [\da-f:]{17}/g, 'mac M')
 
 describe.skipIf(!root)('plain document commands in one batch (netns, needs root)', () => {
   test('each step keeps its own output, status, input and transcript', async () => {
@@ -76,8 +76,8 @@ describe.skipIf(!root)('plain document commands in one batch (netns, needs root)
   test('a step that fails on its output fails with the message it has alone, and blocks the rest of its batch', async () => {
     const yaml = (batched: boolean) => scenario([
       '{ on: host01, run: echo hello, added: true, expect: { contains: goodbye } }',
-      // A check between the two commands puts each in a batch of its own: run alone.
-      ...(batched ? [] : ['check: { sysctl: { on: host01, key: net.ipv4.ip_forward, value: "0" } }']),
+      // A check on another host between the two commands: each runs alone.
+      ...(batched ? [] : ['check: { sysctl: { on: host02, key: net.ipv4.ip_forward, value: "0" } }']),
       '{ on: host01, run: echo later, added: true }',
     ])
     const [together, alone] = [await run(yaml(true)), await run(yaml(false))]
@@ -86,6 +86,29 @@ describe.skipIf(!root)('plain document commands in one batch (netns, needs root)
     expect(together.results[0]!.status).toBe('failed')
     expect(untimed(message(together.results[0]))).toBe(untimed(message(alone.results[0])))
     expect(together.results[1]).toEqual({ status: 'skipped', reason: 'blocked by step 1' })
+  }, 60_000)
+
+  test('checks that only read configuration join the batch: each reads the state its place in the plan gives it, and fails as it does alone', async () => {
+    const yaml = (batched: boolean) => scenario([
+      '{ on: host01, run: ip link add lpa type veth peer name lpb, added: true }',
+      'check: { link: { on: host01, name: lpa, state: down } }',
+      '{ on: host01, run: ip link set lpa up, added: true }',
+      'check: { link: { on: host01, name: lpa, state: up } }',
+      'check: { sysctl: { on: host01, key: net.ipv4.ip_forward, value: "0" } }',
+      '{ on: host01, run: ip link set lpa down, added: true }',
+      ...(batched ? [] : ['check: { sysctl: { on: host02, key: net.ipv4.ip_forward, value: "0" } }']),
+      // False: it is down again.
+      'check: { link: { on: host01, name: lpa, state: up } }',
+      '{ on: host01, run: ip link del lpa, added: true }',
+    ])
+    const [together, alone] = [await run(yaml(true)), await run(yaml(false))]
+    expect(together.batches).toBe(1)
+    expect(together.results.map((r) => r.status)).toEqual(['passed', 'passed', 'passed', 'passed', 'passed', 'passed', 'failed', 'skipped'])
+    const last = (r: { results: StepResult[] }) => r.results.find((x) => x.status === 'failed')
+    expect(message(last(together))).toContain('expected lpa on host01: state up')
+    expect(untimed(message(last(together)))).toBe(untimed(message(last(alone))))
+    const transcript = together.results[1]!.status === 'passed' ? together.results[1]!.record.transcript : []
+    expect(transcript).toMatchObject([{ host: 'host01', command: 'ip -j -d addr show dev lpa', exitCode: 0 }])
   }, 60_000)
 
   test('a batched command past its timeout is killed and named; nothing after it runs', async () => {
