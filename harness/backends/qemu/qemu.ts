@@ -13,8 +13,9 @@
 // internal error", status paused / internal-error) ends the wait at once and the pair boots
 // again under TCG (vm-accel.ts decides, and remembers for the run). Progress every few seconds.
 //
-// Boot once, restore many: the first lab on a kernel boots its pair and saves it (vm-saved-states.ts);
-// every later lab on that kernel starts from the save with overlays of its own, in a second or two.
+// Boot once, restore many: the first lab on a kernel boots its pair, probes what the guests can do
+// (capabilities.ts) and saves it (vm-saved-states.ts); every later lab on that kernel starts from
+// the save with overlays of its own, in a second or two, and the probe's answer.
 //
 // Lifetime: qemu runs under `setpriv --pdeathsig KILL`, like the netns nodes, so VMs die with
 // labproof; destroy() kills them by PID and removes their overlays.
@@ -24,14 +25,15 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { shellQuote, type Host } from '../../host.ts'
+import { shellQuote, type Capabilities, type Host } from '../../host.ts'
 import { hostLookup, newLabId, type Backend, type Lab, type ProvisionOptions } from '../../lab.ts'
 import { runProcess } from '../../local-process.ts'
 import { GATEWAY, INTERNET, type HostSpec, type Topology } from '../../topology.ts'
 import { NetnsHost, killNode, namespaceNodePreflight, startNode, type NodeProcess } from '../shared/namespace-node.ts'
 import { gatewayScript, hostScript, internetScript } from '../shared/topology.ts'
 import { QmpClient } from './qmp.ts'
-import { connectSsh, SshHost } from '../shared/ssh-host.ts'
+import { connectSsh, SshHost, type SshConnection } from '../shared/ssh-host.ts'
+import { probeCapabilities } from '../../capabilities.ts'
 import { decideAccel, kvmFailureReason, recordKvmFailure, recordKvmSuccess, type Accel, type AccelDecision, type VmKernelRef } from '../shared/vm-accel.ts'
 import { DEFAULT_VM_KERNEL, ensureVmImage, GUEST_READY_MARKER, isVmKernel, VM_KERNELS, type VmImage } from '../shared/vm-image.ts'
 import { SavedStates, type SaveClaim, type SavedPair } from './vm-saved-states.ts'
@@ -247,19 +249,16 @@ async function waitForReadyMarker(vm: Vm, unprovenKvm: boolean): Promise<void> {
     (await readFile(vm.consoleLog, 'utf8').catch(() => '')).includes(GUEST_READY_MARKER), { unprovenKvm })
 }
 
-async function connectVm(vm: Vm, image: VmImage, started: number): Promise<void> {
+async function connectGuest(vm: Vm, image: VmImage): Promise<SshConnection> {
   const privateKey = await readFile(image.privateKeyPath)
   let lastError: Error | undefined
   // sshd listens already; a retry only covers slirp accepting before the guest answers.
   for (let attempt = 0; attempt < 10 && !exited(vm); attempt++) {
     try {
-      const connection = await connectSsh({
+      return await connectSsh({
         host: '127.0.0.1', port: vm.sshPort, username: 'root', privateKey,
         hostKeySha256: image.hostKeySha256, readyTimeoutMs: 20_000, commandPrefix: ENTER_LAB_NETNS, maxChannels: 32,
       })
-      vm.host = new SshHost(vm.spec.name, connection, { session: true })
-      vm.bootMs = Math.round(performance.now() - started)
-      return
     } catch (e) {
       lastError = e as Error
       const stopped = await whyStopped(vm)
@@ -268,6 +267,27 @@ async function connectVm(vm: Vm, image: VmImage, started: number): Promise<void>
     }
   }
   throw await vmError(vm, `ssh did not come up: ${lastError?.message ?? 'qemu exited'}`)
+}
+
+/** `capabilities`: the probe of the save it was restored from. */
+async function connectVm(vm: Vm, image: VmImage, started: number, capabilities?: Capabilities): Promise<void> {
+  vm.host = new SshHost(vm.spec.name, await connectGuest(vm, image), { session: true, capabilities })
+  vm.bootMs = Math.round(performance.now() - started)
+}
+
+/** Probe a booted guest before it is saved, so that no restored lab probes it again (and each
+ *  starts with the probe's modules loaded), over a connection of its own that is closed, its
+ *  sshd session ended, before the save: a restored guest holds no connection. A probe that did
+ *  not finish is not kept. */
+async function probeForSave(vm: Vm, image: VmImage): Promise<Capabilities | undefined> {
+  const connection = await connectGuest(vm, image)
+  try {
+    const probed = await probeCapabilities(new SshHost(vm.spec.name, connection))
+    const finished = probed.kernelRelease !== 'unknown' && !Object.values(probed.features).some((f) => typeof f === 'string' && f.startsWith('not probed'))
+    return finished ? probed : undefined
+  } finally {
+    await connection.closeAndWait()
+  }
 }
 
 function killVm(vm: Vm): Promise<void> {
@@ -285,8 +305,8 @@ async function makeOverlay(file: string, backing: string, backingFormat: 'raw' |
   if (made.exitCode !== 0) throw new Error(`qemu backend: qemu-img create ${file} failed: ${made.stderr.trim()}`)
 }
 
-/** Save a booted VM before anything has connected to it: stop it, write its memory and device
- *  state with qemu's migration, and end it; its disk, no longer written, is the save's. */
+/** Save a booted VM with no connection open to it: stop it, write its memory and device state
+ *  with qemu's migration, and end it; its disk, no longer written, is the save's. */
 async function saveVm(vm: Vm, claim: SaveClaim): Promise<{ disk: string; state: string }> {
   const qmp = vm.qmp!
   const state = join(claim.dir, `${vm.spec.name}.state`)
@@ -431,6 +451,7 @@ export function createQemuBackend(options: QemuBackendOptions = {}): Backend {
         // Decided once per lab; a boot KVM stops turns it to TCG for this lab and the run.
         let decision = await decide(kernelRef)
         let startedFrom = ''
+        let restoredFrom: SavedPair | undefined
         let bootedIn = ''
         // Off once a restore failed here: this lab then boots and runs its own pair.
         let saving = true
@@ -447,6 +468,7 @@ export function createQemuBackend(options: QemuBackendOptions = {}): Backend {
               await Promise.all(disks.map((d, i) => makeOverlay(d, pair.vms[i]!.disk, 'qcow2')))
               await launch(decision, disks, pair)
               await Promise.all(vms.map(resumeRestored))
+              restoredFrom = pair
               startedFrom = `${bootedIn ? `${bootedIn}, saved, and ` : ''}restored from the pair lab ${pair.fromLab} booted (${((performance.now() - t0) / 1000).toFixed(1)} s)`
             } catch (e) {
               progress(`lab ${id}: restoring the saved pair failed, booting instead: ${(e as Error).message.split('\n')[0]}`)
@@ -485,11 +507,17 @@ export function createQemuBackend(options: QemuBackendOptions = {}): Backend {
             throw e
           }
           if (!claim) break
-          // Saved, the booted VMs end; this lab, like every later one, starts from the save.
+          // Probed and saved, the booted VMs end; this lab, like every later one, starts from the save.
+          const t1 = performance.now()
+          const probed = await Promise.all(vms.map((vm) => probeForSave(vm, image).catch((e: Error) => {
+            progress(`lab ${id}: ${vm.spec.name}: could not probe before the save, so every lab probes it (${e.message.split('\n')[0]})`)
+            return undefined
+          })))
+          progress(`lab ${id}: probed the booted pair in ${((performance.now() - t1) / 1000).toFixed(1)} s`)
           try {
             const t0 = performance.now()
             const states = await Promise.all(vms.map((vm) => saveVm(vm, claim)))
-            claim.commit({ vms: states, fromLab: id, savedAt: Date.now() })
+            claim.commit({ vms: states.map((state, i) => ({ ...state, capabilities: probed[i] })), fromLab: id, savedAt: Date.now() })
             progress(`lab ${id}: saved the booted pair in ${((performance.now() - t0) / 1000).toFixed(1)} s; labs on kernel ${image.kernel} start from it`)
             vms = []
             bootedIn = startedFrom
@@ -502,7 +530,7 @@ export function createQemuBackend(options: QemuBackendOptions = {}): Backend {
             }
           }
         }
-        await Promise.all(vms.map((vm) => connectVm(vm, image, bootStarted)))
+        await Promise.all(vms.map((vm, i) => connectVm(vm, image, bootStarted, restoredFrom?.vms[i]?.capabilities)))
         // A restored guest's clock is where it was when it was saved: set it from this machine's.
         const setClock = `date -s @${Math.floor(Date.now() / 1000)} >/dev/null`
         await Promise.all(vms.map((vm) => vm.host!.succeed(`${setClock} && ${hostScript(topology, vm.spec.underlayAddress)}`)))

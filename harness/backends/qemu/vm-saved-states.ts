@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { Capabilities } from '../../host.ts'
 import { ownerTag } from '../../ownership/owner.ts'
 
 export interface SavedVm {
@@ -17,6 +18,9 @@ export interface SavedVm {
   disk: string
   /** qemu's migration stream of the VM, as `-incoming exec:cat FILE` reads it. */
   state: string
+  /** What the guest's kernel and tools can do, probed before the save (a restored guest is the
+   *  same kernel and image, with the probe's modules loaded): later labs do not probe again. */
+  capabilities?: Capabilities
 }
 
 export interface SavedPair {

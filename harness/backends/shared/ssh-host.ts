@@ -1,6 +1,6 @@
 // A host reached over SSH (ssh2): a VM, a Vagrant box, or a student's machine when grading.
 // One connection per host; every command is its own channel on it, or (for the lab's VMs) a
-// request to one long-lived shell session on one channel (ssh-session.ts). The host key is checked
+// request to one long-lived session server on one channel (ssh-session.ts). The host key is checked
 // against a SHA256 fingerprint the caller pins (as `ssh-keygen -lf` and OpenSSH print it), and
 // is refused otherwise with the fingerprint to pin. No key, password or passphrase is ever
 // put in a message.
@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream'
 import { constants } from 'node:os'
 import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2'
 import { BaseHost } from '../../base-host.ts'
-import { shellQuote, type ExecResult } from '../../host.ts'
+import { shellQuote, type Capabilities, type ExecResult } from '../../host.ts'
 import { MarkedStream } from './ssh-end-mark.ts'
 import { SshSession } from './ssh-session.ts'
 
@@ -279,6 +279,18 @@ export class SshConnection {
     this.closedBecause ??= 'closed by labproof'
     this.client.end()
   }
+
+  /** Close, and settle once the server has closed its end too (its session processes ended). */
+  closeAndWait(timeoutMs = 10_000): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs)
+      this.client.once('close', () => {
+        clearTimeout(timer)
+        resolve()
+      })
+      this.close()
+    })
+  }
 }
 
 /** Open one SSH connection; rejects with a message that says what to do. */
@@ -349,13 +361,18 @@ export function connectSsh(opts: SshConnectOptions): Promise<SshConnection> {
 }
 
 /** A Host over one SSH connection. With `session`, its commands go through one long-lived
- *  shell on one channel (ssh-session.ts), started by the first command and again when it has
- *  died; a host where it cannot start (no setsid or flock) runs each command as its own exec. */
+ *  server on one channel (ssh-session.ts), started by the first command and again when it has
+ *  died; a host where it cannot start (no perl) runs each command as its own exec. */
 export class SshHost extends BaseHost {
   private session?: Promise<SshSession | undefined>
 
-  constructor(name: string, readonly connection: SshConnection, private readonly opts: { session?: boolean } = {}) {
+  /** `capabilities`: what an earlier probe of this very host (a restored VM) found. */
+  constructor(name: string, readonly connection: SshConnection, private readonly opts: { session?: boolean; capabilities?: Capabilities } = {}) {
     super(name)
+  }
+
+  override capabilities(): Promise<Capabilities> {
+    return this.opts.capabilities ? Promise.resolve({ ...this.opts.capabilities, host: this.name }) : super.capabilities()
   }
 
   protected async runShell(script: string, opts: { timeoutMs: number; input?: string }) {
