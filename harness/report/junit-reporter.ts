@@ -17,7 +17,7 @@ import { constants } from 'node:os'
 import path from 'node:path'
 import type { Reporter, TestCase, TestModule, TestSuite, Vitest } from 'vitest/node'
 import { writeFileAtomic } from './atomic-write.ts'
-import { junitXml, type JunitCase, type JunitOutcome, type JunitSuite } from './junit.ts'
+import { encodedSuite, junitBytes, type EncodedSuite, type JunitCase, type JunitOutcome, type JunitSuite } from './junit.ts'
 import { currentRunId, RunRecordTail, type StepFact } from './run-record.ts'
 import { cellName, runOptionsFromEnv } from '../engine/run-options.ts'
 import { parseScenario } from '../scenario/loader.ts'
@@ -33,7 +33,7 @@ export interface JunitReporterOptions {
 
 /** One vitest run's part of the file; a matrix run has one per cell. */
 interface Part {
-  render(signal?: string): JunitSuite[]
+  render(signal?: string): EncodedSuite[]
   ended: boolean
   /** Written before vitest starts (writePlannedJunit); the first vitest run takes its place. */
   placeholder?: boolean
@@ -95,7 +95,7 @@ export default class JunitReporter implements Reporter {
     writeJunit(this.options.outputFile)
   }
 
-  private render(signal?: string): JunitSuite[] {
+  private render(signal?: string): EncodedSuite[] {
     // Every step planned or collected, in plan order; a collected test joins its planned step.
     const steps = new Map<string, { meta: StepMeta; test?: TestCase }>()
     for (const meta of this.planned) steps.set(stepKey(meta), { meta })
@@ -107,7 +107,6 @@ export default class JunitReporter implements Reporter {
         else others.push({ test, module })
       }
     }
-    this.stepsByCell.clear()
     const suites = new Map<string, JunitSuite>()
     const suiteOf = (key: string, make: () => JunitSuite): JunitSuite => {
       const suite = suites.get(key) ?? make()
@@ -120,10 +119,31 @@ export default class JunitReporter implements Reporter {
     for (const { test, module } of others) {
       suiteOf(`module\0${module.moduleId}`, () => ({ name: relative(module.moduleId), file: relative(module.moduleId), cases: [] })).cases.push(genericCase(test, module, signal))
     }
-    return [...suites.values()]
+    this.refreshed.clear()
+    return [...suites].map(([key, suite]) => this.rendered(key, suite))
+  }
+
+  /** Each suite's XML as last rendered, with what it was made of. */
+  private readonly suitesRendered = new Map<string, { suite: JunitSuite; head: string; rendered: EncodedSuite }>()
+
+  /** The suite's XML: the last one while its cases are the very same (a finished step's case is
+   *  kept: stepCase), so a write after a step renders only the suite that step is in. */
+  private rendered(key: string, suite: JunitSuite): EncodedSuite {
+    const head = JSON.stringify([suite.name, suite.file, suite.timestamp, suite.properties])
+    const last = this.suitesRendered.get(key)
+    if (last && last.head === head && last.suite.cases.length === suite.cases.length && last.suite.cases.every((c, i) => c === suite.cases[i])) return last.rendered
+    const rendered = encodedSuite(suite)
+    this.suitesRendered.set(key, { suite, head, rendered })
+    return rendered
   }
 
   private stepCase(test: TestCase | undefined, meta: StepMeta, signal: string | undefined): JunitCase {
+    const fact = this.stepFacts(meta).get(meta.step)
+    const done = fact && fact.status !== 'running' ? fact : undefined
+    // A finished step's verdict does not change: the same case (and the XML junit.ts made of it)
+    // serves every later render, so a render costs the steps that changed, not the whole run.
+    const kept = done && this.caseOfFact.get(done)
+    if (kept) return kept
     const matrixCell = meta.cell.includes(' ') ? ` [${meta.cell}]` : ''
     const base = {
       name: `step ${meta.step}: ${meta.title}${matrixCell}`,
@@ -131,22 +151,28 @@ export default class JunitReporter implements Reporter {
       file: meta.file,
       ...(meta.line ? { line: meta.line } : {}),
     }
-    const fact = this.stepFacts(meta).get(meta.step)
-    if (fact && fact.status !== 'running') {
-      // A step's verdict does not change: the same case (and the XML junit.ts made of it) serves
-      // every later render, so a render costs the steps that changed, not the whole run.
-      const known = this.caseOfFact.get(fact)
-      if (known) return known
-      const outcome: JunitOutcome = fact.status === 'passed' ? { status: 'passed' }
-        : fact.status === 'skipped' ? { status: 'skipped', message: fact.reason ?? 'skipped' }
-        : { status: 'failed', message: fact.reason ?? 'failed', type: fact.type ?? 'Error', detail: fact.message ?? fact.reason ?? '' }
-      const c: JunitCase = { ...base, timeS: (fact.ms ?? 0) / 1000, outcome, ...(fact.transcript ? { systemOut: fact.transcript } : {}) }
-      this.caseOfFact.set(fact, c)
+    if (done) {
+      const outcome: JunitOutcome = done.status === 'passed' ? { status: 'passed' }
+        : done.status === 'skipped' ? { status: 'skipped', message: done.reason ?? 'skipped' }
+        : { status: 'failed', message: done.reason ?? 'failed', type: done.type ?? 'Error', detail: done.message ?? done.reason ?? '' }
+      const c: JunitCase = { ...base, timeS: (done.ms ?? 0) / 1000, outcome, ...(done.transcript ? { systemOut: done.transcript } : {}) }
+      this.caseOfFact.set(done, c)
       return c
     }
     const known = test && vitestOutcome(test, meta.hint)
-    return { ...base, ...(known ?? { timeS: 0, outcome: { status: 'skipped', message: interrupted(signal, fact?.status === 'running') } }) }
+    if (known) return { ...base, ...known }
+    // A step that has not run yet: the same case until it does (or the run is stopped).
+    const message = interrupted(signal, fact?.status === 'running')
+    const pendingKey = `${stepKey(meta)}\0${message}`
+    let pending = this.pendingCases.get(pendingKey)
+    if (!pending || pending.name !== base.name || pending.file !== base.file || pending.line !== base.line) {
+      this.pendingCases.set(pendingKey, (pending = { ...base, timeS: 0, outcome: { status: 'skipped', message } }))
+    }
+    return pending
   }
+
+  /** The case of each step that has not run, by step and message. */
+  private readonly pendingCases = new Map<string, JunitCase>()
 
   /** The facts of the lab the scenario ran on in this run and cell (the backend, the kernel,
    *  which accelerator ran its VMs and why), as `lab.<name>` properties. */
@@ -168,19 +194,28 @@ export default class JunitReporter implements Reporter {
     return tail
   }
 
-  /** The render under way's step facts of this run, by scenario and cell (the latest per step). */
-  private readonly stepsByCell = new Map<string, Map<number, StepFact>>()
+  /** This run's step facts by scenario and cell (the latest per step), and how many of the
+   *  scenario's records they have taken in. */
+  private readonly stepsByCell = new Map<string, { from: StepFact[]; taken: number; byStep: Map<number, StepFact> }>()
+  /** The scenarios whose records the render under way has brought up to date. */
+  private readonly refreshed = new Set<string>()
 
   /** The step facts of this run for the scenario and cell, brought up to date once per render. */
   private stepFacts(meta: StepMeta): Map<number, StepFact> {
-    const key = `${meta.scenario}\0${meta.cell}`
-    let byStep = this.stepsByCell.get(key)
-    if (!byStep) {
-      byStep = new Map<number, StepFact>()
-      for (const f of this.records(meta.scenario).refresh().steps) if (f.run === this.runId && f.cell === meta.cell) byStep.set(f.step, f)
-      this.stepsByCell.set(key, byStep)
+    const tail = this.records(meta.scenario)
+    if (!this.refreshed.has(meta.scenario)) {
+      tail.refresh()
+      this.refreshed.add(meta.scenario)
     }
-    return byStep
+    const key = `${meta.scenario}\0${meta.cell}`
+    let seen = this.stepsByCell.get(key)
+    // Records read afresh (the file was replaced) are taken in from the start.
+    if (!seen || seen.from !== tail.steps) this.stepsByCell.set(key, (seen = { from: tail.steps, taken: 0, byStep: new Map() }))
+    for (; seen.taken < tail.steps.length; seen.taken++) {
+      const f = tail.steps[seen.taken]!
+      if (f.run === this.runId && f.cell === meta.cell) seen.byStep.set(f.step, f)
+    }
+    return seen.byStep
   }
 }
 
@@ -263,7 +298,7 @@ function relative(file: string): string {
 
 function writeJunit(file: string, signal?: string): void {
   const parts = store[STORE]?.get(file) ?? []
-  writeFileAtomic(file, junitXml(parts.flatMap((p) => p.render(signal))))
+  writeFileAtomic(file, junitBytes(parts.flatMap((p) => p.render(signal))))
 }
 
 /** When the process exits before a run ended (a signal, a second Ctrl-C), the file is written

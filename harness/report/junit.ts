@@ -45,24 +45,58 @@ function totalsAttrs(t: Totals): string {
 }
 
 export function junitXml(suites: JunitSuite[], name = 'labproof'): string {
-  const all = totals(suites.flatMap((s) => s.cases))
-  const out = ['<?xml version="1.0" encoding="UTF-8"?>', `<testsuites name="${attr(name)}" ${totalsAttrs(all)}>`]
-  for (const s of suites) {
-    const head = [`name="${attr(s.name)}"`, totalsAttrs(totals(s.cases))]
-    if (s.timestamp) head.push(`timestamp="${attr(s.timestamp)}"`)
-    if (s.file) head.push(`file="${attr(s.file)}"`)
-    out.push(`  <testsuite ${head.join(' ')}>`)
-    const props = Object.entries(s.properties ?? {})
-    if (props.length) {
-      out.push('    <properties>')
-      for (const [k, v] of props) out.push(`      <property name="${attr(k)}" value="${attr(v)}"/>`)
-      out.push('    </properties>')
-    }
-    for (const c of s.cases) out.push(testcaseXml(c))
-    out.push('  </testsuite>')
+  return junitDocument(suites.map(renderSuite), name)
+}
+
+/** A suite as XML, with its totals. */
+interface RenderedSuite {
+  xml: string
+  totals: Totals
+}
+
+function renderSuite(s: JunitSuite): RenderedSuite {
+  const t = totals(s.cases)
+  const head = [`name="${attr(s.name)}"`, totalsAttrs(t)]
+  if (s.timestamp) head.push(`timestamp="${attr(s.timestamp)}"`)
+  if (s.file) head.push(`file="${attr(s.file)}"`)
+  const out = [`  <testsuite ${head.join(' ')}>`]
+  const props = Object.entries(s.properties ?? {})
+  if (props.length) {
+    out.push('    <properties>')
+    for (const [k, v] of props) out.push(`      <property name="${attr(k)}" value="${attr(v)}"/>`)
+    out.push('    </properties>')
   }
-  out.push('</testsuites>', '')
-  return out.join('\n')
+  for (const c of s.cases) out.push(testcaseXml(c))
+  out.push('  </testsuite>')
+  return { xml: out.join('\n'), totals: t }
+}
+
+function junitDocument(suites: RenderedSuite[], name: string): string {
+  return [documentHead(suites, name), ...suites.map((s) => s.xml), '</testsuites>', ''].join('\n')
+}
+
+/** A suite as XML already encoded: a writer that rewrites the file after every step
+ *  (junit-reporter.ts) joins bytes, and encodes only the suites that changed. */
+export interface EncodedSuite {
+  bytes: Buffer
+  totals: Totals
+}
+
+export function encodedSuite(s: JunitSuite): EncodedSuite {
+  const { xml, totals: t } = renderSuite(s)
+  return { bytes: Buffer.from(`${xml}\n`), totals: t }
+}
+
+/** junitXml()'s document, as bytes, of suites already encoded. */
+export function junitBytes(suites: EncodedSuite[], name = 'labproof'): Buffer {
+  return Buffer.concat([Buffer.from(`${documentHead(suites, name)}\n`), ...suites.map((s) => s.bytes), Buffer.from('</testsuites>\n')])
+}
+
+function documentHead(suites: { totals: Totals }[], name: string): string {
+  const all = suites.reduce((a, { totals: t }) => ({
+    tests: a.tests + t.tests, failures: a.failures + t.failures, errors: a.errors + t.errors, skipped: a.skipped + t.skipped, time: a.time + t.time,
+  }), { tests: 0, failures: 0, errors: 0, skipped: 0, time: 0 })
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="${attr(name)}" ${totalsAttrs(all)}>`
 }
 
 /** The XML of each case already written: a reporter that writes the file after every step

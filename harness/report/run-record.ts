@@ -174,14 +174,20 @@ function parseFacts(text: string, into: Facts = { steps: [], labs: [] }): Facts 
   return into
 }
 
+/** How much of a records file's beginning RunRecordTail compares. */
+const HEAD_BYTES = 256
+
 /** A scenario's run records as they grow, for a reader that looks again and again (the JUnit
  *  reporter, after every step): each look reads and parses only what was appended since the
- *  last, not the whole file again. A file replaced or emptied meanwhile is read afresh. */
+ *  last, not the whole file again. A file replaced or emptied meanwhile is read afresh (another
+ *  inode, a shorter file, or other first bytes: a line names its run). */
 export class RunRecordTail implements Facts {
   steps: StepFact[] = []
   labs: LabFact[] = []
   private offset = 0
   private inode = -1
+  /** The file's first bytes as read: a file put in its place begins otherwise. */
+  private head = Buffer.alloc(0)
   /** The bytes after the last newline: a line still being written. */
   private partial = Buffer.alloc(0)
 
@@ -198,10 +204,11 @@ export class RunRecordTail implements Facts {
     }
     try {
       const { ino, size } = fstatSync(fd)
-      if (ino !== this.inode || size < this.offset) this.reset(ino)
+      if (ino !== this.inode || size < this.offset || !this.sameHead(fd)) this.reset(ino)
       if (size === this.offset) return this
       const added = Buffer.alloc(size - this.offset)
       const got = readSync(fd, added, 0, added.length, this.offset)
+      if (this.offset === 0) this.head = Buffer.from(added.subarray(0, Math.min(got, HEAD_BYTES)))
       this.offset += got
       const bytes = Buffer.concat([this.partial, added.subarray(0, got)])
       const end = bytes.lastIndexOf(0x0a) + 1
@@ -213,11 +220,18 @@ export class RunRecordTail implements Facts {
     }
   }
 
+  private sameHead(fd: number): boolean {
+    if (this.head.length === 0) return true
+    const now = Buffer.alloc(this.head.length)
+    return readSync(fd, now, 0, now.length, 0) === now.length && now.equals(this.head)
+  }
+
   private reset(inode: number): void {
     this.steps = []
     this.labs = []
     this.offset = 0
     this.inode = inode
+    this.head = Buffer.alloc(0)
     this.partial = Buffer.alloc(0)
   }
 }
