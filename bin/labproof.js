@@ -26,13 +26,24 @@ function builtAfterSources() {
   // A dist/ built before the command line was bundled has no dist/cli/.
   if (built === undefined || mtime(`${root}dist/cli/cli.js`) === undefined) return false
   const sources = [
-    ...readdirSync(`${root}harness`, { recursive: true }).map((f) => `${root}harness/${f}`),
+    ...filesUnder(`${root}harness`),
     `${root}scenarios/labs.test.ts`,
     `${root}tsconfig.json`,
     `${root}tsconfig.build.json`,
     `${root}package.json`,
   ]
   return sources.every((f) => (mtime(f) ?? 0) <= built)
+}
+
+/** Every file and folder under `dir`: a walk by hand is a few times quicker than Node 20's
+ *  recursive readdir, and this runs before every command. */
+function filesUnder(dir, into = []) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const file = `${dir}/${entry.name}`
+    into.push(file)
+    if (entry.isDirectory()) filesUnder(file, into)
+  }
+  return into
 }
 
 function mtime(file) {

@@ -114,6 +114,15 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(help())
     return 0
   }
+  // `list` answers from its index while nothing it lists has changed (cli/list-index.ts), before
+  // the settings are read: that loads the YAML and schema code the index spares.
+  if (command === 'list') {
+    const listing = (await import('./cli/list-index.ts')).lookUpListing(rest)
+    if (listing !== undefined) {
+      process.stdout.write(listing)
+      return 0
+    }
+  }
   // --max-steps and --max-scenario-bytes on every command that loads scenarios (run parses its own).
   const { LIMITED_COMMANDS, takeLimitOptions } = await import('./cli/limit-options.ts')
   const { limits, rest: args } = LIMITED_COMMANDS.includes(command) ? takeLimitOptions(rest) : { limits: {}, rest }

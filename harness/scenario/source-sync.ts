@@ -29,14 +29,13 @@ export function docFolders(cwd = process.cwd()): string[] {
 /** The document's file: `doc` relative to the scenario file, else by name in `folders`;
  *  undefined when it is not at hand. */
 export function resolveSourceDoc(scenarioFile: string, doc: string, folders = docFolders()): string | undefined {
+  return sourceDocCandidates(scenarioFile, doc, folders).find((candidate) => existsSync(candidate))
+}
+
+/** Where the document is looked for, in order (`labproof list`'s index watches them all). */
+export function sourceDocCandidates(scenarioFile: string, doc: string, folders = docFolders()): string[] {
   const besideScenario = path.resolve(path.dirname(scenarioFile), doc)
-  if (existsSync(besideScenario)) return besideScenario
-  if (path.isAbsolute(doc)) return undefined
-  for (const folder of folders) {
-    const candidate = path.join(folder, doc)
-    if (existsSync(candidate)) return candidate
-  }
-  return undefined
+  return path.isAbsolute(doc) ? [besideScenario] : [besideScenario, ...folders.map((folder) => path.join(folder, doc))]
 }
 
 export interface StepToSync {
