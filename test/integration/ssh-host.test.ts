@@ -194,6 +194,54 @@ describeWithEngine(process.getuid?.() !== 0 ? 'root' : 'sshd', skipReason, 'ssh 
     expect(viaExec.map((p) => p.comm)).not.toContain('perl')
   })
 
+  test('a batch runs in one request: each command with its own output, status and input, the next only while the gate lets it', async () => {
+    const batch = sessionHost.execBatch([
+      { cmd: 'echo one; echo e1 >&2', goOn: 0 },
+      { cmd: 'tr a-z A-Z', input: 'two\n', goOn: 0 },
+      { cmd: 'printf three; exit 3', goOn: 'nonzero' },
+      { cmd: 'exit 4', goOn: 0 },
+      { cmd: 'echo never', goOn: 'any' },
+    ])
+    const results = await Promise.all(batch.results)
+    expect(results.slice(0, 4).map((r) => [r?.exitCode, r?.stdout, r?.stderr])).toEqual([[0, 'one\n', 'e1\n'], [0, 'TWO\n', ''], [3, 'three', ''], [4, '', '']])
+    expect(results[4]).toBeUndefined()
+    // One request: the batch's commands share one watcher (their parent), where commands sent
+    // one by one have one each.
+    const parents = async (rs: Promise<{ stdout: string } | undefined>[]) => new Set((await Promise.all(rs)).map((r) => r?.stdout))
+    expect((await parents(sessionHost.execBatch(Array(3).fill({ cmd: 'echo $PPID', goOn: 0 })).results)).size).toBe(1)
+    expect((await parents(Array.from({ length: 3 }, () => sessionHost.exec('echo $PPID')))).size).toBe(3)
+  })
+
+  test('a batch command that times out is killed with its children, keeps its output, and ends the batch', async () => {
+    const marker = `${Date.now() % 100000}.75`
+    const batch = sessionHost.execBatch([
+      { cmd: 'echo first', goOn: 'any' },
+      { cmd: `echo before; echo partial >&2; sleep ${marker} & sleep ${marker}`, timeoutMs: 1_000, goOn: 'any' },
+      { cmd: 'echo never', goOn: 'any' },
+    ])
+    const [first, slow, never] = await Promise.all(batch.results)
+    expect(first).toMatchObject({ exitCode: 0, stdout: 'first\n' })
+    expect(slow).toMatchObject({ exitCode: 124, timedOut: true, stdout: 'before\n', stderr: 'partial\n' })
+    expect(never).toBeUndefined()
+    expect((await sessionHost.exec(`ps -eo args | grep -c '^sleep ${marker}$'`)).stdout.trim()).toBe('0')
+  })
+
+  test('a stopped batch begins none of its commands not begun; the one running finishes', async () => {
+    const fifo = join('/tmp', `labproof-ssh-test-${suffix}-stop.fifo`)
+    await sessionHost.succeed(`rm -f ${fifo}; mkfifo ${fifo}`)
+    const batch = sessionHost.execBatch([
+      { cmd: `read x < ${fifo}; echo "got $x"`, goOn: 'any' },
+      { cmd: 'echo never', goOn: 'any' },
+    ])
+    const script = `read x < ${fifo}; echo "got $x"`
+    await waitUntil('the first command to run', () => processes().some((p) => p.argv.slice(0, 3).join('\0') === ['sh', '-c', script].join('\0')))
+    await batch.stop()
+    await execHost.succeed(`echo it > ${fifo}; rm -f ${fifo}`)
+    const [first, second] = await Promise.all(batch.results)
+    expect(first).toMatchObject({ exitCode: 0, stdout: 'got it\n' })
+    expect(second).toBeUndefined()
+  })
+
   test('a session runs a script longer than an exec argument may be (128 KiB) whole', async () => {
     // A comment line of 200 000 bytes, then what must run: all of it arrived or nothing prints.
     const script = `#${'x'.repeat(200_000)}\necho "$((6 * 7))"; echo long >&2; exit 5`

@@ -11,6 +11,7 @@ import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2'
 import { BaseHost } from '../../base-host.ts'
 import { shellQuote, type Capabilities, type ExecResult } from '../../host.ts'
 import { MarkedStream } from './ssh-end-mark.ts'
+import type { BatchItem, BatchRun } from '../../shell-server.ts'
 import { SshSession } from './ssh-session.ts'
 
 /** When a command's end marks never come after its exit status (the wrapper could not run),
@@ -376,9 +377,15 @@ export class SshHost extends BaseHost {
   }
 
   protected async runShell(script: string, opts: { timeoutMs: number; input?: string }) {
-    // A session passes the script and input as shell words, which cannot hold a NUL byte.
-    const session = this.opts.session && !`${script}${opts.input ?? ''}`.includes('\0') ? await this.liveSession() : undefined
+    // A session runs the script as an argument of `sh -c`, which cannot hold a NUL byte.
+    const session = this.opts.session && !script.includes('\0') ? await this.liveSession() : undefined
     return session ? session.run(script, opts) : this.connection.run(script, opts)
+  }
+
+  /** A batch in one request to the session; undefined (one exec after another) without one. */
+  protected override async runShellBatch(items: BatchItem[]): Promise<BatchRun | undefined> {
+    const session = this.opts.session && !items.some((i) => i.script.includes('\0')) ? await this.liveSession() : undefined
+    return session?.alive ? session.runBatch(items) : undefined
   }
 
   /** How this host's commands run now: through a session, or an exec each. */

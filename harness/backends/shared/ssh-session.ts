@@ -16,6 +16,7 @@
 // each command as an exec.
 import { randomBytes } from 'node:crypto'
 import type { ClientChannel } from 'ssh2'
+import type { BatchItem, BatchRun } from '../../shell-server.ts'
 
 /** What the session needs of an SSH connection (ssh-host.ts's SshConnection). */
 export interface ChannelOpener {
@@ -30,39 +31,35 @@ const SCRIPT_ARG_MAX = 100_000
 
 /** The server, `perl -e` in the host. It reads the session's mark (a line), says `ready DIR`,
  *  then reads requests: `go ID SCRIPTLEN INPUTLEN`, a line followed by the script's and the
- *  input's bytes (INPUTLEN -1: stdin is /dev/null), and `k ID` (SIGKILL that command's process
- *  group). Each command is run by a fork of the server (its watcher), which forks the command
- *  into a process group of its own with its output in files, waits for it, and writes the
- *  answer: `end ID STATUS`, a line, then the stdout, the mark, the stderr and the mark, whole,
- *  under a lock, so answers never interleave. A kill reaches the command through its watcher
- *  (SIGUSR1), the one process that knows its group; the server reaps its watchers only when it
- *  reads a request, so a watcher's PID is never reused before a kill for it is read. Only perl's
- *  builtins: loading a module costs a second under TCG. */
+ *  input's bytes (INPUTLEN -1: stdin is /dev/null); `b ID N`, a batch, followed by N commands,
+ *  each a line `ITEM SCRIPTLEN INPUTLEN GATE` and its bytes; `k ID`: SIGKILL that command's (or
+ *  the batch's running command's) process group; `s ID`: begin none of that batch's commands
+ *  not begun yet. A command or a batch is run by a fork of the server (its watcher), which forks
+ *  each command into a process group of its own with its output in files, waits for it, and
+ *  writes the answer: `end ID STATUS`, a line, then the stdout, the mark, the stderr and the
+ *  mark, whole, under a lock, so answers never interleave. A batch's watcher runs its commands
+ *  one after another, says `start ITEM` before each, goes on only while each status passes its
+ *  gate (`any`, `nonzero` or a status) and no kill or stop came, and ends with `end ID 0` and
+ *  no output. A kill or stop reaches the watcher by a signal (SIGUSR1, SIGUSR2); the server
+ *  reaps its watchers only when it reads a request, so a watcher's PID is never reused before a
+ *  request for it is read. Only perl's builtins: loading a module costs a second under TCG. */
 export const SESSION_SERVER = String.raw`
 $SIG{PIPE} = 'DEFAULT';
 binmode STDIN; binmode STDOUT;
 my $mark = <STDIN>; chomp $mark;
 my $d = "/run/labproof-ssh-$$";
 mkdir($d, 0700) or do { $d = ($ENV{TMPDIR} || '/tmp') . "/labproof-ssh-$$"; mkdir($d, 0700) }
-  or do { syswrite(STDOUT, "cannot make a directory for the session: $!
-"); exit 1 };
-my (%watcher, $command, $killed);
+  or do { syswrite(STDOUT, "cannot make a directory for the session: $!\n"); exit 1 };
+my (%watcher, $command, $killed, $stopped);
 $SIG{USR1} = sub { $killed = 1; kill('KILL', -$command) if $command };
+$SIG{USR2} = sub { $stopped = 1 };
 sub put { my $s = shift; while (length $s) { my $n = syswrite(STDOUT, $s); return unless $n; substr($s, 0, $n) = '' } }
 sub spill { my ($f, $s) = @_; open(my $h, '>', $f) or return; print $h $s; close $h }
 sub slurp { open(my $h, '<', shift) or return ''; local $/; my $s = <$h>; defined $s ? $s : '' }
-sub answer {
-  my ($id, $status, $out, $err) = @_;
-  open(my $lock, '>>', "$d/lock"); flock($lock, 2);
-  put("end $id $status
-$out
-$mark
-$err
-$mark
-");
-  close $lock;
-}
+sub locked { open(my $lock, '>>', "$d/lock"); flock($lock, 2); put(shift); close $lock }
+sub answer { my ($id, $status, $out, $err) = @_; locked("end $id $status\n$out\n$mark\n$err\n$mark\n") }
 sub reap { while ((my $p = waitpid(-1, 1)) > 0) { delete $watcher{$_} for grep { $watcher{$_} == $p } keys %watcher } }
+sub passes { my ($gate, $s) = @_; $gate eq 'any' || ($gate eq 'nonzero' ? $s != 0 : $s == $gate) }
 sub run {
   my ($id, $script, $input) = @_;
   my $in = '/dev/null';
@@ -74,32 +71,56 @@ sub run {
     setpgrp(0, 0);
     open(STDIN, '<', $in); open(STDOUT, '>', "$d/$id.out"); open(STDERR, '>', "$d/$id.err");
     exec { '/bin/sh' } @sh;
-    print STDERR "labproof session: cannot run /bin/sh: $!
-"; exit 127;
+    print STDERR "labproof session: cannot run /bin/sh: $!\n"; exit 127;
   }
-  return answer($id, 255, '', "labproof session: cannot fork: $!
-") unless defined $command;
+  unless (defined $command) { answer($id, 255, '', "labproof session: cannot fork: $!\n"); return 255 }
   setpgrp($command, $command);
   kill('KILL', -$command) if $killed;
   waitpid($command, 0);
   my $status = $? & 127 ? 128 + ($? & 127) : $? >> 8;
+  $command = undef;
   answer($id, $status, slurp("$d/$id.out"), slurp("$d/$id.err"));
   unlink map { "$d/$id.$_" } qw(in sh out err);
+  return $status;
 }
-syswrite(STDOUT, "ready $d
-");
-while (defined(my $line = <STDIN>)) {
+sub take {
+  my ($slen, $ilen) = @_;
+  my ($script, $input) = ('', undef);
+  return if $slen && read(STDIN, $script, $slen) != $slen;
+  if ($ilen >= 0) { $input = ''; return if $ilen && read(STDIN, $input, $ilen) != $ilen }
+  return ($script, $input);
+}
+sub watch {
+  my ($id, $job) = @_;
+  my $p = fork;
+  if (!defined $p) { answer($id, 255, '', "labproof session: cannot fork: $!\n") }
+  elsif ($p) { $watcher{$id} = $p }
+  else { $job->(); exit 0 }
+}
+put("ready $d\n");
+LINE: while (defined(my $line = <STDIN>)) {
   reap();
   if ($line =~ /^k (\S+)$/) { kill('USR1', $watcher{$1}) if $watcher{$1}; next }
-  my ($id, $slen, $ilen) = $line =~ /^go (\S+) (\d+) (-1|\d+)$/ or next;
-  my ($script, $input) = ('', undef);
-  last if $slen && read(STDIN, $script, $slen) != $slen;
-  if ($ilen >= 0) { $input = ''; last if $ilen && read(STDIN, $input, $ilen) != $ilen }
-  my $p = fork;
-  if (!defined $p) { answer($id, 255, '', "labproof session: cannot fork: $!
-") }
-  elsif ($p) { $watcher{$id} = $p }
-  else { run($id, $script, $input); exit 0 }
+  if ($line =~ /^s (\S+)$/) { kill('USR2', $watcher{$1}) if $watcher{$1}; next }
+  if (my ($id, $slen, $ilen) = $line =~ /^go (\S+) (\d+) (-1|\d+)$/) {
+    my @c = take($slen, $ilen) or last;
+    watch($id, sub { run($id, @c) });
+  } elsif (my ($bid, $n) = $line =~ /^b (\S+) (\d+)$/) {
+    my @items;
+    for (1 .. $n) {
+      my ($item, $slen, $ilen, $gate) = <STDIN> =~ /^(\S+) (\d+) (-1|\d+) (any|nonzero|\d+)$/ or last LINE;
+      my @c = take($slen, $ilen) or last LINE;
+      push @items, [$item, $gate, @c];
+    }
+    watch($bid, sub {
+      for my $i (@items) {
+        last if $killed || $stopped;
+        locked("start $i->[0]\n");
+        last unless passes($i->[1], run($i->[0], $i->[2], $i->[3]));
+      }
+      answer($bid, 0, '', '');
+    });
+  }
 }
 1 while waitpid(-1, 0) > 0;
 if (opendir(my $dh, $d)) { unlink map { "$d/$_" } grep { !/^\.\.?$/ } readdir $dh }
@@ -154,6 +175,8 @@ export class SessionFrames {
 
 interface Pending {
   end: (answer: { status: number; stdout: string; stderr: string } | undefined) => void
+  /** A batch's command has begun (`start ID`). */
+  started?: () => void
 }
 
 export class SshSession {
@@ -238,6 +261,59 @@ export class SshSession {
     })
   }
 
+  /** Run `items` one after another in the host in one request, each as run() would, going on
+   *  only while each status passes its gate. A command that times out is killed and ends its
+   *  batch; a result is undefined for a command not run (a gate, a timeout, stop(), the session
+   *  gone before it began). */
+  runBatch(items: BatchItem[]): BatchRun {
+    const batchId = `${this.prefix}-${this.next++}`
+    const ids = items.map(() => `${this.prefix}-${this.next++}`)
+    const settle: Array<(r: RunResult | undefined) => void> = []
+    const results = items.map((_, i) => new Promise<RunResult | undefined>((resolve) => (settle[i] = resolve)))
+    let killed = false
+    items.forEach((item, i) => {
+      const id = ids[i]!
+      let started: number | undefined
+      let timedOut = false
+      let timer: NodeJS.Timeout | undefined
+      const p: Pending = {
+        end: (a) => {
+          clearTimeout(timer)
+          this.pending.delete(id)
+          if (started === undefined) return settle[i]!(undefined)
+          settle[i]!({
+            exitCode: timedOut ? 124 : (a?.status ?? 255),
+            stdout: a?.stdout ?? '',
+            stderr: a ? a.stderr : `ssh to ${this.target}: ${this.closedBecause ?? 'the session\'s server exited'} while the command ran\n`,
+            ms: Math.round(performance.now() - started),
+            ...(timedOut ? { timedOut } : {}),
+          })
+        },
+        started: () => {
+          started = performance.now()
+          timer = setTimeout(() => {
+            timedOut = killed = true
+            this.write(`k ${batchId}\n`)
+            // A command that cannot be killed (the guest wedged) still ends the step.
+            setTimeout(() => this.pending.get(id) === p && p.end(undefined), KILL_GRACE_MS).unref()
+          }, item.timeoutMs)
+        },
+      }
+      this.pending.set(id, p)
+    })
+    // The batch's end: its commands that have no result were not run.
+    this.pending.set(batchId, { end: () => ids.forEach((id) => this.pending.get(id)?.end(undefined)) })
+    if (!this.alive) this.pending.get(batchId)!.end(undefined)
+    else {
+      this.write(Buffer.concat([Buffer.from(`b ${batchId} ${items.length}\n`), ...items.flatMap((item, i) => {
+        const body = Buffer.from(item.script)
+        const input = item.input === undefined ? undefined : Buffer.from(item.input)
+        return [Buffer.from(`${ids[i]} ${body.length} ${input?.length ?? -1} ${item.gate}\n`), body, ...(input ? [input] : [])]
+      })]))
+    }
+    return { results, stop: async () => void (killed || this.write(`s ${batchId}\n`)) }
+  }
+
   /** End the session; commands still running are left to the host. */
   close(): void {
     this.gone('closed by labproof')
@@ -254,7 +330,7 @@ export class SshSession {
   }
 
   private answer(a: SessionAnswer): void {
-    if (a.kind !== 'end') return
+    if (a.kind === 'line') return void this.pending.get(/^start (\S+)$/.exec(a.line)?.[1] ?? '')?.started?.()
     const p = this.pending.get(a.id)
     if (!p) return
     this.pending.delete(a.id)
