@@ -3,22 +3,25 @@
 // The netns backend makes every node of a lab this way; the VM backends make their gateway and
 // internet host this way.
 //
-// One program per node (netns-root.ts nodeInitProgram, run by perl) makes the namespaces and the
-// root and starts the node's shell server (harness/shell-server.ts) on its standard input and
-// output, so a node is ready for commands without a later `nsenter` + `setpriv` + `sh`.
+// One program for all the nodes of a lab (netns-root.ts nodesProgram, run by one perl: one
+// process start for the lab, not one per node) makes each node's namespaces and root, sends the
+// lab's wiring as netlink requests meanwhile, and starts each node's shell server
+// (harness/shell-server.ts) on a pair of sockets, so a node is ready for commands without a later
+// `nsenter` + `setpriv` + `sh`.
 //
-// Lifetime: the node's process dies with labproof (PR_SET_PDEATHSIG), and the node's PID 1 with
-// it. If labproof dies, even by SIGKILL, the kernel kills the node, whose PID namespace takes every
-// process started inside with it; the namespaces and their interfaces go when their last process
-// does.
+// Lifetime: the group's process dies with labproof (PR_SET_PDEATHSIG), each node's process with
+// it, and each node's PID 1 with that. If labproof dies, even by SIGKILL, the kernel kills the
+// nodes, whose PID namespaces take every process started inside with them; the namespaces and
+// their interfaces go when their last process does.
 import { accessSync, constants } from 'node:fs'
-import { copyFile, readFile } from 'node:fs/promises'
+import { copyFile } from 'node:fs/promises'
 import { spawn, type ChildProcess } from 'node:child_process'
+import type { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
 import { BaseHost } from '../../base-host.ts'
 import { runProcess } from '../../local-process.ts'
-import { architectureProblem, dropCapabilities, nodeInitProgram } from './netns-root.ts'
-import { HostShell, SERVER_SCRIPT, SHELL_DIR, ShellServer, spawnTransport, type ShellTransport } from '../../shell-server.ts'
+import { architectureProblem, dropCapabilities, nodesProgram, REPORT_FD, shellFds, type NodeSpec, type WiringRequest } from './netns-root.ts'
+import { HostShell, SERVER_SCRIPT, SHELL_DIR, ShellServer, type BatchItem, spawnTransport, type ShellTransport } from '../../shell-server.ts'
 import type { Capabilities } from '../../host.ts'
 import { probeCapabilities } from '../../capabilities.ts'
 import { ownerTag } from '../../ownership/owner.ts'
@@ -69,6 +72,10 @@ export class NetnsHost extends BaseHost {
     return shell ? shell.run(script, opts) : runProcess(toolPath('nsenter'), [...this.enter(), ...dropCapabilities(toolPath('setpriv')), '/bin/sh', '-c', script], opts)
   }
 
+  protected override async runShellBatch(items: BatchItem[]) {
+    return (await this.shell.server())?.runBatch(items)
+  }
+
   /** Settles once the node's shell, if it has one, has exited: after the node is killed. */
   shellGone(): Promise<void> {
     return this.shell.gone()
@@ -103,6 +110,7 @@ export class NetnsHost extends BaseHost {
 let machineProbe: Promise<Capabilities> | undefined
 
 export interface NodeProcess {
+  /** The process that made the node (and the others made with it): killing it kills them all. */
   child: ChildProcess
   innerPid: number
   /** The shell server the node started, for the first to take it (then undefined). */
@@ -114,69 +122,91 @@ export interface NodeOptions {
   ipForward?: 0 | 1
 }
 
-const programs = new Map<string, string>()
-
-/** The node's program, made once per process for each option set. */
-function program(opts: NodeOptions): string {
-  const key = String(opts.ipForward)
-  let p = programs.get(key)
-  if (!p) programs.set(key, p = nodeInitProgram({ ipForward: opts.ipForward, runDir: SHELL_DIR, shell: SERVER_SCRIPT }))
-  return p
+/** Nodes made together by one process (netns-root.ts nodesProgram). */
+export interface NodeGroup {
+  nodes: Map<string, NodeProcess>
+  /** Kills the group's process, and with it every node (their PID 1s die with it). */
+  kill(): Promise<void>
 }
 
-export async function startNode(labId: string, hostname: string, opts: NodeOptions = {}): Promise<NodeProcess> {
-  const requirements = '\nThe netns backend needs Linux, root (CAP_SYS_ADMIN), perl and util-linux (nsenter, setpriv).'
+const requirements = '\nThe netns backend needs Linux, root (CAP_SYS_ADMIN), perl and util-linux (nsenter, setpriv).'
+
+/**
+ * Makes `specs` as nodes of lab `labId`, all at once by one process, and runs `wiring` in them
+ * as soon as each has its network namespace (while their roots are still being made). Resolves
+ * when every node is ready for commands and the wiring is done; on an error nothing is left.
+ */
+export async function startNodes(labId: string, specs: NodeSpec[], wiring: WiringRequest[] = []): Promise<NodeGroup> {
+  const what = specs.length === 1 ? `a network-namespace host (${specs[0]!.hostname})` : `the network-namespace hosts (${specs.map((s) => s.hostname).join(', ')})`
   const arch = architectureProblem()
-  if (arch) throw new Error(`could not start a network-namespace host (${hostname}): ${arch}`)
-  const child = spawn(toolPath('perl'), ['-e', program(opts), `${NETNS_MARKER}:${labId}:${ownerTag()}:${hostname}`, hostname, String(process.pid)],
-    { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] })
+  if (arch) throw new Error(`could not start ${what}: ${arch}`)
+  const program = nodesProgram(specs, { runDir: SHELL_DIR, shell: SERVER_SCRIPT, wiring })
+  const marker = `${NETNS_MARKER}:${labId}:${ownerTag()}:${specs.map((s) => s.hostname).join(',')}`
+  const child = spawn(toolPath('perl'), ['-e', program, marker, String(process.pid)],
+    { stdio: ['ignore', 'ignore', 'pipe', 'pipe', ...specs.flatMap(() => ['pipe', 'pipe'] as const)] })
   const stderr: string[] = []
   child.stderr!.on('data', (d) => stderr.length < 100 && stderr.push(String(d)))
-  child.stdin!.on('error', () => {})
-  const ready = child.stdio[3] as Readable
-  await new Promise<void>((resolve, reject) => {
-    const fail = (why: string) => reject(new Error(`could not start a network-namespace host (${hostname}): ${why}\n${stderr.join('')}${requirements}`))
-    child.on('error', (e) => fail(e.message))
-    child.on('exit', (code, signal) => fail(`exited ${code ?? signal} before it was ready`))
-    let said = ''
-    ready.on('data', (d) => {
-      said += String(d)
-      if (said.includes('ready')) resolve()
+  const report = child.stdio[REPORT_FD] as Readable
+  const inner = new Map<string, number>()
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const fail = (why: string) => reject(new Error(`could not start ${what}: ${why}\n${stderr.join('')}${requirements}`))
+      child.on('error', (e) => fail(e.message))
+      child.on('exit', (code, signal) => fail(`exited ${code ?? signal} before it was ready`))
+      let said = ''
+      report.on('data', (d) => {
+        said += String(d)
+        for (const [, name, pid] of said.matchAll(/^node (\S+) (\d+)$/gm)) inner.set(name!, Number(pid))
+        if (/^ready$/m.test(said)) resolve()
+      })
+    })
+  } catch (e) {
+    await killGroup(child)
+    throw e
+  }
+  child.removeAllListeners('exit')
+  report.removeAllListeners('data')
+  report.resume()
+  const nodes = new Map<string, NodeProcess>()
+  specs.forEach((spec, i) => {
+    const [stdin, stdout] = shellFds(i).map((fd) => child.stdio[fd] as Socket) as [Socket, Socket]
+    stdin.on('error', () => {}) // the shell may exit without reading
+    // Its output closes when the node's shell exits: only the shell holds the other end.
+    const exited = new Promise<void>((resolve) => {
+      stdout.once('close', () => resolve())
+      child.once('error', () => resolve())
+    })
+    let shell: ShellTransport | undefined = { stdin, stdout, exited, stderr: () => stderr.join('') }
+    const innerPid = inner.get(spec.name)
+    if (!innerPid) throw new Error(`could not start ${what}: no PID for ${spec.name} in its report`)
+    nodes.set(spec.name, {
+      child,
+      innerPid,
+      takeShell: () => {
+        const taken = shell
+        shell = undefined
+        return taken
+      },
     })
   })
-  child.removeAllListeners('exit')
-  ready.removeAllListeners('data')
-  ready.resume()
-  // The shell's standard output closes when it exits: only it holds that pipe in the node.
-  const exited = new Promise<void>((resolve) => {
-    child.stdout!.once('close', () => resolve())
-    child.once('error', () => resolve())
-  })
-  let shell: ShellTransport | undefined = { stdin: child.stdin!, stdout: child.stdout!, exited, stderr: () => stderr.join('') }
-  return {
-    child,
-    innerPid: await childPid(child.pid!),
-    takeShell: () => {
-      const taken = shell
-      shell = undefined
-      return taken
-    },
-  }
+  return { nodes, kill: () => killGroup(child) }
 }
 
-/** The PID (as seen from here) of the node's first process, inside its namespaces. */
-async function childPid(pid: number): Promise<number> {
-  const children = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8')).trim().split(/\s+/)
-  const first = Number(children[0])
-  if (!first) throw new Error(`the namespace host process ${pid} has no child`)
-  return first
+/** One node, made as a group of one. */
+export async function startNode(labId: string, hostname: string, opts: NodeOptions = {}): Promise<NodeProcess> {
+  return (await startNodes(labId, [{ name: hostname, hostname, ipForward: opts.ipForward }])).nodes.get(hostname)!
 }
 
+/** Kills the node, with every node its process made. */
 export function killNode(node: NodeProcess): Promise<void> {
+  return killGroup(node.child)
+}
+
+function killGroup(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
-    if (node.child.exitCode !== null || node.child.signalCode !== null) return resolve()
-    node.child.once('exit', () => resolve())
-    node.child.kill('SIGKILL')
+    if (child.exitCode !== null || child.signalCode !== null) return resolve()
+    child.once('exit', () => resolve())
+    child.kill('SIGKILL')
   })
 }
 

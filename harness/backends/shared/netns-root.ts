@@ -12,10 +12,12 @@
 // - `/run`: a tmpfs of the node (the shell server's and captures' files live there).
 // The machine reaches a node's files through `/proc/PID/root/…` of a process inside it.
 //
-// The whole node is made by ONE process: a Perl program (perl-base is on every Debian/Ubuntu
-// machine) calling the kernel itself (unshare, mount, mknodat, pivot_root, prctl) where a shell
-// script started about ten util-linux programs per node, each 5–15 ms of dynamic linking.
+// The nodes of a lab are made by ONE program: Perl (perl-base is on every Debian/Ubuntu machine)
+// calling the kernel itself (unshare, mount, mknodat, pivot_root, prctl, setns, rtnetlink) where a
+// shell script started about ten util-linux programs per node and `ip` did the wiring, each
+// program 2-15 ms of process start and dynamic linking.
 import { existsSync, readFileSync } from 'node:fs'
+import type { NetlinkRequest } from './netlink.ts'
 
 /** How much a node may write in total (its overlay's upper layer, /root, /home, /tmp…), MiB. */
 export const NODE_DISK_MB = Number(process.env.LABPROOF_NETNS_DISK_MB) || 512
@@ -69,14 +71,19 @@ const PR_SET_PDEATHSIG = 1
 const PR_CAPBSET_DROP = 24
 const SIGKILL = 9
 const MNT_DETACH = 2
+// <sys/socket.h>, <linux/netlink.h>.
+const AF_NETLINK = 16
+const SOCK_RAW = 3
+const NETLINK_ROUTE = 0
+const NLMSG_ERROR = 2
 const AT_FDCWD = -100
 
 /** The system calls the node's set-up makes, by number: x86_64's table, and the asm-generic one
  *  of the newer architectures. */
-const SYSCALLS: Record<string, Record<'unshare' | 'mount' | 'umount2' | 'pivot_root' | 'prctl' | 'mknodat', number>> = {
-  x64: { unshare: 272, mount: 165, umount2: 166, pivot_root: 155, prctl: 157, mknodat: 259 },
-  arm64: { unshare: 97, mount: 40, umount2: 39, pivot_root: 41, prctl: 167, mknodat: 33 },
-  riscv64: { unshare: 97, mount: 40, umount2: 39, pivot_root: 41, prctl: 167, mknodat: 33 },
+const SYSCALLS: Record<string, Record<'unshare' | 'mount' | 'umount2' | 'pivot_root' | 'prctl' | 'mknodat' | 'setns', number>> = {
+  x64: { unshare: 272, mount: 165, umount2: 166, pivot_root: 155, prctl: 157, mknodat: 259, setns: 308 },
+  arm64: { unshare: 97, mount: 40, umount2: 39, pivot_root: 41, prctl: 167, mknodat: 33, setns: 268 },
+  riscv64: { unshare: 97, mount: 40, umount2: 39, pivot_root: 41, prctl: 167, mknodat: 33, setns: 268 },
 }
 
 /** Why a node cannot be made on this architecture, or undefined. */
@@ -116,102 +123,243 @@ export function nodeMounts(hidden: string[], separate: string[]): NodeMount[] {
   ]
 }
 
-/** What the node's first process does besides its root. */
-export interface NodeInitOptions {
+/** One node of a group made together (nodesProgram). */
+export interface NodeSpec {
+  /** The node's name in the lab (host01, gateway…): what the wiring names it by. */
+  name: string
+  hostname: string
   /** `net.ipv4.ip_forward` of the node's network namespace (a new one copies the machine's). */
   ipForward?: 0 | 1
-  /** A directory to make in the node's /run (the shell server's). */
+}
+
+/** A request sent in node `on`'s network namespace once every node has its own; its PID
+ *  patches name nodes (netlink.ts). */
+export interface WiringRequest {
+  on: string
+  request: NetlinkRequest
+}
+
+/** What the nodes' processes do besides their roots. */
+export interface NodesProgramOptions {
+  /** A directory to make in each node's /run (the shell server's). */
   runDir?: string
-  /** `sh -c SCRIPT`, started in the node with the dropped capabilities out of its bounding set,
-   *  on the node's standard input and output (its answers), once the root is ready. */
+  /** `sh -c SCRIPT`, started in each node with the dropped capabilities out of its bounding set,
+   *  on the node's sockets (shellFds) as standard input and output, once the root is ready. */
   shell?: string
+  /** Sent in this order. */
+  wiring?: WiringRequest[]
   hidden?: string[]
   separate?: string[]
   arch?: string
 }
 
+/** The group's process writes `node NAME PID` for each node (PID 1 of the node, as this machine
+ *  sees it), then `ready`, on this descriptor. */
+export const REPORT_FD = 3
+/** The descriptors of node i's shell: its standard input (requests) and output (answers).
+ *  Two, not one socket both ways: a request written as the shell dies fails on the first
+ *  alone, while its answers are read to their end from the second. */
+export const shellFds = (i: number): [number, number] => [REPORT_FD + 1 + 2 * i, REPORT_FD + 2 + 2 * i]
+
 /** A Perl string literal. */
 const perl = (s: string) => `'${s.replace(/[\\']/g, '\\$&')}'`
 
 /**
- * The node, as `perl -e PROGRAM MARKER HOSTNAME PARENT_PID` spawned with a fourth pipe (fd 3):
- * - it dies with its parent (PR_SET_PDEATHSIG; PARENT_PID tells whether that parent died first);
- * - it enters new network, mount, UTS and PID namespaces (mounts private, as `unshare` does) and
- *   forks the node's PID 1, which dies with it (PR_SET_PDEATHSIG again): when labproof dies, the
- *   kernel kills the node and every process in it, and its namespaces go with them;
- * - PID 1 builds the root above, names the host, brings `lo` up, writes `ready` on fd 3, starts
- *   the shell on the standard input and output, and reaps orphans until it is killed.
- * Errors go to standard error, naming the step. Every value in it is a constant of this file or
- * a folder of the machine; the hostname comes as an argument and is only written to files.
+ * Several nodes made at once by ONE program, `perl -e PROGRAM MARKER PARENT_PID`, spawned with
+ * the report descriptor (REPORT_FD) and two sockets per node for its shell (shellFds), so a
+ * lab costs its maker one process start, not one per node:
+ * - the group's process dies with its parent (PR_SET_PDEATHSIG; PARENT_PID tells whether that
+ *   parent died first) and forks one process per node, each dying with it;
+ * - a node's process enters new network, mount, UTS and PID namespaces (mounts private, as
+ *   `unshare` does), says so, and forks the node's PID 1, which dies with it (PR_SET_PDEATHSIG
+ *   again): when labproof dies, the kernel kills the group, its nodes and every process in them,
+ *   and their namespaces go with them;
+ * - PID 1 builds the root above, names the host, brings `lo` up, says it is ready, starts the
+ *   shell on its socket, and reaps orphans until it is killed;
+ * - meanwhile, as soon as every node has its network namespace, the group's process runs the
+ *   wiring: its rtnetlink requests, each in its node's network namespace (setns), in order. It
+ *   checks first that no node shares this machine's network namespace.
+ * When every node is ready and the wiring done, it reports on REPORT_FD. Errors go to standard
+ * error, naming the node and the step, and end the group. Every value in it is a constant of this
+ * file, a folder of the machine or a validated value of the lab, as a Perl string literal.
  */
-export function nodeInitProgram(opts: NodeInitOptions = {}): string {
+export function nodesProgram(nodes: NodeSpec[], opts: NodesProgramOptions = {}): string {
   const arch = opts.arch ?? process.arch
   const nr = SYSCALLS[arch]
   if (!nr) throw new Error(architectureProblem(arch))
-  const hidden = opts.hidden ?? HIDDEN_DIRS.filter((d) => existsSync(d))
-  const separate = opts.separate ?? separateSystemMounts()
+  const names = new Set(nodes.map((n) => n.name))
+  for (const w of opts.wiring ?? []) {
+    if (!names.has(w.on)) throw new Error(`${w.request.command} runs on ${w.on}, which is not one of the nodes (${[...names].join(', ')})`)
+    for (const p of w.request.patches) if ('pid' in p && !names.has(p.pid)) throw new Error(`${w.request.command} names node ${p.pid}, which is not one of the nodes`)
+  }
+  const bytes = (b: Buffer) => `pack("H*", '${b.toString('hex')}')`
+  return [
+    `my @nodes = (${nodes.map((n, i) => `[${perl(n.name)}, ${perl(n.hostname)}, ${n.ipForward ?? 'undef'}, ${shellFds(i).join(', ')}]`).join(', ')});`,
+    `my @wiring = (${(opts.wiring ?? []).map(({ on, request: r }) => `\n  [${[perl(on), perl(r.command), bytes(r.message), ...r.patches.map((p) => 'pid' in p ? `[${p.offset}, 'pid', ${perl(p.pid)}]` : `[${p.offset}, 'lookup', ${bytes(p.lookup)}]`)].join(', ')}]`).join(',')});`,
+    nodesProgramBody(nr, opts.hidden ?? HIDDEN_DIRS.filter((d) => existsSync(d)), opts.separate ?? separateSystemMounts(), opts),
+  ].join('\n')
+}
+
+const bodies = new Map<string, string>()
+
+/** The program without its nodes and wiring: the same for every lab of a run, made once. */
+function nodesProgramBody(nr: (typeof SYSCALLS)[string], hidden: string[], separate: string[], opts: NodesProgramOptions): string {
+  const key = JSON.stringify([nr, hidden, separate, opts.runDir, opts.shell])
+  let body = bodies.get(key)
+  if (body) return body
   const dirs = [`${DISK}/upper`, `${DISK}/work`, NEW, `${DISK}/dev`, `${DISK}/dev/pts`, `${DISK}/dev/shm`, `${DISK}/dev/net`, ...separate.flatMap((_, i) => [`${DISK}/upper${i}`, `${DISK}/work${i}`])]
   const list = (xs: (string | number)[]) => `(${xs.map((x) => typeof x === 'number' ? String(x) : perl(x)).join(', ')})`
-  return [
-    'my ($marker, $name, $parent) = @ARGV;',
+  body = [
+    'my ($marker, $parent) = @ARGV;',
+    'my $name = "group"; my $group = $$;',
     // syscall() passes a string as a pointer and a number as a number; its arguments are copied
     // first (a literal is read-only to it). 0 stands for NULL.
     'sub call { my ($what, @a) = @_; syscall(shift @a, @a) == -1 and die "labproof node $name: $what: $!\\n" }',
     'sub put { my ($file, $text, $mode) = @_; my $f; open($f, $mode // ">", $file) and print $f $text and close $f or die "labproof node $name: writing $file: $!\\n" }',
+    // Closes descriptor $fd if it is open (one perl did not open itself).
+    'sub close_fd { for my $fd (@_) { my $f; close $f if open($f, "+<&=", $fd) } }',
     `call("dying with labproof", ${nr.prctl}, ${PR_SET_PDEATHSIG}, ${SIGKILL}, 0, 0, 0);`,
     'exit 1 if getppid() != $parent;',
-    `call("unshare", ${nr.unshare}, ${CLONE.NEWNET | CLONE.NEWNS | CLONE.NEWUTS | CLONE.NEWPID});`,
-    `call("private mounts", ${nr.mount}, 0, "/", 0, ${MS.REC | MS.PRIVATE}, 0);`,
+    'my (%pid, %pipe);',
+    'for my $n (@nodes) {',
+    '  pipe(my $from, my $to) or die "labproof node $name: pipe: $!\\n";',
+    '  my $pid = fork() // die "labproof node $name: fork: $!\\n";',
+    '  if (!$pid) { close $from; node($to, @$n) }',
+    '  close $to; $pid{$n->[0]} = $pid; $pipe{$n->[0]} = $from;',
+    '}',
+    // The sockets are the nodes' shells': only each node holds its own.
+    'close_fd(@$_[3, 4]) for @nodes;',
+    'my %said = map { ($_ => "") } keys %pipe;',
+    'my (%up, %inner, %ready);',
+    'my $machine = (stat "/proc/self/ns/net")[1] // die "labproof: /proc/self/ns/net: $!\\n";',
+    'while (keys %ready < keys %pipe) {',
+    '  my $wait = ""; vec($wait, fileno($pipe{$_}), 1) = 1 for grep { !$ready{$_} } keys %pipe;',
+    '  select($wait, undef, undef, undef) > 0 or next;',
+    '  for my $n (grep { !$ready{$_} && vec($wait, fileno($pipe{$_}), 1) } keys %pipe) {',
+    '    my $got = sysread($pipe{$n}, my $chunk, 256);',
+    '    die($n eq "(wiring)" ? "labproof: the wiring failed\\n" : "labproof node $n: it exited before it was ready\\n") if !$got;',
+    '    $said{$n} .= $chunk;',
+    '    while ($said{$n} =~ s/^(\\w+) ?(\\d*)\\n//) {',
+    '      if ($1 eq "pid") { $inner{$n} = $2 }',
+    '      elsif ($1 eq "ready") { $ready{$n} = 1 }',
+    '      elsif ($1 eq "up") {',
+    // A node whose network namespace were this machine's would be wired to the machine itself.
+    '        my $ns = (stat "/proc/$pid{$n}/ns/net")[1];',
+    '        die "labproof node $n: its network namespace is not its own\\n" if !$ns || $ns == $machine;',
+    '        $up{$n} = 1;',
+    '        if (keys %up == @nodes && @wiring) { $said{"(wiring)"} = ""; $pipe{"(wiring)"} = wire() }',
+    '      }',
+    '    }',
+    '  }',
+    '}',
+    `open(my $report, ">&=", ${REPORT_FD}) or die "labproof: fd ${REPORT_FD}: $!\\n";`,
+    'print $report map({ "node $_->[0] $inner{$_->[0]}\\n" } @nodes), "ready\\n"; close $report;',
+    'open(STDIN, "<", "/dev/null"); open(STDOUT, ">", "/dev/null");',
+    '1 while wait() != -1;',
+    'exit 0;',
+    '',
+    // The wiring, in a process of its own: one rtnetlink socket in each node's network namespace
+    // (made there, it stays there), then every request in order, each acknowledged before the
+    // next. Its PIDs are this machine's (the nodes' processes), as `ip … netns PID` would take.
+    'sub wire {',
+    '  pipe(my $from, my $to) or die "labproof: pipe: $!\\n";',
+    '  my $pid = fork() // die "labproof: fork: $!\\n";',
+    '  if ($pid) { close $to; return $from }',
+    '  close $from; $name = "wiring";',
+    `  call("dying with its group", ${nr.prctl}, ${PR_SET_PDEATHSIG}, ${SIGKILL}, 0, 0, 0);`,
+    '  exit 1 if getppid() != $group;',
+    '  my %socket;',
+    '  for my $n (keys %pid) {',
+    '    open(my $ns, "<", "/proc/$pid{$n}/ns/net") or die "labproof node $n: its network namespace: $!\\n";',
+    `    call("entering the network namespace of $n", ${nr.setns}, fileno($ns), ${CLONE.NEWNET});`,
+    `    socket($socket{$n}, ${AF_NETLINK}, ${SOCK_RAW}, ${NETLINK_ROUTE}) or die "labproof node $n: a netlink socket: $!\\n";`,
+    '  }',
+    '  for my $w (@wiring) {',
+    '    my ($on, $command, $message, @patches) = @$w;',
+    '    for my $p (@patches) {',
+    '      my ($at, $kind, $what) = @$p;',
+    '      substr($message, $at, 4) = pack("L", $kind eq "pid" ? $pid{$what} : ask($socket{$on}, $what, $on, $command));',
+    '    }',
+    '    ask($socket{$on}, $message, $on, $command);',
+    '  }',
+    '  print $to "ready\\n"; exit 0;',
+    '}',
+    // Sends a request and reads the kernel's answer: an acknowledgement (0), an error (the
+    // command and the errno's text), or the link asked for (its index).
+    'sub ask {',
+    '  my ($socket, $message, $on, $command) = @_;',
+    '  send($socket, $message, 0) or die "labproof node $on: $command: sending it: $!\\n";',
+    '  defined(recv($socket, my $answer, 65536, 0)) or die "labproof node $on: $command: its answer: $!\\n";',
+    `  my ($type, $error) = unpack("x4 S x10 l", $answer);`,
+    `  if ($type == ${NLMSG_ERROR}) { return 0 if !$error; $! = -$error; die "labproof node $on: $command: $!\\n" }`,
+    '  return unpack("x20 l", $answer);',
+    '}',
+    '',
+    // A node: its namespaces, then its PID 1 with its root and shell. Never returns.
+    'sub node {',
+    '  my ($to, $n, $host, $forward, $in, $out) = @_; $name = $n;',
+    `  close_fd(@$_[3, 4]) for grep { $_->[3] != $in } @nodes; close_fd(${REPORT_FD});`,
+    `  call("dying with its group", ${nr.prctl}, ${PR_SET_PDEATHSIG}, ${SIGKILL}, 0, 0, 0);`,
+    '  exit 1 if getppid() != $group;',
+    `  call("unshare", ${nr.unshare}, ${CLONE.NEWNET | CLONE.NEWNS | CLONE.NEWUTS | CLONE.NEWPID});`,
+    `  call("private mounts", ${nr.mount}, 0, "/", 0, ${MS.REC | MS.PRIVATE}, 0);`,
+    '  syswrite($to, "up\\n");',
     // The pipe tells PID 1 whether this process was gone before PID 1 could ask to die with it.
-    'pipe(my $alive, my $keep) or die "labproof node $name: pipe: $!\\n";',
-    'my $init = fork() // die "labproof node $name: fork: $!\\n";',
-    'if ($init) {',
-    '  close $alive; open(STDIN, "<", "/dev/null"); open(STDOUT, ">", "/dev/null"); close(FD3) if open(FD3, ">&=", 3);',
-    '  waitpid($init, 0); exit($? & 127 ? 128 + ($? & 127) : $? >> 8);',
-    '}',
-    'close $keep;',
-    `call("dying with the node's parent", ${nr.prctl}, ${PR_SET_PDEATHSIG}, ${SIGKILL}, 0, 0, 0);`,
-    'my $gone = ""; vec($gone, fileno($alive), 1) = 1; exit 1 if select($gone, undef, undef, 0); close $alive;',
-    'umask 0;',
-    `call("mounting its disk on ${DISK}", ${nr.mount}, "labproof-disk", "${DISK}", "tmpfs", 0, "mode=0755,size=${NODE_DISK_MB}m");`,
-    `for my $d ${list(dirs)} { mkdir($d, 0755) or die "labproof node $name: mkdir $d: $!\\n" }`,
+    '  pipe(my $alive, my $keep) or die "labproof node $name: pipe: $!\\n";',
+    '  my $init = fork() // die "labproof node $name: fork: $!\\n";',
+    '  if ($init) {',
+    '    close $alive; close_fd($in, $out); syswrite($to, "pid $init\\n"); close $to;',
+    '    open(STDIN, "<", "/dev/null"); open(STDOUT, ">", "/dev/null");',
+    '    waitpid($init, 0); exit($? & 127 ? 128 + ($? & 127) : $? >> 8);',
+    '  }',
+    '  close $keep;',
+    `  call("dying with the node's parent", ${nr.prctl}, ${PR_SET_PDEATHSIG}, ${SIGKILL}, 0, 0, 0);`,
+    '  my $gone = ""; vec($gone, fileno($alive), 1) = 1; exit 1 if select($gone, undef, undef, 0); close $alive;',
+    '  umask 0;',
+    `  call("mounting its disk on ${DISK}", ${nr.mount}, "labproof-disk", "${DISK}", "tmpfs", 0, "mode=0755,size=${NODE_DISK_MB}m");`,
+    `  for my $d ${list(dirs)} { mkdir($d, 0755) or die "labproof node $name: mkdir $d: $!\\n" }`,
     // Each device as the machine has it (type, numbers, mode, owner); a link stays a link.
-    `for my $d ${list(NODE_DEVICES)} {`,
-    `  my ($from, $to) = ("/dev/$d", "${DISK}/dev/$d");`,
-    '  if (-l $from) { symlink(readlink($from), $to) or die "labproof node $name: link $to: $!\\n"; next }',
-    '  my @s = stat($from) or die "labproof node $name: $from: $!\\n";',
-    `  call("mknod $to", ${nr.mknodat}, ${AT_FDCWD}, $to, $s[2], $s[6]);`,
-    '  chown($s[4], $s[5], $to) or die "labproof node $name: chown $to: $!\\n";',
-    '}',
-    `for my $l (${DEV_LINKS.map(([n, to]) => `[${perl(n)}, ${perl(to)}]`).join(', ')}) { symlink($l->[1], "${DISK}/dev/$l->[0]") or die "labproof node $name: link /dev/$l->[0]: $!\\n" }`,
-    'umask 022;',
-    ...nodeMounts(hidden, separate).map((m) => `call(${perl(`mount ${m.target}${m.type ? ` (${m.type})` : ''}`)}, ${nr.mount}, ${m.source ? perl(m.source) : 0}, ${perl(m.target)}, ${m.type ? perl(m.type) : 0}, ${m.flags}, ${m.data ? perl(m.data) : 0});`),
-    `chdir(${perl(NEW)}) or die "labproof node $name: chdir: $!\\n";`,
+    `  for my $d ${list(NODE_DEVICES)} {`,
+    `    my ($from, $to) = ("/dev/$d", "${DISK}/dev/$d");`,
+    '    if (-l $from) { symlink(readlink($from), $to) or die "labproof node $name: link $to: $!\\n"; next }',
+    '    my @s = stat($from) or die "labproof node $name: $from: $!\\n";',
+    `    call("mknod $to", ${nr.mknodat}, ${AT_FDCWD}, $to, $s[2], $s[6]);`,
+    '    chown($s[4], $s[5], $to) or die "labproof node $name: chown $to: $!\\n";',
+    '  }',
+    `  for my $l (${DEV_LINKS.map(([n, to]) => `[${perl(n)}, ${perl(to)}]`).join(', ')}) { symlink($l->[1], "${DISK}/dev/$l->[0]") or die "labproof node $name: link /dev/$l->[0]: $!\\n" }`,
+    '  umask 022;',
+    ...nodeMounts(hidden, separate).map((m) => `  call(${perl(`mount ${m.target}${m.type ? ` (${m.type})` : ''}`)}, ${nr.mount}, ${m.source ? perl(m.source) : 0}, ${perl(m.target)}, ${m.type ? perl(m.type) : 0}, ${m.flags}, ${m.data ? perl(m.data) : 0});`),
+    `  chdir(${perl(NEW)}) or die "labproof node $name: chdir: $!\\n";`,
     // The node's UTS namespace is its own: what `hostname NAME` does.
-    'put("/proc/sys/kernel/hostname", $name);',
+    '  put("/proc/sys/kernel/hostname", $host);',
     // A real host names itself in /etc/hostname and resolves its own name from /etc/hosts
     // (Debian writes `127.0.1.1 NAME`); without it, sudo asks DNS, whose queries die at the
     // gateway: 10 s per sudo. Both are this node's own files now.
-    'put("etc/hostname", "$name\\n");',
-    'put("etc/hosts", "\\n127.0.1.1\\t$name\\n", ">>");',
+    '  put("etc/hostname", "$host\\n");',
+    '  put("etc/hosts", "\\n127.0.1.1\\t$host\\n", ">>");',
     // `pivot_root . .` then detaching `.`: the machine's tree is no longer reachable from here.
-    `call("pivot_root", ${nr.pivot_root}, ".", ".");`,
-    `call("detaching the machine's tree", ${nr.umount2}, ".", ${MNT_DETACH});`,
-    'chdir("/") or die;',
+    `  call("pivot_root", ${nr.pivot_root}, ".", ".");`,
+    `  call("detaching the machine's tree", ${nr.umount2}, ".", ${MNT_DETACH});`,
+    '  chdir("/") or die;',
     // `ip link set lo up`, through the node's sysfs: IFF_UP | IFF_LOOPBACK.
-    'put("/sys/class/net/lo/flags", "0x9");',
-    ...(opts.ipForward !== undefined ? [`put("/proc/sys/net/ipv4/ip_forward", "${opts.ipForward}\\n");`] : []),
-    ...(opts.runDir ? [`mkdir(${perl(opts.runDir)}, 0755) or die "labproof node $name: mkdir ${opts.runDir}: $!\\n";`] : []),
-    'my $ready; open($ready, ">&=", 3) and print $ready "ready\\n" and close $ready or die "labproof node $name: fd 3: $!\\n";',
+    '  put("/sys/class/net/lo/flags", "0x9");',
+    '  put("/proc/sys/net/ipv4/ip_forward", "$forward\\n") if defined $forward;',
+    ...(opts.runDir ? [`  mkdir(${perl(opts.runDir)}, 0755) or die "labproof node $name: mkdir ${opts.runDir}: $!\\n";`] : []),
     ...(opts.shell ? [
-      'my $shell = fork() // die "labproof node $name: fork: $!\\n";',
-      'if (!$shell) {',
-      `  call("dropping capability $_", ${nr.prctl}, ${PR_CAPBSET_DROP}, $_, 0, 0, 0) for ${list(Object.values(DROPPED_CAPABILITIES))};`,
-      `  exec("/bin/sh", "-c", ${perl(opts.shell)}) or die "labproof node $name: /bin/sh: $!\\n";`,
-      '}',
+      '  my $shell = fork() // die "labproof node $name: fork: $!\\n";',
+      '  if (!$shell) {',
+      `    call("dropping capability $_", ${nr.prctl}, ${PR_CAPBSET_DROP}, $_, 0, 0, 0) for ${list(Object.values(DROPPED_CAPABILITIES))};`,
+      '    open(my $i, "<&=", $in) and open(my $o, ">&=", $out) or die "labproof node $name: the descriptors of its shell: $!\\n";',
+      '    open(STDIN, "<&", $i) and open(STDOUT, ">&", $o) and close $i and close $o or die "labproof node $name: the descriptors of its shell: $!\\n";',
+      `    exec("/bin/sh", "-c", ${perl(opts.shell)}) or die "labproof node $name: /bin/sh: $!\\n";`,
+      '  }',
     ] : []),
-    // Only the shell holds the node's standard input and output: they close when it exits.
-    'open(STDIN, "<", "/dev/null"); open(STDOUT, ">", "/dev/null");',
-    'while (1) { sleep 1 if wait() == -1 }',
+    // Only the shell holds the node's sockets: they close when the shell exits.
+    '  close_fd($in, $out); open(STDIN, "<", "/dev/null"); open(STDOUT, ">", "/dev/null");',
+    '  syswrite($to, "ready\\n"); close $to;',
+    '  while (1) { sleep 1 if wait() == -1 }',
+    '}',
   ].join('\n')
+  bodies.set(key, body)
+  return body
 }
