@@ -74,6 +74,13 @@ describe('moduleLoadOrder', () => {
     ])
   })
 
+  test('a module built into the kernel is not loaded (Debian 6.12 cloud: virtio_pci)', () => {
+    const builtin = ['kernel/drivers/virtio/virtio.ko', 'kernel/drivers/virtio/virtio_ring.ko', 'kernel/drivers/virtio/virtio_pci.ko', ''].join('\n')
+    const dep612 = 'kernel/drivers/block/virtio_blk.ko:\n'
+    expect(moduleLoadOrder(dep612, ['virtio_pci', 'virtio_blk'], builtin).map((p) => p.split('/').pop())).toEqual(['virtio_blk.ko'])
+    expect(() => moduleLoadOrder(dep612, ['virtio_pci', 'virtio_blk'])).toThrow(/no module virtio_pci/)
+  })
+
   test('a module the kernel does not have is an error that names it', () => {
     expect(() => moduleLoadOrder(modulesDep, ['nvme_tcp'])).toThrow(/no module nvme_tcp/)
   })

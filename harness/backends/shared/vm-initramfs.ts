@@ -34,14 +34,17 @@ exec switch_root /newroot ${next}
 `
 }
 
-/** Modules in load order (dependencies first), from the kernel's modules.dep. */
-export function moduleLoadOrder(modulesDep: string, wanted: string[]): string[] {
+/** Modules in load order (dependencies first), from the kernel's modules.dep; one built into
+ *  the kernel (modules.builtin: Debian's 6.12 cloud kernel has virtio_pci so) needs no loading. */
+export function moduleLoadOrder(modulesDep: string, wanted: string[], modulesBuiltin = ''): string[] {
   const deps = new Map<string, string[]>()
   for (const line of modulesDep.split('\n')) {
     const [mod, rest] = line.split(':')
     if (mod && rest !== undefined) deps.set(mod.trim(), rest.trim().split(/\s+/).filter(Boolean))
   }
-  const byName = (name: string) => [...deps.keys()].find((p) => basename(p).replace(/\.ko(\.\w+)?$/, '').replace(/-/g, '_') === name)
+  const nameOf = (path: string) => basename(path).replace(/\.ko(\.\w+)?$/, '').replace(/-/g, '_')
+  const byName = (name: string) => [...deps.keys()].find((p) => nameOf(p) === name)
+  const builtin = new Set(modulesBuiltin.split('\n').filter(Boolean).map(nameOf))
   const order: string[] = []
   const visit = (path: string) => {
     if (order.includes(path)) return
@@ -49,6 +52,7 @@ export function moduleLoadOrder(modulesDep: string, wanted: string[]): string[] 
     order.push(path)
   }
   for (const name of wanted) {
+    if (builtin.has(name)) continue
     const path = byName(name)
     if (!path) throw new Error(`building the initramfs: the kernel has no module ${name} (not in modules.dep)`)
     visit(path)
@@ -67,7 +71,8 @@ async function plainModule(file: string): Promise<Buffer> {
 
 /** The initramfs (newc cpio) for the kernel whose modules are in `modulesDir`. */
 export async function buildInitramfs(modulesDir: string, busybox: string, next: string): Promise<Buffer> {
-  const order = moduleLoadOrder(await readFile(join(modulesDir, 'modules.dep'), 'utf8'), INITRAMFS_MODULES)
+  const builtin = await readFile(join(modulesDir, 'modules.builtin'), 'utf8').catch(() => '')
+  const order = moduleLoadOrder(await readFile(join(modulesDir, 'modules.dep'), 'utf8'), INITRAMFS_MODULES, builtin)
   const plainName = (p: string) => basename(p).replace(/\.ko\.\w+$/, '.ko')
   const entries: CpioEntry[] = [
     ...['bin', 'dev', 'proc', 'sys', 'newroot', 'modules'].map((d) => ({ path: d, type: 'dir' as const })),
