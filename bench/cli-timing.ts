@@ -7,7 +7,12 @@
 //   overhead  `npx labproof run ID` (and the bin without npx) against the scenario's own session
 //             (ScenarioEngine start..stop in this process, as the bench's "labproof s" column),
 //             alternating, median of each: at most 1.0 s
-//   npm run bench:cli -- [--reps 5] [--scenario namespace-routing] [--backend netns] [--no-run]
+//   suite     with --suite: `node bin/labproof.js run --backend B` (every default scenario),
+//             its wall time and CPU: the whole process tree, the CLI process itself and its
+//             vitest worker (sampled from /proc every 100 ms), medians of --reps runs
+//   npm run bench:cli -- [--reps 5] [--scenario namespace-routing] [--backend netns] [--no-run] [--suite]
+import { spawn } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -80,6 +85,7 @@ async function main(): Promise<void> {
       scenario: { type: 'string', default: 'namespace-routing' },
       backend: { type: 'string', default: 'netns' },
       'no-run': { type: 'boolean', default: false },
+      suite: { type: 'boolean', default: false },
     },
   })
   const reps = Math.max(1, Number(values.reps) || 5)
@@ -92,6 +98,17 @@ async function main(): Promise<void> {
     return d
   }
   process.stdout.write(`load average at start: ${currentLoad()}\n`)
+  if (values.suite) {
+    const runs: SuiteRun[] = []
+    for (let i = 0; i < reps; i++) runs.push(await timeSuite(values.backend))
+    process.stdout.write(`labproof run --backend ${values.backend}: ${runs[0]!.tests}\n`)
+    line('suite (wall)', runs.map((r) => r.ms))
+    line('suite CPU, every process', runs.map((r) => r.cpuMs))
+    line('suite CPU, the CLI process', runs.map((r) => r.cliCpuMs))
+    line('suite CPU, vitest workers', runs.map((r) => r.workerCpuMs))
+    process.stdout.write(`load average at end: ${currentLoad()}\n`)
+    return
+  }
   const bare = await timeNodeStart(reps)
   line('node -e 0', bare)
   await timeList() // warms the parse cache and the page cache, as a second `list` finds them
@@ -132,4 +149,80 @@ async function timeNodeStart(reps: number): Promise<number[]> {
     out.push(performance.now() - started)
   }
   return out
+}
+
+export interface SuiteRun {
+  ms: number
+  /** The whole process tree (what the CLI waited for included). */
+  cpuMs: number
+  /** The CLI process alone, and its vitest workers alone (not what they ran). */
+  cliCpuMs: number
+  workerCpuMs: number
+  tests: string
+}
+
+/** One `labproof run --backend B` of every default scenario, as the bin runs it, with the CPU
+ *  of the CLI and of its workers read from /proc while they run (the last 100 ms of a process
+ *  that ends between two looks are missed). */
+export async function timeSuite(backend: string): Promise<SuiteRun> {
+  const out = await mkdtemp(path.join(tmpdir(), 'labproof-bench-suite-'))
+  try {
+    const started = performance.now()
+    const cpu0 = cpuMs()
+    const child = spawn(process.execPath, [BIN, 'run', '--backend', backend], {
+      env: { ...process.env, LABPROOF_OUTPUT_DIR: out, NO_COLOR: '1', FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let text = ''
+    child.stdout.on('data', (d) => (text += String(d)))
+    child.stderr.on('data', (d) => (text += String(d)))
+    const own = new Map<number, { ms: number; worker: boolean }>()
+    const look = () => {
+      for (const pid of [child.pid!, ...childrenOf(child.pid!)]) {
+        const t = ownCpuMs(pid)
+        if (t !== undefined) own.set(pid, { ms: t, worker: pid !== child.pid && isVitestWorker(pid) })
+      }
+    }
+    const timer = setInterval(look, 100)
+    const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)))
+    clearInterval(timer)
+    if (code !== 0) throw new Error(`labproof run --backend ${backend} exited ${code}:\n${text.slice(-2000)}`)
+    const sum = (worker: boolean) => [...own.entries()].filter(([pid, p]) => (worker ? p.worker : pid === child.pid)).reduce((a, [, p]) => a + p.ms, 0)
+    return {
+      ms: performance.now() - started,
+      cpuMs: cpuMs() - cpu0,
+      cliCpuMs: sum(false),
+      workerCpuMs: sum(true),
+      tests: /^\s*Tests\s+(.+)$/m.exec(text)?.[1]?.trim() ?? '?',
+    }
+  } finally {
+    await rm(out, { recursive: true, force: true })
+  }
+}
+
+/** A process's own CPU time (user + system, not its children's). */
+function ownCpuMs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100
+  } catch {
+    return undefined
+  }
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((task) => readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number))
+  } catch {
+    return []
+  }
+}
+
+function isVitestWorker(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`${path.sep}vitest${path.sep}`)
+  } catch {
+    return false
+  }
 }

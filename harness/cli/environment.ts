@@ -15,8 +15,8 @@ export const ENVIRONMENT_HELP = `environment:
   LABPROOF_DOCKER_IMAGE       the docker backend's default --image (read by labproof run)
   LABPROOF_DOCKER_PRIVILEGED  1: the docker backend's default is --privileged (read by labproof run)
   DOCKER_HOST                 the Docker engine to use (as docker's own client reads it)
-  LABPROOF_CACHE              where VM images, Vagrant boxes and parsed scenarios are cached
-                              (default ~/.cache/labproof)
+  LABPROOF_CACHE              where VM images, Vagrant boxes, parsed scenarios and list's index
+                              are cached (default ~/.cache/labproof)
   LABPROOF_DEBIAN_MIRROR      the Debian mirror for image builds (default http://deb.debian.org/debian)
   LABPROOF_QEMU_ACCEL         tcg: never try KVM
   LABPROOF_VAGRANT_BOX        the Vagrant box for Host 01 and Host 02 (default: labproof's own box on
