@@ -35,8 +35,11 @@ export const SERVER_SCRIPT = [
   'command -v setsid >/dev/null || { echo "no setsid in this host"; exit 1; }',
   // The node made the directory (namespace-node.ts): no `mkdir` to start then.
   '{ [ -d "$d" ] || mkdir -p "$d"; } && echo ready || exit 1',
-  'go() { setsid sh "$d/$1.sh" <"$2" >"$d/$1.out" 2>"$d/$1.err" & echo "pid $1 $!"; wait $!; echo "end $1 $?"; }',
-  'gob() { setsid sh "$d/$1.sh" 3>&1 </dev/null >"$d/$1.out" 2>"$d/$1.err" & echo "pid $1 $!"; wait $!; echo "end $1 $?"; }',
+  // `end ID STATUS gone` when the server itself was killed meanwhile (a command may kill it): the
+  // next command must not be sent to it.
+  'ended() { if kill -0 $$ 2>/dev/null; then echo "end $1 $2"; else echo "end $1 $2 gone"; fi; }',
+  'go() { setsid sh "$d/$1.sh" <"$2" >"$d/$1.out" 2>"$d/$1.err" & echo "pid $1 $!"; wait $!; ended "$1" $?; }',
+  'gob() { setsid sh "$d/$1.sh" 3>&1 </dev/null >"$d/$1.out" 2>"$d/$1.err" & echo "pid $1 $!"; wait $!; ended "$1" $?; }',
   'while read -r op arg; do',
   '  case $op in',
   '    run) go "$arg" "$d/$arg.in" & ;;',
@@ -146,8 +149,11 @@ export class ShellServer {
   }
 
   get alive(): boolean {
-    return !this.exited
+    return !this.exited && !this.killed
   }
+
+  /** A command's end said the server had been killed: its process may not have gone yet. */
+  private killed = false
 
   async run(script: string, opts: { timeoutMs: number; input?: string }): Promise<ProcessResult> {
     const started = performance.now()
@@ -254,7 +260,8 @@ export class ShellServer {
   }
 
   private answer(line: string): void {
-    const [what, id, value] = line.split(' ')
+    const [what, id, value, gone] = line.split(' ')
+    if (gone === 'gone') this.killed = true
     const p = this.pending.get(id!)
     if (!p) return
     if (what === 'pid') {

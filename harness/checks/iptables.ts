@@ -23,8 +23,10 @@ export function rulesOf(listing: string, chain: string): string[] {
   return listing.split('\n').filter((l) => l.startsWith(prefix)).map((l) => squash(l.slice(prefix.length)))
 }
 
+const listCommand = (c: IptablesCheck) => `iptables -t ${c.table} -S ${shellQuote(c.chain)}`
+
 async function runIptablesCheck(c: IptablesCheck, ctx: StepContext): Promise<string> {
-  const listing = await ctx.query(c.on, `iptables -t ${c.table} -S ${shellQuote(c.chain)}`)
+  const listing = await ctx.query(c.on, listCommand(c))
   const rules = rulesOf(listing, c.chain)
   const wanted = squash(c.rule)
   const found = rules.includes(wanted)
@@ -43,6 +45,7 @@ export default defineCheck({
   readsConfigOnly: true,
   requires: { tools: ['iptables'] },
   title: (c) => `iptables ${c.table} ${c.chain} ${c.present === false ? 'lacks' : 'has'} "${c.rule}" on ${c.on}`,
+  reads: (c) => [{ on: c.on, command: listCommand(c) }],
   run: runIptablesCheck,
   grading: {
     probes: [new RegExp(String.raw`^iptables -t (?:filter|nat|mangle|raw|security) -S ${SHELL_ARG}$`)],

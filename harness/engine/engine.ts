@@ -140,7 +140,7 @@ export class ScenarioEngine {
     const t0 = performance.now()
     const hadLab = this.lab !== undefined
     try {
-      await this.captures?.endAll()
+      // The captures' tcpdumps run inside the hosts and go down with them: nothing to end first.
       await this.lab?.destroy()
     } finally {
       this.lab = undefined
