@@ -1,7 +1,8 @@
 // `npm run bench -- --qemu` (and `--qemu-only`): where a qemu lab's time goes, per kernel.
-// Phases: the first lab on a kernel (a boot, the save, then its own restore), a later lab
-// (restore only), and what one command costs on a guest as its own SSH exec against one
-// long-lived session (ssh-session.ts). Written to <out>/<name>-qemu.{md,json}.
+// Phases: the first lab on a kernel (a boot, the capability probe, the save, then its own
+// restore), a later lab (restore only), and what one command costs on a guest as its own SSH
+// exec, through one long-lived session (ssh-session.ts), and in a batch of ten through it.
+// Written to <out>/<name>-qemu.{md,json}.
 import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Lab } from '../harness/lab.ts'
@@ -13,7 +14,7 @@ import { spread, type Spread } from './stats.ts'
 export interface QemuKernelPhases {
   kernel: string
   accel: string
-  /** The first lab on the kernel, provisioned: boot, save, restore, ssh, host wiring. */
+  /** The first lab on the kernel, provisioned: boot, probe, save, restore, ssh, host wiring. */
   firstLabMs: number
   /** How the first lab started, in the backend's words (boot and restore seconds). */
   firstStart: string
@@ -23,6 +24,8 @@ export interface QemuKernelPhases {
   /** One command (`true`) on a guest: a new SSH exec channel each, against one session. */
   execCommandMs: Spread
   sessionCommandMs: Spread
+  /** A batch of ten `true` through the session, per command. */
+  batchCommandMs: Spread
   destroyMs: Spread
   /** Load averages (1, 5, 15 min) before and after. */
   loadBefore: number[]
@@ -49,7 +52,7 @@ export async function benchQemu(kernels: string[], opts: { restores?: number; co
       await lab.destroy()
       destroyed.push(performance.now() - t0)
     }
-    log(`kernel ${kernel}: first lab (boot, save, restore)`)
+    log(`kernel ${kernel}: first lab (boot, probe, save, restore)`)
     const first = await provision()
     log(`kernel ${kernel}: first lab in ${(first.ms / 1000).toFixed(1)} s (${first.lab.facts?.start})`)
     const host = first.lab.hosts.get(topology.hosts[0]!.name) as SshHost
@@ -67,8 +70,15 @@ export async function benchQemu(kernels: string[], opts: { restores?: number; co
       session.push(performance.now() - t0)
       if (a.exitCode !== 0 || b.exitCode !== 0) throw new Error(`bench qemu: \`true\` failed on ${host.name}: ${a.stderr}${b.stderr}`)
     }
+    const batched: number[] = []
+    for (let i = 0; i < Math.max(3, Math.round(n / 10)); i++) {
+      const t0 = performance.now()
+      const rs = await Promise.all(host.execBatch(Array.from({ length: 10 }, () => ({ cmd: 'true', goOn: 0, timeoutMs: 60_000 }))).results)
+      batched.push((performance.now() - t0) / 10)
+      if (rs.some((r) => r?.exitCode !== 0)) throw new Error(`bench qemu: a batch of \`true\` failed on ${host.name}`)
+    }
     if ((await host.transport()) !== 'session') throw new Error(`bench qemu: ${host.name} ran its commands without a session`)
-    log(`kernel ${kernel}: a command as an exec ${median(exec)} ms, through the session ${median(session)} ms (medians of ${n})`)
+    log(`kernel ${kernel}: a command as an exec ${median(exec)} ms, through the session ${median(session)} ms, in a batch of ten ${median(batched)} ms (medians of ${n}, ${n}, ${batched.length})`)
     await destroy(first.lab)
     const restored: number[] = []
     let restoredStart = ''
@@ -88,6 +98,7 @@ export async function benchQemu(kernels: string[], opts: { restores?: number; co
       restoredStart,
       execCommandMs: spread(exec),
       sessionCommandMs: spread(session),
+      batchCommandMs: spread(batched),
       destroyMs: spread(destroyed),
       loadBefore,
       loadAfter: currentLoad(),
@@ -108,9 +119,9 @@ export async function writeQemuPhases(out: string, name: string, phases: QemuKer
     : `${x.median.toFixed(1)} ms (${x.min.toFixed(1)}–${x.max.toFixed(1)})`
   const md = [
     '# qemu phases (`npm run bench -- --qemu`)', '',
-    '| kernel | accel | first lab (boot, save, restore) | later lab (restore) | a command as an SSH exec | a command through the session | destroy | load 1/5/15 min before → after |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...phases.map((p) => `| ${p.kernel} | ${p.accel} | ${s(p.firstLabMs)} | ${sp(p.restoredLabMs, 's')} | ${sp(p.execCommandMs, 'ms')} | ${sp(p.sessionCommandMs, 'ms')} | ${sp(p.destroyMs, 's')} | ${p.loadBefore.map((l) => l.toFixed(1)).join('/')} → ${p.loadAfter.map((l) => l.toFixed(1)).join('/')} |`),
+    '| kernel | accel | first lab (boot, probe, save, restore) | later lab (restore) | a command as an SSH exec | a command through the session | a command in a batch of ten | destroy | load 1/5/15 min before → after |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...phases.map((p) => `| ${p.kernel} | ${p.accel} | ${s(p.firstLabMs)} | ${sp(p.restoredLabMs, 's')} | ${sp(p.execCommandMs, 'ms')} | ${sp(p.sessionCommandMs, 'ms')} | ${sp(p.batchCommandMs, 'ms')} | ${sp(p.destroyMs, 's')} | ${p.loadBefore.map((l) => l.toFixed(1)).join('/')} → ${p.loadAfter.map((l) => l.toFixed(1)).join('/')} |`),
     '', ...phases.map((p) => `- ${p.kernel}: first lab ${p.firstStart}; a later lab ${p.restoredStart}`), '',
   ].join('\n')
   await writeFile(path.join(out, `${name}-qemu.md`), md)
