@@ -128,6 +128,9 @@ export class ScenarioEngine {
     const t0 = performance.now()
     const backend = await backendByName(this.opts.backend)
     this.lab = await backend.provision(topologyOf(this.scenario), { ...this.opts.options, distro: this.opts.distro, kernel: this.opts.kernel })
+    // Every host's capabilities are probed from now on, side by side, so a step finds its
+    // host's answer ready or on its way (a host is still reported probed by its first step).
+    for (const h of this.lab.topology.hosts) void this.lab.host(h.name).capabilities().catch(() => undefined)
     this.replyWait = new ReplyWait(this.lab.noReplyWaitS)
     this.captures = new CaptureSet(this.lab, false, capturePlan(this.plan().flatMap(({ step }) => stepCaptureWindows(step, this.scenario.capture))))
     await this.emit('lab-up', { lab: this.lab, ms: performance.now() - t0 })
