@@ -9,8 +9,10 @@
 // neither did not run: it is skipped with "interrupted".
 //
 // The file is rewritten whole (temporary file, then rename) when the steps are collected, after
-// each scenario and at the end, and once more as the process exits if the run did not end
-// (Ctrl-C, SIGTERM): a run stopped any way leaves a well-formed file saying which steps ran.
+// each step (at most every STEP_WRITE_MS: a suite's steps end every few milliseconds, and each
+// write costs the whole file), after each scenario and at the end, and once more as the process
+// exits if the run did not end (Ctrl-C, SIGTERM): a run stopped any way leaves a well-formed
+// file saying which steps ran.
 // The cells of a matrix (`--distro a,b`: one vitest run each, in one process) share one file.
 import { readFileSync } from 'node:fs'
 import { constants } from 'node:os'
@@ -38,6 +40,11 @@ interface Part {
   /** Written before vitest starts (writePlannedJunit); the first vitest run takes its place. */
   placeholder?: boolean
 }
+
+/** After a step, the file is written at once, or this long after the last write when that was
+ *  sooner: a run SIGKILLed leaves in it every step that ended before the last quarter second
+ *  (the run records have every one). */
+const STEP_WRITE_MS = 250
 
 const STORE = Symbol.for('labproof.junit.parts')
 const store = globalThis as { [STORE]?: Map<string, Part[]> }
@@ -72,9 +79,9 @@ export default class JunitReporter implements Reporter {
     this.write()
   }
 
-  /** After every step: a run killed at any moment (SIGKILL) leaves each finished step's verdict. */
+  /** After every step: a run killed (SIGKILL) leaves the verdicts of the steps that ended. */
   onTestCaseResult(test: TestCase): void {
-    if (test.meta().labproof) this.write()
+    if (test.meta().labproof) this.writeSoon()
   }
 
   onTestSuiteResult(suite: TestSuite): void {
@@ -91,7 +98,22 @@ export default class JunitReporter implements Reporter {
     this.write()
   }
 
+  private lastWrite = 0
+  private writeTimer: NodeJS.Timeout | undefined
+
+  /** Now, or STEP_WRITE_MS after the last write (once, however many steps end meanwhile). */
+  private writeSoon(): void {
+    if (this.writeTimer) return
+    const wait = this.lastWrite + STEP_WRITE_MS - Date.now()
+    if (wait <= 0) this.write()
+    // Unreferenced: the run's end writes the file anyway, and so does an exit before it.
+    else this.writeTimer = setTimeout(() => this.write(), wait).unref()
+  }
+
   private write(): void {
+    clearTimeout(this.writeTimer)
+    this.writeTimer = undefined
+    this.lastWrite = Date.now()
     writeJunit(this.options.outputFile)
   }
 
