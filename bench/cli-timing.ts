@@ -180,7 +180,8 @@ export async function timeSuite(backend: string): Promise<SuiteRun> {
     const look = () => {
       for (const pid of [child.pid!, ...childrenOf(child.pid!)]) {
         const t = ownCpuMs(pid)
-        if (t !== undefined) own.set(pid, { ms: t, worker: pid !== child.pid && isVitestWorker(pid) })
+        // A worker is known by its command line, which a process that has ended no longer shows.
+        if (t !== undefined) own.set(pid, { ms: t, worker: (own.get(pid)?.worker ?? false) || (pid !== child.pid && isVitestWorker(pid)) })
       }
     }
     const timer = setInterval(look, 100)

@@ -110,11 +110,11 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
   const distros = listOption(distro as string | undefined)
   const kernels = listOption(kernel as string | undefined)
   const cells = distros.flatMap((distro) => kernels.map((kernel) => ({ distro, kernel })))
+  // Vitest loads while the preflight and the sweep wait on the machine (runVitest awaits it).
+  loadVitest().catch(() => {})
   // What the backend needs (root, an engine, a kernel it knows), as one line before any lab.
   const backend = await backendByName(backendName)
   for (const cell of cells) await backend.preflight({ ...backendOpts, ...cell })
-  // Vitest loads while the sweep waits on the machine (runVitest awaits it).
-  loadVitest().catch(() => {})
   // Nothing is written before the machine passed the preflight. From here reports/junit.xml names
   // every step (the sweep and vitest's start take seconds): a run stopped before they ran says so.
   writePlannedJunit({ outputFile: outputDirs().junit, runRecords: outputDirs().runRecords }, scenarios.map((s) => s.file))
