@@ -37,7 +37,10 @@ export const SERVER_SCRIPT = [
   '{ [ -d "$d" ] || mkdir -p "$d"; } && echo ready || exit 1',
   // `end ID STATUS gone` when the server itself was killed meanwhile (a command may kill it): the
   // next command must not be sent to it.
-  'ended() { if kill -0 $$ 2>/dev/null; then echo "end $1 $2"; else echo "end $1 $2 gone"; fi; }',
+  // Killed, it may not have run since (SIGKILL pending: bit 256 of /proc/PID/stat's field 31) or
+  // be a zombie for a while, which `kill -0` still finds. Without a /proc, no such answer.
+  '[ -r /proc/$$/stat ] && p=/proc/$$/stat || p=',
+  `ended() { g=; if [ -n "$p" ]; then { read -r _ _ st ${'_ '.repeat(27)}sig _ <"$p"; } 2>/dev/null || st=X; case $st in Z|X) g=1 ;; *) [ $((sig & 256)) = 0 ] || g=1 ;; esac; fi; echo "end $1 $2\${g:+ gone}"; }`,
   'go() { setsid sh "$d/$1.sh" <"$2" >"$d/$1.out" 2>"$d/$1.err" & echo "pid $1 $!"; wait $!; ended "$1" $?; }',
   'gob() { setsid sh "$d/$1.sh" 3>&1 </dev/null >"$d/$1.out" 2>"$d/$1.err" & echo "pid $1 $!"; wait $!; ended "$1" $?; }',
   'while read -r op arg; do',
