@@ -9,7 +9,10 @@ import { SavedStates, type SavedPair } from '../../harness/backends/qemu/vm-save
 import { waitUntil } from '../helpers/wait.ts'
 
 const MODULE = fileURLToPath(new URL('../../harness/backends/qemu/vm-saved-states.ts', import.meta.url))
-const pair = (fromLab: string): SavedPair => ({ vms: [{ disk: '/d0', state: '/s0' }, { disk: '/d1', state: '/s1' }], fromLab, savedAt: 1 })
+const pair = (fromLab: string): SavedPair => ({
+  vms: [{ disk: '/d0', state: '/s0' }, { disk: '/d1', state: '/s1' }], fromLab, savedAt: 1,
+  booted: { underlayInterface: 'ens33', hostnames: ['host-01', 'host-02'] },
+})
 
 describe('SavedStates', () => {
   test('one lab saves a key; the others wait for its save', async () => {

@@ -397,10 +397,23 @@ async function qemuPreflight(opts: ProvisionOptions = {}): Promise<void> {
   await namespaceNodePreflight('qemu')
 }
 
-/** What a saved pair depends on: the image, how qemu ran it (-accel), and what the guests were
- *  told at boot (host names, the underlay interface). */
+/** What a saved pair depends on: the image, how qemu ran it (-accel), and how many hosts. The
+ *  names the guests were told at boot are not in it: a restored lab renames what differs
+ *  (renameAfterRestore), so a scenario with its own underlay interface (k8s: ens160) or host
+ *  names restores too instead of booting a pair of its own. */
 function savedKey(image: VmImage, qemuAccel: string, topology: Topology): string {
-  return JSON.stringify([image.dir, image.kernelRelease, qemuAccel, topology.underlay.interface, topology.hosts.map((h) => h.hostname)])
+  return JSON.stringify([image.dir, image.kernelRelease, qemuAccel, topology.hosts.length])
+}
+
+/** The commands that give a guest restored from `pair` this lab's underlay interface and host
+ *  name where they differ from those it booted with, as its init would have (empty: none). */
+function renameAfterRestore(pair: SavedPair, index: number, topology: Topology, spec: HostSpec): string {
+  const from = pair.booted.underlayInterface
+  const to = topology.underlay.interface
+  return [
+    ...(from !== to ? [`ip link set ${shellQuote(from)} name ${shellQuote(to)}`] : []),
+    ...(pair.booted.hostnames[index] !== spec.hostname ? [`echo ${shellQuote(spec.hostname)} > /proc/sys/kernel/hostname && echo ${shellQuote(spec.hostname)} > /etc/hostname`] : []),
+  ].map((c) => `${c} && `).join('')
 }
 
 /** The run's saved pairs, shared by every qemu backend of this process. */
@@ -519,7 +532,10 @@ export function createQemuBackend(options: QemuBackendOptions = {}): Backend {
           try {
             const t0 = performance.now()
             const states = await Promise.all(vms.map((vm) => saveVm(vm, claim)))
-            claim.commit({ vms: states.map((state, i) => ({ ...state, capabilities: probed[i] })), fromLab: id, savedAt: Date.now() })
+            claim.commit({
+              vms: states.map((state, i) => ({ ...state, capabilities: probed[i] })), fromLab: id, savedAt: Date.now(),
+              booted: { underlayInterface: topology.underlay.interface, hostnames: topology.hosts.map((h) => h.hostname) },
+            })
             progress(`lab ${id}: saved the booted pair in ${((performance.now() - t0) / 1000).toFixed(1)} s; labs on kernel ${image.kernel} start from it`)
             vms = []
             bootedIn = startedFrom
@@ -535,7 +551,7 @@ export function createQemuBackend(options: QemuBackendOptions = {}): Backend {
         await Promise.all(vms.map((vm, i) => connectVm(vm, image, bootStarted, restoredFrom?.vms[i]?.capabilities)))
         // A restored guest's clock is where it was when it was saved: set it from this machine's.
         const setClock = `date -s @${Math.floor(Date.now() / 1000)} >/dev/null`
-        await Promise.all(vms.map((vm) => vm.host!.succeed(`${setClock} && ${hostScript(topology, vm.spec.underlayAddress)}`)))
+        await Promise.all(vms.map((vm, i) => vm.host!.succeed(`${setClock} && ${restoredFrom ? renameAfterRestore(restoredFrom, i, topology, vm.spec) : ''}${hostScript(topology, vm.spec.underlayAddress)}`)))
 
         const hosts = new Map<string, Host>([
           ...vms.map((vm) => [vm.spec.name, vm.host!] as const),

@@ -26,6 +26,9 @@ export interface SavedVm {
 export interface SavedPair {
   /** By host index, as the topology lists them. */
   vms: SavedVm[]
+  /** What the guests were told at boot: a lab whose topology names them otherwise renames
+   *  them after the restore (the underlay is down and unaddressed in the save). */
+  booted: { underlayInterface: string; hostnames: string[] }
   /** The lab whose boot was saved, and when (for the report). */
   fromLab: string
   savedAt: number
