@@ -14,7 +14,7 @@
 // exits if the run did not end (Ctrl-C, SIGTERM): a run stopped any way leaves a well-formed
 // file saying which steps ran.
 // The cells of a matrix (`--distro a,b`: one vitest run each, in one process) share one file.
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { constants } from 'node:os'
 import path from 'node:path'
 import type { Reporter, TestCase, TestModule, TestSuite, Vitest } from 'vitest/node'
@@ -304,15 +304,23 @@ function scenarioFilesFromEnv(): string[] {
 function plannedSteps(files: string[]): StepMeta[] {
   try {
     const cell = cellName(runOptionsFromEnv())
-    return files.flatMap((file) => {
+    // `labproof run` plans the same files twice (writePlannedJunit, then vitest's reporter).
+    const key = JSON.stringify([cell, process.cwd(), files.map((f) => { const { mtimeMs, size } = statSync(f); return [f, mtimeMs, size] })])
+    if (lastPlanned?.key === key) return lastPlanned.steps
+    const steps = files.flatMap((file) => {
       const s = parseScenario(readFileSync(file, 'utf8'), relative(file))
       return planSteps(s).map((p) => stepMeta(s, p, cell))
     })
+    lastPlanned = { key, steps }
+    return steps
   } catch {
     // a file vitest will refuse with its own error: the tests it collects are what there is
     return []
   }
 }
+
+/** The steps plannedSteps() found last, for the same cell, directory and files. */
+let lastPlanned: { key: string; steps: StepMeta[] } | undefined
 
 function relative(file: string): string {
   return path.relative(process.cwd(), file) || file
