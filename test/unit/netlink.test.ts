@@ -1,20 +1,22 @@
 // The wiring's ip commands as rtnetlink requests (harness/backends/shared/netlink.ts): byte for
 // byte what iproute2 sent for them (test/fixtures/netlink/ip-requests.json, captured with strace),
-// once the values known only where they are sent (an interface's index, a node's PID) are in.
+// once the values known only where they are sent (an interface's index, a namespace's descriptor)
+// are in.
 import { readFileSync } from 'node:fs'
 import { describe, expect, test } from 'vitest'
 import { linkLookup, netlinkRequest, type NetlinkRequest } from '../../harness/backends/shared/netlink.ts'
 
 const captured: Record<string, string> = JSON.parse(readFileSync(new URL('../fixtures/netlink/ip-requests.json', import.meta.url), 'utf8'))
-/** The indexes the interfaces had in the capture, and the PID its veth peer went to. */
+/** The indexes the interfaces had in the capture, and ip's descriptor of the namespace its veth
+ *  peer went to by path. */
 const indexes: Record<string, number> = { underlay: 2, 'port-host01': 3 }
-const pids: Record<string, number> = { host01: 4050 }
+const netnsFds: Record<string, number> = { host01: 4 }
 
 /** The message as the sender sends it: each patch written in (lookups answered from `indexes`). */
 function sent(r: NetlinkRequest): Buffer {
   const m = Buffer.from(r.message)
   for (const p of r.patches) {
-    const value = 'pid' in p ? pids[p.pid]! : indexes[lookedUp(p.lookup)]!
+    const value = 'netns' in p ? netnsFds[p.netns]! : indexes[lookedUp(p.lookup)]!
     expect(value, `${r.command}: a value for the patch at ${p.offset}`).toBeDefined()
     m.writeUInt32LE(value, p.offset)
   }
@@ -34,7 +36,7 @@ const withoutSeq = (hex: string) => hex.slice(0, 16) + hex.slice(24)
 describe('the wiring\'s requests are the ones ip sends', () => {
   test.each([
     ['link add underlay type bridge', 'link add underlay type bridge'],
-    ['link add port-host01 type veth peer name ens33 netns node:host01', 'link add port-host01 type veth peer name ens33 netns 4050'],
+    ['link add port-host02 type veth peer name ens34 netns node:host01', 'link add port-host02 type veth peer name ens34 netns /proc/28136/ns/net'],
     ['link add port-host01 type veth peer name ens33 netns 4050', 'link add port-host01 type veth peer name ens33 netns 4050'],
     ['link set port-host01 master underlay up', 'link set port-host01 master underlay up'],
     ['link set underlay up', 'link set underlay up'],

@@ -71,7 +71,7 @@ describe('the wiring as netlink requests', () => {
     const commands = gatewayCommands(t, nodes)
     expect(commands.map((c) => `ip ${c.join(' ')}`).join(' && ') + ' && sysctl -qw net.ipv4.ip_forward=1').toBe(gatewayScript(t, nodes))
     const requests = [...commands, ...hostCommands(t, '192.168.21.11/24'), ...internetCommands(t)].map(netlinkRequest)
-    expect(requests.find((r) => r.command === 'ip link add port-host01 type veth peer name ens33 netns node:host01')!.patches).toEqual([{ offset: expect.any(Number), pid: 'host01' }])
+    expect(requests.find((r) => r.command === 'ip link add port-host01 type veth peer name ens33 netns node:host01')!.patches).toEqual([{ offset: expect.any(Number), netns: 'host01' }])
     expect(hostCommands(t, '192.168.21.11/24')).toEqual([['addr', 'add', '192.168.21.11/24', 'brd', '+', 'dev', 'ens33'], ['link', 'set', 'ens33', 'up'], ['route', 'add', 'default', 'via', '192.168.21.1']])
     expect(internetCommands(t)).toContainEqual(['addr', 'add', '8.8.8.8/32', 'dev', 'lo'])
   })

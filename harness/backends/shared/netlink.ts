@@ -4,8 +4,9 @@
 //
 // Only the commands the wiring uses are known; any other is refused. Two values are known only
 // where the request is sent, so a request names them and the sender writes them in at an offset:
-// a node's PID (`netns node:NAME`, its network namespace) and an interface's index (`dev X`,
-// `master X`), which the sender asks the kernel for with the lookup request given.
+// a descriptor of a node's network namespace (`netns node:NAME`: sent as IFLA_NET_NS_FD, as ip
+// sends `netns /proc/…/ns/net`) and an interface's index (`dev X`, `master X`), which the sender
+// asks the kernel for with the lookup request given.
 
 /** One request: its bytes, and the values the sender writes in before sending it. */
 export interface NetlinkRequest {
@@ -15,14 +16,14 @@ export interface NetlinkRequest {
   patches: NetlinkPatch[]
 }
 
-/** At `offset`, a 32-bit value: the PID of node `pid`, or the index the kernel answers
- *  `lookup` (an RTM_GETLINK request) with. */
-export type NetlinkPatch = { offset: number; pid: string } | { offset: number; lookup: Buffer }
+/** At `offset`, a 32-bit value: the sender's descriptor of node `netns`'s network namespace,
+ *  or the index the kernel answers `lookup` (an RTM_GETLINK request) with. */
+export type NetlinkPatch = { offset: number; netns: string } | { offset: number; lookup: Buffer }
 
 // <linux/netlink.h>, <linux/rtnetlink.h>, <linux/if_link.h>, <linux/veth.h>, <linux/if_addr.h>.
 const NLM_F = { REQUEST: 1, ACK: 4, EXCL: 0x200, CREATE: 0x400 }
 const RTM = { NEWLINK: 16, GETLINK: 18, NEWADDR: 20, NEWROUTE: 24 }
-const IFLA = { IFNAME: 3, MASTER: 10, LINKINFO: 18, NET_NS_PID: 19 }
+const IFLA = { IFNAME: 3, MASTER: 10, LINKINFO: 18, NET_NS_PID: 19, NET_NS_FD: 28 }
 const IFLA_INFO = { KIND: 1, DATA: 2 }
 const VETH_INFO_PEER = 1
 const IFA = { ADDRESS: 1, LOCAL: 2, BROADCAST: 4 }
@@ -90,7 +91,7 @@ function prefix(cidr: string, command: string): { address: Buffer; length: numbe
 }
 
 /** The request `ip WORDS` sends, for the commands the wiring uses; `netns node:NAME` names a
- *  node, `netns PID` a process. */
+ *  node's network namespace, `netns PID` a process's. */
 export function netlinkRequest(words: string[]): NetlinkRequest {
   const command = `ip ${words.join(' ')}`
   const unknown = () => new Error(`${command}: not a command the wiring sends by netlink (link add … type bridge|veth, link set … [master …] up, addr add, route add … via)`)
@@ -103,11 +104,11 @@ export function netlinkRequest(words: string[]): NetlinkRequest {
     const node = /^node:(.+)$/.exec(netns)?.[1]
     if (!node && !/^\d+$/.test(netns)) throw unknown()
     const peerName = attr(IFLA.IFNAME, text(words[7]!))
-    const peer = Buffer.concat([ifinfomsg(), attr(IFLA.NET_NS_PID, u32(node ? 0 : Number(netns))), peerName])
+    const peer = Buffer.concat([ifinfomsg(), node ? attr(IFLA.NET_NS_FD, u32(0)) : attr(IFLA.NET_NS_PID, u32(Number(netns))), peerName])
     const head = [ifinfomsg(), attr(IFLA.IFNAME, text(words[2]!))]
     const msg = message(RTM.NEWLINK, NLM_F.ACK | NLM_F.CREATE | NLM_F.EXCL, [...head, attr(IFLA.LINKINFO, Buffer.concat([attr(IFLA_INFO.KIND, text('veth', false)), attr(IFLA_INFO.DATA, attr(VETH_INFO_PEER, peer))]))])
-    // The PID is the value of the peer's IFLA_NET_NS_PID, just before its name.
-    return { command, message: msg, patches: node ? [{ offset: msg.length - peerName.length - 4, pid: node }] : [] }
+    // The descriptor is the value of the peer's IFLA_NET_NS_FD, just before its name.
+    return { command, message: msg, patches: node ? [{ offset: msg.length - peerName.length - 4, netns: node }] : [] }
   }
   if (w('link', 'set', undefined) && words.at(-1) === 'up' && (words.length === 4 || (words.length === 6 && words[3] === 'master'))) {
     const master = words.length === 6

@@ -169,16 +169,18 @@ const perl = (s: string) => `'${s.replace(/[\\']/g, '\\$&')}'`
  * the report descriptor (REPORT_FD) and two sockets per node for its shell (shellFds), so a
  * lab costs its maker one process start, not one per node:
  * - the group's process dies with its parent (PR_SET_PDEATHSIG; PARENT_PID tells whether that
- *   parent died first) and forks one process per node, each dying with it;
- * - a node's process enters new network, mount, UTS and PID namespaces (mounts private, as
- *   `unshare` does), says so, and forks the node's PID 1, which dies with it (PR_SET_PDEATHSIG
- *   again): when labproof dies, the kernel kills the group, its nodes and every process in them,
- *   and their namespaces go with them;
- * - PID 1 builds the root above, names the host, brings `lo` up, says it is ready, starts the
- *   shell on its socket, and reaps orphans until it is killed;
- * - meanwhile, as soon as every node has its network namespace, the group's process runs the
- *   wiring: its rtnetlink requests, each in its node's network namespace (setns), in order. It
- *   checks first that no node shares this machine's network namespace.
+ *   parent died first);
+ * - for each node it enters new network, mount, UTS and PID namespaces, forks the node's PID 1
+ *   in them, and goes back to its own (setns): one fork per node. PID 1 dies with the group's
+ *   process (PR_SET_PDEATHSIG; a pipe tells whether that process died first): when labproof
+ *   dies, the kernel kills the group, its nodes and every process in them, and their
+ *   namespaces go with them;
+ * - PID 1 makes its mounts private (as `unshare` does), builds the root above, names the host,
+ *   brings `lo` up, starts the shell on its sockets, says it is ready, and reaps orphans until it
+ *   is killed;
+ * - meanwhile the group's process sends the wiring, its rtnetlink requests, each in its node's
+ *   network namespace, in order. It checks first that no node shares this machine's network
+ *   namespace.
  * When every node is ready and the wiring done, it reports on REPORT_FD. Errors go to standard
  * error, naming the node and the step, and end the group. Every value in it is a constant of this
  * file, a folder of the machine or a validated value of the lab, as a Perl string literal.
@@ -190,12 +192,12 @@ export function nodesProgram(nodes: NodeSpec[], opts: NodesProgramOptions = {}):
   const names = new Set(nodes.map((n) => n.name))
   for (const w of opts.wiring ?? []) {
     if (!names.has(w.on)) throw new Error(`${w.request.command} runs on ${w.on}, which is not one of the nodes (${[...names].join(', ')})`)
-    for (const p of w.request.patches) if ('pid' in p && !names.has(p.pid)) throw new Error(`${w.request.command} names node ${p.pid}, which is not one of the nodes`)
+    for (const p of w.request.patches) if ('netns' in p && !names.has(p.netns)) throw new Error(`${w.request.command} names node ${p.netns}, which is not one of the nodes`)
   }
   const bytes = (b: Buffer) => `pack("H*", '${b.toString('hex')}')`
   return [
     `my @nodes = (${nodes.map((n, i) => `[${perl(n.name)}, ${perl(n.hostname)}, ${n.ipForward ?? 'undef'}, ${shellFds(i).join(', ')}]`).join(', ')});`,
-    `my @wiring = (${(opts.wiring ?? []).map(({ on, request: r }) => `\n  [${[perl(on), perl(r.command), bytes(r.message), ...r.patches.map((p) => 'pid' in p ? `[${p.offset}, 'pid', ${perl(p.pid)}]` : `[${p.offset}, 'lookup', ${bytes(p.lookup)}]`)].join(', ')}]`).join(',')});`,
+    `my @wiring = (${(opts.wiring ?? []).map(({ on, request: r }) => `\n  [${[perl(on), perl(r.command), bytes(r.message), ...r.patches.map((p) => 'netns' in p ? `[${p.offset}, 'netns', ${perl(p.netns)}]` : `[${p.offset}, 'lookup', ${bytes(p.lookup)}]`)].join(', ')}]`).join(',')});`,
     nodesProgramBody(nr, opts.hidden ?? HIDDEN_DIRS.filter((d) => existsSync(d)), opts.separate ?? separateSystemMounts(), opts),
   ].join('\n')
 }
@@ -216,51 +218,58 @@ function nodesProgramBody(nr: (typeof SYSCALLS)[string], hidden: string[], separ
     // first (a literal is read-only to it). 0 stands for NULL.
     'sub call { my ($what, @a) = @_; syscall(shift @a, @a) == -1 and die "labproof node $name: $what: $!\\n" }',
     'sub put { my ($file, $text, $mode) = @_; my $f; open($f, $mode // ">", $file) and print $f $text and close $f or die "labproof node $name: writing $file: $!\\n" }',
-    // Closes descriptor $fd if it is open (one perl did not open itself).
+    // Closes descriptors perl did not open itself, if they are open.
     'sub close_fd { for my $fd (@_) { my $f; close $f if open($f, "+<&=", $fd) } }',
     `call("dying with labproof", ${nr.prctl}, ${PR_SET_PDEATHSIG}, ${SIGKILL}, 0, 0, 0);`,
     'exit 1 if getppid() != $parent;',
-    'my (%pid, %pipe);',
+    // This process's own namespaces, to come back to after making each node's.
+    `my @home = map { open(my $f, "<", "/proc/self/ns/$_->[0]") or die "labproof: /proc/self/ns/$_->[0]: $!\\n"; [$f, $_->[1]] } (['net', ${CLONE.NEWNET}], ['mnt', ${CLONE.NEWNS}], ['uts', ${CLONE.NEWUTS}], ['pid', ${CLONE.NEWPID}]);`,
+    'my $machine = (stat $home[0][0])[1];',
+    // First each node's network namespace, with a descriptor of it and a netlink socket in it
+    // (a socket stays in the namespace it was made in), so the wiring can start at once.
+    'my (%netns, %socket, %pid, %pipe, @inherited);',
     'for my $n (@nodes) {',
-    '  pipe(my $from, my $to) or die "labproof node $name: pipe: $!\\n";',
-    '  my $pid = fork() // die "labproof node $name: fork: $!\\n";',
-    '  if (!$pid) { close $from; node($to, @$n) }',
-    '  close $to; $pid{$n->[0]} = $pid; $pipe{$n->[0]} = $from;',
+    '  $name = $n->[0];',
+    `  call("unshare", ${nr.unshare}, ${CLONE.NEWNET});`,
+    '  open($netns{$name}, "<", "/proc/self/ns/net") or die "labproof node $name: its network namespace: $!\\n";',
+    // A node whose network namespace were this machine's would be wired to the machine itself.
+    '  die "labproof node $name: its network namespace is not its own\\n" if (stat $netns{$name})[1] == $machine;',
+    `  socket($socket{$name}, ${AF_NETLINK}, ${SOCK_RAW}, ${NETLINK_ROUTE}) or die "labproof node $name: a netlink socket: $!\\n";`,
+    `  call("going back to its own network namespace", ${nr.setns}, fileno($home[0][0]), ${CLONE.NEWNET});`,
     '}',
+    '$name = "group";',
+    'if (@wiring) { $pipe{"(wiring)"} = wire(); push @inherited, $pipe{"(wiring)"} }',
+    // Then each node's PID 1, forked in its network namespace and new mount, UTS and PID ones.
+    'for my $n (@nodes) {',
+    '  pipe(my $from, my $to) and pipe(my $alive, my $keep) or die "labproof: pipe: $!\\n";',
+    '  $name = $n->[0];',
+    `  call("entering its network namespace", ${nr.setns}, fileno($netns{$name}), ${CLONE.NEWNET});`,
+    `  call("unshare", ${nr.unshare}, ${CLONE.NEWNS | CLONE.NEWUTS | CLONE.NEWPID});`,
+    '  my $pid = fork() // die "labproof node $name: fork: $!\\n";',
+    '  if (!$pid) { close $_ for $from, $keep, @inherited, values %socket, values %netns; node($to, $alive, @$n) }',
+    `  call("going back to its own namespaces", ${nr.setns}, fileno($_->[0]), $_->[1]) for @home;`,
+    '  close $to; close $alive; push @inherited, $from, $keep; $pid{$n->[0]} = $pid; $pipe{$n->[0]} = $from;',
+    '}',
+    '$name = "group";',
     // The sockets are the nodes' shells': only each node holds its own.
     'close_fd(@$_[3, 4]) for @nodes;',
     'my %said = map { ($_ => "") } keys %pipe;',
-    'my (%up, %inner, %ready);',
-    'my $machine = (stat "/proc/self/ns/net")[1] // die "labproof: /proc/self/ns/net: $!\\n";',
+    'my %ready;',
     'while (keys %ready < keys %pipe) {',
     '  my $wait = ""; vec($wait, fileno($pipe{$_}), 1) = 1 for grep { !$ready{$_} } keys %pipe;',
     '  select($wait, undef, undef, undef) > 0 or next;',
     '  for my $n (grep { !$ready{$_} && vec($wait, fileno($pipe{$_}), 1) } keys %pipe) {',
-    '    my $got = sysread($pipe{$n}, my $chunk, 256);',
-    '    die($n eq "(wiring)" ? "labproof: the wiring failed\\n" : "labproof node $n: it exited before it was ready\\n") if !$got;',
-    '    $said{$n} .= $chunk;',
-    '    while ($said{$n} =~ s/^(\\w+) ?(\\d*)\\n//) {',
-    '      if ($1 eq "pid") { $inner{$n} = $2 }',
-    '      elsif ($1 eq "ready") { $ready{$n} = 1 }',
-    '      elsif ($1 eq "up") {',
-    // A node whose network namespace were this machine's would be wired to the machine itself.
-    '        my $ns = (stat "/proc/$pid{$n}/ns/net")[1];',
-    '        die "labproof node $n: its network namespace is not its own\\n" if !$ns || $ns == $machine;',
-    '        $up{$n} = 1;',
-    '        if (keys %up == @nodes && @wiring) { $said{"(wiring)"} = ""; $pipe{"(wiring)"} = wire() }',
-    '      }',
-    '    }',
+    '    sysread($pipe{$n}, my $chunk, 256) or die($n eq "(wiring)" ? "labproof: the wiring failed\\n" : "labproof node $n: it exited before it was ready\\n");',
+    '    $ready{$n} = 1 if ($said{$n} .= $chunk) =~ /^ready$/m;',
     '  }',
     '}',
     `open(my $report, ">&=", ${REPORT_FD}) or die "labproof: fd ${REPORT_FD}: $!\\n";`,
-    'print $report map({ "node $_->[0] $inner{$_->[0]}\\n" } @nodes), "ready\\n"; close $report;',
-    'open(STDIN, "<", "/dev/null"); open(STDOUT, ">", "/dev/null");',
+    'print $report map({ "node $_->[0] $pid{$_->[0]}\\n" } @nodes), "ready\\n"; close $report;',
     '1 while wait() != -1;',
     'exit 0;',
     '',
-    // The wiring, in a process of its own: one rtnetlink socket in each node's network namespace
-    // (made there, it stays there), then every request in order, each acknowledged before the
-    // next. Its PIDs are this machine's (the nodes' processes), as `ip … netns PID` would take.
+    // The wiring, in a process of its own while the nodes are made: every request in order on
+    // its node's socket, each answered before the next. Returns the pipe it says `ready` on.
     'sub wire {',
     '  pipe(my $from, my $to) or die "labproof: pipe: $!\\n";',
     '  my $pid = fork() // die "labproof: fork: $!\\n";',
@@ -268,17 +277,11 @@ function nodesProgramBody(nr: (typeof SYSCALLS)[string], hidden: string[], separ
     '  close $from; $name = "wiring";',
     `  call("dying with its group", ${nr.prctl}, ${PR_SET_PDEATHSIG}, ${SIGKILL}, 0, 0, 0);`,
     '  exit 1 if getppid() != $group;',
-    '  my %socket;',
-    '  for my $n (keys %pid) {',
-    '    open(my $ns, "<", "/proc/$pid{$n}/ns/net") or die "labproof node $n: its network namespace: $!\\n";',
-    `    call("entering the network namespace of $n", ${nr.setns}, fileno($ns), ${CLONE.NEWNET});`,
-    `    socket($socket{$n}, ${AF_NETLINK}, ${SOCK_RAW}, ${NETLINK_ROUTE}) or die "labproof node $n: a netlink socket: $!\\n";`,
-    '  }',
     '  for my $w (@wiring) {',
     '    my ($on, $command, $message, @patches) = @$w;',
     '    for my $p (@patches) {',
     '      my ($at, $kind, $what) = @$p;',
-    '      substr($message, $at, 4) = pack("L", $kind eq "pid" ? $pid{$what} : ask($socket{$on}, $what, $on, $command));',
+    '      substr($message, $at, 4) = pack("L", $kind eq "netns" ? fileno($netns{$what}) : ask($socket{$on}, $what, $on, $command));',
     '    }',
     '    ask($socket{$on}, $message, $on, $command);',
     '  }',
@@ -295,26 +298,14 @@ function nodesProgramBody(nr: (typeof SYSCALLS)[string], hidden: string[], separ
     '  return unpack("x20 l", $answer);',
     '}',
     '',
-    // A node: its namespaces, then its PID 1 with its root and shell. Never returns.
+    // A node's PID 1: its root and shell. Never returns.
     'sub node {',
-    '  my ($to, $n, $host, $forward, $in, $out) = @_; $name = $n;',
-    `  close_fd(@$_[3, 4]) for grep { $_->[3] != $in } @nodes; close_fd(${REPORT_FD});`,
+    '  my ($to, $alive, $n, $host, $forward, $in, $out) = @_; $name = $n;',
+    `  close_fd(@$_[3, 4]) for grep { $_->[3] != $in } @nodes; close_fd(${REPORT_FD}); close $_->[0] for @home;`,
     `  call("dying with its group", ${nr.prctl}, ${PR_SET_PDEATHSIG}, ${SIGKILL}, 0, 0, 0);`,
-    '  exit 1 if getppid() != $group;',
-    `  call("unshare", ${nr.unshare}, ${CLONE.NEWNET | CLONE.NEWNS | CLONE.NEWUTS | CLONE.NEWPID});`,
-    `  call("private mounts", ${nr.mount}, 0, "/", 0, ${MS.REC | MS.PRIVATE}, 0);`,
-    '  syswrite($to, "up\\n");',
-    // The pipe tells PID 1 whether this process was gone before PID 1 could ask to die with it.
-    '  pipe(my $alive, my $keep) or die "labproof node $name: pipe: $!\\n";',
-    '  my $init = fork() // die "labproof node $name: fork: $!\\n";',
-    '  if ($init) {',
-    '    close $alive; close_fd($in, $out); syswrite($to, "pid $init\\n"); close $to;',
-    '    open(STDIN, "<", "/dev/null"); open(STDOUT, ">", "/dev/null");',
-    '    waitpid($init, 0); exit($? & 127 ? 128 + ($? & 127) : $? >> 8);',
-    '  }',
-    '  close $keep;',
-    `  call("dying with the node's parent", ${nr.prctl}, ${PR_SET_PDEATHSIG}, ${SIGKILL}, 0, 0, 0);`,
+    // The pipe's other end is the group's: readable (at its end) if the group died first.
     '  my $gone = ""; vec($gone, fileno($alive), 1) = 1; exit 1 if select($gone, undef, undef, 0); close $alive;',
+    `  call("private mounts", ${nr.mount}, 0, "/", 0, ${MS.REC | MS.PRIVATE}, 0);`,
     '  umask 0;',
     `  call("mounting its disk on ${DISK}", ${nr.mount}, "labproof-disk", "${DISK}", "tmpfs", 0, "mode=0755,size=${NODE_DISK_MB}m");`,
     `  for my $d ${list(dirs)} { mkdir($d, 0755) or die "labproof node $name: mkdir $d: $!\\n" }`,
@@ -355,7 +346,7 @@ function nodesProgramBody(nr: (typeof SYSCALLS)[string], hidden: string[], separ
       '  }',
     ] : []),
     // Only the shell holds the node's sockets: they close when the shell exits.
-    '  close_fd($in, $out); open(STDIN, "<", "/dev/null"); open(STDOUT, ">", "/dev/null");',
+    '  close_fd($in, $out);',
     '  syswrite($to, "ready\\n"); close $to;',
     '  while (1) { sleep 1 if wait() == -1 }',
     '}',
