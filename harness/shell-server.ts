@@ -94,6 +94,9 @@ interface Pending {
   started?: () => void
 }
 
+/** A command's result from a server; `notStarted`: the server was gone before it began it. */
+type ServerResult = ProcessResult & { notStarted?: true }
+
 /** How requests reach the server and answers come back: a local process's pipes, or an exec
  *  stream of a container engine. */
 export interface ShellTransport {
@@ -158,7 +161,7 @@ export class ShellServer {
   /** A command's end said the server had been killed: its process may not have gone yet. */
   private killed = false
 
-  async run(script: string, opts: { timeoutMs: number; input?: string }): Promise<ProcessResult> {
+  async run(script: string, opts: { timeoutMs: number; input?: string }): Promise<ServerResult> {
     const started = performance.now()
     const id = `${process.pid}-${this.next++}`
     const file = (ext: string) => `${this.localDir}/${id}.${ext}`
@@ -168,8 +171,10 @@ export class ShellServer {
     writeFileSync(file('sh'), script)
     if (opts.input !== undefined) writeFileSync(file('in'), opts.input)
     let timedOut = false
+    let sent: Pending | undefined
     const status = await new Promise<number>((resolve) => {
       const p: Pending = { end: resolve }
+      sent = p
       this.pending.set(id, p)
       const timer = setTimeout(() => {
         timedOut = true
@@ -193,6 +198,9 @@ export class ShellServer {
       stderr: stderr + gone,
       ms: Math.round(performance.now() - started),
       ...(timedOut ? { timedOut } : {}),
+      // The server never said it began the command (no `pid` line) before its output closed:
+      // the command did not run, and another server may run it.
+      ...(gone && sent?.pgid === undefined ? { notStarted: true as const } : {}),
     }
   }
 
@@ -317,6 +325,20 @@ export class HostShell {
     }
     this.current = this.start().catch(() => undefined)
     return this.current
+  }
+
+  /** Run `script` on the server (undefined: none could start). A command sent to a server that
+   *  died before it began it (an earlier command killed the server, and its end came back before
+   *  the server was seen to die) runs once more on a new server. */
+  async run(script: string, opts: { timeoutMs: number; input?: string }): Promise<ProcessResult | undefined> {
+    const server = await this.server()
+    if (!server) return undefined
+    const { notStarted, ...result } = await server.run(script, opts)
+    if (!notStarted) return result
+    const next = await this.server()
+    if (!next || next === server) return result
+    const { notStarted: _, ...again } = await next.run(script, opts)
+    return again
   }
 
   /** Settles once the server, if one was started, has exited. */

@@ -61,8 +61,7 @@ class DockerHost extends BaseHost {
   })
 
   protected async runShell(script: string, opts: { timeoutMs: number; input?: string }) {
-    const shell = await this.shell.server()
-    return shell ? shell.run(script, opts) : execInContainer(this.container, script, opts)
+    return (await this.shell.run(script, opts)) ?? execInContainer(this.container, script, opts)
   }
 
   protected override async runShellBatch(items: BatchItem[]) {

@@ -67,9 +67,8 @@ export class NetnsHost extends BaseHost {
     `/proc/${this.node.innerPid}/root${SHELL_DIR}`, this.name))
 
   protected async runShell(script: string, opts: { timeoutMs: number; input?: string }) {
-    const shell = await this.shell.server()
     // Without its shell (the node is gone), nsenter says why the command cannot run.
-    return shell ? shell.run(script, opts) : runProcess(toolPath('nsenter'), [...this.enter(), ...dropCapabilities(toolPath('setpriv')), '/bin/sh', '-c', script], opts)
+    return (await this.shell.run(script, opts)) ?? runProcess(toolPath('nsenter'), [...this.enter(), ...dropCapabilities(toolPath('setpriv')), '/bin/sh', '-c', script], opts)
   }
 
   protected override async runShellBatch(items: BatchItem[]) {
