@@ -64,8 +64,12 @@ describe.skipIf(!root)('an mtu check on a netns lab (needs root)', () => {
 
   beforeAll(async () => {
     await engine.start()
-    // Each check runs on its own, as it would after the steps before it passed.
-    for (const planned of planSteps(scenario)) {
+    // The steps up to the passing checks in order, as a run settles them (the engine may run
+    // consecutive steps on a host as one batch); each failing check on its own, as it would run
+    // after the steps before it passed.
+    const plan = planSteps(scenario)
+    for (const planned of plan.slice(0, 5)) results.push(await engine.settle(planned))
+    for (const planned of plan.slice(5)) {
       const fresh = new ScenarioEngine(scenario, engine.opts)
       fresh.lab = engine.lab
       results.push(await fresh.runStep(planned))
