@@ -17,9 +17,9 @@ let batched = 0
 
 function kind(cmd: string): string {
   const first = cmd.split('\n')[0]!
-  if (first.startsWith('mkdir -p /run/labproof-captures')) return 'capture start'
-  if (first.startsWith('n=0 running=1')) return cmd.includes('base64') || cmd.includes('.window') ? 'capture cut' : 'capture mark'
-  if (/^kill -KILL \d+ 2>\/dev\/null; rm -f \/run\/labproof-captures/.test(first)) return 'capture end'
+  // Capture requests name themselves on their first line (capture/tcpdump.ts).
+  const capture = /^# labproof capture (start|mark|cut|discard)\b/.exec(first)?.[1]
+  if (capture) return `capture ${capture === 'discard' ? 'end' : capture}`
   if (first.startsWith('echo "release=')) return 'capability probe'
   return 'other command'
 }

@@ -86,7 +86,7 @@ export class CaptureSet {
         // Read back through the window's filter unless the capture was made through it.
         const cut = await capture.cut(from, capture.spec.filter === spec.filter ? undefined : spec.filter, { stop })
         const note = `${stop ? 'the capture' : `packets cut from the capture kept`} on ${spec.on}${spec.filter ? `, filter "${spec.filter}"` : ''}` +
-          `${cut.end.running ? '' : '; tcpdump there had ended (its interface is gone)'}${cut.log ? `\n${cut.log}` : ''}`
+          `${cut.end.running ? '' : '; tcpdump there had ended (its interface is gone)'}`
         return { spec, pcap: cut.pcap, tcpdumpLog: note }
       })),
     }
