@@ -1,4 +1,5 @@
-// labproof's JUnit file, written by a vitest reporter in vitest's main process.
+// labproof's JUnit file: written by `labproof run` as its steps settle (run/run-scenarios.ts),
+// and, as a vitest reporter in vitest's main process, for scenarios bound to vitest (`npm test`).
 //
 // Which steps exist comes from the scenario files the run was given (LABPROOF_SCENARIO_FILES,
 // planned before vitest has collected anything) and from the tests vitest collected (each
@@ -94,6 +95,16 @@ export default class JunitReporter implements Reporter {
 
   onTestRunEnd(modules: ReadonlyArray<TestModule>): void {
     for (const m of modules) if (!this.modules.includes(m)) this.modules.push(m)
+    this.runEnded()
+  }
+
+  /** A step settled (`labproof run`, which has no vitest tests: its run records say it all). */
+  stepEnded(): void {
+    this.writeSoon()
+  }
+
+  /** The run (this cell of it) ended: the file is written, and not again on exit. */
+  runEnded(): void {
     this.part.ended = true
     this.write()
   }
