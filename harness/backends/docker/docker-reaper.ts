@@ -125,6 +125,7 @@ export function sweepStaleOnce(docker: Dockerode): Promise<ReapResult> {
 
 const liveLabs = new Set<string>()
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const
+const RUN_HANDLES_ITS_EXIT = Symbol.for('labproof.runHandlesItsExit')
 
 /** Keep `labId` to be reaped if this process is interrupted before the lab is destroyed. */
 export function trackLab(labId: string): void {
@@ -145,6 +146,9 @@ function onSignal(signal: NodeJS.Signals): void {
   // Bounded: a hung engine must not keep an interrupted run alive.
   const giveUp = new Promise((resolve) => setTimeout(resolve, 10_000).unref())
   void Promise.race([reapDocker({ labIds }).catch(() => undefined), giveUp]).then(() => {
+    // `labproof run` (run/interrupt.ts) has this signal already and exits once its labs are
+    // gone: raised again, it would be the second signal, which exits at once.
+    if ((globalThis as { [RUN_HANDLES_ITS_EXIT]?: boolean })[RUN_HANDLES_ITS_EXIT]) return
     // Re-raise: with our handler gone, the default action (or another handler) applies.
     process.kill(process.pid, signal)
   })
