@@ -29,8 +29,8 @@ export const SHELL_DIR = '/run/labproof-exec'
  *  `pid ID PGID` at once and `end ID STATUS` when it exits. `batch ID`: run ID.sh as `run0`
  *  does, with the server's answers on its fd 3 (a batch's `start`/`end` lines of its own
  *  commands). `kill PGID`: SIGKILL that process group. Requests are read while commands run, so
- *  commands may run side by side. */
-export const SERVER_SCRIPT = [
+ *  commands may run side by side. This one is sh alone, for hosts without perl (SERVER_SCRIPT). */
+export const SH_SERVER_SCRIPT = [
   `d=${SHELL_DIR}`,
   'command -v setsid >/dev/null || { echo "no setsid in this host"; exit 1; }',
   // The node made the directory (namespace-node.ts): no `mkdir` to start then.
@@ -52,6 +52,49 @@ export const SERVER_SCRIPT = [
   '  esac',
   'done',
 ].join('\n')
+
+/** The same server in Perl (perl-base is on every Debian/Ubuntu host, and the netns nodes are
+ *  made by Perl): the server itself forks each command, gives it a process group of its own and
+ *  execs `sh ID.sh`, and reaps it: one fork and one exec a command, where sh forks a subshell
+ *  to wait for it, forks the background job and execs setsid before sh (a fork or an exec costs
+ *  several ms on a loaded machine; no module is loaded, so the server stays small to fork).
+ *  Everything else is as SH_SERVER_SCRIPT: the same requests and answers, files, process group,
+ *  and signals (a command starts with SIGINT and SIGQUIT ignored, as sh starts a background
+ *  job). A command that kills the server gets no `end`: the server's output closes and the
+ *  host's commands end with it, as when the sh server dies. No single quote in it: it goes
+ *  inside one in SERVER_SCRIPT. */
+const PERL_SERVER = [
+  'use strict;',
+  `my $d = "${SHELL_DIR}";`,
+  '-d $d or mkdir $d or do { print "cannot make $d: $!\\n"; exit 1 };',
+  '$| = 1; print "ready\\n";',
+  // A child that ends wakes the loop through a pipe (no end is missed between the check and
+  // the wait).
+  'pipe(my $wake_r, my $wake_w) or die; my %kids; my $in = "";',
+  '$SIG{CHLD} = sub { syswrite $wake_w, "x" };',
+  'sub start { my ($op, $id) = @_; my $pid = fork;',
+  '  if (!defined $pid) { print "end $id 126\\n"; return }',
+  '  if ($pid == 0) {',
+  '    setpgrp(0, 0); $SIG{CHLD} = "DEFAULT"; $SIG{INT} = $SIG{QUIT} = "IGNORE";',
+  // A batch writes its answers on fd 3: the server's output (sh makes it, once per batch).
+  '    exec { "sh" } "sh", "-c", "exec 3>&1 </dev/null >\\"\\$0.out\\" 2>\\"\\$0.err\\"; exec sh \\"\\$0.sh\\"", "$d/$id" if $op eq "batch";',
+  '    open(STDIN, "<", $op eq "run" ? "$d/$id.in" : "/dev/null") or exit 2;',
+  '    open(STDOUT, ">", "$d/$id.out") or exit 2; open(STDERR, ">", "$d/$id.err") or exit 2;',
+  '    exec { "sh" } "sh", "$d/$id.sh"; exit 127 }',
+  '  $kids{$pid} = $id; print "pid $id $pid\\n" }',
+  'sub reap { while ((my $pid = waitpid(-1, 1)) > 0) { my $id = delete $kids{$pid};',
+  '  print "end $id ", ($? & 127 ? 128 + ($? & 127) : $? >> 8), "\\n" if defined $id } }',
+  'for (;;) { my $rin = ""; vec($rin, 0, 1) = 1; vec($rin, fileno($wake_r), 1) = 1;',
+  '  my $n = select(my $rout = $rin, undef, undef, undef);',
+  '  if ($n < 0) { next if $!{EINTR}; last }',
+  '  if (vec($rout, fileno($wake_r), 1)) { sysread $wake_r, my $x, 512; reap() }',
+  '  if (vec($rout, 0, 1)) { my $r = sysread STDIN, $in, 4096, length $in; last unless $r;',
+  '    while ($in =~ s/^([^\\n]*)\\n//) { my ($op, $arg) = split / /, $1, 2;',
+  '      if ($op eq "kill") { kill "KILL", -$arg } elsif ($op =~ /^(run0?|batch)$/) { start($op, $arg) } } } }',
+].join('\n')
+
+/** The server a host runs: Perl's where the host has perl, else sh's. */
+export const SERVER_SCRIPT = `command -v perl >/dev/null 2>&1 && exec perl -e '${PERL_SERVER}'\n${SH_SERVER_SCRIPT}`
 
 export interface BatchItem {
   script: string

@@ -162,8 +162,9 @@ describe.skipIf(!root)('netns lab lifetime (needs root)', () => {
     const shells = shellServersOf(nodes)
     expect(shells.length).toBe(4)
     // A shell entered from here (nsenter) after host01's own shell is killed from inside the host.
-    // (A command's parent is the server's job for it; the server is that job's parent.)
-    await lab.host('host01').exec('kill -KILL "$(ps -o ppid= -p $PPID)"')
+    // (The server is the command's ancestor whose parent is the node's PID 1: the command's
+    // parent with the Perl server, the parent of the server's job for it with the sh one.)
+    await lab.host('host01').exec('p=$$; while q=$(ps -o ppid= -p "$p") && [ $q != 1 ]; do p=$q; done; kill -KILL "$p"')
     await lab.host('host01').succeed('true')
     const entered = processes().filter((p) => p.ppid === process.pid && p.argv[0]!.endsWith('nsenter') && p.argv.at(-1)!.includes(SHELL_DIR)).map((p) => p.pid)
     expect(entered.length).toBe(1)

@@ -1,13 +1,19 @@
 // The long-lived shell that runs a host's commands (netns and docker hosts), here as a local
 // process on this machine: what happens when it cannot start, so a host falls back.
 import { afterAll, describe, expect, test } from 'vitest'
+import { spawnSync } from 'node:child_process'
 import { rm } from 'node:fs/promises'
-import { HostShell, SERVER_SCRIPT, SHELL_DIR, ShellServer, spawnTransport } from '../../harness/shell-server.ts'
+import { HostShell, SERVER_SCRIPT, SH_SERVER_SCRIPT, SHELL_DIR, ShellServer, spawnTransport } from '../../harness/shell-server.ts'
 
-const local = () => spawnTransport('sh', ['-c', SERVER_SCRIPT])
 const root = process.getuid?.() === 0
+const perl = spawnSync('sh', ['-c', 'command -v perl']).status === 0
 
-describe.skipIf(!root)('a host shell on this machine (needs root: it writes to /run)', () => {
+// Both servers: Perl's where the host has perl (SERVER_SCRIPT), sh's where it has not.
+describe.skipIf(!root).each([
+  ...(perl ? [{ server: 'perl', script: SERVER_SCRIPT }] : []),
+  { server: 'sh', script: SH_SERVER_SCRIPT },
+])('a host shell on this machine, the $server server (needs root: it writes to /run)', ({ script }) => {
+  const local = () => spawnTransport('sh', ['-c', script])
   afterAll(async () => {
     await rm(SHELL_DIR, { recursive: true, force: true })
   })
@@ -50,13 +56,27 @@ describe.skipIf(!root)('a host shell on this machine (needs root: it writes to /
     await shell.done
   })
 
+  test('each command is a process group of its own, with SIGINT and SIGQUIT ignored as in any background job of sh; a timeout kills the group', async () => {
+    const shell = await ShellServer.start(local(), SHELL_DIR, 'this machine')
+    const r = await shell.run('read -r pid _ _ _ pgid _ < /proc/$$/stat; echo "$pid $pgid"; grep SigIgn /proc/$$/status', { timeoutMs: 5_000 })
+    const [pid, pgid] = r.stdout.split('\n')[0]!.split(' ')
+    expect(pgid).toBe(pid)
+    expect(BigInt(`0x${/SigIgn:\s+([0-9a-f]+)/.exec(r.stdout)![1]}`) & 6n).toBe(6n)
+    const timed = await shell.run('sleep 30 & echo $!; wait', { timeoutMs: 300 })
+    expect(timed).toMatchObject({ exitCode: 124, timedOut: true })
+    const child = Number(timed.stdout.trim())
+    await expect.poll(() => spawnSync('kill', ['-0', String(child)]).status, { timeout: 5_000 }).not.toBe(0)
+    shell.close()
+    await shell.done
+  })
+
   test('refuses to start when its files are out of reach from here', async () => {
     await expect(ShellServer.start(local(), '/nonexistent/labproof-exec', 'a remote engine')).rejects.toThrow(
       'could not start a shell in a remote engine: /nonexistent/labproof-exec is not reachable from this machine')
   })
 
   test('refuses to start in a host without setsid (no process group per command)', async () => {
-    await expect(ShellServer.start(spawnTransport('env', ['PATH=/nonexistent', '/bin/sh', '-c', SERVER_SCRIPT]), SHELL_DIR, 'a bare image'))
+    await expect(ShellServer.start(spawnTransport('env', ['PATH=/nonexistent', '/bin/sh', '-c', script]), SHELL_DIR, 'a bare image'))
       .rejects.toThrow('could not start a shell in a bare image: it said "no setsid in this host"')
   })
 
