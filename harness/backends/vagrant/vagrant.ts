@@ -349,6 +349,7 @@ export function createVagrantBackend(options: VagrantBackendOptions = {}): Backe
       const dir = await mkdtemp(join(tmpdir(), `${VAGRANT_DIR_PREFIX}-${id}-${ownerTag()}-`))
       const underlayDevice = `lpv${id.slice(-8)}`
       const nodes = new Map<string, NodeProcess>()
+      let internetHost: NetnsHost | undefined
       const names = [...topology.hosts.map((h) => h.name), ...(gatewayMode === 'vm' ? [GATEWAY] : [])]
       const machines: Machine[] = names.map((name) => ({ name }))
       let env: Record<string, string> = {}
@@ -377,7 +378,9 @@ export function createVagrantBackend(options: VagrantBackendOptions = {}): Backe
           const pids = new Map([[GATEWAY, gatewayPid], [INTERNET, nodes.get(INTERNET)!.innerPid]])
           const wiring = await runProcess('nsenter', ['-t', String(gatewayPid), '-n', '--', 'sh', '-c', gatewayScript(topology, pids, [])], { timeoutMs: 10_000 })
           if (wiring.exitCode !== 0) throw new Error(`vagrant backend: could not wire the gateway: ${wiring.stderr}`)
-          await new NetnsHost(INTERNET, nodes.get(INTERNET)!).succeed(internetScript(topology))
+          // The lab's internet host: it takes the node's own shell, so it is the only one made.
+          internetHost = new NetnsHost(INTERNET, nodes.get(INTERNET)!)
+          await internetHost.succeed(internetScript(topology))
           await plugUnderlay(underlayDevice, gatewayPid)
         } else if (macvtapUnderlay) {
           const segment = await startNode(id, 'underlay-segment')
@@ -471,7 +474,7 @@ export function createVagrantBackend(options: VagrantBackendOptions = {}): Backe
         const hosts = new Map<string, Host>(topology.hosts.map((h) => [h.name, machines.find((m) => m.name === h.name)!.host!]))
         if (gatewayMode === 'netns') {
           hosts.set(GATEWAY, new NetnsHost(GATEWAY, nodes.get(GATEWAY)!))
-          hosts.set(INTERNET, new NetnsHost(INTERNET, nodes.get(INTERNET)!))
+          hosts.set(INTERNET, internetHost!)
         } else {
           const gw = machines.find((m) => m.name === GATEWAY)!
           hosts.set(GATEWAY, gw.host!)
