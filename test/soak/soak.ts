@@ -12,7 +12,8 @@
 //   npm run soak -- --runs 1 --no-kill --scenario scenarios --scenario test/soak/forced-failure
 //
 // A run that ran to the end and failed, or hung, keeps its evidence (console output, JUnit, run
-// records, Allure results) under --keep (default ./soak-results/<start time>/run-N); the soak
+// records, Allure results; for a hung run also every process of the machine with its scheduling
+// class at that moment) under --keep (default ./soak-results/<start time>/run-N); the soak
 // prints each one's failing steps with their messages. Every other run's output is deleted.
 //
 // Kills, chosen at random for about half of the runs:
@@ -22,7 +23,7 @@
 // The moment is uniform between 0.3 s and 85% of the typical length of a run not killed.
 import { spawn, spawnSync } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
-import { cp, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os, { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -126,6 +127,10 @@ async function oneRun(n: number, kill: Kill, atMs: number, outDir: string): Prom
   const result = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), RUN_LIMIT_MS))])
   running.delete(npx.pid!)
   if (result === 'hung') {
+    // What the whole machine was running, and at which scheduling class (a real-time process of
+    // someone else's can hold every core): so a hang can be told from a starved run.
+    const ps = spawnSync('ps', ['-eo', 'pid,ppid,cls,rtprio,ni,stat,pcpu,time,etime,args', '--sort=-pcpu'], { encoding: 'utf8' })
+    await writeFile(path.join(runDir, 'processes-at-hang.txt'), `load ${loadAverage()}\n${ps.stdout ?? ps.error?.message ?? ''}`)
     for (const p of below(npx.pid!)) {
       try {
         process.kill(p.pid, 'SIGKILL')
