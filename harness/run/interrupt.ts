@@ -43,13 +43,6 @@ export function guardRun(backend: string): void {
   }
 }
 
-/** Ends the guard of a run that finished (the parent watch; signals then do what they always do). */
-export function unguardRun(): void {
-  if (parentWatch) clearInterval(parentWatch)
-  parentWatch = undefined
-  for (const s of SIGNALS) process.off(s, onSignal)
-}
-
 /** What the run must do when it is stopped (destroy a lab that is up or on its way); returns a
  *  function that takes it back (the lab went down by itself). */
 export function onStop(hook: () => Promise<unknown>): () => void {
