@@ -174,6 +174,29 @@ describe.skipIf(!root)('captures kept for the lab, read by window (needs root)',
     await expectTcpdumpGone(lab.host('host02'))
     expect((await lab.host('host02').exec('ls /run/labproof-captures')).stdout).toBe('')
   })
+
+  test('a window\'s captures on one host start in one request, are marked in one and cut in one', async () => {
+    const host = lab.host('host01')
+    const exec = host.exec
+    const sent: string[] = []
+    host.exec = (cmd, opts) => {
+      sent.push(cmd.split('\n')[0]!)
+      return exec.call(host, cmd, opts)
+    }
+    const specs = [{ on: 'host01:any', filter: 'icmp' }, { on: 'host01:ens33', filter: 'icmp' }]
+    try {
+      await withCaptures(step(), specs, async () => 0)
+      const ctx = step()
+      await withCaptures(ctx, specs, () => ctx.run('host01', 'ping -c 2 -i 0.01 192.168.21.12'))
+      expect(sent.filter((l) => l.startsWith('# labproof capture'))).toEqual([
+        '# labproof capture start (2)', '# labproof capture cut (2)', '# labproof capture mark (2)', '# labproof capture cut (2)',
+      ])
+      expect([echoes(ctx, 'host01:any'), echoes(ctx, 'host01:ens33')]).toEqual([2, 2])
+    } finally {
+      host.exec = exec
+      await captures.endAll()
+    }
+  })
 })
 
 describe.skipIf(!root)('kept captures made through the one filter the plan reads them through (needs root)', () => {
