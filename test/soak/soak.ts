@@ -187,7 +187,7 @@ async function main(): Promise<number> {
       outcomes.push(o)
       const done = outcomes.length
       const failedSoFar = outcomes.filter((x) => x.kept).length
-      process.stdout.write(`  run ${String(n).padStart(2)}: ${o.kill === 'none' ? 'ran to the end' : `SIGKILL (${o.kill}) at ${o.atMs} ms`}, exit ${o.exit}, ${(o.ms / 1000).toFixed(1)} s  [${done}/${runs} done, ${failedSoFar} failed or hung, ${new Date().toISOString().slice(11, 19)}, load ${loadAverage()}]\n`)
+      process.stdout.write(`  run ${String(n).padStart(2)}: ${o.hung ? 'hung' : o.kill === 'none' ? 'ran to the end' : `SIGKILL (${o.kill}) at ${o.atMs} ms`}, exit ${o.exit}, ${(o.ms / 1000).toFixed(1)} s  [${done}/${runs} done, ${failedSoFar} failed or hung, ${new Date().toISOString().slice(11, 19)}, load ${loadAverage()}]\n`)
       if (o.kept) process.stdout.write(describeKept(o))
     }
   }
@@ -227,7 +227,8 @@ async function main(): Promise<number> {
     ['DOCKER-USER rules for lab bridges that are gone', counts.firewallRules.length, everyone.firewallRules.length],
   ]
   const killed = outcomes.filter((o) => o.kill !== 'none')
-  const completed = outcomes.filter((o) => o.kill === 'none')
+  // A hung run did not run to the end: it is counted as hung, not also as failed.
+  const completed = outcomes.filter((o) => o.kill === 'none' && !o.hung)
   const hung = outcomes.filter((o) => o.hung)
   const failedComplete = completed.filter((o) => o.exit !== '0')
   process.stdout.write([
