@@ -18,7 +18,7 @@ let batched = 0
 function kind(cmd: string): string {
   const first = cmd.split('\n')[0]!
   // Capture requests name themselves on their first line (capture/tcpdump.ts).
-  const capture = /^# labproof capture (start|mark|cut|discard)\b/.exec(first)?.[1]
+  const capture = /^# labproof capture (start ahead|start|mark|cut|discard)\b/.exec(first)?.[1]
   if (capture) return `capture ${capture === 'discard' ? 'end' : capture}`
   if (first.startsWith('echo "release=')) return 'capability probe'
   return 'other command'

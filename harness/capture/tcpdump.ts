@@ -4,17 +4,16 @@
 // tcpdump runs inside the host, so it dies with the host whatever happens to labproof. A capture
 // is started once and read by window (capture-set.ts): start() starts it and waits until it
 // listens; mark() says how far its file goes once tcpdump has written every packet the kernel
-// gave it; cut() brings home the packets written since a mark, filtered, as a pcap of their own
-// (and ends it, for a capture of one step); discard() ends it without keeping anything.
+// gave it; cut() brings home the packets written since a mark as a pcap of their own (and ends
+// it, for a capture of one step); discard() ends it without keeping anything.
 //
 // What each costs is the processes it starts in the host (in a VM under TCG each costs about
 // 50 ms; a shell builtin costs nothing): the requests of one kind to one host made in the same
 // turn of the event loop (a window's marks, its cuts, the starts ahead of a step) go as one
 // script, and the scripts use shell builtins wherever one does: a mark reads tcpdump's state
 // and how far it has written (its file descriptor's position in /proc) with `read`, so it starts
-// nothing beyond the host's `sh`; a cut starts `tail` and `base64` (and a `tcpdump -r` only when
-// the window reads the capture through another filter than it was made with); a start waits
-// for tcpdump's "listening on" line on a pipe with `read`, not by polling with `sleep`.
+// nothing beyond the host's `sh`; a cut starts `od`; a start waits for tcpdump's
+// "listening on" line on a pipe with `read`, not by polling with `sleep`.
 import { randomBytes } from 'node:crypto'
 import { shellQuote, type ExecResult, type Host } from '../host.ts'
 import type { Lab } from '../lab.ts'
@@ -45,7 +44,7 @@ export interface FinishedCapture {
 }
 
 const REMOTE_DIR = '/run/labproof-captures'
-/** Captures come home through the cut command's own output (base64), with no local copy; the
+/** Captures come home through the cut command's own output (in hex), with no local copy; the
  *  prefix names the copies earlier versions made, which `labproof clean` still removes. */
 export const PCAP_TEMP_PREFIX = 'labproof-pcap-'
 const READY_TIMEOUT_MS = 5_000
@@ -75,6 +74,9 @@ export interface CaptureCut {
   end: CaptureMark
 }
 
+/** What a start ahead says where it does not start: the interface is not one of those it may. */
+export const NOT_AHEAD = 'not started ahead: promiscuous mode matters on'
+
 /** The pcap file header: 24 bytes before the first record. */
 export const PCAP_HEADER_BYTES = 24
 
@@ -95,19 +97,24 @@ export class RunningCapture {
   ) {}
 
   /** Start tcpdump and wait until it listens: with the other starts on the same host asked for
-   *  in this turn, one round trip to the host. */
-  static start(lab: Lab, spec: CaptureSpec): Promise<RunningCapture> {
+   *  in this turn, one round trip to the host. Each start succeeds or fails on its own: one that
+   *  never listens fails (and is ended) alone, the others of its request run on. `ahead`: only
+   *  where starting before the step that reads it changes nothing (startLines). */
+  static start(lab: Lab, spec: CaptureSpec, opts: { ahead?: boolean } = {}): Promise<RunningCapture> {
     const point = parseCapturePoint(spec.on)
     const host = lab.host(point.host)
     const base = `${REMOTE_DIR}/${process.pid}-${Date.now().toString(36)}-${counter++}`
-    return request(host, 'start', {
-      script: (tag) => startLines(tag, base, point, spec.filter),
+    // Starts ahead go in a request of their own: a window waits for its own starts only.
+    return request(host, opts.ahead ? 'ahead' : 'start', {
+      script: (tag) => startLines(tag, base, point, spec.filter, opts.ahead ?? false),
       parse: (part, whole) => {
         const pid = Number(/^pid (\d+)$/m.exec(part)?.[1])
         const listening = /^up (.*listening on .*)$/m.exec(part)?.[1]
         if (!pid || listening === undefined) {
+          // Told to start and never listening (the request timed out): ended, its file removed.
+          if (pid && whole.timedOut) void host.exec(stopLines({ pid, remoteBase: base }).join('\n')).catch(() => undefined)
           const said = [...part.matchAll(/^log (.*)$/gm)].map((m) => m[1]).join('\n').trim()
-          throw new Error(`tcpdump did not start on ${spec.on}: ${said || whole.stderr.trim() || whole.stdout.trim() || `exit ${whole.exitCode}`}${whole.timedOut ? ' (no answer in time)' : ''}`)
+          throw new Error(`tcpdump did not start on ${spec.on}: ${said || (whole.timedOut ? 'it was not listening' : whole.stderr.trim() || whole.stdout.trim() || `exit ${whole.exitCode}`)}${whole.timedOut ? ` within ${READY_TIMEOUT_MS / 1000} s` : ''}`)
         }
         const fd = Number(/^fd (\d+)$/m.exec(part)?.[1])
         return new RunningCapture(spec, host, pid, Number.isInteger(fd) && fd > 0 ? fd : undefined, base, listening)
@@ -123,28 +130,17 @@ export class RunningCapture {
     })
   }
 
-  /** The packets written since `from` (a mark's offset), once tcpdump has caught up, through
-   *  `filter` (tcpdump reading them back in the host). With `stop`, tcpdump is ended and its
-   *  files removed in the same request. */
-  cut(from: number, filter: string | undefined, opts: { stop?: boolean } = {}): Promise<CaptureCut> {
+  /** The packets written since `from` (a mark's offset), once tcpdump has caught up. With
+   *  `stop`, tcpdump is ended and its files removed in the same request. */
+  cut(from: number, opts: { stop?: boolean } = {}): Promise<CaptureCut> {
     // Without the file's header yet, the first cut reads the file from its start.
-    const readFrom = filter === undefined && !this.header ? 0 : from
+    const readFrom = this.header ? from : 0
     return request(this.host, 'cut', {
-      script: () => cutLines(this, from, readFrom, filter, opts.stop ?? false, this.header),
+      script: () => cutLines(this, from, readFrom, opts.stop ?? false),
       parse: (part, whole) => {
         const end = parseMark(part)
         if (!end) return this.failed('could not read the capture and bring its packets home', part, whole)
-        const body = part.slice(part.indexOf('\n') + 1)
-        const logs = [...body.matchAll(/^log (.*)$/gm)].map((m) => m[1]!)
-        const data = Buffer.from(body.replace(/^log .*$/gm, ''), 'base64')
-        if (filter !== undefined) {
-          // tcpdump writes a pcap (its header at least) unless it refused the filter.
-          if (data.length < PCAP_HEADER_BYTES) {
-            throw new Error(`tcpdump could not read the capture on ${this.spec.on} back through the filter ${JSON.stringify(filter)}: ${logs.join('\n').trim() || whole.stderr.trim()}`)
-          }
-          this.header ??= Buffer.from(data.subarray(0, PCAP_HEADER_BYTES))
-          return { pcap: end.offset > from ? data : emptyPcap(this.listening), end }
-        }
+        const data = Buffer.from(part.slice(part.indexOf('\n') + 1).replace(/\s+/g, ''), 'hex')
         if (end.offset <= from) return { pcap: emptyPcap(this.listening), end }
         // The output may go on past the mark (packets written since): the window ends at it.
         const want = end.offset - readFrom
@@ -188,7 +184,7 @@ export function emptyPcap(listening: string): Buffer {
 
 // ---- Requests: the parts asked of one host in one turn, as one script ----
 
-type Op = 'start' | 'mark' | 'cut' | 'discard'
+type Op = 'start' | 'ahead' | 'mark' | 'cut' | 'discard'
 
 interface Part<T> {
   /** The part's lines; `tag` marks the lines of a start, whose parts run side by side. */
@@ -226,24 +222,25 @@ function request<T>(host: Host, op: Op, part: Part<T>): Promise<T> {
 async function send(host: Host, op: Op, parts: Queued[]): Promise<void> {
   const token = `lp${randomBytes(6).toString('hex')}`
   // The first line names the request (bench/round-trips.ts and step profiles read it).
-  const lines = [`# labproof capture ${op} (${parts.length})`]
-  if (op === 'start') {
+  const starts = op === 'start' || op === 'ahead'
+  const lines = [`# labproof capture ${op === 'ahead' ? 'start ahead' : op} (${parts.length})`]
+  if (starts) {
     // Every capture starts side by side; each tags its lines with its number.
-    lines.push(`[ -d ${REMOTE_DIR} ] || mkdir -p ${REMOTE_DIR} || exit 1`, ...parts.flatMap((p, i) => p.part.script(i)), 'wait')
+    lines.push(`[ -d ${REMOTE_DIR} ] || mkdir -p ${REMOTE_DIR} || exit 1`, 'session=; command -v setsid >/dev/null && session=setsid', ...parts.flatMap((p, i) => p.part.script(i)), 'wait')
   } else {
     // One after another, each a section of the output: its own lines, then its status.
     parts.forEach((p, i) => lines.push(`echo '${token} ${i}'`, '(', ...p.part.script(i), ') 2>&1', `printf '\\n${token} ${i} %s\\n' $?`))
   }
   let whole: ExecResult
   try {
-    whole = await host.exec(lines.join('\n'), { timeoutMs: op === 'start' ? READY_TIMEOUT_MS + 5_000 : REQUEST_TIMEOUT_MS })
+    whole = await host.exec(lines.join('\n'), { timeoutMs: starts ? READY_TIMEOUT_MS + 5_000 : REQUEST_TIMEOUT_MS })
   } catch (error) {
     for (const p of parts) p.reject(error)
     return
   }
   parts.forEach((p, i) => {
     let own: string
-    if (op === 'start') {
+    if (starts) {
       own = whole.stdout.split('\n').flatMap((l) => (l.startsWith(`${i} `) ? [l.slice(String(i).length + 1)] : [])).join('\n')
     } else {
       const begin = whole.stdout.indexOf(`${token} ${i}\n`)
@@ -266,14 +263,39 @@ async function send(host: Host, op: Op, parts: Queued[]): Promise<void> {
  *  `read` waits on: no polling. The pipe is closed once it listens (tcpdump says nothing more
  *  until it ends, and it is killed). -U and --immediate-mode: each packet is delivered and
  *  written as it arrives (else the last batch is lost on stop); -s 262: headers only, enough for
- *  every check and a few KB per capture; -n: no name lookups (nothing may leave the lab). In a
- *  namespace, `ip netns exec` becomes tcpdump (same PID). */
-export function startLines(tag: number, base: string, point: CapturePoint, filter?: string): string[] {
+ *  every check and a few KB per capture; -n: no name lookups (nothing may leave the lab).
+ *  tcpdump runs in a session of its own (setsid, where the host has it), so a request that is
+ *  ended for taking too long ends none of the captures it started that listen.
+ *
+ *  Promiscuous mode: an interface that sees every frame without it (veth, tun/tap, and the
+ *  other virtual ones with no device type, as the host's /sys tells: none filters by address)
+ *  is captured with -p, so capturing it changes nothing on it; any other (a bridge, which
+ *  delivers to itself only what is its own unless promiscuous; a NIC) is captured promiscuous,
+ *  and stays so. `ahead` (a start before the step that reads it, while earlier steps run):
+ *  only `any` and the interfaces captured with -p; the others are not started. In a namespace,
+ *  `ip netns exec` (which mounts the namespace's /sys) runs the choice and becomes tcpdump. */
+export function startLines(tag: number, base: string, point: CapturePoint, filter: string | undefined, ahead: boolean): string[] {
   const file = `${base}.pcap`
-  const inNs = point.netns ? `ip netns exec ${shellQuote(point.netns)} ` : ''
-  const tcpdump = `${inNs}tcpdump -n -U --immediate-mode -s ${SNAPLEN} -i ${shellQuote(point.iface)} -w ${file}${filter ? ` ${shellQuote(filter)}` : ''}`
+  const options = `-n -U --immediate-mode -s ${SNAPLEN} -i ${shellQuote(point.iface)} -w ${file}${filter ? ` ${shellQuote(filter)}` : ''}`
+  let run: string
+  if (point.iface === 'any') {
+    run = `${point.netns ? `ip netns exec ${shellQuote(point.netns)} ` : ''}tcpdump ${options}`
+  } else {
+    const d = `/sys/class/net/${point.iface}`
+    const choose = [
+      `d=${shellQuote(d)} p=`,
+      'if [ -e "$d/tun_flags" ]; then p=-p',
+      'elif [ -r "$d/uevent" ] && [ ! -e "$d/device" ]; then',
+      '  t=; while IFS== read -r k v; do [ "$k" = DEVTYPE ] && t=$v; done < "$d/uevent"',
+      '  case $t in ""|vxlan) p=-p;; esac',
+      'fi',
+      ...(ahead ? [`[ -n "$p" ] || { echo "${NOT_AHEAD} ${point.iface}" >&2; exit 1; }`] : []),
+      `exec tcpdump $p ${options}`,
+    ].join('\n')
+    run = point.netns ? `ip netns exec ${shellQuote(point.netns)} sh -c ${shellQuote(choose)}` : `sh -c ${shellQuote(choose)}`
+  }
   return [
-    `{ ${tcpdump} 2>&1 >/dev/null </dev/null & echo "labproof-pid $!"; } | {`,
+    `{ $session ${run} 2>&1 >/dev/null </dev/null & echo "labproof-pid $!"; } | {`,
     '  p= u=',
     '  while IFS= read -r l; do',
     '    case $l in',
@@ -317,28 +339,18 @@ export function catchUpLines(c: { pid: number; fd: number | undefined; remoteBas
   ]
 }
 
-/** After catching up (the first line, as a mark's), the file from byte `readFrom` in base64 (the
- *  caller keeps what lies before the mark); or, through `filter`, the records from `from` to
- *  the mark behind the file's header, read back by tcpdump, in base64, then what tcpdump said
- *  (`log` lines). A filter is applied to an empty window too, so a filter tcpdump refuses fails
- *  every window, not only those with packets. */
-export function cutLines(c: RunningCapture, from: number, readFrom: number, filter: string | undefined, stop: boolean, header: Buffer | undefined): string[] {
-  const f = `${c.remoteBase}.pcap`
-  const octal = (b: Buffer) => `printf '${[...b].map((x) => `\\${x.toString(8).padStart(3, '0')}`).join('')}'`
-  const headerSource = header ? octal(header) : `if [ "$size" -gt ${from} ]; then head -c ${PCAP_HEADER_BYTES} ${f}; else ${octal(emptyPcap(c.listening))}; fi`
+/** After catching up (the first line, as a mark's), the file from byte `readFrom` in hex, by one
+ *  `od` (which skips to it itself: one process, where `tail | base64` took two; the caller keeps
+ *  what lies before the mark). */
+export function cutLines(c: RunningCapture, from: number, readFrom: number, stop: boolean): string[] {
   return [
     ...catchUpLines(c),
-    ...(filter === undefined
-      ? [`if [ "$size" -gt ${from} ]; then tail -c +${readFrom + 1} ${f} | base64 || exit 1; fi`]
-      : [
-          `{ ${headerSource}; if [ "$size" -gt ${from} ]; then tail -c +${from + 1} ${f} | head -c $((size - ${from})); fi; } | tcpdump -n -r - -w - ${shellQuote(filter)} 2>${c.remoteBase}.flog | base64`,
-          `while IFS= read -r l; do printf 'log %s\\n' "$l"; done < ${c.remoteBase}.flog`,
-        ]),
+    `if [ "$size" -gt ${from} ]; then od -An -v -tx1 -j ${readFrom} ${c.remoteBase}.pcap || exit 1; fi`,
     ...(stop ? stopLines(c) : []),
   ]
 }
 
 /** End tcpdump and remove its files: nothing is kept, so nothing needs flushing. */
 export function stopLines(c: { pid: number; remoteBase: string }): string[] {
-  return [`kill -KILL ${c.pid} 2>/dev/null; rm -f ${c.remoteBase}.pcap ${c.remoteBase}.flog`]
+  return [`kill -KILL ${c.pid} 2>/dev/null; rm -f ${c.remoteBase}.pcap`]
 }

@@ -43,9 +43,10 @@ export interface CheckKindSpec<Body extends Record<string, unknown>> {
    *  check (engine.ts), and the check's run() gets their results without a round trip of its
    *  own. Only for kinds that send no packet (readsConfigOnly). */
   reads?(body: Body): { on: string; command: string }[]
-  /** The captures the check reads in a lab run (one window, read through these filters):
-   *  known before the lab runs, so a capture point read through one filter only is captured
-   *  through it (capture/capture-set.ts), with nothing to filter afterwards. */
+  /** The captures the check reads in a lab run: one window, through these filters, opened
+   *  before the check runs any command and closed after its last. Known before the lab runs, so
+   *  they are started ahead of its step (engine.ts), and the window is marked and cut with its
+   *  step's own (capture/evidence.ts). */
   captures?(body: Body): CaptureSpec[]
   /** One line naming the claim: `mtu 1400 on v1 at host01/ns1`. */
   title(body: Body): string

@@ -21,7 +21,8 @@ import { planSteps, topologyOf, type PlannedStep } from '../scenario/plan.ts'
 import { missingRequirements, stepHosts } from '../scenario/requirements.ts'
 import { batchGate, isPlainCommand, runBatchedStep, runStep, stepCaptureWindows, stepTitle, type StepOutcome } from '../scenario/run-step.ts'
 import { boundCommand } from '../scenario/bounded.ts'
-import { CaptureSet, capturePlan, mayDeleteNamespace } from '../capture/capture-set.ts'
+import { CaptureSet, mayDeleteNamespace, mergeSpecs } from '../capture/capture-set.ts'
+import { parseCapturePoint } from '../capture/tcpdump.ts'
 import { isRunStep } from '../scenario/schema.ts'
 import { checkReads } from '../checks/index.ts'
 import { mayRunAhead, noReplyClaim, type NoReplyClaim } from './run-ahead.ts'
@@ -30,6 +31,8 @@ import type { EngineEvent, EngineEventType, EventOf, RunOf, StepRecord, StepResu
 import { cellName, type RunOptions } from './run-options.ts'
 
 export const DEFAULT_STEP_TIMEOUT_MS = 30_000
+/** How many of the next steps with captures have them started ahead (prestartCaptures). */
+const PRESTART_READERS = 2
 
 /** One command of a batch, for the step it belongs to. */
 interface BatchedCommand {
@@ -45,8 +48,6 @@ interface Batched {
   commands: BatchedCommand[]
   ran: Promise<ExecResult | undefined>[]
   batch: ExecBatch
-  /** The batch's last step. */
-  last: boolean
 }
 
 type Payload<T extends EngineEventType> = Omit<EventOf<T>, keyof RunOf | 'type'>
@@ -132,7 +133,7 @@ export class ScenarioEngine {
     // host's answer ready or on its way (a host is still reported probed by its first step).
     for (const h of this.lab.topology.hosts) void this.lab.host(h.name).capabilities().catch(() => undefined)
     this.replyWait = new ReplyWait(this.lab.noReplyWaitS)
-    this.captures = new CaptureSet(this.lab, false, capturePlan(this.plan().flatMap(({ step }) => stepCaptureWindows(step, this.scenario.capture))))
+    this.captures = new CaptureSet(this.lab)
     await this.emit('lab-up', { lab: this.lab, ms: performance.now() - t0 })
     return this.lab
   }
@@ -251,8 +252,9 @@ export class ScenarioEngine {
     const batched = this.batched.get(number) ?? (run.ranAhead ? undefined : await this.beginBatch(planned, lab))
     let outcome: Promise<StepOutcome>
     if (batched) {
-      // The batch's commands are done once its last one is: captures may start ahead again.
-      if (batched.last) void Promise.allSettled(batched.ran).then(() => this.prestartCaptures(planned))
+      // Captures start ahead beside the batch where none of its commands names their point, the
+      // others as soon as the last command naming it is done (beginBatch).
+      this.prestartCaptures(planned)
       if (isRunStep(step)) outcome = runBatchedStep(step, ctx, batched.ran[0]!)
       else {
         batched.commands.forEach((c, i) => ctx.ranBefore(c.on, c.command, batched.ran[i]!))
@@ -327,8 +329,11 @@ export class ScenarioEngine {
     // A step reported blocked never awaits its command: its failure is no one's to handle.
     for (const r of batch.results) r.catch(() => undefined)
     let at = 0
-    members.forEach((m, i) => {
-      this.batched.set(m.planned.number, { commands: m.commands, ran: batch.results.slice(at, at + m.commands.length), batch, last: i === members.length - 1 })
+    members.forEach((m) => {
+      const ran = batch.results.slice(at, at + m.commands.length)
+      this.batched.set(m.planned.number, { commands: m.commands, ran, batch })
+      // Once its commands are done, captures they held back may start ahead.
+      void Promise.allSettled(ran).then(() => this.prestartCaptures(m.planned, true))
       at += m.commands.length
     })
     return this.batched.get(leader.number)
@@ -348,19 +353,45 @@ export class ScenarioEngine {
     return reads.map((r) => ({ ...r, timeoutMs, gate: 'any' as const }))
   }
 
-  /** While this step runs, the captures of the next step that reads any are started (only
-   *  `any` points, CaptureSet.prestart), unless this step may delete a namespace (a capture
-   *  there would keep it alive) or reads those points itself. */
-  private prestartCaptures(planned: PlannedStep): void {
+  /** While this step runs, the captures of the next steps that read any are started
+   *  (CaptureSet.prestart: `any` points and interfaces where that changes nothing), unless this
+   *  step may delete a namespace (a capture there would keep it alive) or reads those captures
+   *  itself (its window starts them). A point waits for every command still to run before that
+   *  step that makes its namespace (`ip netns add`), names its interface (which may make it,
+   *  move it or delete it: `ip link add`, `ip link set … netns`) or, in a namespace, may delete
+   *  a namespace; a start tried early is not tried again for the same step. Steps its hosts
+   *  lack something for (skipped) are passed over. `done`: this step's commands have run (a
+   *  batch's, beginBatch). */
+  private prestartCaptures(planned: PlannedStep, done = false): void {
     const { step } = planned
     if (!this.captures || (isRunStep(step) && [step.run, step.erratum?.corrected ?? ''].some(mayDeleteNamespace))) return
     const plan = this.plan()
-    const next = plan.slice(plan.findIndex((p) => p.number === planned.number) + 1)
-      .map((p) => stepCaptureWindows(p.step, this.scenario.capture).flat())
-      .find((specs) => specs.length > 0)
-    const own = new Set(stepCaptureWindows(step, this.scenario.capture).flat().map((s) => s.on))
-    if (next) this.captures.prestart(next.filter((s) => !own.has(s.on)))
+    const after = plan.slice(plan.findIndex((p) => p.number === planned.number) + 1)
+    const own = new Set(stepCaptureWindows(step, this.scenario.capture).flatMap(mergeSpecs).map((s) => `${s.on} ${s.filter}`))
+    let readers = 0
+    for (const [at, reader] of after.entries()) {
+      if (readers === PRESTART_READERS) break
+      const windows = stepCaptureWindows(reader.step, this.scenario.capture)
+      if (windows.length === 0 || this.lacksFor(reader)) continue
+      readers++
+      const commands = [...(done ? [] : [planned]), ...after.slice(0, at)]
+        .flatMap(({ step: s }) => (isRunStep(s) ? [s.run, s.erratum?.corrected ?? ''] : []))
+      const deletes = commands.some(mayDeleteNamespace)
+      const ready = windows.flatMap(mergeSpecs).filter((spec) => {
+        const point = parseCapturePoint(spec.on)
+        if (own.has(`${spec.on} ${spec.filter}`) || (deletes && point.netns)) return false
+        return !commands.some((c) => (point.netns && makesNamespace(c, point.netns)) || (point.iface !== 'any' && namesWord(c, point.iface)))
+      })
+      if (ready.length) this.captures.prestart(ready, reader.number)
+    }
   }
+
+  /** Whether a step will be skipped for what its hosts lack, as far as they are probed yet. */
+  private lacksFor({ step, requires }: PlannedStep): boolean {
+    const caps = stepHosts(step).map((h) => this.caps.get(h))
+    return caps.every((c) => c !== undefined) && missingRequirements(requires, caps as Capabilities[]) !== undefined
+  }
+
 
   /** The whole plan: lab up, every step in order, lab down (also when a step or a subscriber
    *  throws). For drivers that are not a test runner (the bench). */
@@ -379,4 +410,14 @@ export class ScenarioEngine {
     const event = { ...this.run, type, ...payload } as unknown as EventOf<T>
     for (const s of this.subscribers) await (s[type] as ((e: EventOf<T>) => void | Promise<void>) | undefined)?.(event)
   }
+}
+
+/** Whether a command may make the network namespace `name` (`ip netns add NAME`, `attach`). */
+function makesNamespace(command: string, name: string): boolean {
+  return /\bnetns\s+a[a-z]*\s/.test(command) && namesWord(command, name)
+}
+
+/** Whether a command names `name` as a word of its own (an interface or namespace name). */
+function namesWord(command: string, name: string): boolean {
+  return new RegExp(`(^|[^\\w.-])${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|[^\\w.-])`).test(command)
 }

@@ -41,7 +41,9 @@ export async function runStep(step: RunStep | CheckStep, ctx: StepContext, scena
   }
   const specs = stepCaptures(step, scenarioCaptures)
   if (specs.length === 0) return runStepItself(step, ctx)
-  const { result, evidence } = await withCaptures(ctx, specs, () => runStepItself(step, ctx))
+  // A check's own window is its work's first and last: marked and cut with the step's.
+  const nested = isRunStep(step) ? [] : checkCaptures(step.check)
+  const { result, evidence } = await withCaptures(ctx, specs, () => runStepItself(step, ctx), nested.length ? { nested } : {})
   const seen = (step.wire ?? []).map((w) => assertWire(w, evidence))
   return seen.length ? { ...result, summary: `${result.summary}; on the wire: ${seen.join(', ')}` } : result
 }

@@ -29,12 +29,10 @@ describe.skipIf(!root)('metacharacters in a capture filter on a netns lab (needs
   })
 
   test.each(payloads)('filter %j: tcpdump refuses it, nothing runs', async (filter) => {
-    // A capture of one step filters as it captures; the lab's kept capture reads a window back
-    // through the filter.
+    // A capture of one step and the lab's kept capture both filter as they capture.
     await expect(new CaptureSet(lab, true).open([{ on: 'host01:ens33', filter }])).rejects.toThrow(/tcpdump did not start on host01:ens33: .*(syntax error|can't parse filter)/s)
     const kept = new CaptureSet(lab)
-    const window = await kept.open([{ on: 'host01:ens33', filter }])
-    await expect(window.close()).rejects.toThrow(/tcpdump could not read the capture on host01:ens33 back through the filter .*(syntax error|can't parse filter)/s)
+    await expect(kept.open([{ on: 'host01:ens33', filter }])).rejects.toThrow(/tcpdump did not start on host01:ens33: .*(syntax error|can't parse filter)/s)
     await kept.endAll()
     // Inside the host (its /tmp is its own) and on this machine.
     expect((await lab.host('host01').exec(`test -e ${marker}`)).exitCode).toBe(1)

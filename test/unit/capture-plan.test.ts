@@ -1,26 +1,7 @@
-// The capture plan: which capture points every window of a scenario reads through one filter
-// (those are captured through it, with nothing to read back), from the steps themselves.
+// The capture windows a step opens, from the step itself: what the engine starts ahead of it.
 import { describe, expect, test } from 'vitest'
-import { capturePlan } from '../../harness/capture/capture-set.ts'
 import { stepCaptureWindows } from '../../harness/scenario/run-step.ts'
 import type { CheckStep, RunStep } from '../../harness/scenario/schema.ts'
-
-describe('capturePlan', () => {
-  test('a point read through one filter in every window is planned with it', () => {
-    const plan = capturePlan([[{ on: 'host01/ns1:any', filter: 'icmp and host 10.0.0.2' }], [{ on: 'host01/ns1:any', filter: 'icmp and host 10.0.0.2' }]])
-    expect([...plan]).toEqual([['host01/ns1:any', 'icmp and host 10.0.0.2']])
-  })
-
-  test('a point read through two filters, or unfiltered once, is captured whole', () => {
-    expect(capturePlan([[{ on: 'host01:any', filter: 'icmp' }], [{ on: 'host01:any', filter: 'arp' }]]).size).toBe(0)
-    expect(capturePlan([[{ on: 'host01:any', filter: 'icmp' }], [{ on: 'host01:any' }]]).size).toBe(0)
-  })
-
-  test('two specs of one point in one window are one capture through both filters', () => {
-    const plan = capturePlan([[{ on: 'host01:v1', filter: 'icmp' }, { on: 'host01:v1', filter: 'arp' }]])
-    expect(plan.get('host01:v1')).toBe('(icmp) or (arp)')
-  })
-})
 
 describe('stepCaptureWindows', () => {
   test("a ping check's window is its own capture where the ping is sent", () => {
