@@ -9,6 +9,7 @@ import { CaptureSet } from '../../harness/capture/capture-set.ts'
 import { openCaptures, withCaptures } from '../../harness/capture/evidence.ts'
 import { matchPacket } from '../../harness/capture/pattern.ts'
 import { readPcap } from '../../harness/capture/pcap.ts'
+import { RunningCapture } from '../../harness/capture/tcpdump.ts'
 import type { Host } from '../../harness/host.ts'
 import type { Lab } from '../../harness/lab.ts'
 import { runStep } from '../../harness/scenario/run-step.ts'
@@ -272,6 +273,38 @@ describe.skipIf(!root)('kept captures made through the filter their windows read
       await host.succeed('ip link del lpbr')
     }
   })
+})
+
+describe.skipIf(!root)('captures started in one request (needs root)', () => {
+  let lab: Lab
+  beforeAll(async () => {
+    lab = await netnsBackend.provision(buildTopology())
+  })
+  afterAll(async () => {
+    await lab?.destroy()
+  })
+
+  test('one that never listens fails alone, named, and is ended; the others of its request run on', async () => {
+    const host = lab.host('host01')
+    // In this host only (its own root overlay): a tcpdump that never listens on lphang.
+    await host.succeed(`mkdir -p /usr/local/sbin && printf '%s\\n' '#!/bin/sh' 'case " $* " in *" -i lphang "*) exec sleep 600;; esac' 'exec /usr/bin/tcpdump "$@"' > /usr/local/sbin/tcpdump && chmod +x /usr/local/sbin/tcpdump`)
+    try {
+      const [good, hung] = await Promise.allSettled([RunningCapture.start(lab, { on: 'host01:ens33', filter: 'icmp' }), RunningCapture.start(lab, { on: 'host01:lphang' })])
+      expect(hung.status).toBe('rejected')
+      expect(String((hung as PromiseRejectedResult).reason)).toMatch(/tcpdump did not start on host01:lphang: it was not listening within 5 s/)
+      expect(good.status).toBe('fulfilled')
+      const capture = (good as PromiseFulfilledResult<RunningCapture>).value
+      const from = (await capture.mark()).offset
+      await host.succeed('ping -c 2 -i 0.01 192.168.21.12')
+      const cut = await capture.cut(from)
+      expect(cut.end.running).toBe(true)
+      expect(readPcap(cut.pcap).packets.filter((p) => matchPacket(p, { icmp: 'echo-request' }))).toHaveLength(2)
+      await host.waitUntilSucceeds("! pgrep -f 'sleep 600'", { timeoutMs: 5_000, intervalMs: 50 })
+      await capture.discard()
+    } finally {
+      await host.succeed('rm -f /usr/local/sbin/tcpdump')
+    }
+  }, 30_000)
 })
 
 describe.skipIf(!root)('a run killed in the middle of a capture (needs root)', () => {
