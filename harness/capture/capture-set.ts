@@ -107,7 +107,7 @@ export class CaptureSet {
     if (this.perWindow) return
     for (const spec of mergeSpecs(specs)) {
       const key = keyOf(spec)
-      if (this.running.has(key) || this.notAhead.has(spec.on) || (this.triedAhead.has(key) && this.triedAhead.get(key) === forStep)) continue
+      if (!this.wouldStartAhead(spec, forStep)) continue
       const started = this.start(spec, true)
       started.catch((error: unknown) => {
         if (String(error).includes(NOT_AHEAD)) this.notAhead.add(spec.on)
@@ -117,7 +117,13 @@ export class CaptureSet {
     }
   }
 
-  /** End the captures inside `host`'s network namespaces (before a command that may delete
+  /** Whether prestart(spec, forStep) would start anything: not running, not tried for it. */
+  wouldStartAhead(spec: CaptureSpec, forStep?: number): boolean {
+    const key = keyOf(spec)
+    return !this.perWindow && !this.running.has(key) && !this.notAhead.has(spec.on) && !(this.triedAhead.has(key) && this.triedAhead.get(key) === forStep)
+  }
+
+    /** End the captures inside `host`'s network namespaces (before a command that may delete
    *  one: a capture would keep it alive). */
   async endInNamespaces(host: string): Promise<void> {
     const keys = [...this.running.keys()].filter((key) => {

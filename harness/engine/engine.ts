@@ -22,7 +22,7 @@ import { missingRequirements, stepHosts } from '../scenario/requirements.ts'
 import { batchGate, isPlainCommand, runBatchedStep, runStep, stepCaptureWindows, stepTitle, type StepOutcome } from '../scenario/run-step.ts'
 import { boundCommand } from '../scenario/bounded.ts'
 import { CaptureSet, mayDeleteNamespace, mergeSpecs } from '../capture/capture-set.ts'
-import { parseCapturePoint } from '../capture/tcpdump.ts'
+import { parseCapturePoint, type CaptureSpec } from '../capture/tcpdump.ts'
 import { isRunStep } from '../scenario/schema.ts'
 import { checkReads } from '../checks/index.ts'
 import { mayRunAhead, noReplyClaim, type NoReplyClaim } from './run-ahead.ts'
@@ -363,27 +363,39 @@ export class ScenarioEngine {
    *  lack something for (skipped) are passed over. `done`: this step's commands have run (a
    *  batch's, beginBatch). */
   private prestartCaptures(planned: PlannedStep, done = false): void {
-    const { step } = planned
-    if (!this.captures || (isRunStep(step) && [step.run, step.erratum?.corrected ?? ''].some(mayDeleteNamespace))) return
-    const plan = this.plan()
-    const after = plan.slice(plan.findIndex((p) => p.number === planned.number) + 1)
-    const own = new Set(stepCaptureWindows(step, this.scenario.capture).flatMap(mergeSpecs).map((s) => `${s.on} ${s.filter}`))
+    const captures = this.captures
+    if (!captures) return
+    const steps = this.captureSteps()
+    const at = steps.findIndex((s) => s.planned.number === planned.number)
+    const current = steps[at]!
+    if (current.deletes) return
     let readers = 0
-    for (const [at, reader] of after.entries()) {
-      if (readers === PRESTART_READERS) break
-      const windows = stepCaptureWindows(reader.step, this.scenario.capture)
-      if (windows.length === 0 || this.lacksFor(reader)) continue
+    for (let i = at + 1; i < steps.length && readers < PRESTART_READERS; i++) {
+      const reader = steps[i]!
+      if (reader.specs.length === 0 || this.lacksFor(reader.planned)) continue
       readers++
-      const commands = [...(done ? [] : [planned]), ...after.slice(0, at)]
-        .flatMap(({ step: s }) => (isRunStep(s) ? [s.run, s.erratum?.corrected ?? ''] : []))
-      const deletes = commands.some(mayDeleteNamespace)
-      const ready = windows.flatMap(mergeSpecs).filter((spec) => {
+      const wanted = reader.specs.filter((spec) => !current.own.has(`${spec.on} ${spec.filter}`) && captures.wouldStartAhead(spec, reader.planned.number))
+      if (wanted.length === 0) continue
+      const before = steps.slice(done ? at + 1 : at, i)
+      const deletes = before.some((s) => s.deletes)
+      const ready = wanted.filter((spec) => {
         const point = parseCapturePoint(spec.on)
-        if (own.has(`${spec.on} ${spec.filter}`) || (deletes && point.netns)) return false
-        return !commands.some((c) => (point.netns && makesNamespace(c, point.netns)) || (point.iface !== 'any' && namesWord(c, point.iface)))
+        if (deletes && point.netns) return false
+        return !before.some((s) => s.commands.some((c) => (point.netns && makesNamespace(c, point.netns)) || (point.iface !== 'any' && namesWord(c, point.iface))))
       })
-      if (ready.length) this.captures.prestart(ready, reader.number)
+      if (ready.length) captures.prestart(ready, reader.planned.number)
     }
+  }
+
+  private stepsForCaptures: { planned: PlannedStep; specs: CaptureSpec[]; own: Set<string>; commands: string[]; deletes: boolean }[] | undefined
+  /** Per step of the plan, once: the captures its windows read, and its document commands. */
+  private captureSteps(): NonNullable<ScenarioEngine['stepsForCaptures']> {
+    return (this.stepsForCaptures ??= this.plan().map((planned) => {
+      const { step } = planned
+      const specs = stepCaptureWindows(step, this.scenario.capture).flatMap(mergeSpecs)
+      const commands = isRunStep(step) ? [step.run, ...(step.erratum ? [step.erratum.corrected] : [])] : []
+      return { planned, specs, own: new Set(specs.map((s) => `${s.on} ${s.filter}`)), commands, deletes: commands.some(mayDeleteNamespace) }
+    }))
   }
 
   /** Whether a step will be skipped for what its hosts lack, as far as they are probed yet. */
@@ -417,7 +429,10 @@ function makesNamespace(command: string, name: string): boolean {
   return /\bnetns\s+a[a-z]*\s/.test(command) && namesWord(command, name)
 }
 
+const wordPatterns = new Map<string, RegExp>()
 /** Whether a command names `name` as a word of its own (an interface or namespace name). */
 function namesWord(command: string, name: string): boolean {
-  return new RegExp(`(^|[^\\w.-])${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|[^\\w.-])`).test(command)
+  let pattern = wordPatterns.get(name)
+  if (!pattern) wordPatterns.set(name, (pattern = new RegExp(`(^|[^\\w.-])${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|[^\\w.-])`)))
+  return command.includes(name) && pattern.test(command)
 }
