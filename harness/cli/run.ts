@@ -1,5 +1,6 @@
-// `labproof run [FILE|DIR|ID]...`: the scenarios on fresh labs, through vitest's node API so the
-// CLI, `npm test` and an IDE all execute scenarios the same way.
+// `labproof run [FILE|DIR|ID]...`: the scenarios on fresh labs, each driven by its engine in this
+// process (run/run-scenarios.ts), without vitest: a run costs what its labs cost. The vitest
+// binding (scenario/runner.ts) runs the same engine and reports for `npm test` and vitest suites.
 import { rm } from 'node:fs/promises'
 import path from 'node:path'
 import { backendsHelp, defaultJobsHelp } from '../backends/help.ts'
@@ -11,7 +12,9 @@ import { cellName, type RunOptions } from '../engine/run-options.ts'
 import { outputDirs } from '../output-dirs.ts'
 import { writePlannedJunit } from '../report/junit-reporter.ts'
 import { readMatrix, writeMatrix } from '../report/matrix.ts'
-import { guardRun, loadVitest, runVitest } from '../run-vitest.ts'
+import { ConsoleReport } from '../run/console-report.ts'
+import { guardRun } from '../run/interrupt.ts'
+import { runScenarios } from '../run/run-scenarios.ts'
 import { jobsFromEnv } from '../scenario/jobs.ts'
 import { resolveLimits, setScenarioLimits, type ScenarioLimits } from '../scenario/limits.ts'
 import { resolveScenarios } from '../scenario/selection.ts'
@@ -91,7 +94,7 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
   const shard = values.shard === undefined ? undefined : parseShard(values.shard)
   const baseline = { check: values.baseline, write: values['write-baseline'] }
   await prepareBaseline(baseline)
-  // For vitest's config and workers, which read them from the environment.
+  // Read by jobsFromEnv() and outputDirs().
   if (settings.jobs !== undefined) process.env.LABPROOF_JOBS = String(settings.jobs)
   if (settings.output !== undefined) process.env.LABPROOF_OUTPUT_DIR = settings.output
 
@@ -110,28 +113,24 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
   const distros = listOption(distro as string | undefined)
   const kernels = listOption(kernel as string | undefined)
   const cells = distros.flatMap((distro) => kernels.map((kernel) => ({ distro, kernel })))
-  // Vitest loads while the preflight and the sweep wait on the machine (runVitest awaits it).
-  loadVitest().catch(() => {})
   // What the backend needs (root, an engine, a kernel it knows), as one line before any lab.
   const backend = await backendByName(backendName)
   for (const cell of cells) await backend.preflight({ ...backendOpts, ...cell })
   // Nothing is written before the machine passed the preflight. From here reports/junit.xml names
-  // every step (the sweep and vitest's start take seconds): a run stopped before they ran says so.
+  // every step (the sweep takes a while): a run stopped before they ran says so.
   writePlannedJunit({ outputFile: outputDirs().junit, runRecords: outputDirs().runRecords }, scenarios.map((s) => s.file))
-  // What runs killed with SIGKILL left behind (docker's are swept when its first lab starts),
-  // swept while vitest loads and makes its instance (the sweep waits on virsh and the like):
-  // runVitest starts the tests once it is done. It touches only what dead runs own.
+  // What runs killed with SIGKILL left behind (docker's are swept when its first lab starts):
+  // runScenarios starts the labs once it is done. It touches only what dead runs own.
   const swept = cleanLeftovers({ engineBackends: [] }).then((removed) => {
     if (removed.length) process.stderr.write(`labproof: removed what earlier runs left behind:\n${removed.map((r) => `  ${r}`).join('\n')}\n`)
   })
-  swept.catch(() => {}) // awaited by runVitest, which reports its failure
+  swept.catch(() => {}) // awaited by runScenarios: its failure fails the run
 
   const out = outputDirs()
   process.env.LABPROOF_OUTPUT_DIR = path.dirname(out.reports)
   await rm(out.allureResults, { recursive: true, force: true })
   await rm(out.runRecords, { recursive: true, force: true })
-  // The vitest entry (scenarios/labs.test.ts) runs exactly these files.
-  process.env.LABPROOF_SCENARIO_FILES = JSON.stringify(scenarios.map((s) => path.resolve(s.file)))
+  // The matrix cell the JUnit file plans its steps in (engine/run-options.ts runOptionsFromEnv).
   process.env.LABPROOF_BACKEND = backendName
 
   let failed = false
@@ -139,7 +138,10 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
     setOrClear('LABPROOF_DISTRO', cell.distro)
     setOrClear('LABPROOF_KERNEL', cell.kernel)
     if (cells.length > 1) process.stdout.write(`\n== ${cellName({ backend: backendName, ...cell })}\n`)
-    failed = (await runVitest({ backend: backendName, allure: true, run: runOf(backendName, cell, backendOpts, limits), before: swept })) || failed
+    const report = new ConsoleReport()
+    const run = runOf(backendName, cell, backendOpts, limits)
+    failed = (await runScenarios({ scenarios, run, console: report, junit: { outputFile: out.junit, runRecords: out.runRecords }, allureResults: out.allureResults, before: swept })) || failed
+    report.summary()
   }
   const matrix = await readMatrix(out.runRecords, cells.map((c) => cellName({ backend: backendName, ...c })))
   const table = await writeMatrix(out.reports, matrix)
@@ -164,7 +166,7 @@ function checkedBackendOptions(backend: string, values: Record<string, unknown>)
   }
 }
 
-/** One matrix cell's run, as vitest's workers get it. */
+/** One matrix cell's run. */
 function runOf(backend: string, cell: { distro?: string; kernel?: string }, options: Record<string, unknown>, limits: ScenarioLimits): RunOptions {
   return {
     backend,
