@@ -15,7 +15,7 @@ import { readMatrix, writeMatrix } from '../report/matrix.ts'
 import { ConsoleReport } from '../run/console-report.ts'
 import { guardRun } from '../run/interrupt.ts'
 import { runScenarios } from '../run/run-scenarios.ts'
-import { jobsFromEnv } from '../scenario/jobs.ts'
+import { defaultJobs } from '../scenario/jobs.ts'
 import { resolveLimits, setScenarioLimits, type ScenarioLimits } from '../scenario/limits.ts'
 import { resolveScenarios } from '../scenario/selection.ts'
 import { parseShard, shardOf } from '../scenario/shard.ts'
@@ -94,8 +94,7 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
   const shard = values.shard === undefined ? undefined : parseShard(values.shard)
   const baseline = { check: values.baseline, write: values['write-baseline'] }
   await prepareBaseline(baseline)
-  // Read by jobsFromEnv() and outputDirs().
-  if (settings.jobs !== undefined) process.env.LABPROOF_JOBS = String(settings.jobs)
+  // Read by outputDirs(), wherever a report is written.
   if (settings.output !== undefined) process.env.LABPROOF_OUTPUT_DIR = settings.output
 
   // A wrong file, folder or id fails here, before anything is provisioned.
@@ -118,7 +117,8 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
   for (const cell of cells) await backend.preflight({ ...backendOpts, ...cell })
   // Nothing is written before the machine passed the preflight. From here reports/junit.xml names
   // every step (the sweep takes a while): a run stopped before they ran says so.
-  writePlannedJunit({ outputFile: outputDirs().junit, runRecords: outputDirs().runRecords }, scenarios.map((s) => s.file))
+  const cellNames = cells.map((c) => cellName({ backend: backendName, ...c }))
+  writePlannedJunit({ outputFile: outputDirs().junit, runRecords: outputDirs().runRecords, cell: cellNames[0]! }, scenarios.map((s) => s.file))
   // What runs killed with SIGKILL left behind (docker's are swept when its first lab starts):
   // runScenarios starts the labs once it is done. It touches only what dead runs own.
   const swept = cleanLeftovers({ engineBackends: [] }).then((removed) => {
@@ -130,23 +130,19 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
   process.env.LABPROOF_OUTPUT_DIR = path.dirname(out.reports)
   await rm(out.allureResults, { recursive: true, force: true })
   await rm(out.runRecords, { recursive: true, force: true })
-  // The matrix cell the JUnit file plans its steps in (engine/run-options.ts runOptionsFromEnv).
-  process.env.LABPROOF_BACKEND = backendName
 
   let failed = false
-  for (const cell of cells) {
-    setOrClear('LABPROOF_DISTRO', cell.distro)
-    setOrClear('LABPROOF_KERNEL', cell.kernel)
-    if (cells.length > 1) process.stdout.write(`\n== ${cellName({ backend: backendName, ...cell })}\n`)
+  for (const [i, cell] of cells.entries()) {
+    if (cells.length > 1) process.stdout.write(`\n== ${cellNames[i]}\n`)
     const report = new ConsoleReport()
-    const run = runOf(backendName, cell, backendOpts, limits)
+    const run = runOf(backendName, cell, backendOpts, settings.jobs ?? defaultJobs(backendName), limits)
     failed = (await runScenarios({ scenarios, run, console: report, junit: { outputFile: out.junit, runRecords: out.runRecords }, allureResults: out.allureResults, before: swept })) || failed
     report.summary()
   }
-  const matrix = await readMatrix(out.runRecords, cells.map((c) => cellName({ backend: backendName, ...c })))
+  const matrix = await readMatrix(out.runRecords, cellNames)
   const table = await writeMatrix(out.reports, matrix)
   if (cells.length > 1) process.stdout.write(`\n${table}\n(also in ${path.join(out.reports, 'matrix.md')})\n`)
-  failed = (await applyBaseline(baseline, out.runRecords, cells.map((c) => cellName({ backend: backendName, ...c })))) || failed
+  failed = (await applyBaseline(baseline, out.runRecords, cellNames)) || failed
 
   if (values.report) {
     const { buildHtmlReport } = await import('../report/html.ts')
@@ -167,13 +163,13 @@ function checkedBackendOptions(backend: string, values: Record<string, unknown>)
 }
 
 /** One matrix cell's run. */
-function runOf(backend: string, cell: { distro?: string; kernel?: string }, options: Record<string, unknown>, limits: ScenarioLimits): RunOptions {
+function runOf(backend: string, cell: { distro?: string; kernel?: string }, options: Record<string, unknown>, jobs: number, limits: ScenarioLimits): RunOptions {
   return {
     backend,
     ...(cell.distro ? { distro: cell.distro } : {}),
     ...(cell.kernel ? { kernel: cell.kernel } : {}),
     options,
-    jobs: jobsFromEnv(),
+    jobs,
     limits,
   }
 }
@@ -182,9 +178,4 @@ function runOf(backend: string, cell: { distro?: string; kernel?: string }, opti
 function listOption(v: string | undefined): (string | undefined)[] {
   const items = (v ?? '').split(',').map((x) => x.trim()).filter(Boolean)
   return items.length ? items : [undefined]
-}
-
-function setOrClear(name: string, value: string | undefined): void {
-  if (value) process.env[name] = value
-  else delete process.env[name]
 }
