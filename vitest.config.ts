@@ -2,15 +2,15 @@ import { defineConfig } from 'vitest/config'
 import { outputDirs } from './harness/output-dirs.ts'
 import AllureReporter from './harness/report/allure-reporter.ts'
 import JunitReporter from './harness/report/junit-reporter.ts'
-import { SCENARIO_TEST_SETTINGS } from './harness/run-vitest-config.ts'
 import { jobsFromEnv } from './harness/scenario/jobs.ts'
 import { runOptionsFromEnv } from './harness/engine/run-options.ts'
 import { PROVIDED_RUN } from './harness/scenario/provided-run.ts'
+import { SCENARIO_TEST_SETTINGS } from './harness/scenario/vitest-settings.ts'
 
 const out = outputDirs()
 
-// labproof's own tests and the scenarios, from the TypeScript (`labproof run` gives vitest a
-// config of its own, harness/run-vitest-config.ts, with the same settings for scenario tests).
+// labproof's own tests and the scenarios, from the TypeScript (`labproof run` runs no vitest:
+// it drives the same engine and reports itself, harness/run/run-scenarios.ts).
 // Reporters: the console, JUnit for CI systems (labproof's own: skip reasons, scenario files and
 // lines, honest when interrupted), and allure-vitest with skip reasons for the HTML report.
 export default defineConfig({

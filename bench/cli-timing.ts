@@ -1,5 +1,5 @@
 // The command line as a user waits for it: `labproof list`, and `labproof run [ID...]` with
-// vitest's start and the reporters included. Results go to a temporary directory.
+// the CLI's start and the reporters included. Results go to a temporary directory.
 //
 // Run on its own (`npm run bench:cli`, after a build) it measures issue 17's two CLI targets:
 //   list      `node bin/labproof.js list` (the bin as node_modules/.bin/labproof runs it),
@@ -8,11 +8,11 @@
 //             (ScenarioEngine start..stop in this process, as the bench's "labproof s" column),
 //             alternating, median of each: at most 1.0 s
 //   suite     with --suite: `node bin/labproof.js run --backend B` (every default scenario),
-//             its wall time and CPU: the whole process tree, the CLI process itself and its
-//             vitest worker (sampled from /proc every 100 ms), medians of --reps runs
+//             its wall time and CPU: the whole process tree and the CLI process itself (which
+//             drives every engine; sampled from /proc every 100 ms), medians of --reps runs
 //   npm run bench:cli -- [--reps 5] [--scenario namespace-routing] [--backend netns] [--no-run] [--suite]
 import { spawn } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -105,7 +105,6 @@ async function main(): Promise<void> {
     line('suite (wall)', runs.map((r) => r.ms))
     line('suite CPU, every process', runs.map((r) => r.cpuMs))
     line('suite CPU, the CLI process', runs.map((r) => r.cliCpuMs))
-    line('suite CPU, vitest workers', runs.map((r) => r.workerCpuMs))
     process.stdout.write(`load average at end: ${currentLoad()}\n`)
     return
   }
@@ -155,15 +154,13 @@ export interface SuiteRun {
   ms: number
   /** The whole process tree (what the CLI waited for included). */
   cpuMs: number
-  /** The CLI process alone, and its vitest workers alone (not what they ran). */
+  /** The CLI process alone (not what it ran in the hosts). */
   cliCpuMs: number
-  workerCpuMs: number
   tests: string
 }
 
 /** One `labproof run --backend B` of every default scenario, as the bin runs it, with the CPU
- *  of the CLI and of its workers read from /proc while they run (the last 100 ms of a process
- *  that ends between two looks are missed). */
+ *  of the CLI process read from /proc while it runs (its last 100 ms are missed). */
 export async function timeSuite(backend: string): Promise<SuiteRun> {
   const out = await mkdtemp(path.join(tmpdir(), 'labproof-bench-suite-'))
   try {
@@ -176,24 +173,18 @@ export async function timeSuite(backend: string): Promise<SuiteRun> {
     let text = ''
     child.stdout.on('data', (d) => (text += String(d)))
     child.stderr.on('data', (d) => (text += String(d)))
-    const own = new Map<number, { ms: number; worker: boolean }>()
+    let cliCpuMs = 0
     const look = () => {
-      for (const pid of [child.pid!, ...childrenOf(child.pid!)]) {
-        const t = ownCpuMs(pid)
-        // A worker is known by its command line, which a process that has ended no longer shows.
-        if (t !== undefined) own.set(pid, { ms: t, worker: (own.get(pid)?.worker ?? false) || (pid !== child.pid && isVitestWorker(pid)) })
-      }
+      cliCpuMs = ownCpuMs(child.pid!) ?? cliCpuMs
     }
     const timer = setInterval(look, 100)
     const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)))
     clearInterval(timer)
     if (code !== 0) throw new Error(`labproof run --backend ${backend} exited ${code}:\n${text.slice(-2000)}`)
-    const sum = (worker: boolean) => [...own.entries()].filter(([pid, p]) => (worker ? p.worker : pid === child.pid)).reduce((a, [, p]) => a + p.ms, 0)
     return {
       ms: performance.now() - started,
       cpuMs: cpuMs() - cpu0,
-      cliCpuMs: sum(false),
-      workerCpuMs: sum(true),
+      cliCpuMs,
       tests: /^\s*Tests\s+(.+)$/m.exec(text)?.[1]?.trim() ?? '?',
     }
   } finally {
@@ -209,21 +200,5 @@ function ownCpuMs(pid: number): number | undefined {
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100
   } catch {
     return undefined
-  }
-}
-
-function childrenOf(pid: number): number[] {
-  try {
-    return readdirSync(`/proc/${pid}/task`).flatMap((task) => readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number))
-  } catch {
-    return []
-  }
-}
-
-function isVitestWorker(pid: number): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`${path.sep}vitest${path.sep}`)
-  } catch {
-    return false
   }
 }

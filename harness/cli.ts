@@ -156,8 +156,8 @@ settleColour()
 // A reader that goes away (`labproof list | head -1`) ends the command quietly; a run stops
 // and removes its labs first, as on SIGPIPE.
 onOutputClosed(() => {
-  // A run has its run-vitest.ts loaded already.
-  if (process.argv[2] === 'run') void import('./run-vitest.ts').then((m) => m.stopRun('its output was closed', 141))
+  // A run has its run/interrupt.ts loaded already.
+  if (process.argv[2] === 'run') void import('./run/interrupt.ts').then((m) => m.stopRun('its output was closed', 141))
   else process.exit(0)
 })
 

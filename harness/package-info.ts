@@ -4,7 +4,7 @@
 // Its code runs from one of two places: the TypeScript in harness/ (tests, and a checkout whose
 // build is stale: bin/labproof.js) or the compiled JavaScript in dist/harness/ (the published
 // package). Files that are not code (package.json, the scenarios and their schema, vagrant/,
-// ci/) are at the package's root either way; a module of labproof's own is found with codeFile.
+// ci/) are at the package's root either way.
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -17,12 +17,6 @@ export const CODE_DIR = fileURLToPath(new URL('..', import.meta.url))
 
 /** The package's root: package.json, scenarios/, vagrant/, ci/. */
 export const PACKAGE_DIR = COMPILED ? path.dirname(CODE_DIR) : CODE_DIR
-
-/** A module of labproof's own by its source path (`scenarios/labs.test.ts`), where it runs from:
- *  the source itself, or its compiled .js in dist/. */
-export function codeFile(sourcePath: string): string {
-  return path.join(CODE_DIR, COMPILED ? sourcePath.replace(/\.ts$/, '.js') : sourcePath)
-}
 
 /** The example scenarios labproof ships (scenarios/ of the package). */
 export const SHIPPED_SCENARIO_DIR = path.join(PACKAGE_DIR, 'scenarios')

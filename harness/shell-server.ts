@@ -25,8 +25,8 @@ import type { ProcessResult } from './local-process.ts'
 /** Inside the host: the directory of the command files. */
 export const SHELL_DIR = '/run/labproof-exec'
 
-/** The server. `run ID`: run ID.sh with ID.in as stdin (`run0 ID`: with none), answer
- *  `pid ID PGID` at once and `end ID STATUS` when it exits. `batch ID`: run ID.sh as `run0`
+/** The server. `run ID`: run ID.sh with ID.in as stdin (`run0 ID`: with none), answer `got ID`
+ *  before it starts anything, `pid ID PGID` once it has, and `end ID STATUS` when it exits. `batch ID`: run ID.sh as `run0`
  *  does, with the server's answers on its fd 3 (a batch's `start`/`end` lines of its own
  *  commands). `kill PGID`: SIGKILL that process group. Requests are read while commands run, so
  *  commands may run side by side. This one is sh alone, for hosts without perl (SERVER_SCRIPT). */
@@ -45,8 +45,8 @@ export const SH_SERVER_SCRIPT = [
   'gob() { setsid sh "$d/$1.sh" 3>&1 </dev/null >"$d/$1.out" 2>"$d/$1.err" & echo "pid $1 $!"; wait $!; ended "$1" $?; }',
   'while read -r op arg; do',
   '  case $op in',
-  '    run) go "$arg" "$d/$arg.in" & ;;',
-  '    run0) go "$arg" /dev/null & ;;',
+  '    run) echo "got $arg"; go "$arg" "$d/$arg.in" & ;;',
+  '    run0) echo "got $arg"; go "$arg" /dev/null & ;;',
   '    batch) gob "$arg" & ;;',
   '    kill) kill -KILL "-$arg" 2>/dev/null ;;',
   '  esac',
@@ -72,7 +72,7 @@ const PERL_SERVER = [
   // the wait).
   'pipe(my $wake_r, my $wake_w) or die; my %kids; my $in = "";',
   '$SIG{CHLD} = sub { syswrite $wake_w, "x" };',
-  'sub start { my ($op, $id) = @_; my $pid = fork;',
+  'sub start { my ($op, $id) = @_; print "got $id\\n"; my $pid = fork;',
   '  if (!defined $pid) { print "end $id 126\\n"; return }',
   '  if ($pid == 0) {',
   '    setpgrp(0, 0); $SIG{CHLD} = "DEFAULT"; $SIG{INT} = $SIG{QUIT} = "IGNORE";',
@@ -130,6 +130,8 @@ export function batchScript(dir: string, stopFile: string, items: { id: string; 
 const KILL_GRACE_MS = 5_000
 
 interface Pending {
+  /** The server read the request (`got`): the command may have begun from then on. */
+  got?: boolean
   pgid?: number
   killed?: boolean
   end: (status: number) => void
@@ -241,9 +243,10 @@ export class ShellServer {
       stderr: stderr + gone,
       ms: Math.round(performance.now() - started),
       ...(timedOut ? { timedOut } : {}),
-      // The server never said it began the command (no `pid` line) before its output closed:
-      // the command did not run, and another server may run it.
-      ...(gone && sent?.pgid === undefined ? { notStarted: true as const } : {}),
+      // The server never said it read the request (no `got` line, sent before it forks) before its
+      // output closed: the command did not run, and another server may run it. After `got` it may
+      // have (killed between its fork and its `pid` line): it is not run twice.
+      ...(gone && !sent?.got && sent?.pgid === undefined ? { notStarted: true as const } : {}),
     }
   }
 
@@ -318,7 +321,9 @@ export class ShellServer {
     if (gone === 'gone') this.killed = true
     const p = this.pending.get(id!)
     if (!p) return
-    if (what === 'pid') {
+    if (what === 'got') {
+      p.got = true
+    } else if (what === 'pid') {
       p.pgid = Number(value)
       if (p.killed) this.kill(p)
     } else if (what === 'start') {
@@ -341,8 +346,10 @@ export function spawnTransport(command: string, args: string[]): ShellTransport 
   child.stdin.on('error', () => {})
   const stderr: string[] = []
   child.stderr.on('data', (d) => stderr.push(String(d)))
+  // Gone when its output has closed, not at its exit: the lines it wrote before it died (`end`
+  // of a command, `got`) are read first, so a command that ended is not taken for one cut short.
   const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => resolve())
+    child.stdout.once('close', () => resolve())
     child.once('error', (e) => {
       stderr.push(e.message)
       resolve()

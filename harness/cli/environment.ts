@@ -30,15 +30,12 @@ export const ENVIRONMENT_HELP = `environment:
   FORCE_COLOR, TERM           see NO_COLOR
   PATH                        where the netns backend finds perl, ip, nsenter and setpriv (then
                               /usr/bin, /usr/sbin, /bin, /sbin)
-  set by labproof run for the scenarios' vitest entry (scenarios/labs.test.ts), which reads them
-  when vitest is started directly:
+  read by the scenarios' vitest entry (scenarios/labs.test.ts: \`npm test\`, vitest started
+  directly; labproof run needs none of them):
   LABPROOF_SCENARIO_FILES     a JSON list of the scenario files to run (default: all defaults)
   LABPROOF_BACKEND, LABPROOF_DISTRO, LABPROOF_KERNEL
                               where they run (default netns)
   LABPROOF_RUN_ID             ties one run's records together (reports/run/)
-  for labproof's own tests only:
-  LABPROOF_TEST_WORKER_IGNORES_STOP
-                              1: vitest's worker does not answer vitest's stop (a hung worker)
 `
 
 export const EXIT_CODES_HELP = `exit codes:

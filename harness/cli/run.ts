@@ -1,5 +1,6 @@
-// `labproof run [FILE|DIR|ID]...`: the scenarios on fresh labs, through vitest's node API so the
-// CLI, `npm test` and an IDE all execute scenarios the same way.
+// `labproof run [FILE|DIR|ID]...`: the scenarios on fresh labs, each driven by its engine in this
+// process (run/run-scenarios.ts), without vitest: a run costs what its labs cost. The vitest
+// binding (scenario/runner.ts) runs the same engine and reports for `npm test` and vitest suites.
 import { rm } from 'node:fs/promises'
 import path from 'node:path'
 import { backendsHelp, defaultJobsHelp } from '../backends/help.ts'
@@ -11,8 +12,10 @@ import { cellName, type RunOptions } from '../engine/run-options.ts'
 import { outputDirs } from '../output-dirs.ts'
 import { writePlannedJunit } from '../report/junit-reporter.ts'
 import { readMatrix, writeMatrix } from '../report/matrix.ts'
-import { guardRun, loadVitest, runVitest } from '../run-vitest.ts'
-import { jobsFromEnv } from '../scenario/jobs.ts'
+import { ConsoleReport } from '../run/console-report.ts'
+import { guardRun } from '../run/interrupt.ts'
+import { runScenarios } from '../run/run-scenarios.ts'
+import { defaultJobs } from '../scenario/jobs.ts'
 import { resolveLimits, setScenarioLimits, type ScenarioLimits } from '../scenario/limits.ts'
 import { resolveScenarios } from '../scenario/selection.ts'
 import { parseShard, shardOf } from '../scenario/shard.ts'
@@ -91,8 +94,7 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
   const shard = values.shard === undefined ? undefined : parseShard(values.shard)
   const baseline = { check: values.baseline, write: values['write-baseline'] }
   await prepareBaseline(baseline)
-  // For vitest's config and workers, which read them from the environment.
-  if (settings.jobs !== undefined) process.env.LABPROOF_JOBS = String(settings.jobs)
+  // Read by outputDirs(), wherever a report is written.
   if (settings.output !== undefined) process.env.LABPROOF_OUTPUT_DIR = settings.output
 
   // A wrong file, folder or id fails here, before anything is provisioned.
@@ -110,41 +112,37 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
   const distros = listOption(distro as string | undefined)
   const kernels = listOption(kernel as string | undefined)
   const cells = distros.flatMap((distro) => kernels.map((kernel) => ({ distro, kernel })))
-  // Vitest loads while the preflight and the sweep wait on the machine (runVitest awaits it).
-  loadVitest().catch(() => {})
   // What the backend needs (root, an engine, a kernel it knows), as one line before any lab.
   const backend = await backendByName(backendName)
   for (const cell of cells) await backend.preflight({ ...backendOpts, ...cell })
   // Nothing is written before the machine passed the preflight. From here reports/junit.xml names
-  // every step (the sweep and vitest's start take seconds): a run stopped before they ran says so.
-  writePlannedJunit({ outputFile: outputDirs().junit, runRecords: outputDirs().runRecords }, scenarios.map((s) => s.file))
-  // What runs killed with SIGKILL left behind (docker's are swept when its first lab starts),
-  // swept while vitest loads and makes its instance (the sweep waits on virsh and the like):
-  // runVitest starts the tests once it is done. It touches only what dead runs own.
+  // every step (the sweep takes a while): a run stopped before they ran says so.
+  const cellNames = cells.map((c) => cellName({ backend: backendName, ...c }))
+  writePlannedJunit({ outputFile: outputDirs().junit, runRecords: outputDirs().runRecords, cell: cellNames[0]! }, scenarios.map((s) => s.file))
+  // What runs killed with SIGKILL left behind (docker's are swept when its first lab starts):
+  // runScenarios starts the labs once it is done. It touches only what dead runs own.
   const swept = cleanLeftovers({ engineBackends: [] }).then((removed) => {
     if (removed.length) process.stderr.write(`labproof: removed what earlier runs left behind:\n${removed.map((r) => `  ${r}`).join('\n')}\n`)
   })
-  swept.catch(() => {}) // awaited by runVitest, which reports its failure
+  swept.catch(() => {}) // awaited by runScenarios: its failure fails the run
 
   const out = outputDirs()
   process.env.LABPROOF_OUTPUT_DIR = path.dirname(out.reports)
   await rm(out.allureResults, { recursive: true, force: true })
   await rm(out.runRecords, { recursive: true, force: true })
-  // The vitest entry (scenarios/labs.test.ts) runs exactly these files.
-  process.env.LABPROOF_SCENARIO_FILES = JSON.stringify(scenarios.map((s) => path.resolve(s.file)))
-  process.env.LABPROOF_BACKEND = backendName
 
   let failed = false
-  for (const cell of cells) {
-    setOrClear('LABPROOF_DISTRO', cell.distro)
-    setOrClear('LABPROOF_KERNEL', cell.kernel)
-    if (cells.length > 1) process.stdout.write(`\n== ${cellName({ backend: backendName, ...cell })}\n`)
-    failed = (await runVitest({ backend: backendName, allure: true, run: runOf(backendName, cell, backendOpts, limits), before: swept })) || failed
+  for (const [i, cell] of cells.entries()) {
+    if (cells.length > 1) process.stdout.write(`\n== ${cellNames[i]}\n`)
+    const report = new ConsoleReport()
+    const run = runOf(backendName, cell, backendOpts, settings.jobs ?? defaultJobs(backendName), limits)
+    failed = (await runScenarios({ scenarios, run, console: report, junit: { outputFile: out.junit, runRecords: out.runRecords }, allureResults: out.allureResults, before: swept })) || failed
+    report.summary()
   }
-  const matrix = await readMatrix(out.runRecords, cells.map((c) => cellName({ backend: backendName, ...c })))
+  const matrix = await readMatrix(out.runRecords, cellNames)
   const table = await writeMatrix(out.reports, matrix)
   if (cells.length > 1) process.stdout.write(`\n${table}\n(also in ${path.join(out.reports, 'matrix.md')})\n`)
-  failed = (await applyBaseline(baseline, out.runRecords, cells.map((c) => cellName({ backend: backendName, ...c })))) || failed
+  failed = (await applyBaseline(baseline, out.runRecords, cellNames)) || failed
 
   if (values.report) {
     const { buildHtmlReport } = await import('../report/html.ts')
@@ -164,14 +162,14 @@ function checkedBackendOptions(backend: string, values: Record<string, unknown>)
   }
 }
 
-/** One matrix cell's run, as vitest's workers get it. */
-function runOf(backend: string, cell: { distro?: string; kernel?: string }, options: Record<string, unknown>, limits: ScenarioLimits): RunOptions {
+/** One matrix cell's run. */
+function runOf(backend: string, cell: { distro?: string; kernel?: string }, options: Record<string, unknown>, jobs: number, limits: ScenarioLimits): RunOptions {
   return {
     backend,
     ...(cell.distro ? { distro: cell.distro } : {}),
     ...(cell.kernel ? { kernel: cell.kernel } : {}),
     options,
-    jobs: jobsFromEnv(),
+    jobs,
     limits,
   }
 }
@@ -180,9 +178,4 @@ function runOf(backend: string, cell: { distro?: string; kernel?: string }, opti
 function listOption(v: string | undefined): (string | undefined)[] {
   const items = (v ?? '').split(',').map((x) => x.trim()).filter(Boolean)
   return items.length ? items : [undefined]
-}
-
-function setOrClear(name: string, value: string | undefined): void {
-  if (value) process.env[name] = value
-  else delete process.env[name]
 }

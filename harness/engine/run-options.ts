@@ -1,7 +1,7 @@
 // Where a run's scenarios go: the backend and its options, and for a matrix the distro or kernel
-// of this cell. `labproof run` builds them from its command line and hands them to vitest's
-// workers (scenarios/labs.test.ts, through vitest's provide/inject); started directly, vitest
-// builds them from the environment once, in its config.
+// of this cell. `labproof run` builds them from its command line and hands them to each
+// scenario's engine; vitest (`npm test`) builds them from the environment once, in its config, and
+// hands them to its workers (scenarios/labs.test.ts, through vitest's provide/inject).
 import { backendNames, backendOptionsFromEnv } from '../backends/index.ts'
 import { jobsFromEnv } from '../scenario/jobs.ts'
 import type { ScenarioLimits } from '../scenario/limits.ts'

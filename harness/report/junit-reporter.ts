@@ -1,20 +1,22 @@
 // labproof's JUnit file: written by `labproof run` as its steps settle (run/run-scenarios.ts),
 // and, as a vitest reporter in vitest's main process, for scenarios bound to vitest (`npm test`).
+// Both write it from the same run records, so both write the same file.
 //
-// Which steps exist comes from the scenario files the run was given (LABPROOF_SCENARIO_FILES,
-// planned before vitest has collected anything) and from the tests vitest collected (each
-// step's test carries its scenario, file, line and cell: step-meta.ts). What happened to each comes from the run
-// records (run-record.ts), which the worker writes before a step's test ends, so they are never
-// behind what vitest's main process has heard; where a step has no record, vitest's own result
-// is used (a step that hit vitest's timeout, a lab that could not be provisioned). A step with
-// neither did not run: it is skipped with "interrupted".
+// Which steps exist comes from the scenario files the run was given (planned before any step
+// runs: `labproof run`'s own list, or LABPROOF_SCENARIO_FILES under vitest) and, under vitest,
+// from the tests it collected (each step's test carries its scenario, file, line and cell:
+// step-meta.ts). What happened to each comes from the run records (run-record.ts), written
+// before a step is reported settled (under vitest, by the worker before the step's test ends, so
+// they are never behind what vitest's main process has heard); under vitest, where a step has no
+// record, vitest's own result is used (a step that hit vitest's timeout, a lab that could not be
+// provisioned). A step with neither did not run: it is skipped with "interrupted".
 //
 // The file is rewritten whole (temporary file, then rename) when the steps are collected, after
 // each step (at most every STEP_WRITE_MS: a suite's steps end every few milliseconds, and each
 // write costs the whole file), after each scenario and at the end, and once more as the process
 // exits if the run did not end (Ctrl-C, SIGTERM): a run stopped any way leaves a well-formed
 // file saying which steps ran.
-// The cells of a matrix (`--distro a,b`: one vitest run each, in one process) share one file.
+// The cells of a matrix (`--distro a,b`: one run each, in one process) share one file.
 import { readFileSync, statSync } from 'node:fs'
 import { constants } from 'node:os'
 import path from 'node:path'
@@ -32,13 +34,16 @@ export interface JunitReporterOptions {
   outputFile: string
   /** Where the run records are (reports/run/). */
   runRecords: string
+  /** The matrix cell the steps run in (`netns`, `qemu kernel 6.1`); by default the one the
+   *  environment names (runOptionsFromEnv), as for vitest started directly. */
+  cell?: string
 }
 
-/** One vitest run's part of the file; a matrix run has one per cell. */
+/** One run's part of the file; a matrix run has one per cell. */
 interface Part {
   render(signal?: string): EncodedSuite[]
   ended: boolean
-  /** Written before vitest starts (writePlannedJunit); the first vitest run takes its place. */
+  /** Written before the run starts (writePlannedJunit); the first run takes its place. */
   placeholder?: boolean
 }
 
@@ -58,7 +63,7 @@ export default class JunitReporter implements Reporter {
 
   constructor(private readonly options: JunitReporterOptions, files = scenarioFilesFromEnv()) {
     this.part = { render: (signal) => this.render(signal), ended: false }
-    this.planned = plannedSteps(files)
+    this.planned = plannedSteps(files, options.cell ?? cellName(runOptionsFromEnv()))
   }
 
   onInit(_vitest: Vitest): void {
@@ -252,8 +257,8 @@ export default class JunitReporter implements Reporter {
   }
 }
 
-/** Called by `labproof run` once it knows its scenario files (LABPROOF_SCENARIO_FILES), before
- *  vitest starts, which takes seconds: a run stopped meanwhile leaves a file naming every step,
+/** Called by `labproof run` once it knows its scenario files, before the sweep of dead runs'
+ *  leftovers, which can take seconds: a run stopped meanwhile leaves a file naming every step,
  *  each "interrupted: … before this step ran". */
 export function writePlannedJunit(options: JunitReporterOptions, files: string[]): void {
   new JunitReporter(options, files).attach(true)
@@ -310,12 +315,11 @@ function scenarioFilesFromEnv(): string[] {
   }
 }
 
-/** The steps of the scenario files `labproof run` chose, before vitest has collected them: a
- *  run stopped while vitest starts still names every step it did not run. */
-function plannedSteps(files: string[]): StepMeta[] {
+/** The steps of the scenario files the run was given, before any of them runs: a run stopped
+ *  before a step ran still names it. */
+function plannedSteps(files: string[], cell: string): StepMeta[] {
   try {
-    const cell = cellName(runOptionsFromEnv())
-    // `labproof run` plans the same files twice (writePlannedJunit, then vitest's reporter).
+    // `labproof run` plans the same files twice (writePlannedJunit, then the run's reporter).
     const key = JSON.stringify([cell, process.cwd(), files.map((f) => { const { mtimeMs, size } = statSync(f); return [f, mtimeMs, size] })])
     if (lastPlanned?.key === key) return lastPlanned.steps
     const steps = files.flatMap((file) => {
@@ -325,7 +329,7 @@ function plannedSteps(files: string[]): StepMeta[] {
     lastPlanned = { key, steps }
     return steps
   } catch {
-    // a file vitest will refuse with its own error: the tests it collects are what there is
+    // a file the run will refuse with its own error (vitest: the tests it collects are what there is)
     return []
   }
 }

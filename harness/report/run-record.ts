@@ -1,4 +1,4 @@
-// Facts a run learns that outlive the vitest workers (step verdicts with their transcripts,
+// Facts a run learns that outlive its labs (step verdicts with their transcripts,
 // confirmed errata, host capabilities), as JSON lines, one file per scenario, in two places:
 // - reports/run/<scenario>.jsonl: this run's facts. The JUnit file (report/junit-reporter.ts),
 //   the matrix (report/matrix.ts) and the baseline read them; `labproof run` empties the folder.
@@ -11,8 +11,8 @@
 // file per fact made a scenario's records quadratic in its steps), and processes appending to
 // one file never lose each other's lines. A run killed mid-write can leave a torn last line,
 // which readers skip (a reader takes complete JSON lines only). Every fact names its run
-// (LABPROOF_RUN_ID, set by the JUnit reporter before vitest starts its workers), so a reader can
-// tell this run's facts from an earlier run's.
+// (LABPROOF_RUN_ID, made by the process that runs the scenarios and inherited by any vitest
+// workers it starts), so a reader can tell this run's facts from an earlier run's.
 import { randomUUID } from 'node:crypto'
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs'
 import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
@@ -24,8 +24,10 @@ import { outputDirs } from '../output-dirs.ts'
 import { skippedTranscript, transcriptText } from './transcript.ts'
 import { errorType, suggestedFix, verdictLine } from './verdict.ts'
 
-export const RUN_RECORD_DIR = outputDirs().runRecords
-export const BACKEND_RECORD_DIR = outputDirs().backendRecords
+// Where they go is read when a fact is written, not when this module loads: `labproof run` loads
+// it before its --out (or the config's output) is known.
+const runRecordDir = () => outputDirs().runRecords
+const backendRecordDir = () => outputDirs().backendRecords
 
 /** A cell's folder name under reports/by-backend/: `qemu kernel 6.1` → `qemu-kernel-6.1`. */
 export function cellFolder(cell: string): string {
@@ -77,14 +79,14 @@ const claimed = new Set<string>()
 export async function recordRunFact(scenarioId: string, cell: string, kind: string, fact: object): Promise<void> {
   const line = `${JSON.stringify({ kind, run: currentRunId(), at: new Date().toISOString(), cell, ...fact })}\n`
   await Promise.all([
-    appendFact(path.join(RUN_RECORD_DIR, `${scenarioId}.jsonl`), line),
+    appendFact(path.join(runRecordDir(), `${scenarioId}.jsonl`), line),
     appendFact(await backendFile(scenarioId, cell), line),
   ])
 }
 
 /** The scenario's file for this cell, emptied (with its pcaps) when it holds another run. */
 async function backendFile(scenarioId: string, cell: string): Promise<string> {
-  const file = path.join(BACKEND_RECORD_DIR, cellFolder(cell), `${scenarioId}.jsonl`)
+  const file = path.join(backendRecordDir(), cellFolder(cell), `${scenarioId}.jsonl`)
   if (claimed.has(file)) return file
   claimed.add(file)
   const first = (await readFile(file, 'utf8').catch(() => '')).split('\n', 1)[0]
@@ -102,7 +104,7 @@ async function backendFile(scenarioId: string, cell: string): Promise<string> {
 }
 
 function evidenceDir(scenarioId: string, cell: string): string {
-  return path.join(BACKEND_RECORD_DIR, cellFolder(cell), scenarioId)
+  return path.join(backendRecordDir(), cellFolder(cell), scenarioId)
 }
 
 function appendFact(file: string, line: string): Promise<void> {

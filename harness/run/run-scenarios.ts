@@ -38,7 +38,7 @@ export interface RunScenariosOptions {
 /** Runs the scenarios; true when a step failed or a lab could not be provisioned or removed.
  *  Never returns once the run is stopped (the tear-down exits). */
 export async function runScenarios(o: RunScenariosOptions): Promise<boolean> {
-  const junit = new JunitReporter(o.junit, o.scenarios.map((s) => path.resolve(s.file)))
+  const junit = new JunitReporter({ ...o.junit, cell: cellName(o.run) }, o.scenarios.map((s) => path.resolve(s.file)))
   junit.attach()
   await o.before
   const queue = [...o.scenarios]

@@ -1,9 +1,10 @@
 // The commands that only plan or read (help, list, errata, review, grade) load neither vitest nor Allure:
-// they run with a module hook that refuses those imports and logs each attempt. The control: a
-// script that does import them is caught.
+// they run with a module hook that refuses those imports and logs each attempt. `run` loads no
+// vitest (it drives the engine itself and writes Allure's results with allure-js-commons). The
+// control: a script that does import them is caught.
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -24,16 +25,16 @@ afterAll(async () => {
 interface Guarded { code: number | null; stdout: string; stderr: string; refused: string[] }
 
 /** labproof ARGS with the import guard; `refused` lists what it tried to import and could not. */
-function guarded(name: string, args: string[]): Promise<Guarded> {
-  return guardedNode(name, [CLI, ...args])
+function guarded(name: string, args: string[], env: Record<string, string> = {}): Promise<Guarded> {
+  return guardedNode(name, [CLI, ...args], env)
 }
 
-async function guardedNode(name: string, argv: string[]): Promise<Guarded> {
+async function guardedNode(name: string, argv: string[], env: Record<string, string> = {}): Promise<Guarded> {
   const log = path.join(dir, `${name}.log`)
   const r = await new Promise<Omit<Guarded, 'refused'>>((resolve, reject) => {
     const child = spawn(process.execPath, argv, {
       cwd: ROOT,
-      env: { ...process.env, NODE_OPTIONS: `--import=${GUARD}`, LABPROOF_IMPORT_GUARD_LOG: log, LABPROOF_OUTPUT_DIR: path.join(dir, 'out'), NO_COLOR: '1' },
+      env: { ...process.env, NODE_OPTIONS: `--import=${GUARD}`, LABPROOF_IMPORT_GUARD_LOG: log, LABPROOF_OUTPUT_DIR: path.join(dir, 'out'), NO_COLOR: '1', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let stdout = ''
@@ -128,6 +129,18 @@ test('draft and check-source load neither vitest nor Allure', async () => {
   expect(check.refused).toEqual([])
   expect(check.code, check.stdout + check.stderr).toBe(0)
 }, 60_000)
+
+test.skipIf(process.getuid?.() !== 0)('run loads no vitest: a scenario runs on a netns lab, its JUnit file and Allure results written (needs root)', async () => {
+  const scenario = path.join(dir, 'one-step.yaml')
+  await writeFile(scenario, 'id: one-step\ntitle: One step\nsource: { doc: post.md, section: A namespace }\nsteps:\n  - { on: host01, run: ip netns add ns1 }\n')
+  const out = path.join(dir, 'run-out')
+  const r = await guarded('run', ['run', scenario, '--out', out], { LABPROOF_IMPORT_GUARD_ONLY: 'vitest' })
+  expect(r.refused).toEqual([])
+  expect(r.code, r.stdout + r.stderr).toBe(0)
+  expect(r.stdout).toMatch(/^\s*Tests\s+1 passed \(1\)$/m)
+  expect(await readFile(path.join(out, 'reports', 'junit.xml'), 'utf8')).toMatch(/<testcase classname="one-step" name="step 1: \[host01\] ip netns add ns1"/)
+  expect((await readdir(path.join(out, 'allure-results'))).filter((f) => f.endsWith('-result.json'))).toHaveLength(1)
+}, 120_000)
 
 test('the guard catches the vitest binding loaded through tsx, as labproof loads its modules', async () => {
   const script = "(await import('tsx/esm/api')).register(); await import('./harness/scenario/runner.ts').then(() => console.log('loaded'), () => console.log('refused'))"

@@ -166,7 +166,7 @@ describe('installed from a packed tarball', () => {
     }
     const labproofPid = inSession().find((p) => p.argv.some((a) => a.endsWith('/.bin/labproof')) && p.argv.includes('run'))?.pid
     expect(labproofPid).toBeDefined()
-    // The labs belong to labproof's vitest worker.
+    // The labs belong to labproof's process (their nodes are marked with its PID).
     const owners = inSession().map((p) => p.pid)
     const labNodes = () => owners.flatMap((owner) => netnsNodePids({ owner }))
     expect(labNodes().length).toBeGreaterThan(0)

@@ -274,7 +274,7 @@ describe.skipIf(!root)('runs (needs root: the netns backend)', () => {
       if (Date.now() > deadline || !processes().some((p) => p.pid === pid)) throw new Error(`the step never started:\n${readFileSync(log, 'utf8')}`)
       await new Promise((r) => setTimeout(r, 50))
     }
-    // The labs belong to labproof's vitest worker.
+    // The labs belong to labproof's process (their nodes are marked with its PID).
     const owners = descendants(pid)
     const labNodes = () => owners.flatMap((owner) => netnsNodePids({ owner }))
     expect(labNodes().length).toBeGreaterThan(0)

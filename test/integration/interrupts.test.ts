@@ -1,7 +1,7 @@
 // `labproof run` interrupted by real signals at different moments leaves nothing behind: SIGINT
 // and SIGTERM while the lab is provisioned, in the middle of a step, in the middle of a capture
-// (netns, and docker when an engine answers); SIGKILL, after which the run's workers tear
-// themselves down, and whatever a SIGKILLed run leaves is swept by the next run and by
+// (netns, and docker when an engine answers); SIGKILL, after which the netns lab dies with the
+// run (pdeathsig), and whatever a SIGKILLed run leaves is swept by the next run and by
 // `labproof clean`. Two runs at once do not collide.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -61,7 +61,7 @@ interface Run {
   child: ChildProcess
   output: () => string
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-  /** Every process ever seen below the CLI (its workers, their nodes and commands). */
+  /** Every process ever seen below the CLI (its lab's nodes and commands). */
   seen: Set<number>
   /** Their start times: a PID seen again later may be another process's. */
   started: Map<number, number>
@@ -119,7 +119,7 @@ async function expectNothingLeft(run: Run): Promise<void> {
   expect(alive.map((p) => `${p.pid} ${p.argv.join(' ')}`), run.output()).toEqual([])
   const left = await leftovers({ rootNetnsBefore, owners: run.seen })
   expect(totalLeftovers(left), JSON.stringify(left, null, 2)).toBe(0)
-  // This run's capture copies carried its workers' PIDs.
+  // This run's capture copies carried its PID.
   const temps = readdirSync(tmpdir()).filter((n) => [...run.seen].some((pid) => n.startsWith(`${PCAP_TEMP_PREFIX}${pid}-`)))
   expect(temps).toEqual([])
 }
@@ -153,7 +153,7 @@ describe.skipIf(!root)('labproof run interrupted on the netns backend (needs roo
     }
   }
 
-  test('SIGKILL of the CLI mid-capture: its worker notices and takes its lab down', async () => {
+  test('SIGKILL of the CLI mid-capture: its lab and captures go with it', async () => {
     const marker = markerSleep()
     const run = await startRun('sigkill', scenario(marker, true))
     await waitFor(run, 'the hanging step with its captures', (ps) => ps.some(isSleep(marker)) && ps.some((p) => p.comm === 'tcpdump'))
@@ -250,28 +250,6 @@ describe.skipIf(!root)('two runs at once on one machine (needs root)', () => {
   }, 300_000)
 })
 
-describe.skipIf(!root)('a vitest worker that does not answer its stop (needs root)', () => {
-  // Seen in a soak at load 40: every test passed, vitest gave up on its worker's stop after 60 s
-  // and left it running, and labproof never exited. The worker here holds its event loop when the
-  // stop comes (LABPROOF_TEST_WORKER_IGNORES_STOP, orphan-guard.ts), as one overwhelmed would.
-  test('labproof stops it, sweeps, and exits with the run\'s result instead of hanging', async () => {
-    const yaml = `id: stuck-worker
-title: A run whose worker does not answer its stop
-source: { doc: test.txt, section: test }
-steps:
-  - { on: host01, run: ip netns add ns1 }
-  - { on: host01/ns1, run: ip link set lo up }
-`
-    const run = await startRun('stuck-worker', yaml, [], { LABPROOF_TEST_WORKER_IGNORES_STOP: '1' })
-    const watch = setInterval(() => descendants(run), 200)
-    const end = await run.exited
-    clearInterval(watch)
-    expect(end.code, run.output()).toBe(0)
-    expect(run.output()).toMatch(/vitest's worker \d+ did not end after the run: stopping it/)
-    await expectNothingLeft(run)
-  }, 300_000)
-})
-
 const dockerGone = root ? await dockerMissing() : 'needs root'
 
 /** The docker containers the run's processes made (labelled with their PIDs). */
@@ -299,14 +277,14 @@ describeWithEngine('docker', dockerGone, 'labproof run interrupted on the docker
     }, 300_000)
   }
 
-  test('SIGKILL of the CLI and its worker: labproof clean removes the containers and networks', async () => {
+  test('SIGKILL of the CLI and its children: labproof clean removes the containers and networks', async () => {
     const marker = markerSleep()
     const run = await startRun('docker-sigkill', scenario(marker, false), ['--backend', 'docker'])
     await waitFor(run, 'the hanging step', () => processes().some(isSleep(marker)), 300_000)
-    const workers = descendants(run).filter((p) => p.ppid === run.child.pid)
-    for (const p of [run.child.pid!, ...workers.map((w) => w.pid)]) process.kill(p, 'SIGKILL')
+    const children = descendants(run).filter((p) => p.ppid === run.child.pid)
+    for (const p of [run.child.pid!, ...children.map((c) => c.pid)]) process.kill(p, 'SIGKILL')
     await run.exited
-    await waitUntil('the killed workers to be gone', () => workers.every((w) => !ownerAlive({ pid: w.pid, started: w.started })))
+    await waitUntil('the killed children to be gone', () => children.every((c) => !ownerAlive({ pid: c.pid, started: c.started })))
     const before = await leftovers({ rootNetnsBefore, owners: run.seen })
     expect(before.dockerContainers.length, JSON.stringify(before)).toBe(4)
     expect(before.dockerNetworks.length).toBe(2)

@@ -1,14 +1,46 @@
 // The long-lived shell that runs a host's commands (netns and docker hosts), here as a local
 // process on this machine: what happens when it cannot start, so a host falls back.
 import { afterAll, describe, expect, test } from 'vitest'
-import { spawnSync } from 'node:child_process'
-import { rm } from 'node:fs/promises'
-import { HostShell, SERVER_SCRIPT, SH_SERVER_SCRIPT, SHELL_DIR, ShellServer, spawnTransport } from '../../harness/shell-server.ts'
+import { spawn, spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { createInterface } from 'node:readline'
+import { PassThrough } from 'node:stream'
+import { HostShell, SERVER_SCRIPT, SH_SERVER_SCRIPT, SHELL_DIR, ShellServer, spawnTransport, type ShellTransport } from '../../harness/shell-server.ts'
 
 const root = process.getuid?.() === 0
 const perl = spawnSync('sh', ['-c', 'command -v perl']).status === 0
 
 // Both servers: Perl's where the host has perl (SERVER_SCRIPT), sh's where it has not.
+/** A real server whose requests and answers pass through `tap`, which may SIGKILL it at a chosen
+ *  moment: what the harness sees when a command kills its host's shell. */
+function tappedTransport(script: string, tap: { request?: (line: string) => 'kill' | 'send'; answer?: (line: string) => 'kill' | 'send' }): ShellTransport {
+  const child = spawn('sh', ['-c', script], { stdio: ['pipe', 'pipe', 'pipe'] })
+  child.stdin.on('error', () => {})
+  const stdout = new PassThrough()
+  let dead = false
+  const kill = () => {
+    dead = true
+    child.kill('SIGKILL')
+  }
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    if (dead) return
+    if (tap.answer?.(line) === 'kill') kill()
+    stdout.write(`${line}\n`)
+  })
+  child.stdout.once('close', () => stdout.end())
+  const stdin = new PassThrough()
+  createInterface({ input: stdin }).on('line', (line) => {
+    if (tap.request?.(line) === 'kill') kill()
+    else child.stdin.write(`${line}\n`)
+  })
+  stdin.once('finish', () => child.stdin.end())
+  const exited = new Promise<void>((resolve) => stdout.once('close', () => resolve()))
+  return { stdin, stdout, exited, stderr: () => '' }
+}
+
 describe.skipIf(!root).each([
   ...(perl ? [{ server: 'perl', script: SERVER_SCRIPT }] : []),
   { server: 'sh', script: SH_SERVER_SCRIPT },
@@ -65,7 +97,9 @@ describe.skipIf(!root).each([
     const timed = await shell.run('sleep 30 & echo $!; wait', { timeoutMs: 300 })
     expect(timed).toMatchObject({ exitCode: 124, timedOut: true })
     const child = Number(timed.stdout.trim())
-    await expect.poll(() => spawnSync('kill', ['-0', String(child)]).status, { timeout: 5_000 }).not.toBe(0)
+    // Dead: gone, or a zombie its new parent has not reaped yet (this machine's init may be slow to).
+    const dead = () => { try { return readFileSync(`/proc/${child}/stat`, 'utf8').split(') ')[1]!.startsWith('Z') } catch { return true } }
+    await expect.poll(dead, { timeout: 5_000 }).toBe(true)
     shell.close()
     await shell.done
   })
@@ -105,5 +139,34 @@ describe.skipIf(!root).each([
     expect(await second.run('echo again', { timeoutMs: 5_000 })).toMatchObject({ stdout: 'again\n', exitCode: 0 })
     expect(starts).toBe(2)
     second.close()
+  })
+
+  test('a command is sent again to a new server only when the old one died before it read it: never run twice', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'labproof-shell-'))
+    const count = path.join(dir, 'runs')
+    const command = `echo ran >> ${count}`
+    const runs = async () => (await readFile(count, 'utf8').catch(() => '')).split('\n').filter(Boolean).length
+    // Killed before it read the request (no `got`): the command never began, and a new server runs it.
+    let starts = 0
+    const unread = new HostShell(() => ShellServer.start(
+      starts++ === 0 ? tappedTransport(script, { request: (line) => (line.startsWith('run0 ') ? 'kill' : 'send') }) : local(),
+      SHELL_DIR, 'this machine'))
+    expect(await unread.run(command, { timeoutMs: 5_000 })).toMatchObject({ exitCode: 0 })
+    expect(starts).toBe(2)
+    expect(await runs()).toBe(1)
+    ;(await unread.server())?.close()
+    // Killed once it had read it (`got`), between its fork and its `pid` line or after: the
+    // command may have begun, so it is not sent again; the step sees the host's shell gone.
+    await rm(count, { force: true })
+    starts = 0
+    const read = new HostShell(() => ShellServer.start(
+      starts++ === 0 ? tappedTransport(script, { answer: (line) => (line.startsWith('got ') ? 'kill' : 'send') }) : local(),
+      SHELL_DIR, 'this machine'))
+    const result = await read.run(command, { timeoutMs: 5_000 })
+    expect(result).toMatchObject({ exitCode: 137 })
+    expect(result?.stderr).toContain('this machine is gone: its shell exited while the command ran')
+    expect(starts).toBe(1)
+    expect(await runs()).toBeLessThanOrEqual(1)
+    await rm(dir, { recursive: true, force: true })
   })
 })

@@ -17,9 +17,10 @@
 // prints each one's failing steps with their messages. Every other run's output is deleted.
 //
 // Kills, chosen at random for about half of the runs:
-//   cli   SIGKILL of the labproof process (its vitest worker must notice and tear its lab down);
-//   tree  SIGKILL of the labproof process and its workers at once (nothing runs any handler: the
-//         nodes die by pdeathsig, what remains is for the next run's sweep and `labproof clean`).
+//   cli   SIGKILL of the labproof process, which holds the labs (no handler runs: its netns nodes
+//         die by pdeathsig, docker containers stay for the next run's sweep and `labproof clean`);
+//   tree  SIGKILL of the labproof process and its children at once (the lab nodes, exec clients):
+//         nothing is torn down in order either, and the nodes die before their pdeathsig.
 // The moment is uniform between 0.3 s and 85% of the typical length of a run not killed.
 import { spawn, spawnSync } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
@@ -112,9 +113,9 @@ async function oneRun(n: number, kill: Kill, atMs: number, outDir: string): Prom
       const procs = below(npx.pid!)
       const cli = procs.find((p) => p.argv.some((a) => a.endsWith('labproof') || a.endsWith('labproof.js')) && p.comm === 'node')
       if (!cli) return // it ended before its moment
-      const workers = procs.filter((p) => p.ppid === cli.pid)
+      const children = procs.filter((p) => p.ppid === cli.pid)
       killedAt = Math.round(performance.now() - started)
-      for (const pid of [cli.pid, ...(kill === 'tree' ? workers.map((w) => w.pid) : [])]) {
+      for (const pid of [cli.pid, ...(kill === 'tree' ? children.map((w) => w.pid) : [])]) {
         try {
           process.kill(pid, 'SIGKILL') // by PID: processes this soak started
         } catch {

@@ -42,7 +42,9 @@ const CAPABILITIES = ['NET_ADMIN', 'SYS_ADMIN', 'NET_RAW']
 const SECURITY_OPTS = ['seccomp=unconfined', 'apparmor=unconfined']
 // `--security-opt systempaths=unconfined` is a CLI spelling: the API takes empty path masks.
 const UNMASKED_SYSTEM_PATHS = { MaskedPaths: [], ReadonlyPaths: [] }
-const WIRING_TIMEOUT_MS = 15_000
+/** A hang guard only: a wiring script is a few `ip` commands through `docker exec`, which took
+ *  over 15 s at load 27 on 2 cores (the docker bench died wiring the gateway with 15 s). */
+const WIRING_TIMEOUT_MS = 60_000
 /** Like a host's own cgroup namespace: its cgroup root is `/`, and a cgroup v1 hierarchy
  *  mounted inside shows only the container's part of the machine's. (Engine API 1.41; not in
  *  dockerode's types.) */
@@ -311,7 +313,8 @@ async function wire(t: Topology, nodes: Map<string, StartedNode>): Promise<void>
   await Promise.all([...scripts].map(async ([node, script]) => {
     const r = await execInContainer(nodes.get(node)!.container, script, { timeoutMs: WIRING_TIMEOUT_MS })
     if (r.exitCode !== 0) {
-      throw new Error(`could not wire the docker lab node ${node} (exit ${r.exitCode}):\n$ ${script}\n${r.stdout}${r.stderr}`)
+      const why = r.exitCode === 124 ? `it did not finish within ${WIRING_TIMEOUT_MS / 1000} s` : `exit ${r.exitCode}`
+      throw new Error(`could not wire the docker lab node ${node} (${why}):\n$ ${script}\n${r.stdout}${r.stderr}`)
     }
   }))
 }
