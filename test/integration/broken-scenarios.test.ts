@@ -40,7 +40,7 @@ describe.skipIf(!root)('a wrong claim fails the run with a message that explains
   test('a wrong TTL', async () => {
     const r = await runBroken((y) => y.replace('expect: { reachable: true, ttl: 63 }', 'expect: { reachable: true, ttl: 64 }'))
     expect(r.status).toBe(1)
-    expect(r.output).toMatch(/FAIL .*step 36: \[host01\] ip netns exec ns1 ping 10\.10\.20\.2/)
+    expect(r.output).toMatch(/× \S+ › step 36: \[host01\] ip netns exec ns1 ping 10\.10\.20\.2/)
     expect(r.output).toContain('expected `ip netns exec ns1 ping 10.10.20.2` on host01: every reply with ttl 64')
     expect(r.output).toContain('got ttl 63')
     expect(r.output).toMatch(/64 bytes from 10\.10\.20\.2: icmp_seq=1 ttl=63/)
