@@ -38,6 +38,7 @@ import { decideAccel, kvmFailureReason, recordKvmFailure, recordKvmSuccess, type
 import { DEFAULT_VM_KERNEL, ensureVmImage, GUEST_READY_MARKER, isVmKernel, VM_KERNELS, type VmImage } from '../shared/vm-image.ts'
 import { SavedStates, type SaveClaim, type SavedPair } from './vm-saved-states.ts'
 import { ownerAlive, ownerTag, parseOwnerTag, OWNER_TAG_PATTERN } from '../../ownership/owner.ts'
+import { markedProcesses } from '../../ownership/marked-processes.ts'
 
 export type { Accel } from '../shared/vm-accel.ts'
 
@@ -357,17 +358,12 @@ async function resumeRestored(vm: Vm): Promise<void> {
  *  killed by PID and removed. Returns what it removed, for `labproof clean`. */
 export async function reapQemuLeftovers(): Promise<string[]> {
   const removed: string[] = []
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')
-    const marker = cmdline.split('\0').find((a) => a.startsWith(`${QEMU_MARKER}:`))
-    if (!marker) continue
-    const [, labId, owner, host] = marker.split(':')
-    const ownedBy = parseOwnerTag(owner)
+  for (const { pid, fields: [labId, owner, host] } of markedProcesses(QEMU_MARKER)) {
+    const ownedBy = parseOwnerTag(owner ?? '')
     if (!ownedBy || ownerAlive(ownedBy)) continue
     try {
-      process.kill(Number(entry), 'SIGKILL')
-      removed.push(`qemu VM ${host} of lab ${labId} (pid ${entry})`)
+      process.kill(pid, 'SIGKILL')
+      removed.push(`qemu VM ${host} of lab ${labId} (pid ${pid})`)
     } catch {
       // exited meanwhile
     }

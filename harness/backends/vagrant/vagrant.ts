@@ -547,7 +547,8 @@ async function sweepLibvirt(stale: (labId: string, owner: Owner) => boolean): Pr
     const m = NAMED.exec(name)
     return m && stale(m[1]!, parseOwnerTag(m[2])!) ? m[1]! : undefined
   }
-  const domains = await virsh(['list', '--all', '--name'])
+  // The three lists at once: each virsh connects to libvirtd anew (this sweep runs before every run).
+  const [domains, networks, volumes] = await Promise.all([virsh(['list', '--all', '--name']), virsh(['net-list', '--all', '--name']), volumeNames()])
   if (!domains.ok) return removed // no libvirt here
   for (const d of domains.out.split('\n').map((l) => l.trim()).filter(Boolean)) {
     const lab = pick(d)
@@ -555,13 +556,13 @@ async function sweepLibvirt(stale: (labId: string, owner: Owner) => boolean): Pr
     await virsh(['destroy', d])
     if ((await virsh(['undefine', d, '--remove-all-storage'])).ok) removed.push(`libvirt domain ${d} of lab ${lab}`)
   }
-  for (const n of (await virsh(['net-list', '--all', '--name'])).out.split('\n').map((l) => l.trim()).filter(Boolean)) {
+  for (const n of networks.out.split('\n').map((l) => l.trim()).filter(Boolean)) {
     const lab = pick(n)
     if (!lab) continue
     await virsh(['net-destroy', n])
     if ((await virsh(['net-undefine', n])).ok) removed.push(`libvirt network ${n} of lab ${lab}`)
   }
-  for (const v of await volumeNames()) {
+  for (const v of volumes) {
     const lab = pick(v)
     if (!lab) continue
     if ((await virsh(['vol-delete', '--pool', 'default', v])).ok) removed.push(`libvirt volume ${v} of lab ${lab}`)
@@ -598,7 +599,8 @@ export async function reapVagrantLeftovers(): Promise<string[]> {
     await rm(dir, { recursive: true, force: true })
     removed.push(`vagrant directory of lab ${m[1]} (${dir})`)
   }
-  if (await commandWorks('command -v virsh')) removed.push(...await sweepLibvirt((_lab, owner) => !ownerAlive(owner)))
+  // Without virsh, its first list fails to start and the sweep ends there.
+  removed.push(...await sweepLibvirt((_lab, owner) => !ownerAlive(owner)))
   return removed
 }
 
