@@ -23,7 +23,7 @@ export interface ScenarioResult {
   ratio: Spread
   /** (labproof − floor) / steps that ran, per repetition. */
   overheadPerStepMs: Spread
-  /** `npx labproof run ID`: vitest startup and reporters included. */
+  /** `npx labproof run ID`: the CLI's start and its reports included. */
   cliMs?: Spread
   cliCpuMs?: Spread
   failures: string[]
@@ -65,7 +65,7 @@ export function toMarkdown(r: BenchResults): string {
       '**floor**: the same document commands (bounded as labproof bounds them, errata corrections included) as one plain ' +
       '`sh` script per run of commands on one host, on a freshly provisioned lab, no checks, no captures. Both include ' +
       'provisioning and teardown; **ratio** = labproof / floor per repetition; **overhead/step** = (labproof − floor) / steps run. ' +
-      '**CLI**: `npx labproof run ID`, vitest startup included. **CPU**: user + system time of labproof and every process it ran ' +
+      '**CLI**: `npx labproof run ID`, the start of the command and its reports included. **CPU**: user + system time of labproof and every process it ran ' +
       '(medians; less sensitive than wall time to other load on the machine).',
     '',
   ]
