@@ -1,4 +1,4 @@
-// Soak: many `npx labproof run` in a row, about half of them killed with SIGKILL at a random
+// Soak: many `npx labproof run` in a row, about a third of them killed with SIGKILL at a random
 // moment, then `labproof clean`, then a count of everything labproof could have left behind,
 // which must be 0. Not part of `npm test` (vitest picks up *.test.ts only): `npm run soak`.
 //
@@ -16,7 +16,8 @@
 // class at that moment) under --keep (default ./soak-results/<start time>/run-N); the soak
 // prints each one's failing steps with their messages. Every other run's output is deleted.
 //
-// Kills, chosen at random for about half of the runs:
+// Kills, chosen at random for about a third of the runs (the share the issue asks for; most runs
+// still run to the end, where a flaky verdict would show):
 //   cli   SIGKILL of the labproof process, which holds the labs (no handler runs: its netns nodes
 //         die by pdeathsig, docker containers stay for the next run's sweep and `labproof clean`);
 //   tree  SIGKILL of the labproof process and its children at once (the lab nodes, exec clients):
@@ -172,7 +173,7 @@ async function main(): Promise<number> {
   const soakStarted = performance.now()
   const startedAt = new Date()
   const machine = describeMachine()
-  process.stdout.write(`soak: ${runs} runs of \`npx labproof run ${[...values.scenario!, '--backend', values.backend].join(' ')}\` (${values.scenario!.length ? 'scenarios ' + values.scenario!.join(', ') : 'every scenario'}), ${atOnce} at once, ${values['no-kill'] ? 'none killed' : 'about half killed at random'}, seed ${firstSeed}\n  ${machine}\n`)
+  process.stdout.write(`soak: ${runs} runs of \`npx labproof run ${[...values.scenario!, '--backend', values.backend].join(' ')}\` (${values.scenario!.length ? 'scenarios ' + values.scenario!.join(', ') : 'every scenario'}), ${atOnce} at once, ${values['no-kill'] ? 'none killed' : 'about a third killed at random'}, seed ${firstSeed}\n  ${machine}\n`)
   const outcomes: Outcome[] = []
   let next = 1
   // Each lane runs one run after another; `next` is shared, so the lanes take runs 1..runs between them.
@@ -180,7 +181,7 @@ async function main(): Promise<number> {
     while (next <= runs) {
       const n = next++
       const r = random()
-      const kill: Kill = values['no-kill'] ? 'none' : r < 0.25 ? 'cli' : r < 0.5 ? 'tree' : 'none'
+      const kill: Kill = values['no-kill'] ? 'none' : r < 1 / 6 ? 'cli' : r < 1 / 3 ? 'tree' : 'none'
       const typical = median(outcomes.filter((o) => o.kill === 'none' && !o.hung).map((o) => o.ms))
       // Before the typical end, so a run chosen for a kill is killed, not finished first.
       const atMs = Math.round(300 + random() * typical * 0.85)
