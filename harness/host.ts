@@ -20,6 +20,8 @@ export interface ExecResult {
   ms: number
   /** Set when the command was killed for running past its timeout. */
   timedOut?: boolean
+  /** What its processes were doing at that moment, one line each (timeout-evidence.ts). */
+  atTimeout?: string
 }
 
 /** Which exit statuses of a batched command let its batch go on to the next command: exactly
@@ -122,6 +124,7 @@ export function formatResult(r: ExecResult): string {
   const lines = [`$ [${where}] ${r.command}`, `exit ${r.exitCode}${r.timedOut ? ' (killed: timed out)' : ''} after ${r.ms} ms`]
   if (r.stdout.trim()) lines.push('stdout:', indent(r.stdout))
   if (r.stderr.trim()) lines.push('stderr:', indent(r.stderr))
+  if (r.atTimeout) lines.push('at the timeout:', indent(r.atTimeout))
   return lines.join('\n')
 }
 

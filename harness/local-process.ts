@@ -13,6 +13,9 @@ export interface ProcessResult {
   stderr: string
   ms: number
   timedOut?: boolean
+  /** What the command's processes were doing when its timeout came, one line each, where its
+   *  host's /proc could be read (timeout-evidence.ts). */
+  atTimeout?: string
 }
 
 const OUTPUT_GRACE_MS = 50

@@ -21,6 +21,7 @@ import { access } from 'node:fs/promises'
 import { createInterface, type Interface } from 'node:readline'
 import type { ExitGate } from './host.ts'
 import type { ProcessResult } from './local-process.ts'
+import { describeSnapshots, snapshotProcessGroup } from './timeout-evidence.ts'
 
 /** Inside the host: the directory of the command files. */
 export const SHELL_DIR = '/run/labproof-exec'
@@ -216,6 +217,7 @@ export class ShellServer {
     writeFileSync(file('sh'), script)
     if (opts.input !== undefined) writeFileSync(file('in'), opts.input)
     let timedOut = false
+    let atTimeout: string | undefined
     let sent: Pending | undefined
     const status = await new Promise<number>((resolve) => {
       const p: Pending = { end: resolve }
@@ -223,6 +225,7 @@ export class ShellServer {
       this.pending.set(id, p)
       const timer = setTimeout(() => {
         timedOut = true
+        atTimeout = this.atTimeout(p)
         this.kill(p)
         // A command that cannot be killed (the host wedged) still ends the step.
         setTimeout(() => this.pending.get(id) === p && (this.pending.delete(id), resolve(137)), KILL_GRACE_MS).unref()
@@ -243,6 +246,7 @@ export class ShellServer {
       stderr: stderr + gone,
       ms: Math.round(performance.now() - started),
       ...(timedOut ? { timedOut } : {}),
+      ...(atTimeout ? { atTimeout } : {}),
       // The server never said it read the request (no `got` line, sent before it forks) before its
       // output closed: the command did not run, and another server may run it. After `got` it may
       // have (killed between its fork and its `pid` line): it is not run twice.
@@ -263,7 +267,7 @@ export class ShellServer {
     })
     writeFileSync(file(batchId, 'sh'), batchScript(SHELL_DIR, `${SHELL_DIR}/${batchId}.stop`, items.map((item, i) => ({ id: ids[i]!, gate: item.gate, input: item.input !== undefined }))))
     const batch: Pending = { end: () => undefined }
-    let current: { id: string; started: number; timedOut: boolean } | undefined
+    let current: { id: string; started: number; timedOut: boolean; atTimeout?: string } | undefined
     const results = items.map((item, i) => new Promise<ProcessResult | undefined>((resolve) => {
       const id = ids[i]!
       let timer: NodeJS.Timeout | undefined
@@ -281,6 +285,7 @@ export class ShellServer {
             stderr: readOrEmpty(file(id, 'err')) + gone,
             ms: Math.round(performance.now() - ran.started),
             ...(ran.timedOut ? { timedOut: true } : {}),
+            ...(ran.atTimeout ? { atTimeout: ran.atTimeout } : {}),
           })
         }
         for (const ext of exts) rmSync(file(id, ext), { force: true })
@@ -292,6 +297,7 @@ export class ShellServer {
           const running = current
           timer = setTimeout(() => {
             running.timedOut = true
+            running.atTimeout = this.atTimeout(batch)
             this.kill(batch)
             // A batch that cannot be killed (the host wedged) still ends the step.
             setTimeout(() => this.pending.get(batchId) === batch && (this.pending.delete(batchId), batch.end(137)), KILL_GRACE_MS).unref()
@@ -332,6 +338,16 @@ export class ShellServer {
       this.pending.delete(id!)
       p.end(Number(value))
     }
+  }
+
+  /** What a timed-out command's processes are doing (timeout-evidence.ts), or which of the
+   *  server's answers never came: a lost answer and a command stuck in the host must not look
+   *  alike in the report. */
+  private atTimeout(p: Pending): string {
+    if (p.pgid === undefined) return p.got ? `${this.name}'s shell read the request but never said it started the command` : `${this.name}'s shell never said it read the request`
+    if (!this.localDir.endsWith(SHELL_DIR)) return ''
+    const processes = snapshotProcessGroup(`${this.localDir.slice(0, -SHELL_DIR.length)}/proc`, p.pgid)
+    return processes.length ? describeSnapshots(processes) : `no process of its group ${p.pgid} was left, yet its end had not come back from ${this.name}'s shell`
   }
 
   private kill(p: Pending): void {

@@ -122,7 +122,7 @@ function judgeCommand(target: string, command: string, bounded: BoundedCommand, 
   // tcpdump stopped by its bound exits 124 from `timeout`: that is the expected end.
   const boundedStop = bounded.command !== command && !bounded.isPing && r.exitCode === 124 && !r.timedOut
   if (r.timedOut) {
-    throw new CheckFailure(`\`${command}\` to finish within ${step.timeoutMs ?? ctx.timeoutMs} ms on ${target}`, 'it was killed at the timeout', formatResult(r))
+    throw new CheckFailure(`\`${command}\` to finish within ${step.timeoutMs ?? ctx.timeoutMs} ms on ${target}`, `it was killed at the timeout${r.atTimeout ? `; then ${r.atTimeout.split('\n').at(-1)}` : ''}`, formatResult(r))
   }
   const behaviour = assertExpectation(r, expect, bounded.isPing, boundedStop, command, target)
   const summary = summarize(r, bounded.isPing)

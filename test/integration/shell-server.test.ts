@@ -15,8 +15,9 @@ const perl = spawnSync('sh', ['-c', 'command -v perl']).status === 0
 
 // Both servers: Perl's where the host has perl (SERVER_SCRIPT), sh's where it has not.
 /** A real server whose requests and answers pass through `tap`, which may SIGKILL it at a chosen
- *  moment: what the harness sees when a command kills its host's shell. */
-function tappedTransport(script: string, tap: { request?: (line: string) => 'kill' | 'send'; answer?: (line: string) => 'kill' | 'send' }): ShellTransport {
+ *  moment (what the harness sees when a command kills its host's shell) or drop a line (a
+ *  request or an answer lost on the way). */
+function tappedTransport(script: string, tap: { request?: (line: string) => 'kill' | 'send' | 'drop'; answer?: (line: string) => 'kill' | 'send' | 'drop' }): ShellTransport {
   const child = spawn('sh', ['-c', script], { stdio: ['pipe', 'pipe', 'pipe'] })
   child.stdin.on('error', () => {})
   const stdout = new PassThrough()
@@ -27,14 +28,17 @@ function tappedTransport(script: string, tap: { request?: (line: string) => 'kil
   }
   createInterface({ input: child.stdout }).on('line', (line) => {
     if (dead) return
-    if (tap.answer?.(line) === 'kill') kill()
+    const verdict = tap.answer?.(line)
+    if (verdict === 'drop') return
+    if (verdict === 'kill') kill()
     stdout.write(`${line}\n`)
   })
   child.stdout.once('close', () => stdout.end())
   const stdin = new PassThrough()
   createInterface({ input: stdin }).on('line', (line) => {
-    if (tap.request?.(line) === 'kill') kill()
-    else child.stdin.write(`${line}\n`)
+    const verdict = tap.request?.(line)
+    if (verdict === 'kill') kill()
+    else if (verdict !== 'drop') child.stdin.write(`${line}\n`)
   })
   stdin.once('finish', () => child.stdin.end())
   const exited = new Promise<void>((resolve) => stdout.once('close', () => resolve()))
@@ -80,7 +84,7 @@ describe.skipIf(!root).each([
     // A timeout kills the command (and its batch, whose next command does not run), keeping
     // its output so far; a stopped batch begins nothing more.
     const timed = shell.runBatch([{ script: 'echo before; sleep 10', gate: 'any', timeoutMs: 300 }, { script: 'echo never', gate: 'any', timeoutMs: 5_000 }])
-    expect(await Promise.all(timed.results)).toMatchObject([{ exitCode: 124, timedOut: true, stdout: 'before\n' }, undefined])
+    expect(await Promise.all(timed.results)).toMatchObject([{ exitCode: 124, timedOut: true, stdout: 'before\n', atTimeout: expect.stringMatching(/^pid \d+ sleep: sleeping/m) }, undefined])
     const stopped = shell.runBatch([{ script: 'sleep 0.3', gate: 0, timeoutMs: 5_000 }, { script: 'echo never', gate: 0, timeoutMs: 5_000 }])
     await stopped.stop()
     expect(await Promise.all(stopped.results)).toMatchObject([{ exitCode: 0 }, undefined])
@@ -103,6 +107,31 @@ describe.skipIf(!root).each([
     shell.close()
     await shell.done
   })
+
+  test('a timeout says what the command\'s processes were doing, read from /proc before they are killed', async () => {
+    const shell = await ShellServer.start(local(), SHELL_DIR, 'this machine')
+    const [spinning, sleeping] = await Promise.all([
+      shell.run('while :; do :; done', { timeoutMs: 1_000 }),
+      shell.run('sleep 30', { timeoutMs: 1_000 }),
+    ])
+    expect(spinning).toMatchObject({ exitCode: 124, timedOut: true, atTimeout: expect.stringMatching(/^pid \d+ sh: running, \d+\.\d\d s of CPU \(\d+\.\d\d s in the kernel\)/) })
+    expect(sleeping.atTimeout).toMatch(/^pid \d+ sleep: sleeping, .*, waiting in \w+/m)
+    shell.close()
+    await shell.done
+  })
+
+  test('a timeout says which answer of the server never came: a lost request or a lost end', async () => {
+    let requests = 0
+    const shell = await ShellServer.start(tappedTransport(script, {
+      request: (line) => (line.startsWith('run') && ++requests === 2 ? 'drop' : 'send'),
+      answer: (line) => (line.startsWith('end ') ? 'drop' : 'send'),
+    }), SHELL_DIR, 'a host')
+    const [ended, unread] = await Promise.all([shell.run('true', { timeoutMs: 500 }), shell.run('true', { timeoutMs: 500 })])
+    expect(ended).toMatchObject({ timedOut: true, atTimeout: expect.stringMatching(/^no process of its group \d+ was left, yet its end had not come back from a host's shell$/) })
+    expect(unread).toMatchObject({ timedOut: true, atTimeout: "a host's shell never said it read the request" })
+    shell.close()
+    await shell.done
+  }, 20_000)
 
   test('refuses to start when its files are out of reach from here', async () => {
     await expect(ShellServer.start(local(), '/nonexistent/labproof-exec', 'a remote engine')).rejects.toThrow(

@@ -150,6 +150,10 @@ describe.skipIf(!root)('step timeouts in a scenario (needs root)', () => {
     const message = failure(results[0])
     expect(message).toContain(`to finish within 700 ms on host01`)
     expect(message).toContain('it was killed at the timeout')
+    // …and what its processes were doing then, read from the host's /proc before the kill; the
+    // newest of them (the one the others wait for, as a rule) in the verdict's line.
+    expect(message).toMatch(/it was killed at the timeout; then pid \d+ sleep: sleeping/)
+    expect(message).toMatch(/at the timeout:\n(\s+pid \d+ .*\n)*\s+pid \d+ sleep: sleeping, [\d.]+ s of CPU/)
     expect(message).toMatch(/exit 124 \(killed: timed out\)/)
     expect(message).toMatch(/stdout:\n\s+before/)
     expect(message).toMatch(/stderr:\n\s+partial/)
