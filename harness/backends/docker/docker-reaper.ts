@@ -138,14 +138,36 @@ export function untrackLab(labId: string): void {
   if (liveLabs.size === 0) for (const s of SIGNALS) process.off(s, onSignal)
 }
 
+/** The engine's resources of each lab that are being made: an interrupt lists a lab's resources
+ *  once these have settled, or a container whose creation was under way at dockerd would be made
+ *  after the listing and stay. */
+const underWay = new Map<string, Set<Promise<unknown>>>()
+
+/** Make a resource of lab `labId` (a container, a network) unless an interrupt is removing that
+ *  lab, in which case nothing more is made. */
+export async function makeForLab<T>(labId: string, make: () => Promise<T>): Promise<T> {
+  if (!liveLabs.has(labId)) throw new Error(`docker lab ${labId} is being removed`)
+  const made = make()
+  const set = underWay.get(labId) ?? new Set()
+  underWay.set(labId, set.add(made))
+  try {
+    return await made
+  } finally {
+    set.delete(made)
+    if (!set.size) underWay.delete(labId)
+  }
+}
+
 function onSignal(signal: NodeJS.Signals): void {
   const labIds = [...liveLabs]
+  const making = labIds.flatMap((id) => [...(underWay.get(id) ?? [])])
   for (const s of SIGNALS) process.off(s, onSignal)
   liveLabs.clear()
   process.stderr.write(`labproof: ${signal}: removing docker lab(s) ${labIds.join(', ')}\n`)
   // Bounded: a hung engine must not keep an interrupted run alive.
   const giveUp = new Promise((resolve) => setTimeout(resolve, 10_000).unref())
-  void Promise.race([reapDocker({ labIds }).catch(() => undefined), giveUp]).then(() => {
+  const reaped = Promise.allSettled(making).then(() => reapDocker({ labIds })).catch(() => undefined)
+  void Promise.race([reaped, giveUp]).then(() => {
     // `labproof run` (run/interrupt.ts) has this signal already and exits once its labs are
     // gone: raised again, it would be the second signal, which exits at once.
     if ((globalThis as { [RUN_HANDLES_ITS_EXIT]?: boolean })[RUN_HANDLES_ITS_EXIT]) return

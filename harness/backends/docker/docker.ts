@@ -26,7 +26,7 @@ import { HostShell, SERVER_SCRIPT, SHELL_DIR, ShellServer, type BatchItem } from
 import { dockerClient, ensureHostImage, HOST_DISTROS, isHostDistro, type Progress } from './docker-image.ts'
 import { hostScript, internetScript } from '../shared/topology.ts'
 import { acceptBridgedScript, bridgeName, runOnEngineHost } from './docker-bridge-firewall.ts'
-import { LABEL_IMAGE, LABEL_LAB, ownerLabels, reapDocker, sweepStaleOnce, trackLab, untrackLab } from './docker-reaper.ts'
+import { LABEL_IMAGE, LABEL_LAB, makeForLab, ownerLabels, reapDocker, sweepStaleOnce, trackLab, untrackLab } from './docker-reaper.ts'
 
 export { reapDocker } from './docker-reaper.ts'
 
@@ -245,14 +245,14 @@ async function startContainers(
 ): Promise<Map<string, StartedNode>> {
   // Docker picks the subnets: the topology's addresses are set inside, on top of these segments.
   const networkName = (role: string) => `labproof-${o.id}-${role}`
-  const createNetwork = (role: string) => docker.createNetwork({
+  const createNetwork = (role: string) => makeForLab(o.id, () => docker.createNetwork({
     Name: networkName(role),
     Driver: 'bridge',
     Internal: true,
     CheckDuplicate: true,
     Options: { 'com.docker.network.bridge.name': bridgeName(o.id, role) },
     Labels: { ...o.labels, 'labproof.network': role, [LABEL_IMAGE]: o.image },
-  })
+  }))
   await Promise.all([createNetwork('underlay'), createNetwork('transit')])
   // Runs while the containers start; its failure is kept until awaited (no unhandled rejection).
   const firewall = runOnEngineHost(docker, o.image, acceptBridgedScript(o.id, ['underlay', 'transit'].map((r) => bridgeName(o.id, r))))
@@ -265,7 +265,7 @@ async function startContainers(
   ]
   const started = await Promise.all(nodes.map(async ([node, roles]) => {
     const [first, ...more] = roles.map(networkName)
-    const container = await docker.createContainer({
+    const container = await makeForLab(o.id, () => docker.createContainer({
       name: `labproof-${o.id}-${node}`,
       Image: o.image,
       Entrypoint: ['sleep'], // not the image's entrypoint: a user's --image may have one
@@ -291,7 +291,7 @@ async function startContainers(
               Devices: [{ PathOnHost: '/dev/net/tun', PathInContainer: '/dev/net/tun', CgroupPermissions: 'rwm' }],
             }),
       },
-    })
+    }))
     for (const name of more) await docker.getNetwork(name).connect({ Container: container.id })
     await container.start()
     const attached = (await container.inspect()).NetworkSettings.Networks
