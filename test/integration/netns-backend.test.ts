@@ -8,6 +8,7 @@ import { netnsBackend } from '../../harness/backends/netns/netns.ts'
 import type { Lab } from '../../harness/lab.ts'
 import { buildTopology } from '../../harness/topology.ts'
 import { parsePing } from '../../harness/parse/ping.ts'
+import { parseProbe, probeScript } from '../../harness/capabilities.ts'
 import { SHELL_DIR } from '../../harness/shell-server.ts'
 import { netnsNodePids, processes } from '../helpers/leftovers.ts'
 
@@ -149,6 +150,23 @@ describe.skipIf(!root)('netns backend (needs root)', () => {
     expect(await lab.host('host01').succeed('grep -c labproof-probe /proc/self/mountinfo || true')).toBe('0\n')
     // Same kernel, same file system: one probe answers for every netns host, under its own name.
     expect(await lab.host('host02').capabilities()).toEqual({ ...caps, host: 'host02' })
+  })
+
+  test('capabilities: an ip without -batch gets the same answer, trying each link kind on its own', async () => {
+    const host = lab.host('host01')
+    const caps = await host.capabilities()
+    // An `ip` that refuses -batch (as BusyBox's does), first on the PATH of the probe's shell.
+    const ip = (await host.succeed('command -v ip')).trim()
+    const dir = (await host.succeed(`d=$(mktemp -d) && cat > $d/ip <<'EOF' && chmod +x $d/ip && echo $d
+#!/bin/sh
+case " $* " in *" -batch "*) echo 'Option "-batch" is unknown, try "ip -help".' >&2; exit 255 ;; esac
+exec ${ip} "$@"
+EOF`)).trim()
+    expect(await host.exec(`PATH=${dir}:$PATH ip -force -batch - </dev/null`)).toMatchObject({ exitCode: 255 })
+    const r = await host.exec(`PATH=${dir}:$PATH; export PATH\n${probeScript()}`)
+    expect(r.stdout).not.toMatch(/ip-batch/)
+    expect(parseProbe('host01', r.stdout).features).toEqual(caps.features)
+    await host.succeed(`rm -r ${dir}`)
   })
 })
 

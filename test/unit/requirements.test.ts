@@ -66,6 +66,39 @@ describe('missingRequirements', () => {
   })
 })
 
+// The link trials' part of a probe as this machine's kernel printed it through `ip -force -batch`
+// (lines 1-14: veth, bridge, vxlan, macvlan's lower and macvlan, ipvlan's lower and ipvlan, ipip,
+// gre, sit, dummy, vlan's lower and vlan, tun), its lines interleaved with the other trials'.
+const BATCH_PROBE = [
+  'release=6.18.44-fc-v1045', 'feature:timens=ok', 'feature:nf_nat=ok',
+  'ip-batch:Error: Unknown device type.', 'ip-batch:Command failed -:7',
+  'ip-batch:Error: Unknown device type.', 'ip-batch:Command failed -:8',
+  'ip-batch:Error: Unknown device type.', 'ip-batch:Command failed -:9',
+  'ip-batch:Error: Unknown device type.', 'ip-batch:Command failed -:10',
+  'feature:cgroup1_freezer=ok',
+  'ip-batch:Error: Unknown device type.', 'ip-batch:Command failed -:11',
+  'ip-batch:Error: Unknown device type.', 'ip-batch:Command failed -:13',
+  'ip-batch-done',
+].join('\n')
+
+describe('parseProbe of link trials run as one ip batch', () => {
+  test('each feature takes the verdict of its own line, the lines that make its lower device aside', () => {
+    expect(parseProbe('host01', BATCH_PROBE).features).toEqual({
+      veth: true, bridge: true, vxlan: true, macvlan: true, ipvlan: 'Error: Unknown device type.',
+      ipip: 'Error: Unknown device type.', gre: 'Error: Unknown device type.', sit: 'Error: Unknown device type.',
+      dummy: 'Error: Unknown device type.', vlan: 'Error: Unknown device type.', tun: true,
+      nf_nat: true, cgroup1_freezer: true, timens: true,
+    })
+  })
+
+  test('a batch cut short (no end marker) proves nothing: its features are not probed', () => {
+    const cut = BATCH_PROBE.split('\n').filter((l) => l !== 'ip-batch-done').join('\n')
+    const caps = parseProbe('host01', cut)
+    expect(caps.features.veth).toBe('not probed')
+    expect(caps.features.nf_nat).toBe(true)
+  })
+})
+
 describe('packets as evidence need tcpdump', () => {
   const plan = (yaml: string) => planSteps(parseScenario(`id: t\ntitle: t\nsource: { doc: t.txt, section: t }\n${yaml}`, 't.yaml'))
 
