@@ -77,14 +77,14 @@ function touches(s: LoadedScenario, hostName: string, key: string): boolean {
 
 /** Every host of the lab a student may play, read and reduced to the lab's part. */
 export async function readReference(s: LoadedScenario, lab: Lab, hostNames: string[]): Promise<EndStateFile> {
-  const hosts: Record<string, MachineState> = {}
-  let kernel: string | undefined
-  for (const name of hostNames) {
+  // The hosts side by side, each read in two batches (probeEndState), its kernel beside them.
+  const read = await Promise.all(hostNames.map(async (name) => {
     const host: Exec = lab.host(name)
-    const raw = await probeEndState(host, sysctlKeysOf(s), 20_000)
-    hosts[name] = referenceState(machineState(raw), lab.topology, s, name)
-    kernel ??= (await host.exec('uname -r', { timeoutMs: 10_000 })).stdout.trim() || undefined
-  }
+    const [raw, uname] = await Promise.all([probeEndState(host, sysctlKeysOf(s), 20_000), host.exec('uname -r', { timeoutMs: 10_000 })])
+    return { name, state: referenceState(machineState(raw), lab.topology, s, name), kernel: uname.stdout.trim() || undefined }
+  }))
+  const hosts: Record<string, MachineState> = Object.fromEntries(read.map((h) => [h.name, h.state]))
+  const kernel = read.find((h) => h.kernel)?.kernel
   return { format: END_STATE_FORMAT, scenario: s.id, recordedOn: { backend: lab.backend, ...(kernel ? { kernel } : {}) }, hosts }
 }
 
