@@ -238,21 +238,41 @@ export class RunRecordTail implements Facts {
   }
 }
 
+/** Facts subscribers have still to write (a lab that failed to go down emits no lab-down). */
+const unwritten = new Set<Promise<void>>()
+
+/** Every fact handed to a subscriber so far is on disk (or failed: its scenario reports it). */
+export async function runRecordsWritten(): Promise<void> {
+  while (unwritten.size) await Promise.all([...unwritten])
+}
+
 export function runRecordSubscriber(): Subscriber {
   const probed: Capabilities[] = []
+  // A step's facts are written while the next steps run, in order: awaited per event, the appends
+  // held every step up by a few ms (a fifth of a second of namespace-routing's 36 steps). They
+  // are all on disk when the lab is down, where a failed write fails the scenario.
+  let writes: Promise<void> = Promise.resolve()
+  let failure: { error: unknown } | undefined
+  const later = (write: () => Promise<void>) => {
+    const done = (writes = writes.then(write).catch((error: unknown) => void (failure ??= { error })))
+    unwritten.add(done)
+    void done.then(() => unwritten.delete(done))
+  }
   return {
     'lab-up': ({ scenario, cell, lab }) => recordRunFact(scenario.id, cell, 'lab', { lab: lab.id, facts: lab.facts }),
     'host-probed': ({ scenario, cell, capabilities: caps }) => {
       probed.push(caps)
       const missing = Object.entries(caps.features).filter(([, v]) => v !== true).map(([k]) => k)
       const missingTools = Object.entries(caps.tools).filter(([, v]) => !v).map(([k]) => k)
-      return recordRunFact(scenario.id, cell, 'host', { host: caps.host, kernelRelease: caps.kernelRelease, distro: caps.distro, versions: caps.versions, missing, missingTools })
+      later(() => recordRunFact(scenario.id, cell, 'host', { host: caps.host, kernelRelease: caps.kernelRelease, distro: caps.distro, versions: caps.versions, missing, missingTools }))
     },
     // Which step a stopped run was in the middle of.
-    'step-started': ({ scenario, cell, step }) => recordRunFact(scenario.id, cell, 'step-started', { step: step.number }),
-    'step-skipped': ({ scenario, cell, step, title, reason }) =>
-      recordRunFact(scenario.id, cell, 'step', { step: step.number, title, status: 'skipped', reason, transcript: skippedTranscript(step, title, reason, probed), ms: 0 }),
-    'step-result': async ({ scenario, cell, step, title, result, ms }) => {
+    'step-started': ({ scenario, cell, step }) => later(() => recordRunFact(scenario.id, cell, 'step-started', { step: step.number })),
+    'step-skipped': ({ scenario, cell, step, title, reason }) => {
+      const transcript = skippedTranscript(step, title, reason, probed)
+      later(() => recordRunFact(scenario.id, cell, 'step', { step: step.number, title, status: 'skipped', reason, transcript, ms: 0 }))
+    },
+    'step-result': ({ scenario, cell, step, title, result, ms }) => later(async () => {
       const transcript = transcriptText(result.record)
       const pcaps = await keepPcaps(scenario.id, cell, step.number, result.record.attachments)
       const fact: Omit<StepFact, 'kind' | 'run' | 'cell'> = { step: step.number, title, status: result.status, ms: Math.round(ms), ...(transcript ? { transcript } : {}), ...(pcaps.length ? { pcaps } : {}) }
@@ -265,6 +285,10 @@ export function runRecordSubscriber(): Subscriber {
       await recordRunFact(scenario.id, cell, 'step', fact)
       const erratum = result.status === 'passed' ? result.outcome.erratum : undefined
       if (erratum) await recordRunFact(scenario.id, cell, 'errata', { doc: scenario.source.doc, section: step.section, step: step.number, ...erratum })
+    }),
+    'lab-down': async () => {
+      await writes
+      if (failure) throw failure.error
     },
   }
 }

@@ -11,7 +11,7 @@ import type { Subscriber } from '../engine/events.ts'
 import { cellName, type RunOptions } from '../engine/run-options.ts'
 import type { AllureSink } from '../report/allure.ts'
 import JunitReporter from '../report/junit-reporter.ts'
-import { recordRunFact } from '../report/run-record.ts'
+import { recordRunFact, runRecordsWritten } from '../report/run-record.ts'
 import { errorType, verdictLine } from '../report/verdict.ts'
 import type { LoadedScenario } from '../scenario/loader.ts'
 import { planSteps, type PlannedStep } from '../scenario/plan.ts'
@@ -33,6 +33,8 @@ export interface RunScenariosOptions {
   /** What must be done before the first lab (the sweep of dead runs' leftovers); its failure
    *  fails the run before any lab. */
   before?: Promise<unknown>
+  /** Work to start once the first lab is up (not to slow its provisioning): the caller awaits it. */
+  alongside?: () => unknown
 }
 
 /** Runs the scenarios; true when a step failed or a lab could not be provisioned or removed.
@@ -48,6 +50,7 @@ export async function runScenarios(o: RunScenariosOptions): Promise<boolean> {
   }
   await Promise.all(Array.from({ length: Math.max(1, Math.min(o.run.jobs, o.scenarios.length)) }, worker))
   if (stoppingBecause()) await new Promise(() => {})
+  await runRecordsWritten()
   junit.runEnded()
   return failed
 }
@@ -73,7 +76,8 @@ async function runScenario(s: LoadedScenario, o: RunScenariosOptions, junit: Jun
     current = undefined
     tally[verdict.status]++
     o.console.step(s.id, `step ${planned.number}: ${stepTitle(planned.step)}`, verdict, ms)
-    junit.stepEnded()
+    // Rewritten from the run records once the step's facts are in them (written meanwhile).
+    void runRecordsWritten().then(() => junit.stepEnded())
   }
   const begin = (planned: PlannedStep) => {
     current = o.allureResults ? new AllureStepResult(o.allureResults, suite, `step ${planned.number}: ${stepTitle(planned.step)}`, s.file) : undefined
@@ -85,6 +89,7 @@ async function runScenario(s: LoadedScenario, o: RunScenariosOptions, junit: Jun
   try {
     try {
       await starting
+      o.alongside?.()
     } catch (error) {
       // Every step fails with the reason, in every report, as a test runner's failed set-up would.
       const e = new Error(`the lab could not be provisioned: ${(error as Error)?.message ?? String(error)}`, { cause: error })

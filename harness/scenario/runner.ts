@@ -8,6 +8,7 @@
 import * as allure from 'allure-js-commons'
 import { afterAll, beforeAll, describe, test, type TestContext } from 'vitest'
 import { cellName, type RunOptions } from '../engine/run-options.ts'
+import { runRecordsWritten } from '../report/run-record.ts'
 import { stepMeta } from '../report/step-meta.ts'
 import { PROVISION_TIMEOUT_MS, reportingEngine, settleStep, STOP_TIMEOUT_MS } from '../run/scenario-engine.ts'
 import type { LoadedScenario } from './loader.ts'
@@ -29,6 +30,8 @@ export function bindScenario(s: LoadedScenario, opts: RunOptions): void {
       const meta = { labproof: stepMeta(s, planned, cellName(opts)) }
       test.sequential(`step ${planned.number}: ${stepTitle(planned.step)}`, { timeout: engine.stepBudgetMs(planned.step), meta }, async (t: TestContext) => {
         const verdict = await settleStep(engine, planned)
+        // The JUnit reporter renders the step from its run records when the test ends.
+        await runRecordsWritten()
         if (verdict.status === 'skipped') t.skip(verdict.reason)
         if (verdict.status === 'failed') throw verdict.error
       })

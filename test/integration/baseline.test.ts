@@ -43,11 +43,13 @@ describe.skipIf(!root)('a run checked against its baseline of expected skips (ne
     await mkdir(scenarios)
     await writeFile(path.join(scenarios, 'vxlan-probe.yaml'), SCENARIO)
     // The broken probe: `ip link add lp-vxlan type vxlan …` fails as on a kernel without vxlan;
-    // every other `ip` command, the scenario's own vxlan device included, is the real one.
+    // every other `ip` command, the scenario's own vxlan device included, is the real one. It
+    // has no -batch (as BusyBox's ip), so the probe tries each link kind as a command of its own.
     const bin = path.join(dir, 'broken-probe-bin')
     await mkdir(bin)
     await writeFile(path.join(bin, 'ip'), [
       '#!/bin/sh',
+      'case " $* " in *" -batch "*) echo "Option -batch is unknown" >&2; exit 255 ;; esac',
       'case " $* " in *" lp-vxlan "*) echo "Error: Unknown device type." >&2; exit 2 ;; esac',
       'exec /usr/sbin/ip "$@"',
       '',
