@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import { constants } from 'node:os'
-import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2'
+import type { Client, ClientChannel, SFTPWrapper } from 'ssh2'
 import { BaseHost } from '../../base-host.ts'
 import { shellQuote, type Capabilities, type ExecResult } from '../../host.ts'
 import { MarkedStream } from './ssh-end-mark.ts'
@@ -295,12 +295,13 @@ export class SshConnection {
 }
 
 /** Open one SSH connection; rejects with a message that says what to do. */
-export function connectSsh(opts: SshConnectOptions): Promise<SshConnection> {
+export async function connectSsh(opts: SshConnectOptions): Promise<SshConnection> {
   const port = opts.port ?? 22
   const target = `${opts.username}@${opts.host}:${port}`
   const pinned = ([] as string[]).concat(opts.hostKeySha256 ?? []).map(normalizeFingerprint)
   let seenFingerprint: string | undefined
-  const client = new Client()
+  // Loaded when a connection is made: a run sweeping a VM backend's leftovers connects nowhere.
+  const client = new (await import('ssh2')).Client()
   return new Promise((resolve, reject) => {
     let settled = false
     const fail = (why: string) => {
