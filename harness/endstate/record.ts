@@ -99,9 +99,10 @@ export function formatEndStateFile(f: EndStateFile): string {
 export function endStateSubscriber(write: (file: EndStateFile, s: LoadedScenario) => Promise<void> = writeRunEndState): Subscriber {
   let lab: Lab | undefined
   let failed = false
+  /** The scenario's last step (planned once, at lab-up: not at every step's result). */
+  let last: number | undefined
   const atEnd = async (e: { scenario: LoadedScenario; step: PlannedStep }) => {
-    const steps = planSteps(e.scenario)
-    if (failed || !lab || e.step.number !== steps.at(-1)?.number) return
+    if (failed || !lab || e.step.number !== last) return
     try {
       await write(await readReference(e.scenario, lab, lab.topology.hosts.map((h) => h.name)), e.scenario)
     } catch (error) {
@@ -109,7 +110,11 @@ export function endStateSubscriber(write: (file: EndStateFile, s: LoadedScenario
     }
   }
   return {
-    'lab-up': (e) => { lab = e.lab; failed = false },
+    'lab-up': (e) => {
+      lab = e.lab
+      failed = false
+      last = planSteps(e.scenario).at(-1)?.number
+    },
     'step-result': async (e) => {
       if (e.result.status === 'failed') failed = true
       await atEnd(e)

@@ -30,8 +30,8 @@ export interface RunScenariosOptions {
   junit: { outputFile: string; runRecords: string }
   /** allure-results/, or nothing to write Allure's results. */
   allureResults?: string
-  /** What must be done before the first lab (the sweep of dead runs' leftovers); its failure
-   *  fails the run before any lab. */
+  /** What must be done before the first lab (the sweep of dead runs' leftovers of this backend);
+   *  its failure fails the run before any lab. */
   before?: Promise<unknown>
   /** Work to start once the first lab is up (not to slow its provisioning): the caller awaits it. */
   alongside?: () => unknown

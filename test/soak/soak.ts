@@ -173,7 +173,7 @@ async function main(): Promise<number> {
   const soakStarted = performance.now()
   const startedAt = new Date()
   const machine = describeMachine()
-  process.stdout.write(`soak: ${runs} runs of \`npx labproof run ${[...values.scenario!, '--backend', values.backend].join(' ')}\` (${values.scenario!.length ? 'scenarios ' + values.scenario!.join(', ') : 'every scenario'}), ${atOnce} at once, ${values['no-kill'] ? 'none killed' : 'about a third killed at random'}, seed ${firstSeed}\n  ${machine}\n`)
+  process.stdout.write(`soak: ${runs} ${runs === 1 ? 'run' : 'runs'} of \`npx labproof run ${[...values.scenario!, '--backend', values.backend].join(' ')}\` (${values.scenario!.length ? 'scenarios ' + values.scenario!.join(', ') : 'every scenario'}), ${atOnce} at once, ${values['no-kill'] ? 'none killed' : 'about a third killed at random'}, seed ${firstSeed}\n  ${machine}\n`)
   const outcomes: Outcome[] = []
   let next = 1
   // Each lane runs one run after another; `next` is shared, so the lanes take runs 1..runs between them.
@@ -254,7 +254,7 @@ async function main(): Promise<number> {
   process.stdout.write([
     '',
     `summary: ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC, commit ${commit()}, ${machine}`,
-    `  \`npm run soak -- ${process.argv.slice(2).join(' ')}\`: ${outcomes.length} runs of ${values.scenario!.length ? values.scenario!.join(' ') : 'the whole suite'} on ${values.backend}, ${atOnce} at once, in ${minutes} min;`,
+    `  \`npm run soak -- ${process.argv.slice(2).join(' ')}\`: ${outcomes.length} ${outcomes.length === 1 ? 'run' : 'runs'} of ${values.scenario!.length ? values.scenario!.join(' ') : 'the whole suite'} on ${values.backend}, ${atOnce} at once, in ${minutes} min;`,
     `  ${killed.length} killed with SIGKILL, ${completed.length} ran to the end: ${failedComplete.length} failed, ${hung.length} hung; ${total} left behind by the soak after labproof clean`,
     ...failedSteps(kept).map(([step, count]) => `  failed ${count}x: ${step}`),
     '',
