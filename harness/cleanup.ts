@@ -24,12 +24,8 @@ export interface CleanOptions {
   /** Backends whose reaper needs an engine (docker) are swept only when named here; default:
    *  all of them (`labproof clean`). A run names its own backend: it need not wait for others'. */
   engineBackends?: string[]
-  /** Only these backends' leftovers (default: every backend's) ... */
+  /** Only these backends' leftovers (default: every backend's). */
   only?: string[]
-  /** ... or every backend's but these. */
-  except?: string[]
-  /** Also dead processes' local copies of captures (default: true). */
-  captureCopies?: boolean
 }
 
 /** Every backend's leftovers from runs whose labproof process is gone. */
@@ -37,7 +33,7 @@ export async function cleanLeftovers(opts: CleanOptions = {}): Promise<string[]>
   // The backends' reapers at once: each waits on its own tools (virsh, qemu's files, docker).
   const swept = backendsToSweep()
     .filter((backend) => !(backend.reaperNeedsEngine && opts.engineBackends && !opts.engineBackends.includes(backend.name)))
-    .filter((backend) => (opts.only?.includes(backend.name) ?? true) && !opts.except?.includes(backend.name))
+    .filter((backend) => opts.only?.includes(backend.name) ?? true)
     .map((backend) => backend.reap())
-  return [...(await Promise.all(swept)).flat(), ...(opts.captureCopies === false ? [] : await stalePcapDirs())]
+  return [...(await Promise.all(swept)).flat(), ...(await stalePcapDirs())]
 }

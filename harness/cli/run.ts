@@ -6,7 +6,7 @@ import path from 'node:path'
 import { backendsHelp, defaultJobsHelp } from '../backends/help.ts'
 import { backendByName, backendCliOptions, backendNames, backendOptions, backendOptionsFromEnv } from '../backends/index.ts'
 import { applyBaseline, prepareBaseline } from '../baseline.ts'
-import { cleanLeftovers, type CleanOptions } from '../cleanup.ts'
+import { cleanLeftovers } from '../cleanup.ts'
 import type { LabproofConfig } from '../config.ts'
 import { cellName, type RunOptions } from '../engine/run-options.ts'
 import { outputDirs } from '../output-dirs.ts'
@@ -119,21 +119,15 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
   // every step (the sweep takes a while): a run stopped before they ran says so.
   const cellNames = cells.map((c) => cellName({ backend: backendName, ...c }))
   writePlannedJunit({ outputFile: outputDirs().junit, runRecords: outputDirs().runRecords, cell: cellNames[0]! }, scenarios.map((s) => s.file))
-  // What runs killed with SIGKILL left behind (docker's are swept when its first lab starts). It
-  // touches only what dead runs own. runScenarios starts the labs once this backend's leftovers are
-  // gone; the other backends' (virsh asking libvirtd: a few hundred ms, and their code to load)
-  // once the first lab is up, beside the steps, since nothing of theirs can meet this backend's
-  // labs; the run ends when they are gone too.
-  const sweep = (opts: CleanOptions) => {
-    const swept = cleanLeftovers({ engineBackends: [], ...opts }).then((removed) => {
-      if (removed.length) process.stderr.write(`labproof: removed what earlier runs left behind:\n${removed.map((r) => `  ${r}`).join('\n')}\n`)
-    })
-    swept.catch(() => {}) // awaited below: its failure fails the run
-    return swept
-  }
-  const swept = sweep({ only: [backendName] })
-  let sweptOthers: Promise<void> | undefined
-  const sweepOthers = () => (sweptOthers ??= sweep({ except: [backendName], captureCopies: false }))
+  // What runs of this backend killed with SIGKILL left behind (docker's are swept when its first
+  // lab starts); it touches only what dead runs own, and runScenarios starts the labs once it is
+  // gone. Other backends' leftovers cannot meet this backend's labs: their own next run or
+  // `labproof clean` removes them (sweeping them here cost a netns run 0.15 s: virsh asking
+  // libvirtd, their code to load, beside the first lab on a 2-core machine).
+  const swept = cleanLeftovers({ engineBackends: [], only: [backendName] }).then((removed) => {
+    if (removed.length) process.stderr.write(`labproof: removed what earlier runs left behind:\n${removed.map((r) => `  ${r}`).join('\n')}\n`)
+  })
+  swept.catch(() => {}) // awaited by runScenarios: its failure fails the run
 
   const out = outputDirs()
   process.env.LABPROOF_OUTPUT_DIR = path.dirname(out.reports)
@@ -145,10 +139,9 @@ export async function runCommand(args: string[], config: LabproofConfig): Promis
     if (cells.length > 1) process.stdout.write(`\n== ${cellNames[i]}\n`)
     const report = new ConsoleReport()
     const run = runOf(backendName, cell, backendOpts, settings.jobs ?? defaultJobs(backendName), limits)
-    failed = (await runScenarios({ scenarios, run, console: report, junit: { outputFile: out.junit, runRecords: out.runRecords }, allureResults: out.allureResults, before: swept, alongside: sweepOthers })) || failed
+    failed = (await runScenarios({ scenarios, run, console: report, junit: { outputFile: out.junit, runRecords: out.runRecords }, allureResults: out.allureResults, before: swept })) || failed
     report.summary()
   }
-  await sweepOthers()
   const matrix = await readMatrix(out.runRecords, cellNames)
   const table = await writeMatrix(out.reports, matrix)
   if (cells.length > 1) process.stdout.write(`\n${table}\n(also in ${path.join(out.reports, 'matrix.md')})\n`)

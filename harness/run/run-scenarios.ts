@@ -33,8 +33,6 @@ export interface RunScenariosOptions {
   /** What must be done before the first lab (the sweep of dead runs' leftovers of this backend);
    *  its failure fails the run before any lab. */
   before?: Promise<unknown>
-  /** Work to start once the first lab is up (not to slow its provisioning): the caller awaits it. */
-  alongside?: () => unknown
 }
 
 /** Runs the scenarios; true when a step failed or a lab could not be provisioned or removed.
@@ -89,7 +87,6 @@ async function runScenario(s: LoadedScenario, o: RunScenariosOptions, junit: Jun
   try {
     try {
       await starting
-      o.alongside?.()
     } catch (error) {
       // Every step fails with the reason, in every report, as a test runner's failed set-up would.
       const e = new Error(`the lab could not be provisioned: ${(error as Error)?.message ?? String(error)}`, { cause: error })

@@ -185,14 +185,15 @@ describe.skipIf(!root)('what a SIGKILLed run leaves is swept (needs root)', () =
 
   /** What a run killed at the wrong moment can leave: nodes whose owner is gone (as if pdeathsig
    *  had not fired): one of a dead owner, one whose owner's PID now belongs to another process
-   *  (this test's, started at another time); a capture copy and a qemu overlay dir of a dead owner. */
-  async function plantLeftovers(): Promise<{ nodes: ChildProcess[]; dirs: string[]; owners: Set<number> }> {
+   *  (this test's, started at another time); a capture copy of a dead owner, and with `qemu` a
+   *  qemu overlay dir of it (another backend's: a netns run leaves it to a qemu run or a clean). */
+  async function plantLeftovers(qemu: boolean): Promise<{ nodes: ChildProcess[]; dirs: string[]; owners: Set<number> }> {
     const dead = await deadOwner()
     expect(ownerAlive(dead)).toBe(false)
     const reused = { pid: process.pid, started: currentOwner().started! - 1 }
     expect(ownerAlive(reused)).toBe(false)
     const nodes = [await plantNode(`lpplanted${dead.pid}`, dead), await plantNode(`lpreused${dead.pid}`, reused)]
-    const dirs = [path.join(tmpdir(), `${PCAP_TEMP_PREFIX}${dead.pid}-planted`), path.join(tmpdir(), `${QEMU_MARKER}-lpplanted-${dead.pid}-x`)]
+    const dirs = [path.join(tmpdir(), `${PCAP_TEMP_PREFIX}${dead.pid}-planted`), ...(qemu ? [path.join(tmpdir(), `${QEMU_MARKER}-lpplanted-${dead.pid}-x`)] : [])]
     for (const d of dirs) await mkdir(d, { recursive: true })
     await writeFile(path.join(dirs[0]!, 'capture.pcap'), 'x')
     return { nodes, dirs, owners: new Set([dead.pid]) }
@@ -203,7 +204,7 @@ describe.skipIf(!root)('what a SIGKILLed run leaves is swept (needs root)', () =
     let planted: Awaited<ReturnType<typeof plantLeftovers>> | undefined
     let run: Run | undefined
     for (let attempt = 0; attempt < 3; attempt++) {
-      planted = await plantLeftovers()
+      planted = await plantLeftovers(false)
       run = await startRun(`next-run-${attempt}`, scenario(markerSleep(), false).replace(/  - on: host01\n    run: sleep [\d.]+\n    timeoutMs: 120000\n/, ''))
       const end = await run.exited
       expect(end.code, run.output()).toBe(0)
@@ -222,7 +223,7 @@ describe.skipIf(!root)('what a SIGKILLed run leaves is swept (needs root)', () =
   // What is asserted is the machine's state once clean has run, not who cleaned: another run
   // starting on this machine meanwhile may rightly sweep the same leftovers first.
   test('by labproof clean', async () => {
-    const planted = await plantLeftovers()
+    const planted = await plantLeftovers(true)
     const clean = spawn(process.execPath, [CLI, 'clean'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     clean.stdout!.on('data', (d) => (out += String(d)))
