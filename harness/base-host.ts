@@ -84,8 +84,20 @@ export abstract class BaseHost implements Host {
 }
 
 /** The script a host runs for `cmd`, inside `netns` when there is one. */
-function hostScript(cmd: string, netns: string | undefined): string {
-  return netns ? `ip netns exec ${shellQuote(netns)} sh -c ${shellQuote(cmd)}` : cmd
+export function hostScript(cmd: string, netns: string | undefined): string {
+  if (!netns) return cmd
+  // ip and bridge see a namespace through netlink alone: they enter it themselves (-n, a setns:
+  // 4 ms a command here, against 11 ms for ip netns exec's mount namespace, /sys and a shell).
+  if (entersNamespaceItself(cmd)) return cmd.replace(/^(ip|bridge) /, `$1 -n ${shellQuote(netns)} `)
+  return `ip netns exec ${shellQuote(netns)} sh -c ${shellQuote(cmd)}`
+}
+
+/** `ip …`/`bridge …` of plain words that names no namespace, command to run, batch or -all of
+ *  its own (options may be shortened: `-n` is `-netns`). */
+function entersNamespaceItself(cmd: string): boolean {
+  if (!/^(?:ip|bridge)(?: [\w./:=,@%+-]+)+$/.test(cmd)) return false
+  const own = ['-netns', '-batch', '-all', '-force']
+  return !cmd.split(' ').some((w) => w === 'netns' || w === 'exec' || (w.length >= 2 && own.some((o) => o.startsWith(w))))
 }
 
 export function passesGate(gate: ExitGate, status: number): boolean {

@@ -1,7 +1,7 @@
 // Reading a machine's end state: the read-only commands, run in the root namespace and in each
 // network namespace, and what came back, unparsed. The same probe reads the lab's hosts when
 // `labproof run` records the reference, and a student's machine when it is graded.
-import { shellQuote, type BatchCommand, type ExecBatch, type ExecOptions, type ExecResult } from '../host.ts'
+import { type BatchCommand, type ExecBatch, type ExecOptions, type ExecResult } from '../host.ts'
 
 /** The iptables tables an end state covers. */
 export const IPTABLES_TABLES = ['filter', 'nat', 'mangle', 'raw'] as const
@@ -51,9 +51,7 @@ export function namespaceNames(r: ExecResult): string[] {
 export async function probeEndState(host: Exec, sysctlKeys: string[], timeoutMs: number, afterEach: (r: ExecResult) => void = () => {}): Promise<RawEndState> {
   // afterEach may throw (a command that hung): the probe stops there.
   const runAll = async (commands: { cmd: string; netns?: string }[]): Promise<ExecResult[]> => {
-    // In a batch, ip and bridge enter the namespace themselves (-n: a setns, 8 ms less than ip
-    // netns exec's mount namespace and sh); each result still names the command the probe asked.
-    const batch = host.execBatch?.(commands.map((c) => ({ cmd: c.netns ? c.cmd.replace(/^(ip|bridge) /, `$1 -n ${shellQuote(c.netns)} `) : c.cmd, timeoutMs, goOn: 'any' })))
+    const batch = host.execBatch?.(commands.map((c) => ({ ...c, timeoutMs, goOn: 'any' as const })))
     batch?.results.forEach((r) => r.catch(() => undefined)) // awaited below, unless afterEach stops the probe
     const results: ExecResult[] = []
     for (const [i, c] of commands.entries()) {
