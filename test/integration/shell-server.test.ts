@@ -92,6 +92,28 @@ describe.skipIf(!root).each([
     await shell.done
   })
 
+  test('a batch runs a plain command itself, as `sh FILE` would run it; a builtin still gets a shell of its own', async () => {
+    const shell = await ShellServer.start(local(), SHELL_DIR, 'this machine')
+    const batch = shell.runBatch([
+      { script: 'cat', input: 'in\n', gate: 0, timeoutMs: 5_000 },
+      { script: 'ls /labproof-no-such-path', gate: 'any', timeoutMs: 5_000 },
+      { script: 'labproof-no-such-program --x', gate: 'any', timeoutMs: 5_000 },
+      // Were these run by the batch's own shell, the batch would move to / and end here.
+      { script: 'cd /', gate: 0, timeoutMs: 5_000 },
+      { script: 'exit 3', gate: 3, timeoutMs: 5_000 },
+      { script: 'pwd', gate: 0, timeoutMs: 5_000 },
+    ])
+    const [cat, ls, missing, cd, exit, pwd] = await Promise.all(batch.results)
+    expect(cat).toMatchObject({ stdout: 'in\n', exitCode: 0 })
+    expect(ls).toMatchObject({ stdout: '', exitCode: 2, stderr: expect.stringContaining('/labproof-no-such-path') })
+    // What run-step.ts reads a missing tool from.
+    expect(missing).toMatchObject({ exitCode: 127, stderr: expect.stringMatching(/^(?:\S+: )?(?:\d+: )?labproof-no-such-program: (?:command )?not found$/m) })
+    expect([cd?.exitCode, exit?.exitCode]).toEqual([0, 3])
+    expect(pwd?.stdout).not.toBe('/\n')
+    shell.close()
+    await shell.done
+  })
+
   test('each command is a process group of its own, with SIGINT and SIGQUIT ignored as in any background job of sh; a timeout kills the group', async () => {
     const shell = await ShellServer.start(local(), SHELL_DIR, 'this machine')
     const r = await shell.run('read -r pid _ _ _ pgid _ < /proc/$$/stat; echo "$pid $pgid"; grep SigIgn /proc/$$/status', { timeoutMs: 5_000 })
