@@ -26,8 +26,27 @@ export function portsOf(all: BridgePort[], bridge: string): BridgePort[] {
   return all.filter((p) => p.master === bridge)
 }
 
+/** How long a port on its way to forwarding is read again: a port brought up is `disabled` until
+ *  the kernel has seen its carrier, which it may note up to a second later (linkwatch), longer
+ *  on a loaded machine. A port that never gets there still fails, with what was read last. */
+const SETTLE_MS = 3_000
+const SETTLE_POLL_MS = 100
+
+/** A port expected forwarding that is disabled, listening or learning: it may get there. */
+export function portsSettling(expected: BridgeCheck['ports'], ports: BridgePort[]): boolean {
+  return Object.entries(expected).some(([name, state]) => {
+    const seen = ports.find((p) => p.ifname === name)?.state
+    return state === 'forwarding' && seen !== undefined && ['disabled', 'listening', 'learning'].includes(seen)
+  })
+}
+
 async function runBridgeCheck(c: BridgeCheck, ctx: StepContext): Promise<string> {
-  const ports = portsOf(JSON.parse((await ctx.query(c.on, 'bridge -j link show')) || '[]') as BridgePort[], c.name)
+  const read = async () => portsOf(JSON.parse((await ctx.query(c.on, 'bridge -j link show')) || '[]') as BridgePort[], c.name)
+  let ports = await read()
+  for (const deadline = Date.now() + SETTLE_MS; portsSettling(c.ports, ports) && Date.now() < deadline;) {
+    await new Promise((r) => setTimeout(r, SETTLE_POLL_MS))
+    ports = await read()
+  }
   const seen = ports.map((p) => `${p.ifname} ${p.state ?? '?'}`).join(', ') || 'no ports'
   const m = new Mismatches()
   for (const [name, state] of Object.entries(c.ports)) {

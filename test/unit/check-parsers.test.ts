@@ -2,7 +2,7 @@
 // on this kind of machine (see test/fixtures/outputs).
 import { readFileSync } from 'node:fs'
 import { describe, expect, test } from 'vitest'
-import { portsOf, type BridgePort } from '../../harness/checks/bridge.ts'
+import { portsOf, portsSettling, type BridgePort } from '../../harness/checks/bridge.ts'
 import { rulesOf } from '../../harness/checks/iptables.ts'
 import { describeLink, linkType, type IpLink } from '../../harness/checks/link.ts'
 import { findRoute, type IpRoute } from '../../harness/checks/route.ts'
@@ -37,6 +37,14 @@ describe('bridge ports from bridge -j link', () => {
     const ports = portsOf(JSON.parse(fixture('bridge-j-link.json')) as BridgePort[], 'br0')
     expect(ports.map((p) => [p.ifname, p.state])).toEqual([['t1', 'disabled'], ['vb', 'forwarding']])
     expect(portsOf(JSON.parse(fixture('bridge-j-link.json')) as BridgePort[], 'vbridge')).toEqual([])
+  })
+
+  test('a port expected forwarding and still disabled is read again; one in the state asked for, or missing, is not', () => {
+    const ports = portsOf(JSON.parse(fixture('bridge-j-link.json')) as BridgePort[], 'br0')
+    expect(portsSettling({ t1: 'forwarding', vb: 'forwarding' }, ports)).toBe(true)
+    expect(portsSettling({ t1: 'disabled', vb: 'forwarding' }, ports)).toBe(false)
+    expect(portsSettling({ vb: 'forwarding', gone: 'forwarding' }, ports)).toBe(false)
+    expect(portsSettling({ vb: 'blocking' }, ports)).toBe(false)
   })
 })
 
