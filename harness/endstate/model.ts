@@ -68,7 +68,7 @@ interface IpAddrEntry {
   link_netnsid?: number
   link_type?: string
   master?: string
-  linkinfo?: { info_kind?: string; info_slave_kind?: string }
+  linkinfo?: { info_kind?: string; info_slave_kind?: string; info_slave_data?: { state?: string } }
   addr_info?: { family: string; local: string; prefixlen: number }[]
 }
 
@@ -103,14 +103,11 @@ export function machineState(raw: RawEndState): MachineState {
         })
       }
     } else state.unreadable[`${where} routes`] = failure(probe.routes)
-    if (probe.bridge.exitCode === 0) {
-      for (const p of json<{ ifname: string; master?: string; state?: string }>(probe.bridge)) {
-        if (p.master) state.ports.push({ ns, bridge: p.master, port: p.ifname, state: p.state ?? 'unknown' })
-      }
-    } else state.unreadable[`${where} bridge ports`] = failure(probe.bridge)
   }
   for (const [ns, list] of entries) {
     for (const e of list) {
+      // A bridge's port: its state as the bridge keeps it (`bridge link` reads the same).
+      if (e.master && e.linkinfo?.info_slave_kind === 'bridge') state.ports.push({ ns, bridge: e.master, port: e.ifname, state: e.linkinfo.info_slave_data?.state ?? 'unknown' })
       state.links.push({
         ns,
         name: e.ifname,

@@ -2,33 +2,35 @@
 // network namespace, and what came back, unparsed. The same probe reads the lab's hosts when
 // `labproof run` records the reference, and a student's machine when it is graded.
 import { type BatchCommand, type ExecBatch, type ExecOptions, type ExecResult } from '../host.ts'
+import { tablesFromSave } from './iptables-save.ts'
+import { sysctlsFromListing } from './sysctl-listing.ts'
 
-/** The iptables tables an end state covers. */
-export const IPTABLES_TABLES = ['filter', 'nat', 'mangle', 'raw'] as const
+export { IPTABLES_TABLES } from './iptables-save.ts'
 
 /** Every command the probe sends, for the grading allowlist (harness/grade/read-only-host.ts). */
 export const END_STATE_PROBES: RegExp[] = [
   /^ip -j netns list$/,
   /^ip -j -d addr show$/,
   /^ip -j route show$/,
-  /^bridge -j link show$/,
-  /^sysctl -n [\w.-]+$/,
-  /^iptables -t (?:filter|nat|mangle|raw) -S$/,
+  /^sysctl(?: [\w.-]+)+$/,
+  /^iptables-save$/,
   /^iptables -V$/,
 ]
 
 export interface NamespaceProbe {
-  /** `ip -j -d addr show`: links with their kind, master, peer index and addresses. */
+  /** `ip -j -d addr show`: links with their kind, master, peer index, addresses, and as a
+   *  bridge's port its state (what `bridge link` shows, one program fewer). */
   addr: ExecResult
   routes: ExecResult
-  bridge: ExecResult
 }
 
 export interface RawEndState {
   namespaces: ExecResult
   /** '' is the root namespace. */
   perNamespace: Record<string, NamespaceProbe>
+  /** Each key's value, from one `sysctl KEY…` (sysctl-listing.ts). */
   sysctls: Record<string, ExecResult>
+  /** Each table as `iptables -t TABLE -S` lists it, from one `iptables-save` (iptables-save.ts). */
   iptables: Record<string, ExecResult>
   iptablesVersion: ExecResult
 }
@@ -47,7 +49,8 @@ export function namespaceNames(r: ExecResult): string[] {
 
 /** Every command of the probe, one after another: as two batches on hosts that take them (a
  *  lab's own, where the probe runs after the last step: 28 round trips of namespace-routing's
- *  two hosts were half a second), else one exec each. */
+ *  two hosts were half a second), else one exec each. As few programs as give the whole state:
+ *  two per namespace, one for the sysctls, two for iptables (under TCG each costs 40-60 ms). */
 export async function probeEndState(host: Exec, sysctlKeys: string[], timeoutMs: number, afterEach: (r: ExecResult) => void = () => {}): Promise<RawEndState> {
   // afterEach may throw (a command that hung): the probe stops there.
   const runAll = async (commands: { cmd: string; netns?: string }[]): Promise<ExecResult[]> => {
@@ -67,19 +70,17 @@ export async function probeEndState(host: Exec, sysctlKeys: string[], timeoutMs:
   const names = ['', ...namespaceNames(namespaces!)]
   // One command at a time where there is no batch: a machine reached over SSH gives each command
   // a channel, and sshd allows few at once (MaxSessions); grading's checks run beside this.
-  const inNamespace = names.flatMap((ns) => ['ip -j -d addr show', 'ip -j route show', 'bridge -j link show'].map((cmd) => ({ cmd, ...(ns ? { netns: ns } : {}) })))
+  const inNamespace = names.flatMap((ns) => ['ip -j -d addr show', 'ip -j route show'].map((cmd) => ({ cmd, ...(ns ? { netns: ns } : {}) })))
   const rest = await runAll([
     ...inNamespace,
-    ...sysctlKeys.map((key) => ({ cmd: `sysctl -n ${key}` })),
-    ...IPTABLES_TABLES.map((table) => ({ cmd: `iptables -t ${table} -S` })),
+    ...(sysctlKeys.length ? [{ cmd: `sysctl ${sysctlKeys.join(' ')}` }] : []),
+    { cmd: 'iptables-save' },
     { cmd: 'iptables -V' },
   ])
   const perNamespace: Record<string, NamespaceProbe> = {}
-  names.forEach((ns, i) => (perNamespace[ns] = { addr: rest[3 * i]!, routes: rest[3 * i + 1]!, bridge: rest[3 * i + 2]! }))
+  names.forEach((ns, i) => (perNamespace[ns] = { addr: rest[2 * i]!, routes: rest[2 * i + 1]! }))
   let next = inNamespace.length
-  const sysctls: Record<string, ExecResult> = {}
-  for (const key of sysctlKeys) sysctls[key] = rest[next++]!
-  const iptables: Record<string, ExecResult> = {}
-  for (const table of IPTABLES_TABLES) iptables[table] = rest[next++]!
+  const sysctls = sysctlKeys.length ? sysctlsFromListing(sysctlKeys, rest[next++]!) : {}
+  const iptables = tablesFromSave(rest[next++]!)
   return { namespaces: namespaces!, perNamespace, sysctls, iptables, iptablesVersion: rest[next]! }
 }

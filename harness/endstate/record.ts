@@ -5,6 +5,7 @@
 // interface and its routes, routes the kernel derives from addresses, default policies.
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
+import type { Host } from '../host.ts'
 import type { Lab } from '../lab.ts'
 import { outputDirs } from '../output-dirs.ts'
 import type { Subscriber } from '../engine/events.ts'
@@ -12,7 +13,7 @@ import type { LoadedScenario } from '../scenario/loader.ts'
 import { planSteps, type PlannedStep } from '../scenario/plan.ts'
 import type { Topology } from '../topology.ts'
 import { machineState, type MachineState } from './model.ts'
-import { probeEndState, type Exec } from './probe.ts'
+import { probeEndState } from './probe.ts'
 
 export const END_STATE_FORMAT = 1
 
@@ -77,15 +78,22 @@ function touches(s: LoadedScenario, hostName: string, key: string): boolean {
 
 /** Every host of the lab a student may play, read and reduced to the lab's part. */
 export async function readReference(s: LoadedScenario, lab: Lab, hostNames: string[]): Promise<EndStateFile> {
-  // The hosts side by side, each read in two batches (probeEndState), its kernel beside them.
+  // The hosts side by side, each read in two batches (probeEndState); the kernel is the one
+  // the capability probe read (no program of its own: under TCG each costs 40-60 ms).
   const read = await Promise.all(hostNames.map(async (name) => {
-    const host: Exec = lab.host(name)
-    const [raw, uname] = await Promise.all([probeEndState(host, sysctlKeysOf(s), 20_000), host.exec('uname -r', { timeoutMs: 10_000 })])
-    return { name, state: referenceState(machineState(raw), lab.topology, s, name), kernel: uname.stdout.trim() || undefined }
+    const host = lab.host(name)
+    const [raw, kernel] = await Promise.all([probeEndState(host, sysctlKeysOf(s), 20_000), kernelOf(host)])
+    return { name, state: referenceState(machineState(raw), lab.topology, s, name), kernel }
   }))
   const hosts: Record<string, MachineState> = Object.fromEntries(read.map((h) => [h.name, h.state]))
   const kernel = read.find((h) => h.kernel)?.kernel
   return { format: END_STATE_FORMAT, scenario: s.id, recordedOn: { backend: lab.backend, ...(kernel ? { kernel } : {}) }, hosts }
+}
+
+async function kernelOf(host: Host): Promise<string | undefined> {
+  const release = await host.capabilities().then((c) => c.kernelRelease, () => 'unknown')
+  if (release !== 'unknown') return release
+  return (await host.exec('uname -r', { timeoutMs: 10_000 })).stdout.trim() || undefined
 }
 
 export function formatEndStateFile(f: EndStateFile): string {

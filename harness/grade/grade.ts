@@ -209,13 +209,21 @@ export async function gradeStudent(student: Student, scenario: LoadedScenario, t
   }
 }
 
-function gradeShell(student: Student, plan: GradingPlan): StudentGrade {
+/** Every section of the plan with its full points and none earned: what a machine that cannot
+ *  be graded scores, whichever command it stopped at. */
+function zeroSections(plan: GradingPlan): { sections: StudentGrade['sections']; max: number } {
   const s = plan.scenario
   const entries = [
     ...plan.checks.map((c) => ({ section: plan.sectionOf.get(c.step) ?? s.source.section, points: c.points, earned: 0, status: c.needsSetup ? 'needs-setup' as const : 'failed' as const })),
     ...plan.items.map((i) => ({ section: i.section, points: i.points, earned: 0, status: 'failed' as const })),
   ]
   const { sections } = scoreSections(entries, s, plan.gradingFile)
+  return { sections: sections.map((x) => ({ ...x, score: 0 })), max: Math.round(sections.reduce((sum, x) => sum + x.max, 0) * 100) / 100 }
+}
+
+function gradeShell(student: Student, plan: GradingPlan): StudentGrade {
+  const s = plan.scenario
+  const { sections, max } = zeroSections(plan)
   return {
     name: student.name,
     target: redactTarget(student.target),
@@ -225,9 +233,9 @@ function gradeShell(student: Student, plan: GradingPlan): StudentGrade {
     startedAt: new Date().toISOString(),
     ms: 0,
     score: 0,
-    max: Math.round(sections.reduce((sum, x) => sum + x.max, 0) * 100) / 100,
+    max,
     percent: 0,
-    sections: sections.map((x) => ({ ...x, score: 0 })),
+    sections,
     conditions: [],
     endState: plan.endState,
     checks: [],
@@ -283,11 +291,10 @@ export async function gradeMachine(machine: ConnectedMachine, plan: GradingPlan,
   explainByConditions(checks.filter(Boolean), items, conditions)
   const all = [...checks.filter(Boolean), ...items]
   const { entries, sections } = scoreSections(all, plan.scenario, plan.gradingFile)
-  const max = Math.round(sections.reduce((sum, x) => sum + x.max, 0) * 100) / 100
   const extra = { ...(hostname ? { hostname } : {}), ...(kernel ? { kernel } : {}), conditions }
-  if (failure) {
-    return { score: 0, max, percent: 0, checks: entries, error: failure.message, sections: sections.map((x) => ({ ...x, score: 0 })), ...extra }
-  }
+  // Stopped at a command: the checks after it never ran, and the machine scores 0 of the whole.
+  if (failure) return { score: 0, percent: 0, checks: entries, error: failure.message, ...zeroSections(plan), ...extra }
+  const max = Math.round(sections.reduce((sum, x) => sum + x.max, 0) * 100) / 100
   const score = Math.round(sections.reduce((sum, x) => sum + x.score, 0) * 100) / 100
   return { score, max, percent: max ? Math.round((score / max) * 1000) / 10 : 0, checks: entries, sections, ...extra }
 }
@@ -313,7 +320,7 @@ function itemEvidence(item: Pick<EndStateItem, 'id' | 'kind'>, raw: RawEndState)
   switch (item.kind) {
     case 'namespace': return [raw.namespaces]
     case 'link': case 'address': return probe ? [probe.addr] : [raw.namespaces]
-    case 'port': return probe ? [probe.bridge] : []
+    case 'port': return probe ? [probe.addr] : []
     case 'route': return probe ? [probe.routes] : [raw.namespaces]
     case 'sysctl': return [raw.sysctls[item.id.split(' ')[2]!]!].filter(Boolean)
     case 'rule': return [raw.iptables[table!]!].filter(Boolean)

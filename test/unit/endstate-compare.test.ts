@@ -56,6 +56,8 @@ describe('the bridge/NAT lab\'s end state', () => {
     expect(sysctlKeysOf(lab)).toEqual(['net.ipv4.ip_forward'])
     expect(reference.links.map((l) => `${l.ns || 'host'}:${l.name}`)).toEqual(['host:vbridge', 'host:veth-1-br', 'host:veth-2-br', 'host:veth-3-br', 'ns1:veth-1', 'ns2:veth-2', 'ns3:veth-3'])
     expect(reference.routes).toEqual(['ns1', 'ns2', 'ns3'].map((ns, i) => ({ ns, dst: 'default', via: '192.168.28.5', dev: `veth-${i + 1}` })))
+    // A bridge's ports and their state, as `ip -d` gives them beside each link.
+    expect(reference.ports).toEqual([1, 2, 3].map((i) => ({ ns: '', bridge: 'vbridge', port: `veth-${i}-br`, state: 'forwarding' })))
     expect(reference.iptables).toEqual([{ table: 'nat', chain: 'POSTROUTING', policy: 'ACCEPT', rules: ['-A POSTROUTING -s 192.168.28.0/24 -j MASQUERADE'] }])
     expect(labFlows(reference, topologyOf(lab)).filter((f) => f.state === 'NEW').map((f) => f.label)).toEqual(['ns1 (192.168.28.1) → 8.8.8.8', 'ns2 (192.168.28.2) → 8.8.8.8', 'ns3 (192.168.28.3) → 8.8.8.8'])
   })
