@@ -22,7 +22,7 @@ export const DEFAULT_INTERVAL_S = 30
 export const GRADE_USAGE = `labproof grade --scenario FILE|ID (--target TARGET | --targets students.csv) [options]
 
   Scores a student's live machine against the scenario's checks, never changing it: only
-  read-only commands run (ping, ip -j … show, bridge -j link show, sysctl -n, iptables -S).
+  read-only commands run (ping, ip -j … show, bridge -j link show, sysctl, iptables -S, iptables-save).
   TARGET is ssh://user@host[:port], local (this machine) or docker:CONTAINER.
   students.csv has a header row and the columns name,target,identity (identity: the private
   key file, relative to the CSV; optional columns host_key_sha256, email, lms_id). A row that
