@@ -194,6 +194,25 @@ describeWithEngine(process.getuid?.() !== 0 ? 'root' : 'sshd', skipReason, 'ssh 
     expect(viaExec.map((p) => p.comm)).not.toContain('perl')
   })
 
+  test('a plain command is the watcher\'s own exec, no sh between; a missing program still gets sh\'s 127 and "not found"', async () => {
+    for (const run of [(cmd: string) => sessionHost.exec(cmd, { timeoutMs: 60_000 }), (cmd: string) => sessionHost.execBatch([{ cmd, goOn: 0, timeoutMs: 60_000 }]).results[0]!]) {
+      const seconds = `${30 + randomBytes(1)[0]!}`
+      const running = run(`sleep ${seconds}`)
+      await waitUntil(`sleep ${seconds} to run`, () => processes().some((p) => p.argv.join(' ') === `sleep ${seconds}`))
+      const all = processes()
+      const sleep = all.find((p) => p.argv.join(' ') === `sleep ${seconds}`)!
+      // Its parent is the watcher (perl), whose parent is the server (perl).
+      const watcher = all.find((p) => p.pid === sleep.ppid)!
+      expect([watcher.comm, all.find((p) => p.pid === watcher.ppid)?.comm]).toEqual(['perl', 'perl'])
+      process.kill(sleep.pid, 'SIGKILL') // the sleep this test started
+      expect((await running)?.exitCode).toBe(137)
+      const missing = await run('labproof-no-such-program --flag')
+      expect(missing?.exitCode).toBe(127)
+      expect(missing?.stderr).toMatch(/labproof-no-such-program: not found/)
+    }
+    expect((await sessionHost.exec('printf %s,%s a b')).stdout).toBe('a,b')
+  })
+
   test('a batch runs in one request: each command with its own output, status and input, the next only while the gate lets it', async () => {
     const batch = sessionHost.execBatch([
       { cmd: 'echo one; echo e1 >&2', goOn: 0 },
