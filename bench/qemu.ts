@@ -1,13 +1,16 @@
-// `npm run bench -- --qemu` (and `--qemu-only`): where a qemu lab's time goes, per kernel.
-// Phases: the first lab on a kernel (a boot, the capability probe, the save, then its own
+// `npm run bench -- --qemu`: where a qemu lab's time goes, per kernel, and what a person waits
+// for. Phases: the first lab on a kernel (a boot, the capability probe, the save, then its own
 // restore), a later lab (restore only), and what one command costs on a guest as its own SSH
-// exec, through one long-lived session (ssh-session.ts), and in a batch of ten through it.
+// exec, through one long-lived session (ssh-session.ts), and in a batch of ten through it. Runs:
+// `labproof run namespace-routing veth-bridge-nat --backend qemu --kernel K` per kernel, first
+// boot included, and with --qemu-matrix every scenario on every kernel given, as one run.
 // Written to <out>/<name>-qemu.{md,json}.
 import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Lab } from '../harness/lab.ts'
 import { SshHost } from '../harness/backends/shared/ssh-host.ts'
 import { buildTopology } from '../harness/topology.ts'
+import { runCli } from './cli-timing.ts'
 import { currentLoad } from './machine.ts'
 import { spread, type Spread } from './stats.ts'
 
@@ -33,6 +36,34 @@ export interface QemuKernelPhases {
 }
 
 const log = (line: string) => process.stderr.write(`[bench qemu] ${line}\n`)
+
+/** A run through the CLI (node_modules/.bin/labproof), timed from its start to its exit. */
+export interface QemuCliRun {
+  what: string
+  command: string
+  ms: number
+  exitCode: number
+  tests: string
+  loadBefore: number[]
+}
+
+/** The pair of issue 13 on each kernel, its first boot included (a run's saves go with it), and
+ *  with `matrix` every scenario on every kernel as one run. */
+export async function benchQemuRuns(kernels: string[], opts: { matrix?: boolean } = {}): Promise<QemuCliRun[]> {
+  const runs: { what: string; args: string[] }[] = [
+    ...kernels.map((k) => ({ what: `namespace-routing + veth-bridge-nat, kernel ${k}`, args: ['namespace-routing', 'veth-bridge-nat', '--kernel', k] })),
+    ...(opts.matrix ? [{ what: `every scenario, kernels ${kernels.join(', ')}`, args: ['--kernel', kernels.join(',')] }] : []),
+  ]
+  const results: QemuCliRun[] = []
+  for (const { what, args } of runs) {
+    const loadBefore = currentLoad()
+    log(`${what}: labproof run ${args.join(' ')} --backend qemu`)
+    const r = await runCli(args, 'qemu', {}, 'bin')
+    log(`${what}: ${(r.ms / 1000).toFixed(1)} s, exit ${r.exitCode}, ${r.tests}`)
+    results.push({ what, command: `labproof run ${args.join(' ')} --backend qemu`, ms: r.ms, exitCode: r.exitCode, tests: r.tests, loadBefore })
+  }
+  return results
+}
 
 /** Time the phases on each kernel; `restores` later labs, `commands` commands each way. */
 export async function benchQemu(kernels: string[], opts: { restores?: number; commands?: number } = {}): Promise<QemuKernelPhases[]> {
@@ -111,7 +142,7 @@ function median(xs: number[]): string {
   return spread(xs).median.toFixed(1)
 }
 
-export async function writeQemuPhases(out: string, name: string, phases: QemuKernelPhases[]): Promise<void> {
+export async function writeQemuPhases(out: string, name: string, phases: QemuKernelPhases[], runs: QemuCliRun[] = []): Promise<void> {
   await mkdir(out, { recursive: true })
   const s = (x: number) => `${(x / 1000).toFixed(1)} s`
   const sp = (x: Spread, unit: 's' | 'ms') => unit === 's'
@@ -123,7 +154,12 @@ export async function writeQemuPhases(out: string, name: string, phases: QemuKer
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...phases.map((p) => `| ${p.kernel} | ${p.accel} | ${s(p.firstLabMs)} | ${sp(p.restoredLabMs, 's')} | ${sp(p.execCommandMs, 'ms')} | ${sp(p.sessionCommandMs, 'ms')} | ${sp(p.batchCommandMs, 'ms')} | ${sp(p.destroyMs, 's')} | ${p.loadBefore.map((l) => l.toFixed(1)).join('/')} → ${p.loadAfter.map((l) => l.toFixed(1)).join('/')} |`),
     '', ...phases.map((p) => `- ${p.kernel}: first lab ${p.firstStart}; a later lab ${p.restoredStart}`), '',
+    ...(runs.length ? [
+      '## Runs through the CLI (`node_modules/.bin/labproof`), first boot included', '',
+      '| run | command | wall time | exit | tests | load 1/5/15 min before |', '| --- | --- | ---: | ---: | --- | ---: |',
+      ...runs.map((r) => `| ${r.what} | \`${r.command}\` | ${s(r.ms)} | ${r.exitCode} | ${r.tests} | ${r.loadBefore.map((l) => l.toFixed(1)).join('/')} |`), '',
+    ] : []),
   ].join('\n')
   await writeFile(path.join(out, `${name}-qemu.md`), md)
-  await writeFile(path.join(out, `${name}-qemu.json`), `${JSON.stringify(phases, (_k, v) => (typeof v === 'number' ? Math.round(v * 10) / 10 : v), 2)}\n`)
+  await writeFile(path.join(out, `${name}-qemu.json`), `${JSON.stringify({ phases, runs }, (_k, v) => (typeof v === 'number' ? Math.round(v * 10) / 10 : v), 2)}\n`)
 }

@@ -2,7 +2,9 @@
 //
 //   npm run bench -- [--reps 5] [--backend netns]... [--qemu] [--scenario ID]... [--no-cli]
 //                    [--no-suite] [--no-sessions] [--out bench/results] [--name latest]
-//                    [--kernel 6.1,5.10]   (with --qemu: bench/qemu.ts's VM phases per kernel)
+//                    [--kernel 6.1,5.10]   (with --qemu: bench/qemu.ts's VM phases and the
+//                    namespace-routing + veth-bridge-nat run per kernel; --qemu-matrix: and
+//                    every scenario on every kernel as one run)
 //
 // Per scenario: provisioning, the scenario through ScenarioEngine, its floor (the document
 // commands alone as plain scripts), their ratio and the overhead per step, and the scenario
@@ -29,6 +31,8 @@ const { values } = parseArgs({
     reps: { type: 'string', default: '5' },
     backend: { type: 'string', multiple: true },
     qemu: { type: 'boolean', default: false },
+    // With --qemu: also every scenario on every --kernel as one run (minutes under TCG).
+    'qemu-matrix': { type: 'boolean', default: false },
     scenario: { type: 'string', multiple: true },
     'no-cli': { type: 'boolean', default: false },
     'no-suite': { type: 'boolean', default: false },
@@ -56,8 +60,10 @@ const results: BenchResults = {
 for (const s of results.skippedBackends) log(`${s.backend}: not measured (${s.detail})`)
 const measuredNow = new Set(backends.filter((b) => b.available).map((b) => b.backend))
 if (values.qemu && backends.some((b) => b.backend === 'qemu' && b.available)) {
-  const { benchQemu, writeQemuPhases } = await import('./qemu.ts')
-  await writeQemuPhases(values.out, values.name, await benchQemu(values.kernel.split(',')))
+  const { benchQemu, benchQemuRuns, writeQemuPhases } = await import('./qemu.ts')
+  const kernels = values.kernel.split(',')
+  const phases = await benchQemu(kernels)
+  await writeQemuPhases(values.out, values.name, phases, await benchQemuRuns(kernels, { matrix: values['qemu-matrix'] }))
 }
 
 for (const { backend, detail } of backends.filter((b) => b.available)) {
