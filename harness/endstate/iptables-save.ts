@@ -5,7 +5,7 @@
 import type { ExecResult } from '../host.ts'
 
 /** The iptables tables an end state covers, with their built-in chains in -S's order. */
-export const BUILTIN_CHAINS = {
+const BUILTIN_CHAINS = {
   filter: ['INPUT', 'FORWARD', 'OUTPUT'],
   nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'],
   mangle: ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'],
@@ -13,7 +13,7 @@ export const BUILTIN_CHAINS = {
 } as const
 
 export type IptablesTable = keyof typeof BUILTIN_CHAINS
-export const IPTABLES_TABLES = Object.keys(BUILTIN_CHAINS) as IptablesTable[]
+const IPTABLES_TABLES = Object.keys(BUILTIN_CHAINS) as IptablesTable[]
 
 /** Each table's listing as `iptables -t TABLE -S` gives it: `-P` for each built-in chain, `-N`
  *  for each chain of the table's own, then the rules (`-A`), in iptables-save's order, which is

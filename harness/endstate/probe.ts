@@ -5,14 +5,13 @@ import { type BatchCommand, type ExecBatch, type ExecOptions, type ExecResult } 
 import { tablesFromSave } from './iptables-save.ts'
 import { sysctlsFromListing } from './sysctl-listing.ts'
 
-export { IPTABLES_TABLES } from './iptables-save.ts'
-
 /** Every command the probe sends, for the grading allowlist (harness/grade/read-only-host.ts). */
 export const END_STATE_PROBES: RegExp[] = [
   /^ip -j netns list$/,
   /^ip -j -d addr show$/,
   /^ip -j route show$/,
-  /^sysctl(?: [\w.-]+)+$/,
+  // Keys only: no option (`sysctl -p` loads /etc/sysctl.conf, `-w` writes).
+  /^sysctl(?: [a-z][\w.-]*)+$/,
   /^iptables-save$/,
   /^iptables -V$/,
 ]

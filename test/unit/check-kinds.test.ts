@@ -47,4 +47,8 @@ test("grading's allowlist is the kinds' probes, each anchored at both ends", () 
   expect(isReadOnlyCommand('ip -j route show; ip link set lo down')).toBe(false)
   expect(isReadOnlyCommand("ip -j -d addr show dev 'v1'")).toBe(true)
   expect(isReadOnlyCommand('ip -j -d addr show dev v1 && reboot')).toBe(false)
+  // The end state's reads: keys, never sysctl's options that write.
+  expect(isReadOnlyCommand('sysctl net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables')).toBe(true)
+  expect(isReadOnlyCommand('iptables-save')).toBe(true)
+  for (const writes of ['sysctl -p', 'sysctl --system', 'sysctl -w net.ipv4.ip_forward=1', 'sysctl net.ipv4.ip_forward=1', 'iptables-restore']) expect(isReadOnlyCommand(writes), writes).toBe(false)
 })

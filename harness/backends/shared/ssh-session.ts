@@ -35,7 +35,8 @@ const SCRIPT_ARG_MAX = 100_000
  *  then reads requests: `go ID SCRIPTLEN INPUTLEN [p]`, a line followed by the script's and the
  *  input's bytes (INPUTLEN -1: stdin is /dev/null; `p`: the script is a plain command, exec'd
  *  as its words, and through `sh -c` only if that exec fails, so sh says what is wrong); `b ID
- *  N`, a batch, followed by N commands, each a line `ITEM SCRIPTLEN INPUTLEN GATE [p]` and its bytes; `k ID`: SIGKILL that command's (or
+ *  N`, a batch, followed by N commands, each a line `ITEM SCRIPTLEN INPUTLEN GATE [p]` and its
+ *  bytes; `k ID`: SIGKILL that command's (or
  *  the batch's running command's) process group; `s ID`: begin none of that batch's commands
  *  not begun yet. A command or a batch is run by a fork of the server (its watcher), which forks
  *  each command into a process group of its own with its output in files, waits for it, and
