@@ -1,13 +1,13 @@
 // The GitHub Actions workflow labproof ships (ci/github-workflow.yml, what `labproof init`
 // copies): accepted by @action-validator/cli, and it has the jobs the README promises.
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, test } from 'vitest'
 import { parse } from 'yaml'
+import { testTempDir } from '../helpers/temp-dir.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const WORKFLOW = path.join(ROOT, 'ci', 'github-workflow.yml')
@@ -27,7 +27,7 @@ describe('the CI workflow', () => {
   })
 
   test('the validator refuses a broken workflow (so its yes means something)', () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'labproof-workflow-'))
+    const dir = testTempDir('workflow')
     const broken = path.join(dir, 'broken.yml')
     writeFileSync(broken, readFileSync(WORKFLOW, 'utf8').replace('runs-on: ubuntu-latest', 'runs_on: ubuntu-latest'))
     const r = actionValidator(broken)

@@ -2,8 +2,7 @@
 // skipped with that reason when absent): each draft loads as a scenario, is in step with its
 // document, and finds every command the hand-written scenario takes from it.
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { mkdtemp, writeFile } from 'node:fs/promises'
-import os from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, test } from 'vitest'
@@ -11,6 +10,7 @@ import { parse } from 'yaml'
 import { draftPost } from '../../harness/draft/draft-command.ts'
 import { loadScenarioFile } from '../../harness/scenario/loader.ts'
 import { runStepsOf, syncSteps } from '../../harness/scenario/source-sync.ts'
+import { testTempDir } from '../helpers/temp-dir.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const SEEDS = path.resolve(ROOT, '..', 'shared', 'seeds')
@@ -21,7 +21,7 @@ describe.skipIf(seeds.length === 0)(`labproof draft on the seed documents${seeds
   test.each(seeds)('%s: the draft loads, is in step, and has the hand-written scenario\'s commands at their lines', async (seed) => {
     const post = path.join(SEEDS, seed)
     const postText = readFileSync(post, 'utf8')
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'labproof-draft-'))
+    const dir = testTempDir('draft')
     const file = path.join(dir, 'draft.yaml')
     const yaml = draftPost(postText, post, file)
     await writeFile(file, yaml)

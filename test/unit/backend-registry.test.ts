@@ -1,7 +1,6 @@
 // The backend registry: names, defaults and options come from each backend's entry, and what
 // reads the registry (help, options, jobs, config, cleanup, bench) follows a backend added to it.
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import { z } from 'zod'
@@ -13,6 +12,7 @@ import { runHelp } from '../../harness/cli/run.ts'
 import { loadConfig } from '../../harness/config.ts'
 import { runOptionsFromEnv } from '../../harness/engine/run-options.ts'
 import { jobsFromEnv } from '../../harness/scenario/jobs.ts'
+import { testTempDir } from '../helpers/temp-dir.ts'
 
 describe('the backend registry', () => {
   test('knows every backend, and refuses an unknown one with the known names', () => {
@@ -99,7 +99,7 @@ describe('what reads the registry follows a backend added to it', () => {
   })
 
   test('the config accepts it as the backend', () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'labproof-registry-'))
+    const dir = testTempDir('registry')
     writeFileSync(path.join(dir, 'labproof.config.yaml'), 'backend: fake\n')
     expect(() => loadConfig(dir)).toThrow(/^labproof\.config\.yaml:1:10: backend: unknown backend; the backends are netns, docker, qemu, vagrant$/)
     unregister = registerBackend(defineBackend(fakeEntry()))

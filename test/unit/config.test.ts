@@ -1,8 +1,7 @@
 // labproof.config.{json,yaml,yml} or package.json "labproof": read from the current directory,
 // paths relative to the file, mistakes named with file:line:column; and the order run's
 // settings are taken in: command line, environment, file, defaults.
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, test } from 'vitest'
 import { runSettings } from '../../harness/cli/run-settings.ts'
@@ -10,9 +9,10 @@ import { UsageError } from '../../harness/cli/usage.ts'
 import { ConfigError, loadConfig } from '../../harness/config.ts'
 import { defaultScenarios } from '../../harness/scenario/selection.ts'
 import { SHIPPED_SCENARIO_DIR } from '../../harness/package-info.ts'
+import { testTempDir } from '../helpers/temp-dir.ts'
 
 function repo(files: Record<string, string>): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'labproof-config-'))
+  const dir = testTempDir('config')
   for (const [name, text] of Object.entries(files)) {
     mkdirSync(path.dirname(path.join(dir, name)), { recursive: true })
     writeFileSync(path.join(dir, name), text)

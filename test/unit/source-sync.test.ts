@@ -1,10 +1,10 @@
 // Scenario and document in step: run: steps verbatim and in order, unless added: true; a drift
 // names the step and the document's nearest line. Documents here are written for the tests.
-import { mkdtemp, writeFile } from 'node:fs/promises'
-import os from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { describe, expect, test } from 'vitest'
 import { checkScenarioSource, commandOccurrences, runStepsOf, syncSteps } from '../../harness/scenario/source-sync.ts'
+import { testTempDir } from '../helpers/temp-dir.ts'
 
 const doc = [
   'Make two namespaces:',              // 1
@@ -62,7 +62,7 @@ describe('source sync', () => {
   })
 
   test('the document is found beside the scenario or in a document folder, and skipped with the reason when absent', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'labproof-sync-'))
+    const dir = testTempDir('sync')
     const docs = path.join(dir, 'docs')
     const file = path.join(dir, 't.yaml')
     const text = scenario('  - { on: host01, run: ip netns add z }')
