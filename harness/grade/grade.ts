@@ -21,7 +21,7 @@ import { runReadOnlyCheck } from './read-only-checks.ts'
 import { MACHINE_PROBE, ReadOnlyHost, ReadOnlyRefusal } from './read-only-host.ts'
 import { singleHostLab } from './single-host-lab.ts'
 import { connectTarget, parseTarget, redactTarget, type ConnectedMachine, type ConnectOptions } from './targets.ts'
-import { buildingStep, idMatches, loadGradingFile, scoreSections, type GradingFile, type SectionScore } from './weights.ts'
+import { buildingStep, idMatches, loadGradingFile, scoreSections, sectionTotal, type GradingFile, type SectionScore } from './weights.ts'
 
 export type CheckStatus = 'passed' | 'failed' | 'needs-setup'
 
@@ -218,7 +218,7 @@ function zeroSections(plan: GradingPlan): { sections: StudentGrade['sections']; 
     ...plan.items.map((i) => ({ section: i.section, points: i.points, earned: 0, status: 'failed' as const })),
   ]
   const { sections } = scoreSections(entries, s, plan.gradingFile)
-  return { sections: sections.map((x) => ({ ...x, score: 0 })), max: Math.round(sections.reduce((sum, x) => sum + x.max, 0) * 100) / 100 }
+  return { sections: sections.map((x) => ({ ...x, score: 0 })), max: sectionTotal(sections, 'max') }
 }
 
 function gradeShell(student: Student, plan: GradingPlan): StudentGrade {
@@ -294,8 +294,8 @@ export async function gradeMachine(machine: ConnectedMachine, plan: GradingPlan,
   const extra = { ...(hostname ? { hostname } : {}), ...(kernel ? { kernel } : {}), conditions }
   // Stopped at a command: the checks after it never ran, and the machine scores 0 of the whole.
   if (failure) return { score: 0, percent: 0, checks: entries, error: failure.message, ...zeroSections(plan), ...extra }
-  const max = Math.round(sections.reduce((sum, x) => sum + x.max, 0) * 100) / 100
-  const score = Math.round(sections.reduce((sum, x) => sum + x.score, 0) * 100) / 100
+  const max = sectionTotal(sections, 'max')
+  const score = sectionTotal(sections, 'score')
   return { score, max, percent: max ? Math.round((score / max) * 1000) / 10 : 0, checks: entries, sections, ...extra }
 }
 

@@ -111,6 +111,11 @@ export interface SectionScore {
 
 const round = (n: number) => Math.round(n * 100) / 100
 
+/** The whole of the sections' scores or maxima, to the hundredth. */
+export function sectionTotal(sections: SectionScore[], of: 'score' | 'max'): number {
+  return round(sections.reduce((sum, x) => sum + x[of], 0))
+}
+
 /** Scales each section to the grading file's total for it; sections in scenario order. */
 export function scoreSections<T extends Weighted>(entries: T[], s: LoadedScenario, g: GradingFile): { entries: T[]; sections: SectionScore[] } {
   const order = [...new Set(planSteps(s).map((p) => p.section))]
