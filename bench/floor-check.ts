@@ -9,6 +9,8 @@ export interface FloorMismatch {
   command: string
   labproof: number | 'not found'
   floor: number | 'not run'
+  /** In the floor with its checks' commands (floorWithChecksCommands). */
+  withChecks?: true
 }
 
 export function compareFloor(commands: FloorCommand[], floorExits: (number | undefined)[], transcripts: Map<number, ExecResult[]>): FloorMismatch[] {

@@ -21,6 +21,13 @@ export interface ScenarioResult {
   floorCpuMs: Spread
   /** labproof / floor, per repetition (paired runs), both including provisioning and teardown. */
   ratio: Spread
+  /** The floor with the commands the checks ran (floorWithChecksCommands): the claims' own cost. */
+  floorWithChecksCommands: number
+  floorWithChecksMs: Spread
+  /** floor with checks / floor, per repetition: what the evidence alone adds to the lab. */
+  checksRatio: Spread
+  /** labproof / floor with checks, per repetition: what labproof's machinery adds to both. */
+  ratioToFloorWithChecks: Spread
   /** (labproof − floor) / steps that ran, per repetition. */
   overheadPerStepMs: Spread
   /** `npx labproof run ID`: the CLI's start and its reports included. */
@@ -65,6 +72,9 @@ export function toMarkdown(r: BenchResults): string {
       '**floor**: the same document commands (bounded as labproof bounds them, errata corrections included) as one plain ' +
       '`sh` script per run of commands on one host, on a freshly provisioned lab, no checks, no captures. Both include ' +
       'provisioning and teardown; **ratio** = labproof / floor per repetition; **overhead/step** = (labproof − floor) / steps run. ' +
+      '**floor+checks**: the floor with, in their places, the commands the checks and errata evidence ran under labproof ' +
+      '(reads, pings with their waits), as the same plain scripts: what the claims cost with none of labproof\'s machinery ' +
+      '(round trips, captures, the capability probe); **checks ratio** = floor+checks / floor; **machinery ratio** = labproof / floor+checks. ' +
       '**CLI**: `npx labproof run ID`, the start of the command and its reports included. **CPU**: user + system time of labproof and every process it ran ' +
       '(medians; less sensitive than wall time to other load on the machine).',
     '',
@@ -80,7 +90,7 @@ export function toMarkdown(r: BenchResults): string {
     const problems = [
       ...b.scenarios.flatMap((s) => s.failures.map((f) => `${s.id}: ${f}`)),
       ...b.suiteFailures,
-      ...b.scenarios.flatMap((s) => s.floorMismatches.map((x) => `${s.id}: floor differs at step ${x.step} [${x.target}] \`${x.command}\`: labproof exit ${x.labproof}, floor exit ${x.floor}`)),
+      ...b.scenarios.flatMap((s) => s.floorMismatches.map((x) => `${s.id}: ${x.withChecks ? 'floor with checks' : 'floor'} differs at step ${x.step} [${x.target}] \`${x.command}\`: labproof exit ${x.labproof}, floor exit ${x.floor}`)),
     ]
     if (problems.length) lines.push('Problems:', '', ...problems.map((p) => `- ${p}`), '')
   }
@@ -91,19 +101,23 @@ export function toMarkdown(r: BenchResults): string {
 
 function scenarioTable(b: BackendResult): string[] {
   const lines: string[] = []
-  lines.push('| scenario | steps run | provision ms | labproof s | floor s | ratio | overhead/step ms | CLI s | CPU s labproof / floor / CLI |')
-  lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+  lines.push('| scenario | steps run | provision ms | labproof s | floor s | ratio | floor+checks s | checks ratio | machinery ratio | overhead/step ms | CLI s | CPU s labproof / floor / CLI |')
+  lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
   for (const s of b.scenarios) {
+    // Results written before the floor with checks was measured have none.
+    const withChecks = s.floorWithChecksMs ? [formatSpread(s.floorWithChecksMs, 's'), ratio(s.checksRatio), ratio(s.ratioToFloorWithChecks)] : ['–', '–', '–']
     lines.push(`| ${s.id} | ${s.ran}/${s.steps} | ${formatSpread(s.provisionMs)} | ${formatSpread(s.labproofMs, 's')} | ${formatSpread(s.floorMs, 's')} | ` +
-      `${ratio(s.ratio)} | ${formatSpread(s.overheadPerStepMs)} | ${s.cliMs ? formatSpread(s.cliMs, 's') : '–'} | ` +
+      `${ratio(s.ratio)} | ${withChecks.join(' | ')} | ${formatSpread(s.overheadPerStepMs)} | ${s.cliMs ? formatSpread(s.cliMs, 's') : '–'} | ` +
       `${secs(s.labproofCpuMs.median)} / ${secs(s.floorCpuMs.median)} / ${s.cliCpuMs ? secs(s.cliCpuMs.median) : '–'} |`)
   }
   const total = (pick: (s: ScenarioResult) => Spread) => b.scenarios.reduce((sum, s) => sum + pick(s).median, 0)
   const labproof = total((s) => s.labproofMs)
   const floor = total((s) => s.floorMs)
+  const withChecks = b.scenarios.every((s) => s.floorWithChecksMs) ? total((s) => s.floorWithChecksMs) : undefined
+  const withChecksCells = withChecks ? [(withChecks / 1000).toFixed(2), (withChecks / floor).toFixed(2), (labproof / withChecks).toFixed(2)] : ['–', '–', '–']
   const ran = b.scenarios.reduce((sum, s) => sum + s.ran, 0)
   lines.push(`| **all, one after another** | ${ran}/${b.scenarios.reduce((sum, s) => sum + s.steps, 0)} | | ${(labproof / 1000).toFixed(2)} | ${(floor / 1000).toFixed(2)} | ` +
-    `${(labproof / floor).toFixed(2)} | ${Math.round((labproof - floor) / ran)} | | ${secs(total((s) => s.labproofCpuMs))} / ${secs(total((s) => s.floorCpuMs))} / |`)
+    `${(labproof / floor).toFixed(2)} | ${withChecksCells.join(' | ')} | ${Math.round((labproof - floor) / ran)} | | ${secs(total((s) => s.labproofCpuMs))} / ${secs(total((s) => s.floorCpuMs))} / |`)
   lines.push('')
   return lines
 }

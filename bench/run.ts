@@ -7,9 +7,10 @@
 //                    every scenario on every kernel as one run)
 //
 // Per scenario: provisioning, the scenario through ScenarioEngine, its floor (the document
-// commands alone as plain scripts), their ratio and the overhead per step, and the scenario
-// through `npx labproof run ID`; per backend: the whole suite through `npx labproof run`.
-// Sessions and floors run one at a time, alternating, so drift in the machine's load hits both.
+// commands alone as plain scripts), the floor with its checks' own commands (what the claims'
+// evidence costs by itself), their ratios and the overhead per step, and the scenario through
+// `npx labproof run ID`; per backend: the whole suite through `npx labproof run`. Sessions and
+// floors run one at a time, in turns, so drift in the machine's load hits each.
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -19,7 +20,7 @@ import { planSteps } from '../harness/scenario/plan.ts'
 import { availableBackends } from './backends.ts'
 import { PACKAGE_DIR, runCli } from './cli-timing.ts'
 import { compareFloor, type FloorMismatch } from './floor-check.ts'
-import { floorCommands, type FloorCommand } from './floor-script.ts'
+import { floorCommands, floorWithChecksCommands, type FloorCommand } from './floor-script.ts'
 import { runFloor, type FloorRun } from './floor.ts'
 import { currentLoad, machineFacts } from './machine.ts'
 import { toMarkdown, type BackendResult, type BenchResults, type ScenarioResult } from './report.ts'
@@ -71,30 +72,38 @@ for (const { backend, detail } of backends.filter((b) => b.available)) {
   results.backends.push(result)
   const opts = { ...runOptionsFromEnv({ ...process.env, LABPROOF_BACKEND: backend }), backend }
 
-  // Warm-up (untimed): which steps run here, hence the floor's commands, and a check that the
-  // floor's commands exit as labproof's did.
-  const floors = new Map<string, { commands: FloorCommand[]; mismatches: FloorMismatch[]; failure?: string }>()
+  // Warm-up (untimed): which steps run here, hence the floors' commands, and a check that they
+  // exit as labproof's did.
+  const floors = new Map<string, FloorPlan>()
   for (const s of values['no-sessions'] ? [] : scenarios) {
     log(`${backend} ${s.id}: warm-up`)
     const session = await runSession(s, opts)
-    const commands = floorCommands(planSteps(s), (n) => session.ran.has(n))
-    const floor = await runFloor(s, commands, backend)
-    floors.set(s.id, { commands, mismatches: compareFloor(commands, floor.exitCodes, session.transcripts), ...(session.failure ? { failure: session.failure } : {}) })
+    const ran = (n: number) => session.ran.has(n)
+    const commands = floorCommands(planSteps(s), ran)
+    const withChecks = floorWithChecksCommands(planSteps(s), ran, session.transcripts)
+    const mismatches = [
+      ...compareFloor(commands, (await runFloor(s, commands, backend)).exitCodes, session.transcripts),
+      ...compareFloor(withChecks, (await runFloor(s, withChecks, backend)).exitCodes, session.transcripts).map((m) => ({ ...m, withChecks: true as const })),
+    ]
+    floors.set(s.id, { commands, withChecks, mismatches, ...(session.failure ? { failure: session.failure } : {}) })
   }
 
   const sessions = new Map<string, SessionRun[]>(scenarios.map((s) => [s.id, []]))
   const floorRuns = new Map<string, FloorRun[]>(scenarios.map((s) => [s.id, []]))
+  const withChecksRuns = new Map<string, FloorRun[]>(scenarios.map((s) => [s.id, []]))
   for (let rep = 0; rep < (values['no-sessions'] ? 0 : reps); rep++) {
     for (const s of scenarios) {
-      const commands = floors.get(s.id)!.commands
-      // Alternate which goes first, so neither always runs on a machine the other just warmed.
-      const order = rep % 2 === 0 ? ['session', 'floor'] : ['floor', 'session']
-      for (const what of order) {
-        if (what === 'session') sessions.get(s.id)!.push(await runSession(s, opts))
-        else floorRuns.get(s.id)!.push(await runFloor(s, commands, backend))
-      }
+      const { commands, withChecks } = floors.get(s.id)!
+      // Each goes first in turn, so none always runs on a machine another just warmed.
+      const runs = [
+        async () => void sessions.get(s.id)!.push(await runSession(s, opts)),
+        async () => void floorRuns.get(s.id)!.push(await runFloor(s, commands, backend)),
+        async () => void withChecksRuns.get(s.id)!.push(await runFloor(s, withChecks, backend)),
+      ]
+      for (let i = 0; i < runs.length; i++) await runs[(rep + i) % runs.length]!()
       const last = sessions.get(s.id)!.at(-1)!
-      log(`${backend} ${s.id} rep ${rep + 1}/${reps}: labproof ${ms(last.totalMs)} (CPU ${ms(last.cpuMs)}), floor ${ms(floorRuns.get(s.id)!.at(-1)!.totalMs)} (CPU ${ms(floorRuns.get(s.id)!.at(-1)!.cpuMs)})`)
+      log(`${backend} ${s.id} rep ${rep + 1}/${reps}: labproof ${ms(last.totalMs)} (CPU ${ms(last.cpuMs)}), floor ${ms(floorRuns.get(s.id)!.at(-1)!.totalMs)}, ` +
+        `floor with checks ${ms(withChecksRuns.get(s.id)!.at(-1)!.totalMs)}`)
     }
   }
 
@@ -114,7 +123,7 @@ for (const { backend, detail } of backends.filter((b) => b.available)) {
   }
 
   for (const s of values['no-sessions'] ? [] : scenarios) {
-    result.scenarios.push(summarize(s, sessions.get(s.id)!, floorRuns.get(s.id)!, floors.get(s.id)!, cli.get(s.id)!, cliCpu.get(s.id)!, cliFailures.get(s.id)!))
+    result.scenarios.push(summarize(s, sessions.get(s.id)!, floorRuns.get(s.id)!, withChecksRuns.get(s.id)!, floors.get(s.id)!, cli.get(s.id)!, cliCpu.get(s.id)!, cliFailures.get(s.id)!))
   }
 
   if (!values['no-suite']) {
@@ -137,7 +146,15 @@ machine.loadAtEnd = currentLoad()
 await write(results)
 log(`wrote ${path.join(values.out, `${values.name}.md`)} and .json`)
 
-function summarize(s: LoadedScenario, sessions: SessionRun[], floors: FloorRun[], floor: { commands: FloorCommand[]; mismatches: FloorMismatch[]; failure?: string }, cli: number[], cliCpu: number[], cliFailures: string[]): ScenarioResult {
+/** A scenario's floors, made once from its warm-up session. */
+interface FloorPlan {
+  commands: FloorCommand[]
+  withChecks: FloorCommand[]
+  mismatches: FloorMismatch[]
+  failure?: string
+}
+
+function summarize(s: LoadedScenario, sessions: SessionRun[], floors: FloorRun[], withChecks: FloorRun[], floor: FloorPlan, cli: number[], cliCpu: number[], cliFailures: string[]): ScenarioResult {
   const ran = sessions[0]?.passed ?? 0
   const pairs = sessions.map((x, i) => [x.totalMs, floors[i]!.totalMs] as const)
   const failures = [...new Set([floor.failure, ...sessions.map((x) => x.failure)].filter((f): f is string => Boolean(f))), ...cliFailures]
@@ -155,6 +172,10 @@ function summarize(s: LoadedScenario, sessions: SessionRun[], floors: FloorRun[]
     floorCommandsMs: spread(floors.map((x) => x.commandsMs)),
     floorCpuMs: spread(floors.map((x) => x.cpuMs)),
     ratio: spread(pairs.map(([l, f]) => l / f)),
+    floorWithChecksCommands: floor.withChecks.length,
+    floorWithChecksMs: spread(withChecks.map((x) => x.totalMs)),
+    checksRatio: spread(withChecks.map((x, i) => x.totalMs / floors[i]!.totalMs)),
+    ratioToFloorWithChecks: spread(sessions.map((x, i) => x.totalMs / withChecks[i]!.totalMs)),
     overheadPerStepMs: spread(pairs.map(([l, f]) => (l - f) / Math.max(ran, 1))),
     ...(cli.length ? { cliMs: spread(cli), cliCpuMs: spread(cliCpu) } : {}),
     failures,

@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process'
 import { describe, expect, test } from 'vitest'
 import { compareFloor } from '../../bench/floor-check.ts'
-import { floorCommands, floorExitCodes, floorScript, floorSegments } from '../../bench/floor-script.ts'
+import { floorCommands, floorExitCodes, floorScript, floorSegments, floorWithChecksCommands } from '../../bench/floor-script.ts'
 import { parseScenario } from '../../harness/scenario/loader.ts'
 import { planSteps } from '../../harness/scenario/plan.ts'
 
@@ -49,6 +49,36 @@ describe('bench floor', () => {
     const out = execFileSync('sh', ['-c', script], { encoding: 'utf8', input: '', stdio: ['pipe', 'pipe', 'ignore'] })
     expect([...floorExitCodes(out)]).toEqual([[0, 3], [1, 0], [2, 2], [3, 0]])
     expect(out).toContain('hello\n')
+  })
+
+  test('the floor with checks: each step\'s commands in the order labproof ran them, the document ones with their input', () => {
+    const run = (command: string, netns?: string) => ({ host: command === 'ip link set tun2 up' || command === 'cat' ? 'host02' : 'host01', ...(netns ? { netns } : {}), command, exitCode: 0, stdout: '', stderr: '', ms: 1 })
+    const transcripts = new Map([
+      [1, [run('ip netns add ns1')]],
+      [2, [run(commands[1]!.command)]],
+      [3, [run('sysctl -n net.ipv4.ip_forward')]],
+      // The erratum's evidence ran between the verbatim command and its correction.
+      [4, [run('ip link set tun1 up', 'ns1'), run('ip -j link show dev tun1', 'ns1'), run('ip link set tun2 up')]],
+      [5, [run('cat')]],
+    ])
+    expect(floorWithChecksCommands(planSteps(scenario), (n) => n !== 6, transcripts).map((c) => [c.step, c.target, c.command, c.input])).toEqual([
+      [1, 'host01', 'ip netns add ns1', undefined],
+      [2, 'host01', commands[1]!.command, undefined],
+      [3, 'host01', 'sysctl -n net.ipv4.ip_forward', undefined],
+      [4, 'host01/ns1', 'ip link set tun1 up', undefined],
+      [4, 'host01/ns1', 'ip -j link show dev tun1', undefined],
+      [4, 'host02', 'ip link set tun2 up', undefined],
+      [5, 'host02', 'cat', 'hello'],
+    ])
+  })
+
+  test('a command in a namespace runs there as labproof runs it: ip enters it itself, others through ip netns exec', () => {
+    const script = floorScript([
+      { step: 1, target: 'host01/ns1', command: 'ip -j route show' },
+      { step: 2, target: 'host01/ns1', command: 'sysctl -n net.ipv4.ip_forward' },
+    ])
+    expect(script).toContain('ip -n ns1 -j route show\n')
+    expect(script).toContain("ip netns exec ns1 sh -c 'sysctl -n net.ipv4.ip_forward'\n")
   })
 
   test('a command that exits differently in the floor than under labproof is reported', () => {
