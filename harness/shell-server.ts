@@ -86,9 +86,13 @@ const PERL_SERVER = [
   'sub reap { while ((my $pid = waitpid(-1, 1)) > 0) { my $id = delete $kids{$pid};',
   '  print "end $id ", ($? & 127 ? 128 + ($? & 127) : $? >> 8), "\\n" if defined $id } }',
   'for (;;) { my $rin = ""; vec($rin, 0, 1) = 1; vec($rin, fileno($wake_r), 1) = 1;',
-  '  my $n = select(my $rout = $rin, undef, undef, undef);',
+  // Perl runs a signal's handler between its own steps, not in the signal: a SIGCHLD that comes
+  // after the last step and before select blocks writes nothing to the pipe until select
+  // returns. So while commands run, select returns every 0.1 s and the loop reaps anyway.
+  '  my $n = select(my $rout = $rin, undef, undef, %kids ? 0.1 : undef);',
   '  if ($n < 0) { next if $!{EINTR}; last }',
-  '  if (vec($rout, fileno($wake_r), 1)) { sysread $wake_r, my $x, 512; reap() }',
+  '  sysread $wake_r, my $x, 512 if vec($rout, fileno($wake_r), 1);',
+  '  reap() if %kids;',
   '  if (vec($rout, 0, 1)) { my $r = sysread STDIN, $in, 4096, length $in; last unless $r;',
   '    while ($in =~ s/^([^\\n]*)\\n//) { my ($op, $arg) = split / /, $1, 2;',
   '      if ($op eq "kill") { kill "KILL", -$arg } elsif ($op =~ /^(run0?|batch)$/) { start($op, $arg) } } } }',
