@@ -21,13 +21,14 @@ export interface ScenarioResult {
   floorCpuMs: Spread
   /** labproof / floor, per repetition (paired runs), both including provisioning and teardown. */
   ratio: Spread
-  /** The floor with the commands the checks ran (floorWithChecksCommands): the claims' own cost. */
-  floorWithChecksCommands: number
-  floorWithChecksMs: Spread
+  /** The floor with the commands the checks ran (floorWithChecksCommands): the claims' own cost.
+   *  Absent in results written before it was measured (a backend carried over). */
+  floorWithChecksCommands?: number
+  floorWithChecksMs?: Spread
   /** floor with checks / floor, per repetition: what the evidence alone adds to the lab. */
-  checksRatio: Spread
+  checksRatio?: Spread
   /** labproof / floor with checks, per repetition: what labproof's machinery adds to both. */
-  ratioToFloorWithChecks: Spread
+  ratioToFloorWithChecks?: Spread
   /** (labproof − floor) / steps that ran, per repetition. */
   overheadPerStepMs: Spread
   /** `npx labproof run ID`: the CLI's start and its reports included. */
@@ -104,8 +105,9 @@ function scenarioTable(b: BackendResult): string[] {
   lines.push('| scenario | steps run | provision ms | labproof s | floor s | ratio | floor+checks s | checks ratio | machinery ratio | overhead/step ms | CLI s | CPU s labproof / floor / CLI |')
   lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
   for (const s of b.scenarios) {
-    // Results written before the floor with checks was measured have none.
-    const withChecks = s.floorWithChecksMs ? [formatSpread(s.floorWithChecksMs, 's'), ratio(s.checksRatio), ratio(s.ratioToFloorWithChecks)] : ['–', '–', '–']
+    const withChecks = s.floorWithChecksMs && s.checksRatio && s.ratioToFloorWithChecks
+      ? [formatSpread(s.floorWithChecksMs, 's'), ratio(s.checksRatio), ratio(s.ratioToFloorWithChecks)]
+      : ['–', '–', '–']
     lines.push(`| ${s.id} | ${s.ran}/${s.steps} | ${formatSpread(s.provisionMs)} | ${formatSpread(s.labproofMs, 's')} | ${formatSpread(s.floorMs, 's')} | ` +
       `${ratio(s.ratio)} | ${withChecks.join(' | ')} | ${formatSpread(s.overheadPerStepMs)} | ${s.cliMs ? formatSpread(s.cliMs, 's') : '–'} | ` +
       `${secs(s.labproofCpuMs.median)} / ${secs(s.floorCpuMs.median)} / ${s.cliCpuMs ? secs(s.cliCpuMs.median) : '–'} |`)
@@ -113,7 +115,7 @@ function scenarioTable(b: BackendResult): string[] {
   const total = (pick: (s: ScenarioResult) => Spread) => b.scenarios.reduce((sum, s) => sum + pick(s).median, 0)
   const labproof = total((s) => s.labproofMs)
   const floor = total((s) => s.floorMs)
-  const withChecks = b.scenarios.every((s) => s.floorWithChecksMs) ? total((s) => s.floorWithChecksMs) : undefined
+  const withChecks = b.scenarios.every((s) => s.floorWithChecksMs) ? total((s) => s.floorWithChecksMs!) : undefined
   const withChecksCells = withChecks ? [(withChecks / 1000).toFixed(2), (withChecks / floor).toFixed(2), (labproof / withChecks).toFixed(2)] : ['–', '–', '–']
   const ran = b.scenarios.reduce((sum, s) => sum + s.ran, 0)
   lines.push(`| **all, one after another** | ${ran}/${b.scenarios.reduce((sum, s) => sum + s.steps, 0)} | | ${(labproof / 1000).toFixed(2)} | ${(floor / 1000).toFixed(2)} | ` +

@@ -78,9 +78,9 @@ for (const { backend, detail } of backends.filter((b) => b.available)) {
   for (const s of values['no-sessions'] ? [] : scenarios) {
     log(`${backend} ${s.id}: warm-up`)
     const session = await runSession(s, opts)
-    const ran = (n: number) => session.ran.has(n)
-    const commands = floorCommands(planSteps(s), ran)
-    const withChecks = floorWithChecksCommands(planSteps(s), ran, session.transcripts)
+    const [plan, ran] = [planSteps(s), (n: number) => session.ran.has(n)]
+    const commands = floorCommands(plan, ran)
+    const withChecks = floorWithChecksCommands(plan, ran, session.transcripts)
     const mismatches = [
       ...compareFloor(commands, (await runFloor(s, commands, backend)).exitCodes, session.transcripts),
       ...compareFloor(withChecks, (await runFloor(s, withChecks, backend)).exitCodes, session.transcripts).map((m) => ({ ...m, withChecks: true as const })),
