@@ -80,6 +80,8 @@ describeWithEngine('qemu', skipReason, 'qemu backend, kernel 6.1', () => {
   test('hosts are host-01 and host-02, with ens33 on the underlay and a default route via the gateway', async () => {
     expect((await lab.host('host01').succeed('hostname')).trim()).toBe('host-01')
     expect((await lab.host('host02').succeed('hostname')).trim()).toBe('host-02')
+    // Its own name from its files, as a Debian install has it (sudo would wait for DNS).
+    expect((await lab.host('host01').succeed('getent -s files hosts host-01')).split(/\s+/)[0]).toBe('127.0.1.1')
     const addr = JSON.parse(await lab.host('host01').succeed('ip -j addr show dev ens33'))[0]
     expect(addr.addr_info.find((a: { family: string }) => a.family === 'inet')).toMatchObject({ local: '192.168.21.11', prefixlen: 24 })
     expect(await lab.host('host01').succeed('ip route show default')).toMatch(/^default via 192\.168\.21\.1 dev ens33 *\n$/)
@@ -247,6 +249,8 @@ describeWithEngine('qemu', skipReason, 'labs after the first start from the save
       expect(second.facts.start).toMatch(/^restored from the pair lab lp\w+ booted/)
       const h = second.host('host01')
       expect((await h.succeed('hostname; cat /etc/hostname')).split('\n').slice(0, 2)).toEqual(['lab-node-1', 'lab-node-1'])
+      expect((await h.succeed('getent -s files hosts lab-node-1')).split(/\s+/)[0]).toBe('127.0.1.1')
+      expect((await h.exec('getent -s files hosts host-01')).exitCode).not.toBe(0)
       expect((await second.host('host02').succeed('hostname')).trim()).toBe('host-02')
       expect((await h.succeed('ip -br link')).split('\n').map((l) => l.split(/\s+/)[0])).toContain('ens160')
       expect((await h.exec('ip link show dev ens33')).exitCode).not.toBe(0)

@@ -35,7 +35,7 @@ import { QmpClient } from './qmp.ts'
 import { connectSsh, SshHost, type SshConnection } from '../shared/ssh-host.ts'
 import { probeCapabilities } from '../../capabilities.ts'
 import { decideAccel, kvmFailureReason, recordKvmFailure, recordKvmSuccess, type Accel, type AccelDecision, type VmKernelRef } from '../shared/vm-accel.ts'
-import { DEFAULT_VM_KERNEL, ensureVmImage, GUEST_READY_MARKER, isVmKernel, VM_KERNELS, type VmImage } from '../shared/vm-image.ts'
+import { DEFAULT_VM_KERNEL, ensureVmImage, GUEST_READY_MARKER, guestNameCommand, isVmKernel, VM_KERNELS, type VmImage } from '../shared/vm-image.ts'
 import { SavedStates, type SaveClaim, type SavedPair } from './vm-saved-states.ts'
 import { ownerAlive, ownerTag, parseOwnerTag, OWNER_TAG_PATTERN } from '../../ownership/owner.ts'
 import { markedProcesses } from '../../ownership/marked-processes.ts'
@@ -408,7 +408,7 @@ function renameAfterRestore(pair: SavedPair, index: number, topology: Topology, 
   const to = topology.underlay.interface
   return [
     ...(from !== to ? [`ip link set ${shellQuote(from)} name ${shellQuote(to)}`] : []),
-    ...(pair.booted.hostnames[index] !== spec.hostname ? [`echo ${shellQuote(spec.hostname)} > /proc/sys/kernel/hostname && echo ${shellQuote(spec.hostname)} > /etc/hostname`] : []),
+    ...(pair.booted.hostnames[index] !== spec.hostname ? [guestNameCommand(shellQuote(spec.hostname))] : []),
   ].map((c) => `${c} && `).join('')
 }
 

@@ -40,6 +40,16 @@ export const MANAGEMENT_GUEST_ADDRESS = '10.0.2.15/24'
 /** Printed on the serial console once sshd is up. */
 export const GUEST_READY_MARKER = 'labproof-guest-ready'
 
+/** The shell command that names a guest `name` (a shell word): the kernel's host name,
+ *  /etc/hostname, and /etc/hosts resolving it to 127.0.1.1 as Debian's installer writes it. A
+ *  real host resolves its own name from its files; without it sudo and the like wait for DNS
+ *  queries that never get an answer (20 s a `sudo` in a lab namespace whose default route
+ *  leads away from lo). */
+export function guestNameCommand(name: string): string {
+  return `echo ${name} > /proc/sys/kernel/hostname && echo ${name} > /etc/hostname && ` +
+    `printf '127.0.0.1 localhost\\n127.0.1.1 %s\\n::1 localhost ip6-localhost ip6-loopback\\n' ${name} > /etc/hosts`
+}
+
 /** The start of a guest's own init (no systemd): console, the kernel's file systems, tmpfs
  *  /run and /tmp. Shared with the Vagrant box's init. */
 export const GUEST_INIT_MOUNTS = `exec </dev/null >/dev/console 2>&1
@@ -91,8 +101,7 @@ for word in $(cat /proc/cmdline); do
     labproof.mgmt_mac=*) mgmt_mac=\${word#*=} ;;
   esac
 done
-echo "$hostname_" > /proc/sys/kernel/hostname
-echo "$hostname_" > /etc/hostname
+${guestNameCommand('"$hostname_"')}
 ${GUEST_INIT_DEVICES}name_nic() {
   i=0
   while [ $i -lt 100 ]; do
@@ -316,7 +325,6 @@ async function customizeRootfs(rootfs: string): Promise<void> {
   await writeFile(join(rootfs, GUEST_INIT_PATH.slice(1)), GUEST_INIT, { mode: 0o755 })
   await writeFile(join(rootfs, 'etc/ssh/sshd_config.d/labproof.conf'), SSHD_CONFIG)
   await writeFile(join(rootfs, 'etc/resolv.conf'), '')
-  await writeFile(join(rootfs, 'etc/hosts'), '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n')
   // Keys are made per image; nothing of the machine that built it stays inside.
   for (const f of await readdir(join(rootfs, 'etc/ssh'))) {
     if (f.startsWith('ssh_host_')) await rm(join(rootfs, 'etc/ssh', f))
