@@ -26,6 +26,8 @@ export interface CleanOptions {
   engineBackends?: string[]
   /** Only these backends' leftovers (default: every backend's). */
   only?: string[]
+  /** Also empty what backends keep across runs (saved VM pairs): `labproof clean`, not a run. */
+  caches?: boolean
 }
 
 /** Every backend's leftovers from runs whose labproof process is gone. */
@@ -34,6 +36,6 @@ export async function cleanLeftovers(opts: CleanOptions = {}): Promise<string[]>
   const swept = backendsToSweep()
     .filter((backend) => !(backend.reaperNeedsEngine && opts.engineBackends && !opts.engineBackends.includes(backend.name)))
     .filter((backend) => opts.only?.includes(backend.name) ?? true)
-    .map((backend) => backend.reap())
+    .map(async (backend) => [...await backend.reap(), ...(opts.caches && backend.emptyCaches ? await backend.emptyCaches() : [])])
   return [...(await Promise.all(swept)).flat(), ...(await stalePcapDirs())]
 }

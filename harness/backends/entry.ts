@@ -58,6 +58,9 @@ export interface BackendEntry extends Backend {
   provision(topology: Topology, opts?: BackendOptions): Promise<Lab>
   /** Removes what runs whose labproof process is gone left behind; says what it removed. */
   reap(): Promise<string[]>
+  /** Empties what it keeps across runs to start labs sooner (`labproof clean`); says what it
+   *  removed. */
+  emptyCaches?(): Promise<string[]>
   /** For `npm run bench`: measured unless asked for by name when false (slow backends). */
   benchByDefault?: boolean
   /** Whether the benchmark can measure it here without building anything; absent: it cannot. */

@@ -3,7 +3,7 @@
 export const ENVIRONMENT_HELP = `environment:
   LABPROOF_OUTPUT_DIR         where reports/, allure-results/ and allure-report/ go (default: the
                               current directory; run --out and the config's "output" set it too)
-  LABPROOF_JOBS               scenarios run at once (default: netns 4, docker 4, qemu 1, vagrant 1)
+  LABPROOF_JOBS               scenarios run at once (default: netns 4, docker 4, qemu 2, vagrant 1)
   LABPROOF_SCENARIO_DIR       the default scenario folder, instead of the config's "scenarios",
                               ./scenarios or the shipped examples
   LABPROOF_DOCS               folders of the scenarios' documents, separated by ":" (check-source)
@@ -19,6 +19,9 @@ export const ENVIRONMENT_HELP = `environment:
                               are cached (default ~/.cache/labproof)
   LABPROOF_DEBIAN_MIRROR      the Debian mirror for image builds (default http://deb.debian.org/debian)
   LABPROOF_QEMU_ACCEL         tcg: never try KVM
+  LABPROOF_QEMU_SAVED_CACHE   where the qemu backend keeps its saved VM pairs across runs (default
+                              $LABPROOF_CACHE/vm/saved; off: for the run only); labproof clean
+                              empties it
   LABPROOF_VAGRANT_BOX        the Vagrant box for Host 01 and Host 02 (default: labproof's own box on
                               libvirt, else debian/bookworm64)
   LABPROOF_VAGRANT_GATEWAY    vm: a third VM plays the gateway and the internet host

@@ -5,13 +5,14 @@
 // run's saved states and VMs are gone. Slow: the first run builds the VM image, and the pair
 // is booted under TCG once per process.
 import { spawn, spawnSync } from 'node:child_process'
-import { readdirSync, readFileSync, existsSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, existsSync, truncateSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { netnsBackend } from '../../harness/backends/netns/netns.ts'
 import { createQemuBackend, QEMU_MARKER, qemuBackend, reapQemuLeftovers } from '../../harness/backends/qemu/qemu.ts'
+import { emptySavedCache, SavedStates } from '../../harness/backends/qemu/vm-saved-states.ts'
 import { forgetAccelDecisions } from '../../harness/backends/shared/vm-accel.ts'
 import { ensureVmImage } from '../../harness/backends/shared/vm-image.ts'
 import { outerIpv4, innermostIpv4, readPcapFile } from '../../harness/capture/pcap.ts'
@@ -33,6 +34,14 @@ const skipReason = process.getuid?.() !== 0 ? 'needs root (taps, namespaces, deb
 
 // Every packet a lab could send carries one of these; none may show on the machine's own NICs.
 const LAB_TRAFFIC = 'net 192.168.21.0/24 or host 8.8.8.8 or net 100.64.0.0/30 or net 1.2.3.0/24 or net 1.2.4.0/24 or ip proto 4'
+
+// Saves kept across runs go to a cache of this file's own: its first lab boots, whatever
+// earlier runs on this machine kept, and nothing of it stays.
+const savedCache = mkdtempSync(join(tmpdir(), 'labproof-qemu-test-saved-'))
+process.env.LABPROOF_QEMU_SAVED_CACHE = savedCache
+afterAll(async () => {
+  await rm(savedCache, { recursive: true, force: true })
+})
 
 function qemuPids(labId: string): number[] {
   return readdirSync('/proc').filter((e) => /^\d+$/.test(e)).filter((pid) => {
@@ -272,7 +281,11 @@ describeWithEngine('qemu', skipReason, 'labs after the first start from the save
   }, 900_000)
 
   test('a SIGKILLed run leaves no VM and no saved state; labproof clean removes its overlays', async () => {
-    const owner = await startOwnerProcess({ module: 'harness/backends/qemu/qemu.ts', backend: 'qemuBackend', options: { kernel: '6.1' } })
+    // Saves for the run only: the owner boots and saves a pair of its own, in its run's directory.
+    process.env.LABPROOF_QEMU_SAVED_CACHE = 'off'
+    const owner = await startOwnerProcess({ module: 'harness/backends/qemu/qemu.ts', backend: 'qemuBackend', options: { kernel: '6.1' } }).finally(() => {
+      process.env.LABPROOF_QEMU_SAVED_CACHE = savedCache
+    })
     try {
       const { labId } = owner
       const ownedBy = ownerTag({ pid: owner.pid, started: processStartTime(owner.pid) })
@@ -289,5 +302,43 @@ describeWithEngine('qemu', skipReason, 'labs after the first start from the save
     } finally {
       await owner.dispose()
     }
+  }, 900_000)
+})
+
+describeWithEngine('qemu', skipReason, 'saves kept across runs', () => {
+  test('a later run restores its first lab from the kept save; one that will not restore is made again; labproof clean empties them', async () => {
+    const entries = () => readdirSync(savedCache).filter((n) => !n.startsWith('.'))
+    // The first lab of this file booted and kept its save (the KVM test's pair, under another
+    // -accel, is another entry). Last in the file: it empties the cache the others restore from.
+    const laterRun = () => createQemuBackend({ savedStates: new SavedStates(QEMU_MARKER) })
+    const lab = await laterRun().provision(buildTopology(), { kernel: '6.1' })
+    let kept: string
+    try {
+      expect(lab.facts.start).toMatch(/^restored from the pair lab lp\w+ booted \([\d.]+ s; saved by an earlier run \d{4}-\d\d-\d\d \d\d:\d\d UTC\)$/)
+      expect((await lab.host('host02').succeed('hostname')).trim()).toBe('host-02')
+      kept = entries().find((n) => readFileSync(join(savedCache, n, 'pair.json'), 'utf8').includes(`"fromLab":"${/lab (lp\w+)/.exec(lab.facts.start!)![1]}"`))!
+      expect(readdirSync(join(savedCache, kept)).sort()).toEqual(['host01.qcow2', 'host01.state', 'host02.qcow2', 'host02.state', 'pair.json'])
+    } finally {
+      await lab.destroy()
+    }
+    // A save that will not restore (here: its states cut short) is removed, and the lab boots and saves anew.
+    for (const h of ['host01', 'host02']) truncateSync(join(savedCache, kept, `${h}.state`), 4096)
+    const again = await laterRun().provision(buildTopology(), { kernel: '6.1' })
+    try {
+      expect(again.facts.start).toMatch(/^booted \([\d.]+ s\), saved, and restored from the pair lab lp\w+ booted/)
+      expect((await again.host('host01').succeed('hostname')).trim()).toBe('host-01')
+    } finally {
+      await again.destroy()
+    }
+    const remade = JSON.parse(readFileSync(join(savedCache, kept, 'pair.json'), 'utf8')) as { fromLab: string }
+    expect(remade.fromLab).toBe(again.id)
+    // labproof clean: every kept save goes, and a partial one of a run that is gone; a live run's partial one stays.
+    const dead = await deadOwner()
+    await mkdir(join(savedCache, `.partial-${ownerTag(dead)}-planted`))
+    await mkdir(join(savedCache, `.partial-${ownerTag()}-planted`))
+    const before = entries()
+    const removed = await emptySavedCache(savedCache)
+    expect(removed.sort()).toEqual([`a partial VM save (${join(savedCache, `.partial-${ownerTag(dead)}-planted`)})`, ...before.map((n) => `saved VM pair (${join(savedCache, n)})`)].sort())
+    expect(readdirSync(savedCache)).toEqual([`.partial-${ownerTag()}-planted`])
   }, 900_000)
 })

@@ -17,6 +17,7 @@ const backend = defineBackend({
   preflight: async (opts) => (await import('./qemu.ts')).qemuBackend.preflight!(opts),
   provision: async (topology, opts) => (await import('./qemu.ts')).qemuBackend.provision(topology, opts),
   reap: async () => (await import('./qemu.ts')).reapQemuLeftovers(),
+  emptyCaches: async () => (await import('./vm-saved-states.ts')).emptySavedCache(),
   // Only when asked for (bench --qemu): VMs under TCG are slow.
   benchByDefault: false,
   benchReady: async () => (await import('./qemu-bench.ts')).qemuBenchReady(),

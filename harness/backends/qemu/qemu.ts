@@ -15,16 +15,19 @@
 //
 // Boot once, restore many: the first lab on a kernel boots its pair, probes what the guests can do
 // (capabilities.ts) and saves it (vm-saved-states.ts); every later lab on that kernel starts from
-// the save with overlays of its own, in a second or two, and the probe's answer.
+// the save with overlays of its own, in a second or two, and the probe's answer. The saves are
+// kept across runs, so a later run's first lab restores too (`labproof clean` empties them).
 //
 // Lifetime: qemu runs under `setpriv --pdeathsig KILL`, like the netns nodes, so VMs die with
 // labproof; destroy() kills them by PID and removes their overlays.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, readlinkSync } from 'node:fs'
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { existsSync, readFileSync, readlinkSync } from 'node:fs'
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { delimiter, extname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { shellQuote, type Capabilities, type Host } from '../../host.ts'
 import { hostLookup, newLabId, type Backend, type Lab, type ProvisionOptions } from '../../lab.ts'
 import { runProcess } from '../../local-process.ts'
@@ -37,6 +40,7 @@ import { probeCapabilities } from '../../capabilities.ts'
 import { decideAccel, kvmFailureReason, recordKvmFailure, recordKvmSuccess, type Accel, type AccelDecision, type VmKernelRef } from '../shared/vm-accel.ts'
 import { DEFAULT_VM_KERNEL, ensureVmImage, GUEST_READY_MARKER, guestNameCommand, isVmKernel, VM_KERNELS, type VmImage } from '../shared/vm-image.ts'
 import { SavedStates, type SaveClaim, type SavedPair } from './vm-saved-states.ts'
+import { PACKAGE_VERSION } from '../../package-info.ts'
 import { ownerAlive, ownerTag, parseOwnerTag, OWNER_TAG_PATTERN } from '../../ownership/owner.ts'
 import { markedProcesses } from '../../ownership/marked-processes.ts'
 
@@ -70,6 +74,8 @@ export interface QemuBackendOptions {
   decideAccel?: (kernel: VmKernelRef) => Promise<AccelDecision>
   qemuAccel?: (accel: Accel) => string
   onVmStarted?: (vm: { name: string; accel: Accel; qmp: QmpClient }) => Promise<void> | void
+  /** The saves it restores from and makes (default: the process's, shared by every backend). */
+  savedStates?: SavedStates
 }
 
 interface Vm {
@@ -393,12 +399,39 @@ async function qemuPreflight(opts: ProvisionOptions = {}): Promise<void> {
   await namespaceNodePreflight('qemu')
 }
 
-/** What a saved pair depends on: the image, how qemu ran it (-accel), and how many hosts. The
- *  names the guests were told at boot are not in it: a restored lab renames what differs
+/** What a saved pair depends on: the image (its directory names its recipe; its rootfs file as
+ *  it is now), how qemu ran it (-accel), and how many hosts; and, as saves are kept across runs,
+ *  what made it: this qemu binary (a migration stream is its version's) and this labproof (its
+ *  version, and the code that gave the guests their command line and probed them). The names
+ *  the guests were told at boot are not in it: a restored lab renames what differs
  *  (renameAfterRestore), so a scenario with its own underlay interface (k8s: ens160) or host
  *  names restores too instead of booting a pair of its own. */
-function savedKey(image: VmImage, qemuAccel: string, topology: Topology): string {
-  return JSON.stringify([image.dir, image.kernelRelease, qemuAccel, topology.hosts.length])
+async function savedKey(image: VmImage, qemuAccel: string, topology: Topology): Promise<string> {
+  const rootfs = await stat(image.rootfs)
+  return JSON.stringify([image.dir, image.kernelRelease, rootfs.size, rootfs.mtimeMs, qemuAccel, topology.hosts.length, await qemuIdentity(), codeIdentity()])
+}
+
+/** The qemu binary on PATH, by where it is, its size and its time. */
+let qemuIdentityMemo: Promise<string> | undefined
+function qemuIdentity(): Promise<string> {
+  return (qemuIdentityMemo ??= (async () => {
+    for (const dir of (process.env.PATH ?? '').split(delimiter).filter(Boolean)) {
+      const s = await stat(join(dir, QEMU)).catch(() => undefined)
+      if (s?.isFile()) return `${join(dir, QEMU)} ${s.size} ${s.mtimeMs}`
+    }
+    return 'none'
+  })())
+}
+
+/** labproof's version and a hash of this module and the capability probe (as built or run). */
+let codeIdentityMemo: string | undefined
+function codeIdentity(): string {
+  if (codeIdentityMemo) return codeIdentityMemo
+  const hash = createHash('sha256').update(PACKAGE_VERSION)
+  for (const url of [import.meta.url, new URL(`../../capabilities${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href]) {
+    hash.update(readFileSync(fileURLToPath(url)))
+  }
+  return (codeIdentityMemo = hash.digest('hex').slice(0, 16))
 }
 
 /** The commands that give a guest restored from `pair` this lab's underlay interface and host
@@ -412,12 +445,13 @@ function renameAfterRestore(pair: SavedPair, index: number, topology: Topology, 
   ].map((c) => `${c} && `).join('')
 }
 
-/** The run's saved pairs, shared by every qemu backend of this process. */
-const saved = new SavedStates(QEMU_MARKER)
+/** The saved pairs of this process's qemu backends. */
+const processSaves = new SavedStates(QEMU_MARKER)
 
 export function createQemuBackend(options: QemuBackendOptions = {}): Backend {
   const decide = options.decideAccel ?? decideAccel
   const qemuAccel = options.qemuAccel ?? ((a: Accel) => a)
+  const saved = options.savedStates ?? processSaves
 
   return {
     name: 'qemu',
@@ -470,21 +504,24 @@ export function createQemuBackend(options: QemuBackendOptions = {}): Backend {
         for (let attempt = 0; !startedFrom; attempt++) {
           if (attempt > 4) throw new Error('qemu backend: could neither restore nor boot the VMs (see the messages above)')
           progress(`lab ${id}: kernel ${image.kernelRelease} under ${decision.accel.toUpperCase()} (${decision.why})`)
-          const key = savedKey(image, qemuAccel(decision.accel), topology)
+          const key = await savedKey(image, qemuAccel(decision.accel), topology)
           const pair = saving ? await saved.get(key) : undefined
           if (pair) {
             const t0 = performance.now()
+            if (pair.earlier) progress(`lab ${id}: restoring the pair saved by an earlier run (${pair.earlier}; labproof clean removes it)`)
             try {
               const disks = topology.hosts.map((h) => join(dir, `${h.name}.qcow2`))
               await Promise.all(disks.map((d, i) => makeOverlay(d, pair.vms[i]!.disk, 'qcow2')))
               await launch(decision, disks, pair)
               await Promise.all(vms.map(resumeRestored))
               restoredFrom = pair
-              startedFrom = `${bootedIn ? `${bootedIn}, saved, and ` : ''}restored from the pair lab ${pair.fromLab} booted (${((performance.now() - t0) / 1000).toFixed(1)} s)`
+              const earlier = pair.earlier ? `; saved by an earlier run ${new Date(pair.savedAt).toISOString().slice(0, 16).replace('T', ' ')} UTC` : ''
+              startedFrom = `${bootedIn ? `${bootedIn}, saved, and ` : ''}restored from the pair lab ${pair.fromLab} booted (${((performance.now() - t0) / 1000).toFixed(1)} s${earlier})`
             } catch (e) {
               progress(`lab ${id}: restoring the saved pair failed, booting instead: ${(e as Error).message.split('\n')[0]}`)
-              saved.forget(key)
-              saving = false
+              await saved.forget(key, pair)
+              // An earlier run's save (another qemu, a changed host) is gone: this lab saves anew.
+              if (!pair.earlier) saving = false
               await Promise.all(vms.map(killVm))
               vms = []
             }
@@ -528,7 +565,7 @@ export function createQemuBackend(options: QemuBackendOptions = {}): Backend {
           try {
             const t0 = performance.now()
             const states = await Promise.all(vms.map((vm) => saveVm(vm, claim)))
-            claim.commit({
+            await claim.commit({
               vms: states.map((state, i) => ({ ...state, capabilities: probed[i] })), fromLab: id, savedAt: Date.now(),
               booted: { underlayInterface: topology.underlay.interface, hostnames: topology.hosts.map((h) => h.hostname) },
             })
