@@ -112,6 +112,10 @@ export function parseProbe(host: string, output: string): Capabilities {
   return { host, kernelRelease: values.get('release') ?? 'unknown', distro: values.get('distro') ?? 'unknown', features, tools, versions }
 }
 
+/** The file this probe's code is in (as run or as built): what keeps its answers, the qemu
+ *  backend's saved pairs, is keyed by that file's content. */
+export const CAPABILITIES_MODULE = import.meta.url
+
 export async function probeCapabilities(host: Host): Promise<Capabilities> {
   // Each trial may load a module: a VM under TCG on a loaded machine took over 20 s for them all,
   // and a probe cut short is no evidence that a feature is missing: it says so instead.

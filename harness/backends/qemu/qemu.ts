@@ -26,7 +26,7 @@ import { existsSync, readFileSync, readlinkSync } from 'node:fs'
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { delimiter, extname, join } from 'node:path'
+import { delimiter, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { shellQuote, type Capabilities, type Host } from '../../host.ts'
 import { hostLookup, newLabId, type Backend, type Lab, type ProvisionOptions } from '../../lab.ts'
@@ -36,7 +36,7 @@ import { NetnsHost, killNode, namespaceNodePreflight, startNode, type NodeProces
 import { gatewayScript, hostScript, internetScript } from '../shared/topology.ts'
 import { QmpClient } from './qmp.ts'
 import { connectSsh, SshHost, type SshConnection } from '../shared/ssh-host.ts'
-import { probeCapabilities } from '../../capabilities.ts'
+import { CAPABILITIES_MODULE, probeCapabilities } from '../../capabilities.ts'
 import { decideAccel, kvmFailureReason, recordKvmFailure, recordKvmSuccess, type Accel, type AccelDecision, type VmKernelRef } from '../shared/vm-accel.ts'
 import { DEFAULT_VM_KERNEL, ensureVmImage, GUEST_READY_MARKER, guestNameCommand, isVmKernel, VM_KERNELS, type VmImage } from '../shared/vm-image.ts'
 import { SavedStates, type SaveClaim, type SavedPair } from './vm-saved-states.ts'
@@ -423,12 +423,13 @@ function qemuIdentity(): Promise<string> {
   })())
 }
 
-/** labproof's version and a hash of this module and the capability probe (as built or run). */
+/** labproof's version and a hash of the files of this module and of the capability probe (as
+ *  run, or as built: then the bundle's chunks they are in). */
 let codeIdentityMemo: string | undefined
 function codeIdentity(): string {
   if (codeIdentityMemo) return codeIdentityMemo
   const hash = createHash('sha256').update(PACKAGE_VERSION)
-  for (const url of [import.meta.url, new URL(`../../capabilities${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href]) {
+  for (const url of new Set([import.meta.url, CAPABILITIES_MODULE])) {
     hash.update(readFileSync(fileURLToPath(url)))
   }
   return (codeIdentityMemo = hash.digest('hex').slice(0, 16))
