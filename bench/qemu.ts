@@ -1,11 +1,14 @@
 // `npm run bench -- --qemu`: where a qemu lab's time goes, per kernel, and what a person waits
 // for. Phases: the first lab on a kernel (a boot, the capability probe, the save, then its own
 // restore), a later lab (restore only), and what one command costs on a guest as its own SSH
-// exec, through one long-lived session (ssh-session.ts), and in a batch of ten through it. Runs:
-// `labproof run namespace-routing veth-bridge-nat --backend qemu --kernel K` per kernel, first
-// boot included, and with --qemu-matrix every scenario on every kernel given, as one run.
+// exec, through one long-lived session (ssh-session.ts), and in a batch of ten through it; the
+// phases keep their saves for the bench only (the first lab boots whatever is kept). Runs:
+// `labproof run namespace-routing veth-bridge-nat --backend qemu --kernel K` per kernel, and with
+// --qemu-matrix every scenario on every kernel given, as one run: each twice, first on an empty
+// cache of saved pairs (its boots included), then again on the saves that first run kept.
 // Written to <out>/<name>-qemu.{md,json}.
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { Lab } from '../harness/lab.ts'
 import { SshHost } from '../harness/backends/shared/ssh-host.ts'
@@ -40,6 +43,8 @@ const log = (line: string) => process.stderr.write(`[bench qemu] ${line}\n`)
 /** A run through the CLI (node_modules/.bin/labproof), timed from its start to its exit. */
 export interface QemuCliRun {
   what: string
+  /** Boots on an empty cache of saved pairs, or restores from the saves a first run kept. */
+  saves?: 'empty' | 'kept'
   command: string
   ms: number
   exitCode: number
@@ -47,8 +52,8 @@ export interface QemuCliRun {
   loadBefore: number[]
 }
 
-/** The pair of issue 13 on each kernel, its first boot included (a run's saves go with it), and
- *  with `matrix` every scenario on every kernel as one run. */
+/** The pair of issue 13 on each kernel, and with `matrix` every scenario on every kernel as one
+ *  run: each on an empty cache of saved pairs, then on what that run kept. */
 export async function benchQemuRuns(kernels: string[], opts: { matrix?: boolean } = {}): Promise<QemuCliRun[]> {
   const runs: { what: string; args: string[] }[] = [
     ...kernels.map((k) => ({ what: `namespace-routing + veth-bridge-nat, kernel ${k}`, args: ['namespace-routing', 'veth-bridge-nat', '--kernel', k] })),
@@ -56,11 +61,18 @@ export async function benchQemuRuns(kernels: string[], opts: { matrix?: boolean 
   ]
   const results: QemuCliRun[] = []
   for (const { what, args } of runs) {
-    const loadBefore = currentLoad()
-    log(`${what}: labproof run ${args.join(' ')} --backend qemu`)
-    const r = await runCli(args, 'qemu', {}, 'bin')
-    log(`${what}: ${(r.ms / 1000).toFixed(1)} s, exit ${r.exitCode}, ${r.tests}`)
-    results.push({ what, command: `labproof run ${args.join(' ')} --backend qemu`, ms: r.ms, exitCode: r.exitCode, tests: r.tests, loadBefore })
+    const cache = await mkdtemp(path.join(tmpdir(), 'labproof-bench-saved-'))
+    try {
+      for (const saves of ['empty', 'kept'] as const) {
+        const loadBefore = currentLoad()
+        log(`${what}, saves ${saves}: labproof run ${args.join(' ')} --backend qemu`)
+        const r = await runCli(args, 'qemu', { LABPROOF_QEMU_SAVED_CACHE: cache }, 'bin')
+        log(`${what}, saves ${saves}: ${(r.ms / 1000).toFixed(1)} s, exit ${r.exitCode}, ${r.tests}`)
+        results.push({ what, saves, command: `labproof run ${args.join(' ')} --backend qemu`, ms: r.ms, exitCode: r.exitCode, tests: r.tests, loadBefore })
+      }
+    } finally {
+      await rm(cache, { recursive: true, force: true })
+    }
   }
   return results
 }
@@ -68,6 +80,8 @@ export async function benchQemuRuns(kernels: string[], opts: { matrix?: boolean 
 /** Time the phases on each kernel; `restores` later labs, `commands` commands each way. */
 export async function benchQemu(kernels: string[], opts: { restores?: number; commands?: number } = {}): Promise<QemuKernelPhases[]> {
   const { qemuBackend } = await import('../harness/backends/qemu/qemu.ts')
+  // Saves for the bench only: the first lab on each kernel boots, whatever earlier runs kept.
+  process.env.LABPROOF_QEMU_SAVED_CACHE = 'off'
   const topology = buildTopology()
   const results: QemuKernelPhases[] = []
   for (const kernel of kernels) {
@@ -155,9 +169,10 @@ export async function writeQemuPhases(out: string, name: string, phases: QemuKer
     ...phases.map((p) => `| ${p.kernel} | ${p.accel} | ${s(p.firstLabMs)} | ${sp(p.restoredLabMs, 's')} | ${sp(p.execCommandMs, 'ms')} | ${sp(p.sessionCommandMs, 'ms')} | ${sp(p.batchCommandMs, 'ms')} | ${sp(p.destroyMs, 's')} | ${p.loadBefore.map((l) => l.toFixed(1)).join('/')} → ${p.loadAfter.map((l) => l.toFixed(1)).join('/')} |`),
     '', ...phases.map((p) => `- ${p.kernel}: first lab ${p.firstStart}; a later lab ${p.restoredStart}`), '',
     ...(runs.length ? [
-      '## Runs through the CLI (`node_modules/.bin/labproof`), first boot included', '',
-      '| run | command | wall time | exit | tests | load 1/5/15 min before |', '| --- | --- | ---: | ---: | --- | ---: |',
-      ...runs.map((r) => `| ${r.what} | \`${r.command}\` | ${s(r.ms)} | ${r.exitCode} | ${r.tests} | ${r.loadBefore.map((l) => l.toFixed(1)).join('/')} |`), '',
+      '## Runs through the CLI (`node_modules/.bin/labproof`)', '',
+      'Each run twice: on an empty cache of saved pairs (every kernel booted, probed and saved: a first run), then on the saves that run kept (a later run).', '',
+      '| run | saved pairs | command | wall time | exit | tests | load 1/5/15 min before |', '| --- | --- | --- | ---: | ---: | --- | ---: |',
+      ...runs.map((r) => `| ${r.what} | ${r.saves === 'kept' ? 'kept by the run before' : r.saves === 'empty' ? 'none (boots)' : 'for the run only (boots)'} | \`${r.command}\` | ${s(r.ms)} | ${r.exitCode} | ${r.tests} | ${r.loadBefore.map((l) => l.toFixed(1)).join('/')} |`), '',
     ] : []),
   ].join('\n')
   await writeFile(path.join(out, `${name}-qemu.md`), md)
