@@ -62,7 +62,7 @@ const PARTIAL_PREFIX = '.partial-'
 export function savedCacheDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
   const set = env.LABPROOF_QEMU_SAVED_CACHE
   if (set === 'off') return undefined
-  return set || join(cacheRoot(), 'saved')
+  return set || join(cacheRoot(env), 'saved')
 }
 
 export class SavedStates {

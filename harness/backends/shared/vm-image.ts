@@ -193,8 +193,8 @@ interface ImageManifest extends Omit<VmImage, 'dir' | 'vmlinuz' | 'initrd' | 'ro
   builtAt: string
 }
 
-export function cacheRoot(): string {
-  return join(process.env.LABPROOF_CACHE ?? join(homedir(), '.cache', 'labproof'), 'vm')
+export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.LABPROOF_CACHE ?? join(homedir(), '.cache', 'labproof'), 'vm')
 }
 
 export function recipeHash(): string {
