@@ -98,6 +98,22 @@ describe('SavedStates, kept across runs', () => {
     expect((await new SavedStates(PREFIX, () => cache).get('k'))?.fromLab).toBe('lpa')
   })
 
+  test('a save replaces the kept ones of its kind (an older qemu or labproof made them), not others', async () => {
+    const cache = newCache()
+    const save = async (key: string, kind: string) => {
+      const claim = (await new SavedStates(PREFIX, () => cache).claim(key))!
+      await claim.commit({ ...(await pairIn(claim.dir, `lp-${key}`)), kind })
+    }
+    await save('old qemu, 6.1', 'kernel 6.1, tcg, 2 hosts')
+    await save('old qemu, 5.10', 'kernel 5.10, tcg, 2 hosts')
+    await save('new qemu, 6.1', 'kernel 6.1, tcg, 2 hosts')
+    const later = new SavedStates(PREFIX, () => cache)
+    expect(await later.get('old qemu, 6.1')).toBeUndefined()
+    expect((await later.get('new qemu, 6.1'))?.fromLab).toBe('lp-new qemu, 6.1')
+    expect((await later.get('old qemu, 5.10'))?.fromLab).toBe('lp-old qemu, 5.10')
+    expect(readdirSync(cache)).toHaveLength(2)
+  })
+
   test('labproof clean empties it: every kept save and the partial ones of runs that are gone', async () => {
     const cache = newCache()
     const states = new SavedStates(PREFIX, () => cache)

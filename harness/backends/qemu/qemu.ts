@@ -568,6 +568,7 @@ export function createQemuBackend(options: QemuBackendOptions = {}): Backend {
             const states = await Promise.all(vms.map((vm) => saveVm(vm, claim)))
             await claim.commit({
               vms: states.map((state, i) => ({ ...state, capabilities: probed[i] })), fromLab: id, savedAt: Date.now(),
+              kind: `kernel ${image.kernel}, ${qemuAccel(decision.accel)}, ${topology.hosts.length} hosts`,
               booted: { underlayInterface: topology.underlay.interface, hostnames: topology.hosts.map((h) => h.hostname) },
             })
             progress(`lab ${id}: saved the booted pair in ${((performance.now() - t0) / 1000).toFixed(1)} s; labs on kernel ${image.kernel} start from it`)

@@ -43,6 +43,9 @@ export interface SavedPair {
   savedAt: number
   /** Where it lies when an earlier run saved it (its cache entry); absent for this run's own. */
   earlier?: string
+  /** What it is a save of (kernel series, accelerator, hosts), whatever made it: a kept save
+   *  replaces those of the same kind an older qemu or labproof made, never booted again. */
+  kind?: string
 }
 
 export interface SaveClaim {
@@ -121,6 +124,7 @@ export class SavedStates {
         const entry = join(cache, entryName(key))
         const placed = await rename(dir, entry).then(() => true, () => false)
         settle(placed ? withDir(pair, entry) : pair)
+        if (placed && pair.kind) await removeReplaced(cache, basename(entry), pair.kind)
       },
       abandon,
     }
@@ -159,6 +163,16 @@ async function readEntry(entry: string): Promise<SavedPair | undefined> {
 
 function withDir(pair: SavedPair, dir: string): SavedPair {
   return { ...pair, vms: pair.vms.map((v) => ({ ...v, disk: join(dir, basename(v.disk)), state: join(dir, basename(v.state)) })) }
+}
+
+/** Kept saves of `kind` other than `kept`: made by an older qemu or labproof, or of an older
+ *  image, and never restored again. (A run still restoring from one has its files open.) */
+async function removeReplaced(cache: string, kept: string, kind: string): Promise<void> {
+  for (const name of await readdir(cache).catch(() => [] as string[])) {
+    if (name === kept || name.startsWith(PARTIAL_PREFIX)) continue
+    const pair = await readEntry(join(cache, name))
+    if (pair?.kind === kind) await rm(join(cache, name), { recursive: true, force: true })
+  }
 }
 
 /** `labproof clean`: every kept save, and the partial ones of runs that are gone. */
