@@ -27,5 +27,8 @@ export default defineConfig({
     maxConcurrency: jobsFromEnv(),
     // Where the scenarios run, for scenarios/labs.test.ts: from the environment, read here once.
     provide: { [PROVIDED_RUN]: runOptionsFromEnv() },
+    // The tests that run `labproof clean` must not empty this machine's kept VM saves (a qemu
+    // test that keeps saves names a cache of its own): saves for the run only, unless set.
+    env: { LABPROOF_QEMU_SAVED_CACHE: process.env.LABPROOF_QEMU_SAVED_CACHE ?? 'off' },
   },
 })

@@ -198,7 +198,8 @@ async function main(): Promise<number> {
   outcomes.sort((a, b) => a.n - b.n)
 
   const clean = await new Promise<{ code: number | null; out: string }>((resolve) => {
-    const c = spawn('npx', ['labproof', 'clean'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    // What the soak left, not this machine's kept VM saves (a cache, not a leftover).
+    const c = spawn('npx', ['labproof', 'clean'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LABPROOF_QEMU_SAVED_CACHE: 'off' } })
     let out = ''
     c.stdout.on('data', (d) => (out += String(d)))
     c.stderr.on('data', (d) => (out += String(d)))
