@@ -4,6 +4,7 @@ import { interfaceName, target } from '../scenario/fields.ts'
 import type { StepContext } from '../scenario/step-context.ts'
 import { Mismatches } from './check-failure.ts'
 import { defineCheck } from './kind.ts'
+import { readSettled } from './settle.ts'
 
 const schema = z.strictObject({
   on: target,
@@ -26,13 +27,8 @@ export function portsOf(all: BridgePort[], bridge: string): BridgePort[] {
   return all.filter((p) => p.master === bridge)
 }
 
-/** How long a port on its way to forwarding is read again: a port brought up is `disabled` until
- *  the kernel has seen its carrier, which it may note up to a second later (linkwatch), longer
- *  on a loaded machine. A port that never gets there still fails, with what was read last. */
-const SETTLE_MS = 3_000
-const SETTLE_POLL_MS = 100
-
-/** A port expected forwarding that is disabled, listening or learning: it may get there. */
+/** A port expected forwarding that is disabled, listening or learning: it may get there (a port
+ *  brought up is `disabled` until the kernel has seen its carrier; settle.ts reads it again). */
 export function portsSettling(expected: BridgeCheck['ports'], ports: BridgePort[]): boolean {
   return Object.entries(expected).some(([name, state]) => {
     const seen = ports.find((p) => p.ifname === name)?.state
@@ -42,11 +38,7 @@ export function portsSettling(expected: BridgeCheck['ports'], ports: BridgePort[
 
 async function runBridgeCheck(c: BridgeCheck, ctx: StepContext): Promise<string> {
   const read = async () => portsOf(JSON.parse((await ctx.query(c.on, 'bridge -j link show')) || '[]') as BridgePort[], c.name)
-  let ports = await read()
-  for (const deadline = Date.now() + SETTLE_MS; portsSettling(c.ports, ports) && Date.now() < deadline;) {
-    await new Promise((r) => setTimeout(r, SETTLE_POLL_MS))
-    ports = await read()
-  }
+  const ports = await readSettled(read, (p) => portsSettling(c.ports, p))
   const seen = ports.map((p) => `${p.ifname} ${p.state ?? '?'}`).join(', ') || 'no ports'
   const m = new Mismatches()
   for (const [name, state] of Object.entries(c.ports)) {

@@ -6,6 +6,7 @@ import { cidr, interfaceName, ipv4, target } from '../scenario/fields.ts'
 import type { StepContext } from '../scenario/step-context.ts'
 import { CheckFailure, Mismatches } from './check-failure.ts'
 import { defineCheck, SHELL_ARG } from './kind.ts'
+import { readSettled } from './settle.ts'
 
 const schema = z.strictObject({
   on: target,
@@ -64,7 +65,10 @@ export function describeLink(l: IpLink): string {
 const linkCommand = (c: LinkCheck) => `ip -j -d addr show dev ${shellQuote(c.name)}`
 
 async function runLinkCheck(c: LinkCheck, ctx: StepContext): Promise<string> {
-  const r = await ctx.run(c.on, linkCommand(c))
+  const read = () => ctx.run(c.on, linkCommand(c))
+  // A link expected gone may be on its way out: a deleted namespace's links (a veth end, and so
+  // its peer) go after `ip netns delete` has returned (settle.ts).
+  const r = c.exists ? await read() : await readSettled(read, (x) => x.exitCode === 0)
   const exists = r.exitCode === 0
   if (!c.exists) {
     if (exists) throw new CheckFailure(`no link ${c.name} on ${c.on}`, 'it exists', r.stdout.trim())
