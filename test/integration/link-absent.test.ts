@@ -7,8 +7,8 @@ import { CheckFailure } from '../../harness/checks/check-failure.ts'
 import { ScenarioEngine } from '../../harness/engine/engine.ts'
 import type { StepResult } from '../../harness/engine/events.ts'
 import { parseScenario } from '../../harness/scenario/loader.ts'
-import { planSteps } from '../../harness/scenario/plan.ts'
 import { describeWithEngine, rootMissing } from '../helpers/engines.ts'
+import { settleThenEachAlone } from '../helpers/settled-steps.ts'
 
 const SCENARIO = [
   'id: link-absent',
@@ -27,16 +27,12 @@ const SCENARIO = [
 describeWithEngine('root', rootMissing(), 'a link check of absence on a netns lab', () => {
   const scenario = parseScenario(SCENARIO, 'link-absent.yaml')
   const engine = new ScenarioEngine(scenario, { backend: 'netns', jobs: 1 })
-  const results: StepResult[] = []
+  let results: StepResult[] = []
 
   beforeAll(async () => {
     await engine.start()
-    const plan = planSteps(scenario)
-    for (const planned of plan.slice(0, 5)) results.push(await engine.settle(planned))
     // The failing check on its own, as it would run after the steps before it passed.
-    const fresh = new ScenarioEngine(scenario, engine.opts)
-    fresh.lab = engine.lab
-    results.push(await fresh.runStep(plan[5]!))
+    results = await settleThenEachAlone(engine, 5)
   }, 120_000)
 
   afterAll(async () => {

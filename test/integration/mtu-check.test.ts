@@ -12,6 +12,7 @@ import { singleHostLab } from '../../harness/grade/single-host-lab.ts'
 import { parseScenario } from '../../harness/scenario/loader.ts'
 import { planSteps, topologyOf } from '../../harness/scenario/plan.ts'
 import { StepContext } from '../../harness/scenario/step-context.ts'
+import { settleThenEachAlone } from '../helpers/settled-steps.ts'
 
 const root = process.getuid?.() === 0
 
@@ -60,20 +61,12 @@ describe('an mtu check in a scenario', () => {
 describe.skipIf(!root)('an mtu check on a netns lab (needs root)', () => {
   const scenario = parseScenario(SCENARIO, 'mtu.yaml')
   const engine = new ScenarioEngine(scenario, { backend: 'netns', jobs: 1 })
-  const results: StepResult[] = []
+  let results: StepResult[] = []
 
   beforeAll(async () => {
     await engine.start()
-    // The steps up to the passing checks in order, as a run settles them (the engine may run
-    // consecutive steps on a host as one batch); each failing check on its own, as it would run
-    // after the steps before it passed.
-    const plan = planSteps(scenario)
-    for (const planned of plan.slice(0, 5)) results.push(await engine.settle(planned))
-    for (const planned of plan.slice(5)) {
-      const fresh = new ScenarioEngine(scenario, engine.opts)
-      fresh.lab = engine.lab
-      results.push(await fresh.runStep(planned))
-    }
+    // The steps up to the passing checks; each failing check on its own.
+    results = await settleThenEachAlone(engine, 5)
   }, 120_000)
 
   afterAll(async () => {
