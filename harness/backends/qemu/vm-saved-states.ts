@@ -77,16 +77,17 @@ export class SavedStates {
   /** The save for `key` (this run's, once whoever is saving it has finished, or an earlier
    *  run's from the cache); undefined when none. */
   get(key: string): Promise<SavedPair | undefined> {
-    let pair = this.pairs.get(key)
-    if (!pair) {
-      const cache = this.cacheDir()
-      if (!cache) return Promise.resolve(undefined)
-      pair = readEntry(join(cache, entryName(key)))
-      this.pairs.set(key, pair)
-      // A miss is not remembered: the next look may find a save another run has made since.
-      void pair.then((p) => p ?? (this.pairs.get(key) === pair && this.pairs.delete(key)))
-    }
-    return pair
+    const known = this.pairs.get(key)
+    if (known) return known
+    const cache = this.cacheDir()
+    if (!cache) return Promise.resolve(undefined)
+    const reading = readEntry(join(cache, entryName(key)))
+    this.pairs.set(key, reading)
+    // A miss is not remembered: the next look may find a save another run has made since.
+    void reading.then((found) => {
+      if (!found && this.pairs.get(key) === reading) this.pairs.delete(key)
+    })
+    return reading
   }
 
   /** Take the job of saving `key`; undefined when another lab of this run has it already. */
